@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+import { readFileSync } from "node:fs";
+import { isVideoAnalysisError } from "../errors.js";
+import { commands } from "./commands/index.js";
+
+function help(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    `video-analysis ${pkg.version}: video analysis through NVIDIA Triton or in-process onnxruntime`,
+    "",
+    "usage: video-analysis <command> [options]     (video-analysis <command> --help for its options)",
+    "",
+    "commands:",
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+  ].join("\n");
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    console.log(help());
+    return name ? 0 : 2;
+  }
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) {
+    console.error(`video-analysis: unknown command "${name}"\n\n${help()}`);
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(`usage: ${cmd.usage}`);
+    return 0;
+  }
+  return cmd.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    // Known failures print one actionable line; anything else is a bug and keeps its stack.
+    if (isVideoAnalysisError(e)) console.error(`video-analysis: ${e.toString()}`);
+    else console.error(e);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,81 @@
+import { status as GrpcStatus } from "@grpc/grpc-js";
+
+/**
+ * The one error type of the SDK. `code` is for programs (the gRPC status name where the failure came
+ * from a gRPC call, otherwise one of the SDK's own codes), `model` names the model involved if any,
+ * and `message` is a sentence a person can act on.
+ */
+export type ErrorCode =
+  // gRPC status names, as Triton returns them.
+  | "CANCELLED"
+  | "UNKNOWN"
+  | "INVALID_ARGUMENT"
+  | "DEADLINE_EXCEEDED"
+  | "NOT_FOUND"
+  | "ALREADY_EXISTS"
+  | "PERMISSION_DENIED"
+  | "RESOURCE_EXHAUSTED"
+  | "FAILED_PRECONDITION"
+  | "ABORTED"
+  | "OUT_OF_RANGE"
+  | "UNIMPLEMENTED"
+  | "INTERNAL"
+  | "UNAVAILABLE"
+  | "DATA_LOSS"
+  | "UNAUTHENTICATED"
+  // The SDK's own.
+  | "CONTRACT_MISMATCH"
+  | "MODEL_NOT_READY"
+  | "PROFILE_INVALID"
+  | "ROUTING_FAILED"
+  | "VIDEO_INVALID"
+  | "IO_ERROR";
+
+export interface ErrorDetails {
+  /** gRPC status number when the error came from a gRPC call. */
+  grpcStatus?: number;
+  /** Retry accounting for calls that were retried. */
+  attempts?: number;
+  elapsedMs?: number;
+  /** Anything else worth keeping for programs (tensor name, file, key path...). */
+  [key: string]: unknown;
+}
+
+export class VideoAnalysisError extends Error {
+  override readonly name = "VideoAnalysisError";
+  readonly code: ErrorCode;
+  readonly model: string | undefined;
+  readonly details: ErrorDetails;
+
+  constructor(code: ErrorCode, message: string, options: { model?: string; details?: ErrorDetails; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.model = options.model;
+    this.details = options.details ?? {};
+  }
+
+  /** `[CODE] model: message` — what the CLI prints instead of a stack trace. */
+  override toString(): string {
+    return `[${this.code}]${this.model ? ` ${this.model}:` : ""} ${this.message}`;
+  }
+}
+
+export function isVideoAnalysisError(e: unknown): e is VideoAnalysisError {
+  return e instanceof VideoAnalysisError;
+}
+
+const grpcNames = new Map<number, ErrorCode>(
+  Object.entries(GrpcStatus)
+    .filter(([k, v]) => typeof v === "number" && k !== "OK")
+    .map(([k, v]) => [v as number, k as ErrorCode]),
+);
+
+/** The status name of a gRPC status number ("UNKNOWN" for numbers gRPC does not define). */
+export function grpcCodeName(code: number): ErrorCode {
+  return grpcNames.get(code) ?? "UNKNOWN";
+}
+
+/** True for a grpc-js ServiceError (an Error carrying a numeric `code` and `details`). */
+export function isGrpcServiceError(e: unknown): e is Error & { code: number; details: string } {
+  return e instanceof Error && typeof (e as { code?: unknown }).code === "number" && "details" in e;
+}
