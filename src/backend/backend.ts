@@ -35,6 +35,8 @@ export interface InferOptions {
   serverTimeoutUs?: number;
   signal?: AbortSignal;
   requestId?: string;
+  /** Request parameters for Triton (sequence_id, sequence_start, priority, ...); ignored in-process. */
+  parameters?: Record<string, string | number | boolean>;
 }
 
 export interface InferResult {

@@ -1,0 +1,312 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { VideoAnalysisError } from "../../src/errors.js";
+import { floatToBf16, floatToHalf, tensor, type DataType, type Tensor } from "../../src/tensor.js";
+import { TritonClient } from "../../src/triton/client.js";
+import { SystemSharedMemory } from "../../src/triton/shared-memory.js";
+import { TestServer, type TestModel } from "../support/test-server.js";
+
+const identity = (name: string, datatype: DataType, shape: number[]): TestModel => ({
+  name,
+  inputs: [{ name: "IN", datatype, shape }],
+  outputs: [{ name: "OUT", datatype, shape }],
+  compute: (x) => ({ OUT: { ...x.IN!, name: "OUT" } }),
+});
+
+const samples: Record<DataType, Tensor["data"]> = {
+  BOOL: Uint8Array.of(1, 0, 1, 1),
+  UINT8: Uint8Array.of(0, 1, 254, 255),
+  UINT16: Uint16Array.of(0, 1, 65534, 65535),
+  UINT32: Uint32Array.of(0, 1, 4294967294, 4294967295),
+  UINT64: BigUint64Array.of(0n, 1n, 2n ** 63n, 2n ** 64n - 1n),
+  INT8: Int8Array.of(-128, -1, 0, 127),
+  INT16: Int16Array.of(-32768, -1, 0, 32767),
+  INT32: Int32Array.of(-(2 ** 31), -1, 0, 2 ** 31 - 1),
+  INT64: BigInt64Array.of(-(2n ** 63n), -1n, 0n, 2n ** 63n - 1n),
+  FP16: Uint16Array.from([0.5, -2, 65504, 1e-3], floatToHalf),
+  BF16: Uint16Array.from([0.5, -2, 3.0e38, 1e-3], floatToBf16),
+  FP32: Float32Array.of(0.5, -2.25, 3.4e38, 1e-45),
+  FP64: Float64Array.of(0.1, -2.5, 1.7e308, 5e-324),
+  BYTES: [Buffer.from("a"), Buffer.from(""), Buffer.from("\u00e9t\u00e9"), Buffer.from([0, 255, 0])],
+};
+
+const yoloShape = [1, 84, 18900];
+const models: TestModel[] = [
+  ...Object.keys(samples).map((dt) => identity(`id_${dt.toLowerCase()}`, dt as DataType, [2, 2])),
+  {
+    name: "yolo_like_960",
+    inputs: [{ name: "INPUT__0", datatype: "UINT8", shape: [1, 960, 960, 3] }],
+    outputs: [{ name: "OUTPUT__0", datatype: "FP32", shape: yoloShape }],
+    compute: (x) => {
+      const px = x.INPUT__0!.data as Uint8Array;
+      const out = new Float32Array(84 * 18900);
+      for (let i = 0; i < out.length; i++) out[i] = px[i % px.length]! / 255 + i;
+      return { OUTPUT__0: tensor("OUTPUT__0", "FP32", yoloShape, out) };
+    },
+  },
+  { ...identity("slow", "FP32", [1]), delayMs: 400 },
+  {
+    name: "fails_on_negative",
+    inputs: [{ name: "IN", datatype: "INT32", shape: [1] }],
+    outputs: [{ name: "OUT", datatype: "INT32", shape: [1] }],
+    compute: (x) => {
+      const v = (x.IN!.data as Int32Array)[0]!;
+      if (v < 0) throw new Error(`negative input ${v}`);
+      return { OUT: tensor("OUT", "INT32", [1], Int32Array.of(v * 2)) };
+    },
+  },
+];
+
+async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+async function rejectsWith(p: Promise<unknown>, check: (e: VideoAnalysisError) => void): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof VideoAnalysisError, `expected VideoAnalysisError, got ${String(e)}`);
+    check(e);
+    return true;
+  });
+}
+
+describe("TritonClient against the protocol-faithful test server", () => {
+  let server: TestServer;
+  let client: TritonClient;
+  before(async () => {
+    server = await TestServer.start({ models });
+    client = await TritonClient.create({ url: server.address });
+  });
+  after(async () => {
+    await client.close();
+    await server.stop();
+  });
+
+  test("health, server metadata, repository index", async () => {
+    assert.equal(await client.serverLive(), true);
+    assert.equal(await client.serverReady(), true);
+    const md = await client.serverMetadata();
+    assert.equal(md.name, "triton");
+    const index = await client.repositoryIndex();
+    assert.ok(index.some((m) => m.name === "yolo_like_960" && m.state === "READY"));
+  });
+
+  for (const [datatype, data] of Object.entries(samples)) {
+    test(`round trip of ${datatype}`, async () => {
+      const input = tensor("IN", datatype as DataType, [2, 2], data);
+      const r = await client.infer(`id_${datatype.toLowerCase()}`, [input]);
+      const out = r.outputs.OUT!;
+      assert.equal(out.datatype, datatype);
+      assert.deepEqual(out.shape, [2, 2]);
+      if (datatype === "BYTES") assert.deepEqual((out.data as Uint8Array[]).map((b) => Buffer.from(b).toString("hex")), (data as Uint8Array[]).map((b) => Buffer.from(b).toString("hex")));
+      else assert.deepEqual(Array.from(out.data as ArrayLike<unknown>), Array.from(data as ArrayLike<unknown>));
+    });
+  }
+
+  test("a 960x960x3 UINT8 frame in, a [1,84,18900] FP32 tensor out", async () => {
+    const px = new Uint8Array(960 * 960 * 3).map((_, i) => i % 251);
+    const r = await client.infer("yolo_like_960", [tensor("INPUT__0", "UINT8", [1, 960, 960, 3], px)]);
+    const out = r.outputs.OUTPUT__0!;
+    assert.deepEqual(out.shape, yoloShape);
+    const d = out.data as Float32Array;
+    assert.equal(d.length, 84 * 18900);
+    for (const i of [0, 1, 12345, d.length - 1]) assert.equal(d[i], Math.fround(px[i % px.length]! / 255 + i));
+  });
+
+  test("metadata, config and statistics of a model", async () => {
+    const md = await client.modelMetadata("yolo_like_960");
+    assert.deepEqual(md.inputs, [{ name: "INPUT__0", datatype: "UINT8", shape: [1, 960, 960, 3] }]);
+    const config = await client.modelConfig("yolo_like_960");
+    assert.equal(config.name, "yolo_like_960");
+    assert.equal(config.input?.[0]?.data_type, "TYPE_UINT8");
+    const stats = await client.modelStatistics("yolo_like_960");
+    assert.ok(Number(stats[0]?.inference_stats?.success?.count ?? 0) >= 1);
+  });
+
+  test("an expired deadline gives DEADLINE_EXCEEDED within 10% of the deadline", async () => {
+    const deadlineMs = 200;
+    const t0 = performance.now();
+    await rejectsWith(client.infer("slow", [tensor("IN", "FP32", [1], Float32Array.of(1))], { deadlineMs }), (e) => {
+      assert.equal(e.code, "DEADLINE_EXCEEDED");
+      assert.match(e.message, /200 ms deadline/);
+    });
+    const took = performance.now() - t0;
+    assert.ok(Math.abs(took - deadlineMs) <= deadlineMs * 0.1, `took ${took.toFixed(1)} ms for a ${deadlineMs} ms deadline`);
+  });
+
+  test("an unknown model gives NOT_FOUND naming it", async () => {
+    await rejectsWith(client.modelMetadata("no_such_model"), (e) => {
+      assert.equal(e.code, "NOT_FOUND");
+      assert.equal(e.model, "no_such_model");
+      assert.match(e.message, /no_such_model/);
+    });
+  });
+
+  test("a wrong shape is rejected by the server with INVALID_ARGUMENT", async () => {
+    await rejectsWith(client.infer("id_fp32", [tensor("IN", "FP32", [4], new Float32Array(4))]), (e) => {
+      assert.equal(e.code, "INVALID_ARGUMENT");
+      assert.equal(e.model, "id_fp32");
+    });
+  });
+
+  test("a contract mismatch names model, tensor, expected and actual", async () => {
+    const contract = {
+      inputs: [{ name: "INPUT__0", datatype: "UINT8" as const, shape: [1, 640, 640, 3] }],
+      outputs: [{ name: "OUTPUT__0", datatype: "FP32" as const, shape: [1, 84, 8400] }],
+    };
+    const px = new Uint8Array(960 * 960 * 3);
+    await rejectsWith(client.infer("yolo_like_960", [tensor("INPUT__0", "UINT8", [1, 960, 960, 3], px)], { contract }), (e) => {
+      assert.equal(e.code, "CONTRACT_MISMATCH");
+      assert.equal(e.model, "yolo_like_960");
+      assert.match(e.message, /input INPUT__0: expected UINT8 \[1,640,640,3\], model has UINT8 \[1,960,960,3\]/);
+    });
+    // The matching contract passes, and is checked once.
+    const ok = { inputs: [{ ...contract.inputs[0]!, shape: [1, 960, 960, 3] }], outputs: [{ ...contract.outputs[0]!, shape: yoloShape }] };
+    const r = await client.infer("yolo_like_960", [tensor("INPUT__0", "UINT8", [1, 960, 960, 3], px)], { contract: ok });
+    assert.deepEqual(r.outputs.OUTPUT__0!.shape, yoloShape);
+  });
+
+  test("a model that is not ready is refused, and load/unload switch it", async () => {
+    await client.unloadModel("id_int32");
+    assert.equal(await client.modelReady("id_int32"), false);
+    await assert.rejects(client.infer("id_int32", [tensor("IN", "INT32", [2, 2], new Int32Array(4))]), VideoAnalysisError);
+    await client.loadModel("id_int32");
+    assert.equal(await client.modelReady("id_int32"), true);
+  });
+
+  test("the stream delivers results in order and surfaces a server error without closing", async () => {
+    const stream = client.stream();
+    const values = [1, 2, -3, 4, 5];
+    const settled = await Promise.allSettled(values.map((v) => stream.infer("fails_on_negative", [tensor("IN", "INT32", [1], Int32Array.of(v))])));
+    await stream.close();
+    assert.deepEqual(settled.map((s) => s.status), ["fulfilled", "fulfilled", "rejected", "fulfilled", "fulfilled"]);
+    const got = settled.flatMap((s) => (s.status === "fulfilled" ? [(s.value.outputs.OUT!.data as Int32Array)[0]] : []));
+    assert.deepEqual(got, [2, 4, 8, 10]);
+    const err = (settled[2] as PromiseRejectedResult).reason;
+    assert.ok(err instanceof VideoAnalysisError);
+    assert.match(err.message, /negative input -3/);
+  });
+
+  test("system shared memory: register, infer from it into it, status, unregister", async () => {
+    const key = `/va_sdk_test_${process.pid}`;
+    const region = SystemSharedMemory.create(key, 64);
+    try {
+      const input = Float32Array.of(1.5, -2, 3, 4);
+      region.write(0, new Uint8Array(input.buffer));
+      await client.registerSystemSharedMemory("region0", key, 64);
+      assert.deepEqual((await client.systemSharedMemoryStatus()).map((r) => [r.name, r.key, r.byteSize]), [["region0", key, 64]]);
+      const r = await client.infer("id_fp32", [{ name: "IN", datatype: "FP32", shape: [2, 2], sharedMemory: { region: "region0", byteSize: 16 } }], {
+        outputs: ["OUT"],
+        sharedMemoryOutputs: { OUT: { region: "region0", byteSize: 16, offset: 32 } },
+      });
+      assert.equal(Object.keys(r.outputs).length, 0);
+      const back = region.read(32, 16);
+      assert.deepEqual(Array.from(new Float32Array(back.buffer, back.byteOffset, 4)), Array.from(input));
+      await client.unregisterSystemSharedMemory();
+      assert.deepEqual(await client.systemSharedMemoryStatus(), []);
+    } finally {
+      region.destroy();
+    }
+  });
+});
+
+test("a server that is down gives UNAVAILABLE after the configured retries, with attempts and time", async () => {
+  const port = await freePort();
+  const client = await TritonClient.create({ url: `127.0.0.1:${port}`, retry: { maxAttempts: 4, initialBackoffMs: 50, maxBackoffMs: 200 } });
+  try {
+    const t0 = performance.now();
+    await rejectsWith(client.serverReady(), (e) => {
+      assert.equal(e.code, "UNAVAILABLE");
+      assert.equal(e.details.attempts, 4);
+      assert.ok(typeof e.details.elapsedMs === "number" && e.details.elapsedMs > 0);
+      assert.match(e.message, /after 4 attempts in \d+ ms/);
+      assert.match(e.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
+    });
+    // Three backoffs of at least half of 50, 100, 200 ms.
+    assert.ok(performance.now() - t0 >= 175);
+  } finally {
+    await client.close();
+  }
+});
+
+test("several endpoints are spread by round robin", async () => {
+  const a = await TestServer.start({ models: [identity("m", "FP32", [1])] });
+  const b = await TestServer.start({ models: [identity("m", "FP32", [1])] });
+  const client = await TritonClient.create({ urls: [a.address, b.address] });
+  const direct = await Promise.all([TritonClient.create({ url: a.address }), TritonClient.create({ url: b.address })]);
+  try {
+    for (let i = 0; i < 20; i++) await client.infer("m", [tensor("IN", "FP32", [1], Float32Array.of(i))]);
+    const counts = await Promise.all(direct.map(async (c) => Number((await c.modelStatistics("m"))[0]?.inference_stats?.success?.count ?? 0)));
+    assert.equal(counts[0]! + counts[1]!, 20);
+    assert.ok(counts[0]! >= 5 && counts[1]! >= 5, `calls per endpoint: ${counts}`);
+  } finally {
+    await Promise.all([client, ...direct].map((c) => c.close()));
+    await a.stop();
+    await b.stop();
+  }
+});
+
+describe("TLS with client certificates, and auth headers", () => {
+  const dir = mkdtempSync(join(tmpdir(), "va-tls-"));
+  const f = (n: string) => join(dir, n);
+  const ssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+  let server: TestServer;
+  before(async () => {
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=test-ca");
+    for (const who of ["server", "client"]) {
+      ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", `${who}.key`, "-out", `${who}.csr`, "-subj", `/CN=${who === "server" ? "localhost" : "client"}`);
+      const ext = f(`${who}.ext`);
+      execFileSync("sh", ["-c", `printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ${ext}`]);
+      ssl("x509", "-req", "-in", `${who}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${who}.pem`, "-days", "1", "-extfile", ext);
+    }
+    server = await TestServer.start({
+      models: [identity("m", "FP32", [1])],
+      tls: { key: readFileSync(f("server.key")), cert: readFileSync(f("server.pem")), ca: readFileSync(f("ca.pem")), requireClientCert: true },
+      requiredHeaders: { authorization: "Bearer s3cret" },
+    });
+  });
+  after(() => server.stop());
+
+  const port = () => server.address.split(":").pop();
+
+  test("mutual TLS with the right token works", async () => {
+    const c = await TritonClient.create({
+      url: `localhost:${port()}`,
+      tls: { ca: f("ca.pem"), cert: f("client.pem"), key: f("client.key") },
+      headers: { authorization: "Bearer s3cret" },
+    });
+    try {
+      const r = await c.infer("m", [tensor("IN", "FP32", [1], Float32Array.of(7))]);
+      assert.equal((r.outputs.OUT!.data as Float32Array)[0], 7);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test("a wrong token gives UNAUTHENTICATED", async () => {
+    const c = await TritonClient.create({ url: `localhost:${port()}`, tls: { ca: f("ca.pem"), cert: f("client.pem"), key: f("client.key") }, headers: { authorization: "Bearer nope" } });
+    try {
+      await rejectsWith(c.serverReady(), (e) => assert.equal(e.code, "UNAUTHENTICATED"));
+    } finally {
+      await c.close();
+    }
+  });
+
+  test("plaintext against a TLS server fails as UNAVAILABLE, not with a stack trace", async () => {
+    const c = await TritonClient.create({ url: `localhost:${port()}`, retry: { maxAttempts: 1 } });
+    try {
+      await rejectsWith(c.serverReady(), (e) => assert.equal(e.code, "UNAVAILABLE"));
+    } finally {
+      await c.close();
+    }
+  });
+});
