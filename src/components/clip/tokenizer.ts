@@ -1,0 +1,335 @@
+/**
+ * CLIP's byte-level BPE tokenizer (the one every OpenAI CLIP text model was trained with).
+ *
+ * Semantics, stage by stage (as openai/CLIP's simple_tokenizer.py and the Hugging Face CLIP fast
+ * tokenizer do them):
+ *  1. Clean-up: Unicode NFC, every whitespace run becomes one space, trimmed, lower-cased. There is no
+ *     ftfy pass and no HTML unescaping (the Hugging Face tokenizer does neither; OpenAI's runs ftfy and
+ *     `html.unescape` twice, which only matters for mojibake and `&amp;`-style entities).
+ *  2. Pre-tokenisation with `<|startoftext|>|<|endoftext|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|
+ *     [^\s\p{L}\p{N}]+` (case-insensitive): letter runs, single digits, runs of other non-space symbols.
+ *  3. Each piece's UTF-8 bytes are mapped to printable characters (GPT-2's bytes_to_unicode table), the
+ *     last character gets the `</w>` end-of-word marker, and BPE merges are applied by rank.
+ *  4. Ids come from the vocabulary: the 256 byte characters, the same 256 with `</w>`, the 48,894 merges
+ *     joined, then `<|startoftext|>` (49406) and `<|endoftext|>` (49407): 49,408 entries.
+ *
+ * The merges are read at run time from `bpe_simple_vocab_16e6.txt.gz` (openai/CLIP, MIT): lines 1..48894
+ * after its `#version` header line. The file is not shipped with the SDK; see `resolveClipBpePath`.
+ */
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gunzipSync } from "node:zlib";
+import { VideoAnalysisError } from "../../errors.js";
+
+/** The file name of CLIP's BPE merges, as openai/CLIP ships it. */
+export const CLIP_BPE_FILENAME = "bpe_simple_vocab_16e6.txt.gz";
+/** Environment variable naming the BPE file when the profile does not. */
+export const CLIP_BPE_ENV = "CLIP_BPE_PATH";
+/** Number of merges CLIP uses (49152 - 256 - 2). */
+export const CLIP_NUM_MERGES = 48_894;
+/** Vocabulary size: 512 byte symbols + merges + 2 special tokens. */
+export const CLIP_VOCAB_SIZE = 49_408;
+export const CLIP_SOT = 49_406;
+export const CLIP_EOT = 49_407;
+export const CLIP_CONTEXT_LENGTH = 77;
+
+const SOT_TEXT = "<|startoftext|>";
+const EOT_TEXT = "<|endoftext|>";
+const END_OF_WORD = "</w>";
+
+/** Pre-tokenisation pattern (openai/CLIP's, with JavaScript's Unicode property escapes). */
+const PIECE_PATTERN = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+/giu;
+
+/** Cached words before the cache is cleared (bounds memory for long-lived processes fed arbitrary text). */
+const WORD_CACHE_LIMIT = 20_000;
+
+/**
+ * GPT-2's reversible byte -> character table: printable Latin-1 bytes map to themselves, the other 68
+ * bytes to U+0100.. in byte order. Index = byte value. `BYTE_SYMBOL_ORDER` is the order in which these
+ * characters open the vocabulary (the printable ones first, then the rest).
+ */
+function bytesToUnicode(): { table: string[]; order: number[] } {
+  const printable: number[] = [];
+  for (let b = 0x21; b <= 0x7e; b++) printable.push(b);
+  for (let b = 0xa1; b <= 0xac; b++) printable.push(b);
+  for (let b = 0xae; b <= 0xff; b++) printable.push(b);
+  const table = new Array<string>(256);
+  for (const b of printable) table[b] = String.fromCharCode(b);
+  const order = [...printable];
+  let n = 0;
+  for (let b = 0; b < 256; b++) {
+    if (table[b] === undefined) {
+      table[b] = String.fromCharCode(256 + n++);
+      order.push(b);
+    }
+  }
+  return { table, order };
+}
+
+const { table: BYTE_TO_CHAR, order: BYTE_ORDER } = bytesToUnicode();
+const CHAR_TO_BYTE = new Map<string, number>(BYTE_TO_CHAR.map((c, b) => [c, b]));
+
+/** Where the BPE file was looked for, first match wins. */
+export interface ClipBpeLocation {
+  /** An explicit path (the profile's setting). When given, it is the only candidate. */
+  bpePath?: string | undefined;
+}
+
+/**
+ * The path of CLIP's BPE file: the explicit path if one is given (the profile's setting; no fallback
+ * from a path the user named), else `$CLIP_BPE_PATH`, else the shared test data
+ * (`$VIDEO_SDK_TESTDATA/clip/...`, or `../shared/testdata/clip/...` beside a development checkout).
+ * Throws an IO_ERROR naming every place it looked, and what to do, when none exists.
+ */
+export function resolveClipBpePath(location: ClipBpeLocation = {}): string {
+  if (location.bpePath) return resolve(location.bpePath);
+  const candidates: string[] = [];
+  const fromEnv = process.env[CLIP_BPE_ENV];
+  if (fromEnv) candidates.push(resolve(fromEnv));
+  const testdataEnv = process.env.VIDEO_SDK_TESTDATA;
+  if (testdataEnv) candidates.push(resolve(testdataEnv, "clip", CLIP_BPE_FILENAME));
+  // dist/src/components/clip -> package root -> ../shared/testdata (development checkouts only).
+  const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
+  candidates.push(resolve(packageRoot, "../shared/testdata/clip", CLIP_BPE_FILENAME));
+  const found = candidates.find((p) => existsSync(p));
+  if (found) return found;
+  throw missingBpeError(candidates);
+}
+
+function missingBpeError(paths: string[], cause?: unknown): VideoAnalysisError {
+  const where = paths.length === 1 ? paths[0] : `any of: ${paths.join(", ")}`;
+  return new VideoAnalysisError(
+    "IO_ERROR",
+    `CLIP's BPE vocabulary file was not found at ${where}. The CLIP text prompts need ` +
+      `${CLIP_BPE_FILENAME}: download clip/${CLIP_BPE_FILENAME} from https://github.com/openai/CLIP (MIT license) ` +
+      `and name its path in the profile's CLIP tokenizer setting or in the ${CLIP_BPE_ENV} environment variable.`,
+    { details: { file: paths.length === 1 ? paths[0] : paths }, cause },
+  );
+}
+
+/** Options of `ClipTokenizer.tokenize`. */
+export interface TokenizeOptions {
+  /**
+   * Id used after EOT. 0 (the default) is what openai/CLIP's `clip.tokenize` writes; Hugging Face's
+   * CLIP tokenizers pad with EOT (49407). Both give the same text embedding: CLIP's text transformer is
+   * causal, so the EOT row never sees the padding, and `eotIndex` takes the first EOT.
+   */
+  padId?: number;
+  /**
+   * Longer texts are cut to `contextLength` ids with EOT kept as the last one (the default, as
+   * `clip.tokenize(..., truncate=True)` and Hugging Face's truncation do). `false` throws instead.
+   */
+  truncate?: boolean;
+}
+
+export class ClipTokenizer {
+  /** Token string -> id. */
+  private readonly encoder: Map<string, number>;
+  /** Id -> token string. */
+  private readonly decoder: string[];
+  /** "first second" -> merge rank. Symbols never contain a space (bytes_to_unicode maps it away). */
+  private readonly ranks: Map<string, number>;
+  private readonly cache = new Map<string, readonly number[]>();
+
+  private constructor(merges: ReadonlyArray<readonly [string, string]>) {
+    const vocab: string[] = BYTE_ORDER.map((b) => BYTE_TO_CHAR[b]!);
+    const n = vocab.length;
+    for (let i = 0; i < n; i++) vocab.push(vocab[i] + END_OF_WORD);
+    this.ranks = new Map();
+    merges.forEach(([a, b], rank) => {
+      vocab.push(a + b);
+      this.ranks.set(`${a} ${b}`, rank);
+    });
+    vocab.push(SOT_TEXT, EOT_TEXT);
+    this.decoder = vocab;
+    this.encoder = new Map(vocab.map((t, i) => [t, i]));
+  }
+
+  /** Vocabulary size (49,408 for CLIP). */
+  get vocabSize(): number {
+    return this.decoder.length;
+  }
+
+  /**
+   * Reads the merges file (gzip as openai/CLIP ships it, or already decompressed text).
+   * Throws an IO_ERROR naming the file when it is missing or is not a CLIP BPE merges file.
+   */
+  static async fromFile(path: string): Promise<ClipTokenizer> {
+    let raw: Buffer;
+    try {
+      raw = await readFile(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") throw missingBpeError([path], e);
+      throw new VideoAnalysisError("IO_ERROR", `Cannot read CLIP's BPE vocabulary file ${path}: ${(e as Error).message}`, {
+        details: { file: path },
+        cause: e,
+      });
+    }
+    let text: string;
+    try {
+      text = (raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw) : raw).toString("utf8");
+    } catch (e) {
+      throw new VideoAnalysisError("IO_ERROR", `CLIP's BPE vocabulary file ${path} is not a readable gzip file: ${(e as Error).message}`, {
+        details: { file: path },
+        cause: e,
+      });
+    }
+    return ClipTokenizer.fromMergesText(text, path);
+  }
+
+  /** Loads from wherever `resolveClipBpePath` finds the file. */
+  static async load(location: ClipBpeLocation = {}): Promise<ClipTokenizer> {
+    return ClipTokenizer.fromFile(resolveClipBpePath(location));
+  }
+
+  /** Builds the tokenizer from the merges file's text (`source` names it in errors). */
+  static fromMergesText(text: string, source = "CLIP BPE merges"): ClipTokenizer {
+    const bad = (why: string) =>
+      new VideoAnalysisError(
+        "IO_ERROR",
+        `${source} is not CLIP's BPE merges file (${CLIP_BPE_FILENAME} from openai/CLIP): ${why}.`,
+        { details: { file: source } },
+      );
+    const merges: Array<[string, string]> = [];
+    // The header line is `#version: 0.2` (openai/CLIP's copy has the file name before it); merges follow.
+    let start = text.indexOf("\n") + 1;
+    if (start === 0 || !text.slice(0, start).includes("#version")) throw bad("the first line is not a `#version` header");
+    for (let line = 1; line <= CLIP_NUM_MERGES; line++) {
+      let end = text.indexOf("\n", start);
+      if (end === -1) end = text.length;
+      if (start >= text.length) throw bad(`it has ${line - 1} merges, CLIP needs ${CLIP_NUM_MERGES}`);
+      const parts = text.slice(start, end).trim().split(" ");
+      if (parts.length !== 2 || !parts[0] || !parts[1]) throw bad(`line ${line + 1} is not a pair of symbols`);
+      merges.push([parts[0], parts[1]]);
+      start = end + 1;
+    }
+    return new ClipTokenizer(merges);
+  }
+
+  /** Token ids of `text`, with SOT first and EOT last, no padding and no length limit. */
+  encode(text: string): number[] {
+    const ids: number[] = [CLIP_SOT];
+    const clean = text.normalize("NFC").replace(/\s+/gu, " ").trim().toLowerCase();
+    for (const [piece] of clean.matchAll(PIECE_PATTERN)) {
+      if (piece === SOT_TEXT) ids.push(CLIP_SOT);
+      else if (piece === EOT_TEXT) ids.push(CLIP_EOT);
+      else for (const id of this.bpeIds(piece)) ids.push(id);
+    }
+    ids.push(CLIP_EOT);
+    return ids;
+  }
+
+  /**
+   * The model input: `encode(text)` cut or padded to `contextLength` (77), as INT64 for the
+   * `INT64 [1,77]` text contract.
+   */
+  tokenize(text: string, contextLength = CLIP_CONTEXT_LENGTH, options: TokenizeOptions = {}): BigInt64Array {
+    if (!Number.isInteger(contextLength) || contextLength < 2) {
+      throw new VideoAnalysisError("INVALID_ARGUMENT", `CLIP context length must be an integer >= 2, got ${contextLength}.`);
+    }
+    const padId = options.padId ?? 0;
+    let ids = this.encode(text);
+    if (ids.length > contextLength) {
+      if (options.truncate === false) {
+        throw new VideoAnalysisError(
+          "INVALID_ARGUMENT",
+          `CLIP prompt "${text}" is ${ids.length} tokens long; the text model takes at most ${contextLength} (with start and end tokens).`,
+          { details: { prompt: text, tokens: ids.length, contextLength } },
+        );
+      }
+      ids = ids.slice(0, contextLength);
+      ids[contextLength - 1] = CLIP_EOT;
+    }
+    const out = new BigInt64Array(contextLength).fill(BigInt(padId));
+    for (let i = 0; i < ids.length; i++) out[i] = BigInt(ids[i]!);
+    return out;
+  }
+
+  /** Index of the EOT token: the first position of the largest id (what the text contract's client picks). */
+  eotIndex(ids: ArrayLike<number> | BigInt64Array): number {
+    return eotIndex(ids);
+  }
+
+  /** Text back from ids (special tokens kept as text, `</w>` as a space), for logs and debugging. */
+  decode(ids: Iterable<number | bigint>): string {
+    const chars: string[] = [];
+    for (const id of ids) {
+      const token = this.decoder[Number(id)];
+      if (token === undefined) throw new VideoAnalysisError("INVALID_ARGUMENT", `CLIP token id ${id} is outside the vocabulary.`);
+      chars.push(token);
+    }
+    const joined = chars.join("");
+    const bytes: number[] = [];
+    for (const c of joined) bytes.push(CHAR_TO_BYTE.get(c) ?? 0x3f);
+    return Buffer.from(bytes).toString("utf8").replaceAll(END_OF_WORD, " ");
+  }
+
+  /** BPE ids of one pre-token piece, cached. */
+  private bpeIds(piece: string): readonly number[] {
+    let mapped = "";
+    for (const b of Buffer.from(piece, "utf8")) mapped += BYTE_TO_CHAR[b];
+    const cached = this.cache.get(mapped);
+    if (cached) return cached;
+    const ids = this.bpe(mapped).map((sym) => {
+      const id = this.encoder.get(sym);
+      // Cannot happen: every merge result and every byte symbol is in the vocabulary.
+      if (id === undefined) throw new VideoAnalysisError("INTERNAL", `CLIP BPE produced symbol ${JSON.stringify(sym)} outside the vocabulary.`);
+      return id;
+    });
+    if (this.cache.size >= WORD_CACHE_LIMIT) this.cache.clear();
+    this.cache.set(mapped, ids);
+    return ids;
+  }
+
+  /** Applies merges, lowest rank first, to the characters of a byte-mapped word (last one with `</w>`). */
+  private bpe(word: string): string[] {
+    let symbols = Array.from(word);
+    symbols[symbols.length - 1] += END_OF_WORD;
+    while (symbols.length > 1) {
+      let best = Infinity;
+      let first = "";
+      let second = "";
+      for (let i = 0; i + 1 < symbols.length; i++) {
+        const rank = this.ranks.get(`${symbols[i]} ${symbols[i + 1]}`);
+        if (rank !== undefined && rank < best) {
+          best = rank;
+          first = symbols[i]!;
+          second = symbols[i + 1]!;
+        }
+      }
+      if (best === Infinity) break;
+      // Merge every non-overlapping occurrence, left to right.
+      const merged: string[] = [];
+      for (let i = 0; i < symbols.length; i++) {
+        if (symbols[i] === first && i + 1 < symbols.length && symbols[i + 1] === second) {
+          merged.push(first + second);
+          i++;
+        } else {
+          merged.push(symbols[i]!);
+        }
+      }
+      symbols = merged;
+    }
+    return symbols;
+  }
+}
+
+/**
+ * Index of the EOT token in a row of token ids: the first position of the largest id. With EOT being
+ * the largest id in CLIP's vocabulary this is the EOT position whether padding is 0 or EOT.
+ */
+export function eotIndex(ids: ArrayLike<number> | BigInt64Array): number {
+  if (ids.length === 0) throw new VideoAnalysisError("INVALID_ARGUMENT", "Cannot find the EOT token in an empty token row.");
+  let best = 0;
+  let bestValue = Number(ids[0]);
+  for (let i = 1; i < ids.length; i++) {
+    const v = Number(ids[i]);
+    if (v > bestValue) {
+      bestValue = v;
+      best = i;
+    }
+  }
+  return best;
+}
