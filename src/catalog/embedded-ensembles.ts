@@ -1,0 +1,56 @@
+import type { InferenceBackend, InferOptions, InferResult, ModelMetadata } from "../backend/backend.js";
+import { checkContract, checkInputs } from "../backend/contract.js";
+import { ensembleOutputs, preprocessInputs } from "../preprocess/normalize.js";
+import type { Tensor } from "../tensor.js";
+import { findModel } from "./catalog.js";
+
+/**
+ * Makes a backend that runs the ONNX exports themselves (the embedded onnxruntime backend) answer like
+ * Triton's ensembles: callers send the ensemble's UINT8 NHWC inputs and get the ensemble's output names,
+ * for every catalog model; the SDK's preprocessing (src/preprocess/normalize.ts) stands in for the
+ * python-backend preprocess step. Models the catalog does not know pass through unchanged.
+ *
+ * @example
+ * const emb = await EmbeddedBackend.create({ models: { midas_256: "models/contract/midas_256.onnx" } });
+ * const be = new EmbeddedEnsembles(emb);
+ * (await be.infer("midas_256", [tensor("INPUT__0", "UINT8", [1, 256, 256, 3], pixels)])).outputs.OUTPUT__0.shape
+ * // [1, 256, 256]
+ */
+export class EmbeddedEnsembles implements InferenceBackend {
+  readonly kind: InferenceBackend["kind"];
+  readonly endpoint: string;
+
+  constructor(private readonly inner: InferenceBackend) {
+    this.kind = inner.kind;
+    this.endpoint = inner.endpoint;
+  }
+
+  async infer(model: string, inputs: Tensor[], options: InferOptions = {}): Promise<InferResult> {
+    const m = findModel(model);
+    if (!m) return this.inner.infer(model, inputs, options);
+    if (options.contract) {
+      checkContract(model, options.contract, { name: model, versions: ["1"], platform: "ensemble", ...m.ensemble });
+    }
+    checkInputs(model, m.ensemble, inputs);
+    const outputs = options.outputs?.map((o) => m.onnx.outputs[m.ensemble.outputs.findIndex((e) => e.name === o)]?.name ?? o);
+    const r = await this.inner.infer(model, preprocessInputs(m, inputs), { ...options, outputs, contract: m.onnx });
+    return { ...r, outputs: ensembleOutputs(m, r.outputs) };
+  }
+
+  /** The ensemble's contract, once the ONNX model underneath has been checked against the catalog. */
+  async modelMetadata(model: string, version?: string): Promise<ModelMetadata> {
+    const m = findModel(model);
+    const md = await this.inner.modelMetadata(model, version);
+    if (!m) return md;
+    checkContract(model, m.onnx, md);
+    return { name: model, versions: md.versions, platform: "ensemble", inputs: m.ensemble.inputs, outputs: m.ensemble.outputs };
+  }
+
+  modelReady(model: string, version?: string): Promise<boolean> {
+    return this.inner.modelReady(model, version);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

@@ -1,0 +1,31 @@
+import { NORMALIZATIONS } from "../normalization.js";
+import type { Family } from "../types.js";
+
+/** Number of Places365 scene categories. */
+export const PLACES365_CLASSES = 365;
+
+/** ResNet50 trained on Places365: one logit per scene category. */
+export const places365: Family = {
+  id: "places365",
+  component: "scene",
+  title: "ResNet50 Places365",
+  architectures: [{ id: "resnet50", stem: "places365_resnet50", inRepository: true, note: "CSAIL's ResNet50 Places365 (global pooling, so larger inputs work)" }],
+  defaultArchitecture: "resnet50",
+  branches: [
+    { size: "small", input: 224, checklist: "required" },
+    { size: "medium", input: 336, checklist: "additional" },
+    { size: "large", input: 448, checklist: "additional" },
+  ],
+  routing: "thresholds",
+  input: "image",
+  resize: "center_crop",
+  normalization: NORMALIZATIONS.imagenet,
+  ensemble: (s) => ({
+    inputs: [{ name: "INPUT__0", datatype: "UINT8", shape: [1, s!, s!, 3] }],
+    outputs: [{ name: "OUTPUT__0", datatype: "FP32", shape: [1, PLACES365_CLASSES] }],
+  }),
+  onnx: (s) => ({
+    inputs: [{ name: "input", datatype: "FP32", shape: [1, 3, s!, s!] }],
+    outputs: [{ name: "logits", datatype: "FP32", shape: [1, PLACES365_CLASSES] }],
+  }),
+};

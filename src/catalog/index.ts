@@ -1,0 +1,14 @@
+export * from "./types.js";
+export { NORMALIZATIONS } from "./normalization.js";
+export {
+  FAMILIES, family, familiesOf, slotKey, architectureOf, branchOf, modelName, catalogModel, allModels, repositoryModels,
+  findModel, readyChecklist, contractFor,
+} from "./catalog.js";
+export { CLIP_EMBED_DIM, CLIP_TOKENS, clipImage, clipText } from "./families/clip.js";
+export { midas } from "./families/midas.js";
+export { raft } from "./families/raft.js";
+export { PLACES365_CLASSES, places365 } from "./families/places365.js";
+export {
+  YOLO_CLASSES, YOLO_END2END_MAX_DETECTIONS, ENSEMBLE_TIERS, JPEG_INPUT, yolo11, yoloCandidates, yoloEnd2EndOutputs,
+} from "./families/yolo11.js";
+export { EmbeddedEnsembles } from "./embedded-ensembles.js";

@@ -1,0 +1,44 @@
+import { join } from "node:path";
+import { VideoAnalysisError } from "../errors.js";
+import type { TritonClientOptions } from "../triton/client.js";
+import type { Profile } from "./schema.js";
+
+/** The name the server knows a catalog model by (the profile's model_names, else the catalog name). */
+export function serverModelName(profile: Profile, catalogName: string): string {
+  return profile.model_names[catalogName] ?? catalogName;
+}
+
+/** Requests in flight at once for a model. */
+export function maxInFlight(profile: Profile, catalogName: string): number {
+  return profile.concurrency.per_model[catalogName] ?? profile.concurrency.max_in_flight;
+}
+
+/**
+ * The .onnx file of a catalog model on the embedded backend: the profile's `models` entry, else
+ * `<models_dir>/<name>.onnx`; undefined when the profile has neither.
+ */
+export function embeddedModelPath(profile: Profile, catalogName: string): string | undefined {
+  const emb = profile.backend.embedded;
+  if (!emb) return undefined;
+  return emb.models[catalogName] ?? (emb.models_dir ? join(emb.models_dir, `${catalogName}.onnx`) : undefined);
+}
+
+/** The profile's Triton targets (url or urls). */
+export function tritonUrls(profile: Profile): string[] {
+  const t = profile.backend.triton;
+  if (!t) throw new VideoAnalysisError("PROFILE_INVALID", `profile ${profile.name} has no triton backend`);
+  return t.urls ?? [t.url!];
+}
+
+/** The TritonClient options a profile's triton backend asks for. */
+export function tritonClientOptions(profile: Profile): TritonClientOptions {
+  const t = profile.backend.triton;
+  if (!t) throw new VideoAnalysisError("PROFILE_INVALID", `profile ${profile.name} has no triton backend`);
+  return {
+    ...(t.urls ? { urls: t.urls } : { url: t.url! }),
+    ...(t.tls ? { tls: { ca: t.tls.ca, cert: t.tls.cert, key: t.tls.key } } : {}),
+    headers: t.headers,
+    deadlineMs: t.deadline_ms,
+    retry: { maxAttempts: t.retries + 1 },
+  };
+}

@@ -1,0 +1,185 @@
+import { z } from "zod";
+
+/**
+ * The profile's schema. Keys are snake_case as in the YAML; every object is strict, so a misspelt key
+ * is an error, never silently ignored. Defaults are filled in, so a parsed profile is complete.
+ */
+
+const positiveInt = () => z.int().min(1);
+const probability = () => z.number().min(0).max(1);
+const nonEmpty = () => z.string().min(1);
+
+/** Size thresholds on max(analysis width, analysis height): <= small -> small, <= medium -> medium, else large. */
+export const thresholdsSchema = z
+  .strictObject({ small: positiveInt(), medium: positiveInt() })
+  .refine((t) => t.small < t.medium, { message: "expected small < medium", path: ["medium"] });
+
+const tlsSchema = z.strictObject({
+  /** PEM file of the CA that signed the server's certificate (system roots when omitted). */
+  ca: nonEmpty().optional(),
+  /** Client certificate and key (PEM files), for mutual TLS. */
+  cert: nonEmpty().optional(),
+  key: nonEmpty().optional(),
+});
+
+export const tritonBackendSchema = z.strictObject({
+  /** gRPC target, host:port. */
+  url: nonEmpty().optional(),
+  /** Several targets of the same repository; requests are spread over them. */
+  urls: z.array(nonEmpty()).min(1).optional(),
+  tls: tlsSchema.optional(),
+  /** Sent with every call (auth tokens...). */
+  headers: z.record(z.string(), z.string()).default({}),
+  /** Client-side deadline of one call. */
+  deadline_ms: positiveInt().default(30000),
+  /** Retries of a call that failed with UNAVAILABLE (never for other errors). */
+  retries: z.int().min(0).max(10).default(2),
+});
+
+export const embeddedBackendSchema = z.strictObject({
+  /** Folder holding `<model>.onnx` for every model not listed in `models`; relative to the profile's folder. */
+  models_dir: nonEmpty().optional(),
+  /** Model name -> .onnx file (relative to the profile's folder), overriding models_dir. */
+  models: z.record(z.string(), nonEmpty()).default({}),
+  /** onnxruntime intra-op threads per session (onnxruntime's default when omitted). */
+  intra_op_threads: positiveInt().optional(),
+});
+
+export const backendSchema = z.strictObject({
+  triton: tritonBackendSchema.optional(),
+  embedded: embeddedBackendSchema.optional(),
+});
+
+export const analysisSchema = z.strictObject({
+  /** Frames analysed per second of video (at most the video's own rate). */
+  fps: z.number().positive().default(2),
+  /** Frames are scaled down (aspect kept, never up) so their longer side is at most this; null: source size. */
+  max_side: positiveInt().nullable().default(null),
+});
+
+export const fallbackSchema = z.strictObject({
+  /** The model routing wanted. */
+  from: nonEmpty(),
+  /** The model to use instead (same family). */
+  to: nonEmpty(),
+  /** When the rule applies: the wanted branch is disabled by the profile, or not READY on the server. */
+  when: z.array(z.enum(["disabled", "not_ready"])).min(1).default(["disabled", "not_ready"]),
+});
+
+export const routingSchema = z.strictObject({
+  thresholds: thresholdsSchema.default({ small: 320, medium: 448 }),
+  fallbacks: z.array(fallbackSchema).default([]),
+});
+
+/** What every component section has. */
+const componentBase = {
+  enabled: z.boolean().default(true),
+  /** Complexity axis (yolo11n ... yolo11x); the family's production architecture when omitted. */
+  architecture: nonEmpty().optional(),
+  /** Branch input sizes that routing may choose; all but opt-in ones (YOLO 960) when omitted. */
+  branches: z.array(positiveInt()).min(1).optional(),
+  /** Overrides routing.thresholds for this component. */
+  thresholds: thresholdsSchema.optional(),
+};
+
+export const detectionSchema = z.strictObject({
+  /** Candidates scoring below this are dropped before NMS. */
+  conf: probability().default(0.25),
+  /** IoU above which the lower-scoring of two boxes is suppressed. */
+  iou: probability().default(0.7),
+  /** Detections kept per frame after NMS. */
+  max_det: positiveInt().default(300),
+  /** Candidates entering NMS at most (highest scores first). */
+  max_nms: positiveInt().default(30000),
+  /** NMS across classes (true) or per class (false). */
+  agnostic: z.boolean().default(false),
+  /** COCO class ids to keep; all when null. */
+  classes: z.array(z.int().min(0).max(79)).nullable().default(null),
+});
+
+export const trackerSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Detections at or above this are "high" and matched first. */
+  track_thresh: probability().default(0.5),
+  /** A new track needs a detection at or above this. */
+  high_thresh: probability().default(0.6),
+  /** IoU-cost limit for matching: raising it accepts looser matches. */
+  match_thresh: probability().default(0.8),
+  /** Frames a lost track is kept before it is removed. */
+  track_buffer: positiveInt().default(30),
+  /** ByteTrack's C++ deployment variant, or the Python original (score fusion, 0.1 floor). */
+  variant: z.enum(["cpp", "python"]).default("cpp"),
+});
+
+export const componentsSchema = z.strictObject({
+  core_depth_midas: z.strictObject({ ...componentBase }).optional(),
+  core_optical_flow: z.strictObject({ ...componentBase }).optional(),
+  core_clip: z
+    .strictObject({
+      ...componentBase,
+      /** Text prompts scored against every frame's embedding (one clip_text call each, cached). */
+      prompts: z.array(nonEmpty()).min(1),
+      /** Prompts kept per frame in the summary, best first. */
+      top_k: positiveInt().default(5),
+    })
+    .optional(),
+  scene: z
+    .strictObject({
+      ...componentBase,
+      /** Places365 categories kept per frame, best first. */
+      top_k: positiveInt().default(5),
+    })
+    .optional(),
+  core_object_detections: z
+    .strictObject({
+      ...componentBase,
+      /** raw [1,84,N] (the client runs NMS) or end2end (NMS in the engine; the client rescales boxes). */
+      output_format: z.enum(["raw", "end2end"]).default("raw"),
+      detection: detectionSchema.prefault({}),
+      tracker: trackerSchema.prefault({}),
+    })
+    .optional(),
+});
+
+export const concurrencySchema = z.strictObject({
+  /** Requests in flight at once per model. */
+  max_in_flight: positiveInt().default(2),
+  /** Per-model overrides (model name -> requests in flight). */
+  per_model: z.record(z.string(), positiveInt()).default({}),
+});
+
+export const outputSchema = z.strictObject({
+  /** Run folder; `main --out` overrides it. */
+  dir: nonEmpty().optional(),
+  /** Replace an existing run folder instead of stopping. */
+  overwrite: z.boolean().default(false),
+  /** Store depth and flow as float16 in the .npz files (half the size). */
+  float16: z.boolean().default(false),
+  /** Write the manifest's resolved profile with secrets (header values) masked. */
+  mask_secrets: z.boolean().default(true),
+});
+
+export const profileSchema = z.strictObject({
+  /** Schema version of the file. */
+  version: z.literal(1),
+  name: nonEmpty(),
+  description: z.string().optional(),
+  backend: backendSchema,
+  analysis: analysisSchema.prefault({}),
+  routing: routingSchema.prefault({}),
+  /** Catalog name -> the name the server knows it by. */
+  model_names: z.record(z.string(), nonEmpty()).default({}),
+  concurrency: concurrencySchema.prefault({}),
+  components: componentsSchema,
+  output: outputSchema.prefault({}),
+});
+
+/** A profile as parsed: every default filled in, paths of embedded models made absolute. */
+export type Profile = z.output<typeof profileSchema>;
+export type TritonBackendConfig = z.output<typeof tritonBackendSchema>;
+export type EmbeddedBackendConfig = z.output<typeof embeddedBackendSchema>;
+export type Thresholds = z.output<typeof thresholdsSchema>;
+export type FallbackRule = z.output<typeof fallbackSchema>;
+export type DetectionSettings = z.output<typeof detectionSchema>;
+export type TrackerSettings = z.output<typeof trackerSchema>;
+export type ComponentSettings = NonNullable<Profile["components"][keyof Profile["components"]]>;

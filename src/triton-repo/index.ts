@@ -1,0 +1,2 @@
+export { generateRepository, writeRepository, diffRepository, type RepositoryFiles, type RepositoryDiff, type GenerateOptions } from "./generate.js";
+export { preprocessModelPy } from "./python.js";

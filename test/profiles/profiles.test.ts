@@ -1,0 +1,201 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { isVideoAnalysisError } from "../../src/errors.js";
+import { embeddedModelPath, loadProfile, parseProfile, serverModelName, substituteEnv, type LocatedIssue } from "../../src/profiles/index.js";
+import { repoRoot } from "../support/testdata.js";
+
+const dir = mkdtempSync(join(tmpdir(), "profiles-test-"));
+
+/** Writes a profile to a temp file and returns its path. */
+function write(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+/** The 1-based line of the first line containing `marker`. */
+function lineOf(text: string, marker: string): number {
+  const i = text.split("\n").findIndex((l) => l.includes(marker));
+  assert.ok(i >= 0, `marker ${marker} is in the text`);
+  return i + 1;
+}
+
+/** Loads and expects PROFILE_INVALID; returns its first issue. */
+async function invalid(file: string, env: Record<string, string> = {}): Promise<LocatedIssue & { text: string }> {
+  try {
+    await loadProfile(file, { env });
+  } catch (e) {
+    assert.ok(isVideoAnalysisError(e), `a VideoAnalysisError, got ${e}`);
+    assert.equal(e.code, "PROFILE_INVALID");
+    const issues = e.details.issues as LocatedIssue[];
+    assert.ok(issues.length >= 1);
+    return { ...issues[0]!, text: e.message };
+  }
+  assert.fail(`${file} was accepted`);
+}
+
+const HEAD = `version: 1
+name: t
+backend:
+  triton:
+    url: localhost:8001
+`;
+
+test("profiles: the shipped profiles load, with defaults and ${VAR:-default}", async () => {
+  const gpu = await loadProfile(join(repoRoot, "profiles/baseline_gpu.yaml"), { env: {} });
+  assert.equal(gpu.backend.triton!.url, "localhost:8001");
+  assert.equal(gpu.backend.triton!.deadline_ms, 60000);
+  assert.equal(gpu.components.core_clip!.prompts.length, 29);
+  assert.equal(gpu.components.core_object_detections, undefined);
+  assert.deepEqual(Object.keys(gpu.components).sort(), ["core_clip", "core_depth_midas", "core_optical_flow", "scene"]);
+
+  const yolo = await loadProfile(join(repoRoot, "profiles/baseline_gpu_yolo.yaml"), { env: { TRITON_GRPC_URL: "gpu:9001", TRITON_DEADLINE_MS: "1500" } });
+  assert.equal(yolo.backend.triton!.url, "gpu:9001");
+  assert.equal(yolo.backend.triton!.deadline_ms, 1500, "an unquoted ${VAR} is re-read as a number");
+  const det = yolo.components.core_object_detections!;
+  assert.equal(det.architecture, "yolo11x");
+  assert.deepEqual(det.branches, [320, 640]);
+  assert.equal(det.detection.iou, 0.7);
+  assert.equal(det.tracker.variant, "cpp");
+  assert.equal(serverModelName(yolo, "yolo11x_640"), "yolo11x_640");
+
+  const cpu = await loadProfile(join(repoRoot, "profiles/embedded_cpu.yaml"), { env: {} });
+  assert.equal(embeddedModelPath(cpu, "midas_256"), join(repoRoot, "models/contract/midas_256.onnx"));
+  assert.equal(cpu.components.core_object_detections!.architecture, "yolo11n");
+  assert.equal(cpu.components.core_object_detections!.tracker.track_buffer, 30, "defaults fill omitted settings");
+});
+
+test("profiles: broken YAML names file, key path and line", async () => {
+  const text = `${HEAD}    deadline_ms: 5
+   retries: 2
+components:
+  scene: {}
+`;
+  const file = write("bad-yaml.yaml", text);
+  const e = await invalid(file);
+  assert.equal(e.file, file);
+  assert.equal(e.line, lineOf(text, "retries: 2"));
+  assert.equal(e.keyPath, "backend.retries");
+  assert.match(e.message, /not valid YAML \(BAD_INDENT\)/);
+  assert.ok(e.text.startsWith(`profile ${file}:${e.line}:`), e.text);
+});
+
+test("profiles: a value of the wrong type names file, key path, line and what was expected", async () => {
+  const text = `${HEAD}    deadline_ms: soon
+components:
+  scene: {}
+`;
+  const file = write("wrong-type.yaml", text);
+  const e = await invalid(file);
+  assert.equal(e.file, file);
+  assert.equal(e.keyPath, "backend.triton.deadline_ms");
+  assert.equal(e.line, lineOf(text, "deadline_ms: soon"));
+  assert.equal(e.message, 'expected a number, got "soon"');
+});
+
+test("profiles: an unknown key is an error naming the keys allowed there", async () => {
+  const text = `${HEAD}components:
+  scene:
+    enabled: true
+    topk: 3
+`;
+  const file = write("unknown-key.yaml", text);
+  const e = await invalid(file);
+  assert.equal(e.file, file);
+  assert.equal(e.keyPath, "components.scene.topk");
+  assert.equal(e.line, lineOf(text, "topk: 3"));
+  assert.match(e.message, /unknown key "topk"; expected one of: .*top_k/);
+});
+
+test("profiles: a missing environment variable without default names the key and line", async () => {
+  const text = `version: 1
+name: t
+backend:
+  triton:
+    url: \${VIDEO_SDK_TEST_UNSET_URL}
+components:
+  scene: {}
+`;
+  const file = write("missing-env.yaml", text);
+  const e = await invalid(file, {});
+  assert.equal(e.file, file);
+  assert.equal(e.keyPath, "backend.triton.url");
+  assert.equal(e.line, lineOf(text, "VIDEO_SDK_TEST_UNSET_URL"));
+  assert.match(e.message, /environment variable VIDEO_SDK_TEST_UNSET_URL is not set and has no default/);
+  // Set, it is substituted.
+  const p = await loadProfile(file, { env: { VIDEO_SDK_TEST_UNSET_URL: "h:1" } });
+  assert.equal(p.backend.triton!.url, "h:1");
+});
+
+test("profiles: a quoted ${VAR} stays a string, and errors say where the value came from", async () => {
+  const text = `${HEAD}    deadline_ms: "\${DL:-100}"
+components:
+  scene: {}
+`;
+  const e = await invalid(write("quoted-env.yaml", text));
+  assert.equal(e.keyPath, "backend.triton.deadline_ms");
+  assert.equal(e.message, 'expected a number, got "100" (from ${DL:-100})');
+});
+
+test("profiles: names and sizes are checked against the catalog, at their line", async () => {
+  const text = `${HEAD}routing:
+  fallbacks:
+    - { from: raft_512, to: raft_265 }
+components:
+  core_depth_midas:
+    branches: [256, 300]
+  core_object_detections:
+    architecture: yolo11q
+`;
+  const file = write("catalog.yaml", text);
+  try {
+    await loadProfile(file, { env: {} });
+    assert.fail("accepted");
+  } catch (e) {
+    assert.ok(isVideoAnalysisError(e));
+    const issues = e.details.issues as LocatedIssue[];
+    const by = Object.fromEntries(issues.map((i) => [i.keyPath, i]));
+    assert.equal(by["routing.fallbacks[0].to"]?.line, lineOf(text, "raft_265"));
+    assert.match(by["routing.fallbacks[0].to"]!.message, /did you mean "raft_256"/);
+    assert.equal(by["components.core_depth_midas.branches[1]"]?.line, lineOf(text, "[256, 300]"));
+    assert.match(by["components.core_depth_midas.branches[1]"]!.message, /one of 256, 384, 512, got 300/);
+    assert.equal(by["components.core_object_detections.architecture"]?.line, lineOf(text, "yolo11q"));
+    assert.match(e.message, /has 3 problems/);
+  }
+});
+
+test("profiles: a missing required key points at its parent's line", async () => {
+  const text = `version: 1
+name: t
+backend:
+  triton:
+    url: x:1
+components:
+  core_clip:
+    top_k: 2
+`;
+  const e = await invalid(write("missing-key.yaml", text));
+  assert.equal(e.keyPath, "components.core_clip.prompts");
+  assert.equal(e.line, lineOf(text, "core_clip:"));
+  assert.equal(e.message, "expected a list, but the key is missing");
+});
+
+test("profiles: exactly one backend, exactly one of url/urls", async () => {
+  const both = parseProfile.bind(null, `version: 1
+name: t
+backend:
+  triton: { url: a:1, urls: [b:1] }
+components: { scene: {} }
+`, "both.yaml", { env: {} });
+  assert.throws(both, (e: unknown) => isVideoAnalysisError(e) && e.details.keyPath === "backend.triton" && /exactly one of "url" or "urls"/.test(e.message));
+});
+
+test("profiles: substituteEnv follows the shell: default when unset or empty, $$ for $", () => {
+  assert.deepEqual(substituteEnv("${A:-x}-${B}", { B: "b" }), { value: "x-b", missing: [], used: ["A", "B"] });
+  assert.equal(substituteEnv("${A:-x}", { A: "" }).value, "x");
+  assert.equal(substituteEnv("$${A}", { A: "no" }).value, "${A}");
+  assert.deepEqual(substituteEnv("${NOPE}", {}).missing, ["NOPE"]);
+});
