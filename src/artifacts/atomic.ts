@@ -1,0 +1,158 @@
+import { randomBytes } from "node:crypto";
+import { open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { VideoAnalysisError } from "../errors.js";
+
+/**
+ * Artifacts are written under a temporary name in their own folder and renamed into place when complete
+ * (rename within one file system is atomic). The temporary name, `<name>.tmp-<pid>-<random hex>`, keeps
+ * the final extension out of the end of the name, so `*.npz` / `*.json` never match a half-written file,
+ * and says which process wrote it.
+ */
+export function tempPathFor(path: string): string {
+  const abs = resolve(path);
+  return join(dirname(abs), `${basename(abs)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+}
+
+const TEMP_RE = /\.tmp-(\d+)-[0-9a-f]{8}$/;
+
+/** True for a name made by tempPathFor. */
+export function isTempArtifact(name: string): boolean {
+  return TEMP_RE.test(name);
+}
+
+/** An IO_ERROR naming the file, with the system's reason and what to do. */
+export function ioError(path: string, action: string, e: unknown): VideoAnalysisError {
+  if (e instanceof VideoAnalysisError) return e;
+  const err = e as NodeJS.ErrnoException;
+  const code = err?.code;
+  const hint =
+    code === "ENOSPC" ? "free some disk space" :
+    code === "EACCES" || code === "EPERM" || code === "EROFS" ? "check the folder's permissions" :
+    code === "ENOENT" ? "create the output folder first" :
+    "check the output folder";
+  return new VideoAnalysisError("IO_ERROR", `Cannot ${action} ${path} (${code ?? err?.message ?? String(e)}); ${hint}.`, {
+    details: { file: path, errno: code },
+    cause: e,
+  });
+}
+
+export interface AtomicFileOptions {
+  /** fsync the file before the rename and the folder after it (default true), so a crash cannot leave
+   * a renamed but empty file. */
+  fsync?: boolean;
+}
+
+/**
+ * A file written under a temporary name and renamed to `path` by commit(); abort() deletes it.
+ * A process killed in between leaves only the temporary file.
+ */
+export class AtomicFile {
+  private done = false;
+
+  private constructor(
+    /** The final path. */
+    readonly path: string,
+    /** Where the bytes are written until commit(). */
+    readonly tempPath: string,
+    readonly handle: FileHandle,
+    private readonly fsync: boolean,
+  ) {}
+
+  static async create(path: string, options: AtomicFileOptions = {}): Promise<AtomicFile> {
+    if (typeof path !== "string" || path === "") throw new TypeError("AtomicFile.create: path must be a non-empty string");
+    const abs = resolve(path);
+    const temp = tempPathFor(abs);
+    let handle: FileHandle;
+    try {
+      handle = await open(temp, "wx", 0o644);
+    } catch (e) {
+      throw ioError(abs, "create", e);
+    }
+    return new AtomicFile(abs, temp, handle, options.fsync ?? true);
+  }
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  /** Flushes, closes and renames the file into place. */
+  async commit(): Promise<void> {
+    if (this.done) throw new Error(`AtomicFile: ${this.path} was already committed or aborted`);
+    this.done = true;
+    try {
+      if (this.fsync) await this.handle.sync();
+      await this.handle.close();
+      await rename(this.tempPath, this.path);
+    } catch (e) {
+      await this.handle.close().catch(() => {});
+      await unlink(this.tempPath).catch(() => {});
+      throw ioError(this.path, "write", e);
+    }
+    if (this.fsync) {
+      // Make the rename itself durable; not every platform can fsync a folder, which is harmless.
+      try {
+        const dir = await open(dirname(this.path), "r");
+        await dir.sync().finally(() => dir.close());
+      } catch {
+        /* best effort */
+      }
+    }
+  }
+
+  /** Closes and deletes the temporary file. Safe to call more than once and after a failed commit. */
+  async abort(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.handle.close().catch(() => {});
+    await unlink(this.tempPath).catch(() => {});
+  }
+}
+
+/** Writes `data` to `path` atomically (temporary file, fsync, rename). For manifest.json and the like. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, options: AtomicFileOptions = {}): Promise<void> {
+  const f = await AtomicFile.create(path, options);
+  try {
+    await f.handle.writeFile(data);
+  } catch (e) {
+    await f.abort();
+    throw ioError(f.path, "write", e);
+  }
+  await f.commit();
+}
+
+/**
+ * Deletes temporary files in `dir` left by processes that no longer run (killed mid-write).
+ * Returns the names removed. Files of running processes (this one included) are kept.
+ */
+export async function removeStaleTempFiles(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = TEMP_RE.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || isAlive(pid)) continue;
+    try {
+      await unlink(join(dir, name));
+      removed.push(name);
+    } catch {
+      /* gone already */
+    }
+  }
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

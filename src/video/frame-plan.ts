@@ -1,0 +1,150 @@
+import type { VideoMetadata } from "./metadata.js";
+import { ffmpegFileUrl } from "./ffmpeg-tools.js";
+
+/** swscale's resampling flags for the resize to the analysis size. */
+export type ScaleFlags = "area" | "bilinear" | "bicubic" | "lanczos" | "neighbor" | "fast_bilinear";
+const SCALE_FLAGS: readonly ScaleFlags[] = ["area", "bilinear", "bicubic", "lanczos", "neighbor", "fast_bilinear"];
+
+export interface FramePlanOptions {
+  /**
+   * Analysis frames per second. Time is cut into slots of 1/fps seconds from the file's start and the first
+   * decoded frame of each slot is analysed, with its own timestamp. A source slower than `fps` gives every
+   * source frame once (no duplicates). Omitted: every source frame.
+   */
+  fps?: number;
+  /**
+   * Analysis size in pixels. Neither: the display size (after rotation). One of them: the other follows
+   * the display aspect ratio (rounded). Both: exactly that size (the caller chooses the aspect ratio).
+   */
+  width?: number;
+  height?: number;
+  /**
+   * Resampling for the resize. Default: "area" when the picture shrinks in both directions (averages the
+   * source pixels under each output pixel: no aliasing, like OpenCV's INTER_AREA), "bilinear" when it grows
+   * in either direction (area degenerates to nearest-neighbour there).
+   */
+  scaleFlags?: ScaleFlags;
+}
+
+/** How frames will be decoded: the analysis size, rate and the ffmpeg command that produces them. */
+export interface FramePlan {
+  width: number;
+  height: number;
+  /** Analysis fps, or undefined for every source frame. */
+  fps: number | undefined;
+  scaleFlags: ScaleFlags;
+  /** Bytes per rgb24 frame: width * height * 3. */
+  frameBytes: number;
+  /** Expected number of analysis frames (from the metadata; for progress, not a promise). */
+  estimatedFrames: number;
+  /** ffmpeg's -vf filter chain. */
+  filter: string;
+}
+
+function checkDim(name: string, v: number | undefined): void {
+  if (v === undefined) return;
+  if (typeof v !== "number" || !Number.isInteger(v)) throw new TypeError(`readFrames: ${name} must be an integer, got ${String(v)}`);
+  if (v < 1 || v > 16384) throw new RangeError(`readFrames: ${name} must be between 1 and 16384, got ${v}`);
+}
+
+/** The transpose filters that turn the stored picture the way ffmpeg's autorotation would. */
+function rotationFilter(rotation: VideoMetadata["rotation"]): string | undefined {
+  switch (rotation) {
+    case 90:
+      return "transpose=clock";
+    case 180:
+      return "hflip,vflip";
+    case 270:
+      return "transpose=cclock";
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The select expression for `fps`: keep a frame when it is the first one in a new slot of 1/fps seconds,
+ * slots counted from `origin` (the container's start time: ffmpeg runs with -copyts, so `t` is the source
+ * pts). A small epsilon (1e-4 of a slot) keeps frames that sit exactly on a slot boundary (e.g. t=0.2 at
+ * 5 fps, which is 0.19999... in floating point) in that slot.
+ */
+export function selectExpression(fps: number, origin = 0): string {
+  const f = String(fps);
+  const o = origin === 0 ? "" : origin > 0 ? `-${origin}` : `+${-origin}`;
+  const slot = (t: string) => `floor((${t}${o})*${f}+0.0001)`;
+  return `isnan(prev_selected_t)+gte(${slot("t")},${slot("prev_selected_t")}+1)`;
+}
+
+/** Checks the options' types and ranges (TypeError / RangeError naming the option). */
+export function checkFramePlanOptions(options: FramePlanOptions): void {
+  const { fps, width, height } = options;
+  if (fps !== undefined) {
+    if (typeof fps !== "number" || Number.isNaN(fps)) throw new TypeError(`readFrames: fps must be a number, got ${String(fps)}`);
+    if (!(fps > 0 && fps <= 1000)) throw new RangeError(`readFrames: fps must be in (0, 1000], got ${fps}`);
+  }
+  checkDim("width", width);
+  checkDim("height", height);
+  if (options.scaleFlags !== undefined && !SCALE_FLAGS.includes(options.scaleFlags))
+    throw new RangeError(`readFrames: scaleFlags must be one of ${SCALE_FLAGS.join(", ")}, got ${String(options.scaleFlags)}`);
+}
+
+/** Works out the analysis size, rate and the ffmpeg filter chain for a video. */
+export function planFrames(meta: VideoMetadata, options: FramePlanOptions = {}): FramePlan {
+  checkFramePlanOptions(options);
+  const { fps, width, height } = options;
+
+  const dw = meta.displayWidth;
+  const dh = meta.displayHeight;
+  let w: number;
+  let h: number;
+  if (width !== undefined && height !== undefined) [w, h] = [width, height];
+  else if (width !== undefined) [w, h] = [width, Math.max(1, Math.round((width * dh) / dw))];
+  else if (height !== undefined) [w, h] = [Math.max(1, Math.round((height * dw) / dh)), height];
+  else [w, h] = [dw, dh];
+
+  const shrinking = w <= dw && h <= dh;
+  const scaleFlags = options.scaleFlags ?? (shrinking ? "area" : "bilinear");
+
+  // Autorotation is switched off (-noautorotate) and done here instead, after the frames are selected and
+  // scaled: ffmpeg's own turns every decoded full-size frame, this turns only the analysed, smaller ones.
+  // At full size the result equals ffmpeg's; scaled, luma agrees and chroma differs slightly, in our favour:
+  // rotating the 4:2:0 picture first (ffmpeg) moves its chroma siting onto the other axis.
+  const rotate = rotationFilter(meta.rotation);
+  const swap = meta.rotation === 90 || meta.rotation === 270;
+  const [sw, sh] = swap ? [h, w] : [w, h];
+  const parts: string[] = [];
+  if (fps !== undefined) parts.push(`select='${selectExpression(fps, meta.containerStartTime)}'`);
+  // showinfo logs each selected frame's pts (in the stream time base it logs once as "config in
+  // time_base"), which is how frames get their real timestamps. checksum=0: no per-frame checksums.
+  parts.push("showinfo=checksum=0");
+  // One swscale pass does the resize and the YUV -> rgb24 conversion.
+  parts.push(`scale=${sw}:${sh}:flags=${scaleFlags}`, "format=rgb24");
+  if (rotate) parts.push(rotate);
+
+  const estimatedFrames =
+    fps === undefined ? meta.frameCount : Math.min(meta.frameCount, Math.max(1, Math.ceil(meta.duration * fps - 1e-9)));
+  return { width: w, height: h, fps, scaleFlags, frameBytes: w * h * 3, estimatedFrames, filter: parts.join(",") };
+}
+
+/**
+ * The full ffmpeg argument list that writes the plan's frames as raw rgb24 to stdout. Exported so that a
+ * benchmark can time ffmpeg alone on exactly the same work.
+ */
+export function ffmpegFrameArgs(meta: VideoMetadata, plan: FramePlan, output = "pipe:1"): string[] {
+  return [
+    "-nostdin", "-hide_banner", "-nostats",
+    // "level+" tags every log line with its level, so errors can be told from showinfo's info lines.
+    "-loglevel", "level+info",
+    // Keep the source timestamps: ffmpeg would otherwise shift them by an offset of its own choosing
+    // (for MPEG-TS not always the container start), and frame timestamps must be the real ones.
+    "-copyts",
+    "-noautorotate",
+    "-i", ffmpegFileUrl(meta.path),
+    "-map", `0:${meta.streamIndex}`,
+    "-an", "-sn", "-dn",
+    "-vf", plan.filter,
+    // Passthrough: write exactly the frames the filters give, never duplicate or drop to a constant rate.
+    "-fps_mode", "passthrough",
+    "-f", "rawvideo", "-pix_fmt", "rgb24",
+    output,
+  ];
+}

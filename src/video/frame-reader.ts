@@ -1,0 +1,351 @@
+import { spawn, type ChildProcessByStdio } from "node:child_process";
+import { Readable } from "node:stream";
+import { VideoAnalysisError } from "../errors.js";
+import { ErrorTail, ffmpegPath, parseLogLine } from "./ffmpeg-tools.js";
+import { checkFramePlanOptions, ffmpegFrameArgs, planFrames, type FramePlan, type FramePlanOptions } from "./frame-plan.js";
+import { probeVideo, type VideoMetadata } from "./metadata.js";
+
+/** One analysed frame. */
+export interface Frame {
+  /** Analysis frame index: 0, 1, 2, ... in the order frames are yielded. */
+  index: number;
+  /**
+   * Seconds: the pts of the source frame that was selected (pts times the stream's time base, exact) minus
+   * the container's start time (VideoMetadata.containerStartTime, 0 for most MP4). Same timeline as
+   * VideoMetadata.startTime and duration.
+   */
+  timestamp: number;
+  width: number;
+  height: number;
+  /** rgb24, row-major HWC: exactly width * height * 3 bytes. The reader never reuses it. */
+  data: Uint8Array;
+}
+
+export interface ReadFramesOptions extends FramePlanOptions {
+  /** Aborting kills ffmpeg and makes the iteration throw a VideoAnalysisError with code "CANCELLED". */
+  signal?: AbortSignal;
+  /**
+   * How many decoded frames may wait for the consumer before ffmpeg is paused (default 2). Memory held by
+   * the reader is about (highWaterMarkFrames + 2) frames plus the 64 KiB pipe, however long the video.
+   */
+  highWaterMarkFrames?: number;
+  /** Metadata from probeVideo, to skip probing again. */
+  metadata?: VideoMetadata;
+  /**
+   * Fail on any error ffmpeg logs, even one it conceals and decodes past (a damaged packet, say).
+   * Default false: such errors are tolerated, as players do; truncation and fatal errors always fail.
+   */
+  strict?: boolean;
+}
+
+export interface FrameReaderStats {
+  /** Frames handed to the consumer (pushed into the stream). */
+  frames: number;
+  /** Bytes read from ffmpeg's stdout so far. */
+  bytesRead: number;
+  /** True while ffmpeg's stdout is paused because the consumer is behind. */
+  paused: boolean;
+  /** ffmpeg's error-level log lines so far. */
+  ffmpegErrors: number;
+  /** Process id of ffmpeg once it runs. */
+  ffmpegPid: number | undefined;
+}
+
+type Child = ChildProcessByStdio<null, Readable, Readable>;
+
+const SHOWINFO_FRAME = /\bn:\s*(\d+)\s+pts:\s*(-?\d+)\s+pts_time:/;
+const SHOWINFO_TB = /config in time_base:\s*(\d+)\/(\d+)/;
+
+/**
+ * Decodes a video to rgb24 frames with ffmpeg, streamed with backpressure. A Node Readable in object mode
+ * (so it pipes and async-iterates like any stream); iterate it with `for await`.
+ *
+ * Backpressure: frames are pushed into this stream; when push() returns false (highWaterMarkFrames are
+ * waiting), ffmpeg's stdout is paused. Node then stops reading the pipe, the 64 KiB kernel pipe fills
+ * and ffmpeg blocks in write(): decoding stops until the consumer reads again (_read resumes stdout).
+ *
+ * ffmpeg is spawned directly (node:child_process), not through fluent-ffmpeg: the reader needs the raw
+ * stdout stream to pause and resume, stderr line by line for showinfo's timestamps and the error lines,
+ * and a kill that is exactly ours on abort; fluent-ffmpeg's output-stream mode hides the first two.
+ *
+ * Example:
+ * ```ts
+ * for await (const f of readFrames("people_768x432_10fps.mp4", { fps: 5, width: 384 })) {
+ *   // f = { index: 0, timestamp: 0, width: 384, height: 216, data: Uint8Array(248832) }, then 0.2 s, ...
+ * }
+ * ```
+ */
+export class FrameReader extends Readable {
+  /** Resolves once ffprobe has run and ffmpeg has started; rejects with the same error as the stream. */
+  readonly ready: Promise<{ metadata: VideoMetadata; plan: FramePlan }>;
+
+  private readonly path: string;
+  private readonly options: ReadFramesOptions;
+  private child: Child | undefined;
+  private meta: VideoMetadata | undefined;
+  private framePlan: FramePlan | undefined;
+  private resolveReady!: (v: { metadata: VideoMetadata; plan: FramePlan }) => void;
+  private rejectReady!: (e: unknown) => void;
+
+  private current: Buffer | undefined;
+  private filled = 0;
+  private readonly complete: Buffer[] = [];
+  private readonly timestamps: number[] = [];
+  private timeBase: [number, number] | undefined;
+  private stderrRest = "";
+  private readonly errors = new ErrorTail(4);
+  private partialFileSeen = false;
+  private pushed = 0;
+  private bytes = 0;
+  private stdoutPaused = false;
+  private killedByUs = false;
+  private lastTimestamp = Number.NaN;
+  private readonly onAbort = () => {
+    this.destroy(
+      new VideoAnalysisError("CANCELLED", `Reading frames of ${this.meta?.path ?? this.path} was cancelled.`, {
+        details: { file: this.meta?.path ?? this.path },
+      }),
+    );
+  };
+
+  constructor(path: string, options: ReadFramesOptions = {}) {
+    const hwm = options.highWaterMarkFrames ?? 2;
+    if (!Number.isInteger(hwm) || hwm < 1 || hwm > 1024)
+      throw new RangeError(`readFrames: highWaterMarkFrames must be an integer between 1 and 1024, got ${String(hwm)}`);
+    if (typeof path !== "string" || path === "") throw new TypeError("readFrames: path must be a non-empty string");
+    checkFramePlanOptions(options);
+    super({ objectMode: true, highWaterMark: hwm });
+    this.path = path;
+    this.options = options;
+    this.ready = new Promise((res, rej) => {
+      this.resolveReady = res;
+      this.rejectReady = rej;
+    });
+    // Nobody has to await `ready`; the stream reports the same error.
+    this.ready.catch(() => {});
+  }
+
+  /** Metadata of the video (after `ready`). */
+  get metadata(): VideoMetadata | undefined {
+    return this.meta;
+  }
+
+  get plan(): FramePlan | undefined {
+    return this.framePlan;
+  }
+
+  get stats(): FrameReaderStats {
+    return {
+      frames: this.pushed,
+      bytesRead: this.bytes,
+      paused: this.stdoutPaused,
+      ffmpegErrors: this.errors.count,
+      ffmpegPid: this.child?.pid,
+    };
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    this.start().then(
+      () => callback(),
+      (e: unknown) => {
+        this.rejectReady(e);
+        callback(e as Error);
+      },
+    );
+  }
+
+  private async start(): Promise<void> {
+    const { signal } = this.options;
+    const cancelled = () =>
+      new VideoAnalysisError("CANCELLED", `Reading frames of ${this.path} was cancelled.`, { details: { file: this.path } });
+    if (signal?.aborted) throw cancelled();
+    const meta = this.options.metadata ?? (await probeVideo(this.path));
+    this.meta = meta;
+    const plan = planFrames(meta, this.options);
+    this.framePlan = plan;
+    if (signal?.aborted) throw cancelled();
+    if (this.destroyed) return;
+
+    const child = spawn(ffmpegPath(), ffmpegFrameArgs(meta, plan), { stdio: ["ignore", "pipe", "pipe"] });
+    this.child = child;
+    await new Promise<void>((res, rej) => {
+      child.once("spawn", () => res());
+      child.once("error", (e: NodeJS.ErrnoException) =>
+        rej(
+          e.code === "ENOENT"
+            ? new VideoAnalysisError("FAILED_PRECONDITION", `Cannot run ffmpeg to decode ${meta.path}: install ffmpeg or set FFMPEG_PATH.`, {
+                details: { file: meta.path },
+              })
+            : new VideoAnalysisError("IO_ERROR", `Cannot start ffmpeg to decode ${meta.path}: ${e.message}`, { details: { file: meta.path } }),
+        ),
+      );
+    });
+    child.on("error", (e) => this.destroy(new VideoAnalysisError("IO_ERROR", `ffmpeg failed while decoding ${meta.path}: ${e.message}`)));
+    child.stdout.on("data", (chunk: Buffer) => this.onData(chunk));
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (s: string) => this.onStderr(s));
+    child.on("close", (code, sig) => this.onClose(code, sig));
+    signal?.addEventListener("abort", this.onAbort, { once: true });
+    this.resolveReady({ metadata: meta, plan });
+  }
+
+  override _read(): void {
+    // The consumer wants more: let ffmpeg run again, then hand over what is already here (which may
+    // fill the stream and pause it once more).
+    if (this.stdoutPaused && this.child && !this.destroyed) {
+      this.stdoutPaused = false;
+      this.child.stdout.resume();
+    }
+    this.drain();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.bytes += chunk.length;
+    const size = this.framePlan!.frameBytes;
+    let off = 0;
+    while (off < chunk.length) {
+      if (!this.current) {
+        // A frame that lies whole in the chunk could be a view of it, but chunks (<= 64 KiB) are smaller
+        // than any real frame, so one copy into a frame-sized buffer is the rule.
+        this.current = Buffer.allocUnsafe(size);
+        this.filled = 0;
+      }
+      const n = Math.min(size - this.filled, chunk.length - off);
+      chunk.copy(this.current, this.filled, off, off + n);
+      this.filled += n;
+      off += n;
+      if (this.filled === size) {
+        this.complete.push(this.current);
+        this.current = undefined;
+        this.filled = 0;
+      }
+    }
+    this.drain();
+  }
+
+  private onStderr(s: string): void {
+    const text = this.stderrRest + s;
+    const lines = text.split(/\r?\n|\r/);
+    this.stderrRest = lines.pop() ?? "";
+    for (const line of lines) this.onLogLine(line);
+    this.drain();
+  }
+
+  private onLogLine(line: string): void {
+    if (line.includes("Parsed_showinfo_")) {
+      const f = SHOWINFO_FRAME.exec(line);
+      if (f) {
+        const [num, den] = this.timeBase ?? [1, 1];
+        // -copyts: the source pts. Counted from the container's start, like VideoMetadata.startTime.
+        this.timestamps.push((Number(f[2]) * num) / den - this.meta!.containerStartTime);
+        return;
+      }
+      const tb = SHOWINFO_TB.exec(line);
+      if (tb) this.timeBase = [Number(tb[1]), Number(tb[2])];
+      return;
+    }
+    const { level, text } = parseLogLine(line);
+    if (level === "error" || level === "fatal" || level === "panic") {
+      this.errors.add(text);
+      if (/partial file/i.test(text)) this.partialFileSeen = true;
+    }
+  }
+
+  /** Pushes every frame whose bytes and timestamp have both arrived; pauses ffmpeg when the stream is full. */
+  private drain(): void {
+    while (this.complete.length > 0 && this.timestamps.length > 0 && !this.destroyed) {
+      const data = this.complete.shift()!;
+      const timestamp = this.timestamps.shift()!;
+      const plan = this.framePlan!;
+      this.lastTimestamp = timestamp;
+      const more = this.push({ index: this.pushed++, timestamp, width: plan.width, height: plan.height, data } satisfies Frame);
+      if (!more && this.child && !this.stdoutPaused) {
+        this.stdoutPaused = true;
+        this.child.stdout.pause();
+      }
+    }
+  }
+
+  private onClose(code: number | null, sig: NodeJS.Signals | null): void {
+    this.options.signal?.removeEventListener("abort", this.onAbort);
+    if (this.destroyed || this.killedByUs) return;
+    if (this.stderrRest) this.onLogLine(this.stderrRest);
+    this.stderrRest = "";
+    this.drain();
+    const err = this.finalError(code, sig);
+    if (err) this.destroy(err);
+    else this.push(null);
+  }
+
+  private finalError(code: number | null, sig: NodeJS.Signals | null): VideoAnalysisError | undefined {
+    const meta = this.meta!;
+    const plan = this.framePlan!;
+    const file = meta.path;
+    const bad = (what: string, extra: Record<string, unknown> = {}) =>
+      new VideoAnalysisError("VIDEO_INVALID", `${file} ${what}`, {
+        details: { file, frames: this.pushed, ffmpegErrors: [...this.errors.last], ...extra },
+      });
+    if (code !== 0 && this.errors.last.some((l) => /Unrecognized option|Option not found|No such filter/.test(l)))
+      return new VideoAnalysisError(
+        "FAILED_PRECONDITION",
+        `The ffmpeg at ${ffmpegPath()} cannot decode ${file} the way the SDK needs (${this.errors.summary()}); install ffmpeg 5.1 or newer.`,
+        { details: { file } },
+      );
+    if (code !== 0)
+      return bad(
+        `could not be decoded: ffmpeg ${sig ? `was killed by ${sig}` : `exited with code ${code}`} (${this.errors.summary()}).`,
+        { exitCode: code },
+      );
+    if (this.partialFileSeen)
+      return bad(`is truncated: its data ends after ${this.pushed} analysed frames (${this.errors.summary()}). Re-download or re-encode the file.`);
+    if (this.current || this.complete.length > 0)
+      return bad(`could not be decoded completely: ffmpeg's output ended inside a frame (${this.errors.summary()}).`);
+    if (this.pushed === 0) return bad(`has no decodable frames (${this.errors.summary("ffmpeg decoded nothing")}).`);
+    if (this.options.strict && this.errors.count > 0)
+      return bad(`has decoding errors (${this.errors.count}; last: ${this.errors.summary()}); strict mode rejects them.`);
+    // A file cut short whose index still declares the full length: decoding stops early without an exit
+    // code. The tolerance covers the last analysis slot, two source frames and container rounding; a
+    // container-level duration may also include audio that outlasts the picture, hence the extra second.
+    const end = meta.startTime + meta.duration;
+    const tolerance = (plan.fps ? 1 / plan.fps : 0) + 2 / meta.frameRate + 0.5 + (meta.durationSource === "container" ? 1 : 0);
+    if (meta.duration > 0 && this.lastTimestamp + tolerance < end)
+      return bad(
+        `is truncated or damaged: decoding stopped at ${this.lastTimestamp.toFixed(2)} s of ${end.toFixed(2)} s declared` +
+          `${this.errors.count ? ` (${this.errors.summary()})` : ""}. Re-download or re-encode the file.`,
+        { lastTimestamp: this.lastTimestamp, declaredEnd: end },
+      );
+    return undefined;
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.options.signal?.removeEventListener("abort", this.onAbort);
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      // Nothing more is wanted from ffmpeg: SIGKILL (SIGTERM could leave it blocked writing to the full pipe).
+      this.killedByUs = true;
+      child.kill("SIGKILL");
+    }
+    child?.stdout.destroy();
+    child?.stderr.destroy();
+    this.complete.length = 0;
+    this.current = undefined;
+    if (error) this.rejectReady(error);
+    callback(error);
+  }
+
+  override [Symbol.asyncIterator](): AsyncIterableIterator<Frame> {
+    return super[Symbol.asyncIterator]() as AsyncIterableIterator<Frame>;
+  }
+}
+
+/**
+ * Decodes `path` to rgb24 frames at the analysis rate and size, streamed with backpressure (see
+ * FrameReader). Errors (VideoAnalysisError, all naming the file): those of probeVideo; VIDEO_INVALID when
+ * ffmpeg fails (with its last error lines), when the file turns out truncated (ffmpeg reports a partial
+ * file, or decoding stops well before the declared duration) or yields no frame; CANCELLED on abort.
+ * Frames already yielded before a truncation error was found are not taken back: a consumer that writes
+ * artifacts must discard them on error (the npz writer's abort()).
+ */
+export function readFrames(path: string, options: ReadFramesOptions = {}): FrameReader {
+  return new FrameReader(path, options);
+}
