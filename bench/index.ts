@@ -3,4 +3,5 @@ import type { Benchmark } from "../src/cli/commands/bench.js";
 /** Benchmarks by name, loaded on demand so one's dependencies never slow another. */
 export const benches: Record<string, () => Promise<Benchmark>> = {
   transport: async () => (await import("./transport.js")).transportBench,
+  postprocess: async () => (await import("./postprocess.js")).postprocessBench,
 };

@@ -1,0 +1,151 @@
+import { basename } from "node:path";
+import { yoloClassNames } from "../../detections/class-names.js";
+import type { Detections } from "../../detections/detections.js";
+import { decodeEnd2End, type BoxFormat } from "../../detections/end2end.js";
+import { YoloDecoder } from "../../detections/yolo.js";
+import { EmbeddedBackend } from "../../embedded/embedded-backend.js";
+import { VideoAnalysisError } from "../../errors.js";
+import { readImageRgb } from "../../preprocess/decode-image.js";
+import { letterbox, toPlanarFloat32 } from "../../preprocess/letterbox.js";
+import { tensor, toFloat32, type Tensor } from "../../tensor.js";
+import { numberFlag, parseCommandArgs, required, type Command } from "../command.js";
+
+const MODEL = "detector";
+const END2END = ["num_dets", "det_boxes", "det_scores", "det_classes"];
+
+function classList(flag: string | undefined): number[] | null {
+  if (flag === undefined) return null;
+  const ids = flag.split(",").map((s) => Number(s.trim()));
+  if (ids.some((c) => !Number.isInteger(c) || c < 0)) {
+    throw new VideoAnalysisError("INVALID_ARGUMENT", `--classes takes class indices separated by commas (e.g. 0,2,5), got "${flag}"`);
+  }
+  return ids;
+}
+
+function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+export const detectCommand: Command = {
+  name: "detect",
+  summary: "run a YOLO ONNX model on one image in-process and print the detections",
+  usage:
+    "video-analysis detect --image I --model M.onnx [--json] [--conf 0.25] [--iou 0.7] [--max-det 300] [--max-nms 30000] " +
+    "[--classes 0,2] [--agnostic] [--multi-label] [--size S] [--box-format xyxy|cxcywh|xywh] [--threads N]",
+  async run(argv) {
+    const { values } = parseCommandArgs(this, argv, {
+      image: { type: "string" },
+      model: { type: "string" },
+      json: { type: "boolean", default: false },
+      conf: { type: "string" },
+      iou: { type: "string" },
+      "max-det": { type: "string" },
+      "max-nms": { type: "string" },
+      classes: { type: "string" },
+      agnostic: { type: "boolean", default: false },
+      "multi-label": { type: "boolean", default: false },
+      size: { type: "string" },
+      "box-format": { type: "string" },
+      threads: { type: "string" },
+    });
+    const imagePath = required(this, "image", values.image);
+    const modelPath = required(this, "model", values.model);
+    const confidence = numberFlag("conf", values.conf, 0.25, { min: 0, max: 1 });
+    const iou = numberFlag("iou", values.iou, 0.7, { min: 0, max: 1 });
+    const maxDet = numberFlag("max-det", values["max-det"], 300, { min: 1 });
+    const maxNms = numberFlag("max-nms", values["max-nms"], 30000, { min: 1 });
+    const classes = classList(values.classes);
+    const boxFormat = (values["box-format"] ?? "xyxy") as BoxFormat;
+    if (!["xyxy", "cxcywh", "xywh"].includes(boxFormat)) {
+      throw new VideoAnalysisError("INVALID_ARGUMENT", `--box-format must be xyxy, cxcywh or xywh, got "${boxFormat}"`);
+    }
+    const threads = values.threads === undefined ? undefined : numberFlag("threads", values.threads, 1, { min: 1 });
+
+    const t0 = performance.now();
+    const image = await readImageRgb(imagePath);
+    const backend = await EmbeddedBackend.create({ models: { [MODEL]: modelPath }, ...(threads ? { intraOpNumThreads: threads } : {}) });
+    try {
+      const meta = await backend.modelMetadata(MODEL);
+      const input = meta.inputs[0];
+      if (!input || input.datatype !== "FP32" || input.shape.length !== 4 || (input.shape[1] !== 3 && input.shape[1] !== -1)) {
+        throw new VideoAnalysisError(
+          "CONTRACT_MISMATCH",
+          `detect expects a YOLO ONNX export taking FP32 [1, 3, H, W] images; ${basename(modelPath)} takes ${input ? `${input.name} ${input.datatype} [${input.shape.join(", ")}]` : "no input"}`,
+          { model: MODEL },
+        );
+      }
+      const fallback = values.size !== undefined ? numberFlag("size", values.size, 640, { min: 32 }) : undefined;
+      const height = input.shape[2]! > 0 ? input.shape[2]! : (fallback ?? 640);
+      const width = input.shape[3]! > 0 ? input.shape[3]! : (fallback ?? 640);
+      const t1 = performance.now();
+      const { image: boxed, info } = letterbox(image, width, height);
+      const x = tensor(input.name, "FP32", [1, 3, height, width], toPlanarFloat32(boxed));
+      const t2 = performance.now();
+      const result = await backend.infer(MODEL, [x]);
+      const t3 = performance.now();
+
+      let dets: Detections;
+      let numClasses: number;
+      const outNames = Object.keys(result.outputs);
+      if (END2END.every((n) => n in result.outputs)) {
+        const o = result.outputs;
+        const numDets = o["num_dets"]!;
+        dets = decodeEnd2End(
+          {
+            numDets: Number((numDets.data as ArrayLike<number | bigint>)[0] ?? 0),
+            boxes: toFloat32(o["det_boxes"]!),
+            scores: toFloat32(o["det_scores"]!),
+            classes: toFloat32(o["det_classes"]!),
+          },
+          { confidence, maxDet, classes, boxFormat },
+          info,
+        );
+        numClasses = Math.max(80, ...Array.from(dets.classIds, (c) => c + 1));
+      } else {
+        const out: Tensor | undefined = result.outputs[outNames[0]!];
+        if (!out) throw new VideoAnalysisError("CONTRACT_MISMATCH", `${basename(modelPath)} has no outputs`, { model: MODEL });
+        numClasses = out.shape[out.shape.length - 2]! - 4;
+        const decoder = new YoloDecoder({ confidence, iou, maxDet, maxNms, classes, agnostic: values.agnostic, multiLabel: values["multi-label"] });
+        dets = decoder.decode(toFloat32(out), out.shape, info);
+      }
+      const t4 = performance.now();
+      const names = yoloClassNames(modelPath, numClasses);
+
+      const records = dets.toRecords().map((r) => ({
+        class_id: r.classId,
+        class_name: names[r.classId] ?? `class${r.classId}`,
+        score: round(r.score, 4),
+        box: r.box.map((v) => round(v, 2)),
+      }));
+      if (values.json) {
+        console.log(
+          JSON.stringify({
+            image: imagePath,
+            model: modelPath,
+            image_size: [image.width, image.height],
+            input_size: [width, height],
+            letterbox: { scale: info.scale, left: info.left, top: info.top, resized: [info.resizedWidth, info.resizedHeight] },
+            detections: records,
+            timings_ms: {
+              decode_image_and_load: round(t1 - t0, 2),
+              preprocess: round(t2 - t1, 2),
+              inference: round(t3 - t2, 2),
+              postprocess: round(t4 - t3, 2),
+            },
+          }),
+        );
+      } else {
+        console.log(`${basename(imagePath)} ${image.width}x${image.height} -> ${basename(modelPath)} ${width}x${height}: ${records.length} detections`);
+        const w = Math.max(5, ...records.map((r) => r.class_name.length));
+        for (const r of records) {
+          console.log(`  ${r.class_name.padEnd(w)}  ${r.score.toFixed(3)}  [${r.box.map((v) => v.toFixed(1)).join(", ")}]`);
+        }
+        console.log(`  (preprocess ${(t2 - t1).toFixed(1)} ms, inference ${(t3 - t2).toFixed(1)} ms, decode+NMS ${(t4 - t3).toFixed(2)} ms)`);
+      }
+      return 0;
+    } finally {
+      await backend.close();
+    }
+  },
+};

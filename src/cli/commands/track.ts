@@ -1,0 +1,77 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { ByteTrack, type ByteTrackOptions, type ByteTrackVariant } from "../../detections/byte-track.js";
+import { Detections } from "../../detections/detections.js";
+import { formatMot, parseMot } from "../../detections/mot.js";
+import { VideoAnalysisError } from "../../errors.js";
+import { numberFlag, parseCommandArgs, required, type Command } from "../command.js";
+
+export const trackCommand: Command = {
+  name: "track",
+  summary: "run ByteTrack on MOTChallenge detections (det.txt) and write MOTChallenge results",
+  usage:
+    "video-analysis track --mot-det det.txt --out tracks.txt [--fps 30] [--variant python|cpp] [--track-thresh 0.5] " +
+    "[--new-track-thresh T] [--low-thresh T] [--match-thresh 0.8] [--track-buffer 30] [--json]",
+  async run(argv) {
+    const { values } = parseCommandArgs(this, argv, {
+      "mot-det": { type: "string" },
+      out: { type: "string" },
+      fps: { type: "string" },
+      variant: { type: "string" },
+      "track-thresh": { type: "string" },
+      "new-track-thresh": { type: "string" },
+      "low-thresh": { type: "string" },
+      "match-thresh": { type: "string" },
+      "track-buffer": { type: "string" },
+      json: { type: "boolean", default: false },
+    });
+    const detPath = required(this, "mot-det", values["mot-det"]);
+    const outPath = required(this, "out", values.out);
+    const variant = (values.variant ?? "python") as ByteTrackVariant;
+    if (variant !== "python" && variant !== "cpp") throw new VideoAnalysisError("INVALID_ARGUMENT", `--variant must be python or cpp, got "${variant}"`);
+    const options: Partial<ByteTrackOptions> = { variant, frameRate: numberFlag("fps", values.fps, 30, { min: 0.001 }) };
+    if (values["track-thresh"] !== undefined) options.trackThresh = numberFlag("track-thresh", values["track-thresh"], 0.5, { min: 0, max: 1 });
+    if (values["new-track-thresh"] !== undefined) options.newTrackThresh = numberFlag("new-track-thresh", values["new-track-thresh"], 0.6, { min: 0, max: 1 });
+    if (values["low-thresh"] !== undefined) options.lowThresh = numberFlag("low-thresh", values["low-thresh"], 0.1, { min: 0, max: 1 });
+    if (values["match-thresh"] !== undefined) options.matchThresh = numberFlag("match-thresh", values["match-thresh"], 0.8, { min: 0, max: 1 });
+    if (values["track-buffer"] !== undefined) options.trackBuffer = numberFlag("track-buffer", values["track-buffer"], 30, { min: 0 });
+
+    if (!existsSync(detPath)) throw new VideoAnalysisError("NOT_FOUND", `detections file ${detPath} does not exist; pass a MOTChallenge det.txt`);
+    const { frames, lastFrame } = parseMot(readFileSync(detPath, "utf8"), { source: detPath });
+    const tracker = new ByteTrack(options);
+
+    const t0 = performance.now();
+    const chunks: string[] = [];
+    const ids = new Set<number>();
+    let boxes = 0;
+    // Every frame from 1 to the last one, empty frames included: lost tracks age on those too.
+    for (let f = 1; f <= lastFrame; f++) {
+      const tracks = tracker.update(frames.get(f) ?? Detections.empty(f - 1));
+      chunks.push(formatMot(tracks));
+      boxes += tracks.length;
+      for (const id of tracks.trackIds!) ids.add(id);
+    }
+    const elapsed = performance.now() - t0;
+    // Written under a temporary name then renamed, so a failed run never leaves a partial file.
+    const tmp = `${outPath}.tmp-${process.pid}`;
+    try {
+      writeFileSync(tmp, chunks.join(""));
+      renameSync(tmp, outPath);
+    } catch (e) {
+      throw new VideoAnalysisError("IO_ERROR", `could not write ${outPath} (${(e as Error).message}); check that its folder exists and is writable`, { cause: e });
+    }
+    const summary = {
+      detections: detPath,
+      out: outPath,
+      variant,
+      frames: lastFrame,
+      track_boxes: boxes,
+      tracks: ids.size,
+      elapsed_ms: Math.round(elapsed * 100) / 100,
+      frames_per_second: Math.round(lastFrame / (elapsed / 1000)),
+      options: tracker.options,
+    };
+    if (values.json) console.log(JSON.stringify(summary));
+    else console.log(`${lastFrame} frames, ${boxes} track boxes, ${ids.size} tracks (${variant} variant) -> ${outPath} in ${summary.elapsed_ms} ms`);
+    return 0;
+  },
+};

@@ -1,0 +1,139 @@
+import { resizeBilinear, type RgbImage } from "./resize.js";
+
+/**
+ * How an image was letterboxed: what `unletterboxBoxes` needs to map boxes back to source pixels.
+ * Follows Ultralytics' LetterBox (ultralytics/data/augment.py) for prediction: one scale for both
+ * axes, the resized image centred, the borders filled with grey 114.
+ */
+export interface LetterboxInfo {
+  /** Source image size. */
+  sourceWidth: number;
+  sourceHeight: number;
+  /** Letterboxed (model input) size. */
+  width: number;
+  height: number;
+  /** The scale r = min(height / sourceHeight, width / sourceWidth) (capped at 1 without scale-up). */
+  scale: number;
+  /** Size of the resized image inside the letterbox: round(sourceWidth * r), round(sourceHeight * r). */
+  resizedWidth: number;
+  resizedHeight: number;
+  /** Border widths in pixels. */
+  left: number;
+  top: number;
+  right: number;
+  bottom: number;
+}
+
+export interface LetterboxOptions {
+  /** Grey level of the border; Ultralytics uses 114. */
+  fill?: number;
+  /**
+   * Whether images smaller than the input are enlarged (Ultralytics' `scaleup`, true for
+   * prediction). false keeps small images at their size inside a larger border, which avoids
+   * inventing detail but leaves small objects small.
+   */
+  scaleUp?: boolean;
+}
+
+/** Python's round(): halves go to the even neighbour. */
+export function pyRound(v: number): number {
+  const r = Math.round(v);
+  return (r - v === 0.5 && r % 2 !== 0 ? r - 1 : r) + 0; // + 0 turns -0 into 0
+}
+
+/**
+ * The letterbox geometry for a source size and a target size, with Ultralytics' rounding:
+ * r = min(H / h, W / w), the resized size round(w * r) x round(h * r), the padding halved and split
+ * as top = round(dh - 0.1), bottom = round(dh + 0.1) (left/right likewise), Python's round throughout.
+ */
+export function letterboxGeometry(
+  sourceWidth: number,
+  sourceHeight: number,
+  width: number,
+  height: number,
+  options: LetterboxOptions = {},
+): LetterboxInfo {
+  for (const [name, v] of [["sourceWidth", sourceWidth], ["sourceHeight", sourceHeight], ["width", width], ["height", height]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`letterbox: ${name} must be a positive integer, got ${v}`);
+  }
+  let r = Math.min(height / sourceHeight, width / sourceWidth);
+  if (options.scaleUp === false) r = Math.min(r, 1);
+  const resizedWidth = pyRound(sourceWidth * r);
+  const resizedHeight = pyRound(sourceHeight * r);
+  const dw = (width - resizedWidth) / 2;
+  const dh = (height - resizedHeight) / 2;
+  return {
+    sourceWidth,
+    sourceHeight,
+    width,
+    height,
+    scale: r,
+    resizedWidth,
+    resizedHeight,
+    left: pyRound(dw - 0.1),
+    right: pyRound(dw + 0.1),
+    top: pyRound(dh - 0.1),
+    bottom: pyRound(dh + 0.1),
+  };
+}
+
+/**
+ * Letterboxes an interleaved 8-bit image to width x height: resize with OpenCV's INTER_LINEAR
+ * arithmetic (see resize.ts), then a border of `fill` (114). Returns the letterboxed image (HWC, same
+ * channel count) and the geometry for mapping boxes back.
+ *
+ * @example
+ * const { image, info } = letterbox(rgb, 640, 640);   // bus.jpg 810x1080 -> 480x640 inside 640x640, left 80
+ */
+export function letterbox(src: RgbImage, width: number, height = width, options: LetterboxOptions = {}): { image: RgbImage; info: LetterboxInfo } {
+  const fill = options.fill ?? 114;
+  if (!Number.isInteger(fill) || fill < 0 || fill > 255) throw new RangeError(`letterbox: fill must be an integer in 0..255, got ${fill}`);
+  const info = letterboxGeometry(src.width, src.height, width, height, options);
+  const resized = info.resizedWidth === src.width && info.resizedHeight === src.height ? src : resizeBilinear(src, info.resizedWidth, info.resizedHeight);
+  const cn = src.channels;
+  // dh is a whole or half number, so round(dh - 0.1) + round(dh + 0.1) is exactly 2 * dh: the
+  // borders always complete the target size.
+  const outW = info.left + info.resizedWidth + info.right;
+  const outH = info.top + info.resizedHeight + info.bottom;
+  const out = new Uint8Array(outW * outH * cn).fill(fill);
+  const rowBytes = info.resizedWidth * cn;
+  for (let y = 0; y < info.resizedHeight; y++) {
+    out.set(resized.data.subarray(y * rowBytes, (y + 1) * rowBytes), ((y + info.top) * outW + info.left) * cn);
+  }
+  return { image: { width: outW, height: outH, channels: cn, data: out }, info: { ...info, width: outW, height: outH } };
+}
+
+/**
+ * Maps xyxy boxes (4 values per box, in place) from letterboxed input pixels back to source pixels
+ * and clips them to the source image, as Ultralytics' scale_boxes + clip_boxes do: subtract the left/
+ * top border, divide by the scale, clamp x to [0, sourceWidth] and y to [0, sourceHeight].
+ */
+export function unletterboxBoxes(xyxy: Float32Array | Float64Array, info: LetterboxInfo, count = xyxy.length >> 2): void {
+  const { left, top, scale, sourceWidth: w, sourceHeight: h } = info;
+  for (let i = 0; i < count; i++) {
+    const o = i * 4;
+    const x1 = (xyxy[o]! - left) / scale;
+    const y1 = (xyxy[o + 1]! - top) / scale;
+    const x2 = (xyxy[o + 2]! - left) / scale;
+    const y2 = (xyxy[o + 3]! - top) / scale;
+    xyxy[o] = x1 < 0 ? 0 : x1 > w ? w : x1;
+    xyxy[o + 1] = y1 < 0 ? 0 : y1 > h ? h : y1;
+    xyxy[o + 2] = x2 < 0 ? 0 : x2 > w ? w : x2;
+    xyxy[o + 3] = y2 < 0 ? 0 : y2 > h ? h : y2;
+  }
+}
+
+/**
+ * An HWC 8-bit image as a planar float32 NCHW tensor's data, each value divided by `divisor`
+ * (255 for YOLO, as Ultralytics' `im / 255`): what the raw ONNX export takes as `images`.
+ */
+export function toPlanarFloat32(image: RgbImage, divisor = 255): Float32Array {
+  const { width, height, channels: cn, data } = image;
+  const plane = width * height;
+  const out = new Float32Array(plane * cn);
+  for (let c = 0; c < cn; c++) {
+    const o = c * plane;
+    for (let i = 0, j = c; i < plane; i++, j += cn) out[o + i] = data[j]! / divisor;
+  }
+  return out;
+}
