@@ -7,3 +7,4 @@ import { smokeCommand } from "./smoke.js";
 import { tritonRepoCommand } from "./triton-repo.js";
 
 /** Every command of the CLI, in the order `--help` lists them. */
+export const commands: Command[] = [benchCommand, routeCommand, tritonRepoCommand, smokeCommand, detectCommand, trackCommand];
