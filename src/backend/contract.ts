@@ -44,14 +44,15 @@ export function checkInputs(model: string, contract: ModelContract, inputs: read
 }
 
 /**
- * Remembers which models have passed their contract check, so the metadata round trip happens once per
- * model and backend. Concurrent first calls share one check.
+ * Remembers which (model, contract) pairs have passed their check, so the metadata round trip happens once
+ * per model, contract and backend. Concurrent first calls share one check.
  */
 export class ContractCache {
   private readonly checked = new Map<string, Promise<void>>();
 
   ensure(model: string, version: string | undefined, contract: ModelContract, fetch: () => Promise<ModelMetadata>): Promise<void> {
-    const key = `${model}\u0000${version ?? ""}`;
+    // Keyed by the contract too: a caller expecting something else of the same model is checked again.
+    const key = `${model}\u0000${version ?? ""}\u0000${JSON.stringify(contract)}`;
     let p = this.checked.get(key);
     if (!p) {
       p = fetch().then((md) => checkContract(model, contract, md));

@@ -175,6 +175,10 @@ export class TritonClient implements InferenceBackend {
       return new VideoAnalysisError("INTERNAL", `${ctx.rpc} failed: ${(e as Error)?.message ?? String(e)}`, { model: ctx.model, cause: e });
     }
     const code: ErrorCode = grpcCodeName(e.code);
+    // Triton answers some refusals (a wrong shape on ModelInfer) with no message at all.
+    if (!e.details && code === "INVALID_ARGUMENT") {
+      e.details = "the server refused the request without saying why; compare the inputs' names, datatypes and shapes with the model's metadata";
+    }
     const tried = attempts > 1 ? ` after ${attempts} attempts in ${elapsedMs} ms` : "";
     const what: Partial<Record<ErrorCode, string>> = {
       UNAVAILABLE: `Triton at ${this.endpoint} is unavailable (${e.details})${tried}; check that tritonserver is running and that the URL points at its gRPC port (8001 by default)`,
@@ -247,8 +251,9 @@ export class TritonClient implements InferenceBackend {
   }
 
   /**
-   * Registers a POSIX shared-memory region (see createSystemSharedMemory) under `name`, so inputs and
-   * outputs can name it instead of travelling in the message.
+   * Registers a POSIX shared-memory region (see SystemSharedMemory) under `name`, so inputs and outputs
+   * can name it instead of travelling in the message. Keep `offset` 0 and place tensors with their own
+   * offsets: tritonserver 2.51 applies a non-zero registered offset twice (seen in the integration tests).
    */
   async registerSystemSharedMemory(name: string, key: string, byteSize: number, offset = 0): Promise<void> {
     await this.unary("SystemSharedMemoryRegister", { name, key, offset: String(offset), byte_size: String(byteSize) }, { safe: false });

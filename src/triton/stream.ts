@@ -1,7 +1,17 @@
 import type * as grpc from "@grpc/grpc-js";
 import type { InferOptions, InferResult } from "../backend/backend.js";
-import { VideoAnalysisError } from "../errors.js";
+import { VideoAnalysisError, type ErrorCode } from "../errors.js";
 import { decodeInferResponse, encodeInferRequest, type InferInput } from "./wire.js";
+
+/**
+ * A stream error carries only Triton's message, no status. The messages Triton uses for an unknown model
+ * and for a malformed request are stable, so those get the status a unary call would have had.
+ */
+function streamErrorCode(message: string): ErrorCode {
+  if (/unknown model|has no available versions/i.test(message)) return "NOT_FOUND";
+  if (/unexpected shape|data-type is|byte size mismatch|unexpected inference (input|output)|expected \d+ inputs/i.test(message)) return "INVALID_ARGUMENT";
+  return "UNKNOWN";
+}
 
 interface Pending {
   id: string;
@@ -32,7 +42,7 @@ export class InferStream {
     const i = id ? Math.max(0, this.pending.findIndex((p) => p.id === id)) : 0;
     const p = this.pending.splice(i, 1)[0];
     if (!p) return;
-    if (msg.error_message) p.reject(new VideoAnalysisError("UNKNOWN", `the server failed this stream request: ${msg.error_message}`, { model: p.model }));
+    if (msg.error_message) p.reject(new VideoAnalysisError(streamErrorCode(msg.error_message), `the server failed this stream request: ${msg.error_message}`, { model: p.model }));
     else {
       try {
         p.resolve(decodeInferResponse(p.model, msg.infer_response ?? {}));
