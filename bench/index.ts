@@ -4,4 +4,5 @@ import type { Benchmark } from "../src/cli/commands/bench.js";
 export const benches: Record<string, () => Promise<Benchmark>> = {
   transport: async () => (await import("./transport.js")).transportBench,
   postprocess: async () => (await import("./postprocess.js")).postprocessBench,
+  pipeline: async () => (await import("./pipeline.js")).pipelineBench,
 };

@@ -12,3 +12,21 @@ export { SystemSharedMemory } from "./triton/shared-memory.js";
 export type { InferInput, SharedMemoryTensor } from "./triton/wire.js";
 export type { RetryPolicy } from "./triton/retry.js";
 export { EmbeddedBackend, type EmbeddedBackendOptions } from "./embedded/embedded-backend.js";
+
+// The pipeline: ModelManager (whole videos, frames from elsewhere, single frames), its results and artifacts.
+export {
+  ModelManager, analyzeFrames, ProgressReporter, formatProgress, resolveProfile, RunFolder, ARTIFACT_FILES, STAGES,
+  type ModelManagerOptions, type RunOptions, type RunResult, type ProcessOptions, type CallOptions, type FrameResult,
+  type RgbFrame, type ModelUsage, type Progress, type ProgressMode, type ProfileSource, type ProfileSourceOptions,
+  type ArtifactRecord, type ArrayInfo, type Stage,
+} from "./pipeline/index.js";
+export type { DepthMap } from "./components/depth/depth.js";
+export type { FlowField } from "./components/flow/flow.js";
+export type { ClipFrameResult } from "./components/clip/clip.js";
+export type { SceneResult } from "./components/scene/scene.js";
+export type { ScenePrediction, SceneLabel } from "./components/scene/labels.js";
+export { MANIFEST_FILE, MANIFEST_VERSION, type Manifest } from "./artifacts/manifest.js";
+export { Detections, ByteTrack, YoloDecoder, type DetectionRecord } from "./detections/index.js";
+export { probeVideo, readFrames, type VideoMetadata, type Frame, type ReadFramesOptions } from "./video/index.js";
+export { loadProfile, type Profile } from "./profiles/index.js";
+export { EmbeddedEnsembles } from "./catalog/index.js";

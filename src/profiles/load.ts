@@ -272,13 +272,16 @@ export function parseProfile(text: string, file: string, options: LoadProfileOpt
     );
   }
 
+  // Paths in a profile are relative to its folder.
+  const base = dirname(resolve(file));
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
   const emb = profile.backend.embedded;
   if (emb) {
-    const base = dirname(resolve(file));
-    const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
     if (emb.models_dir) emb.models_dir = abs(emb.models_dir);
     for (const [k, v] of Object.entries(emb.models)) emb.models[k] = abs(v);
   }
+  const clip = profile.components.core_clip;
+  if (clip?.bpe_path) clip.bpe_path = abs(clip.bpe_path);
   return profile;
 }
 

@@ -121,6 +121,11 @@ export const componentsSchema = z.strictObject({
       prompts: z.array(nonEmpty()).min(1),
       /** Prompts kept per frame in the summary, best first. */
       top_k: positiveInt().default(5),
+      /**
+       * CLIP's BPE merges (openai/CLIP's bpe_simple_vocab_16e6.txt.gz, not shipped with the SDK), relative
+       * to the profile's folder; $CLIP_BPE_PATH when omitted.
+       */
+      bpe_path: nonEmpty().optional(),
     })
     .optional(),
   scene: z

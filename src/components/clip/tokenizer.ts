@@ -104,7 +104,7 @@ function missingBpeError(paths: string[], cause?: unknown): VideoAnalysisError {
     "IO_ERROR",
     `CLIP's BPE vocabulary file was not found at ${where}. The CLIP text prompts need ` +
       `${CLIP_BPE_FILENAME}: download clip/${CLIP_BPE_FILENAME} from https://github.com/openai/CLIP (MIT license) ` +
-      `and name its path in the profile's CLIP tokenizer setting or in the ${CLIP_BPE_ENV} environment variable.`,
+      `and name its path in the profile (components.core_clip.bpe_path) or in the ${CLIP_BPE_ENV} environment variable.`,
     { details: { file: paths.length === 1 ? paths[0] : paths }, cause },
   );
 }

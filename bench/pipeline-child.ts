@@ -1,0 +1,62 @@
+/**
+ * `main` with inference replayed, for `bench pipeline`: each model is run once for real (the contract
+ * models, in-process) and its answer is then returned for every later call at once. What remains is the
+ * SDK's own work (decoding, preprocessing, postprocessing on realistic outputs, tracking, writing), as when
+ * inference runs on a server. Prints one JSON object like `main --json`.
+ *
+ *   node dist/bench/pipeline-child.js VIDEO PROFILE FPS OUT
+ */
+import type { InferenceBackend, InferOptions, InferResult, ModelMetadata } from "../src/backend/backend.js";
+import { allModels, EmbeddedEnsembles } from "../src/catalog/index.js";
+import { runSummary } from "../src/cli/commands/main.js";
+import { EmbeddedBackend } from "../src/embedded/embedded-backend.js";
+import { ModelManager } from "../src/pipeline/model-manager.js";
+import type { Tensor } from "../src/tensor.js";
+import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
+
+class ReplayBackend implements InferenceBackend {
+  readonly kind = "embedded" as const;
+  readonly endpoint = "replay";
+  private readonly answers = new Map<string, Promise<InferResult>>();
+
+  constructor(private readonly inner: InferenceBackend) {}
+
+  infer(model: string, inputs: Tensor[], options?: InferOptions): Promise<InferResult> {
+    let a = this.answers.get(model);
+    if (!a) {
+      a = this.inner.infer(model, inputs, options);
+      this.answers.set(model, a);
+    }
+    return a;
+  }
+
+  modelMetadata(model: string, version?: string): Promise<ModelMetadata> {
+    return this.inner.modelMetadata(model, version);
+  }
+
+  modelReady(model: string, version?: string): Promise<boolean> {
+    return this.inner.modelReady(model, version);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+const [video, profile, fps, out] = process.argv.slice(2);
+if (!video || !profile || !fps || !out) {
+  console.error("usage: node dist/bench/pipeline-child.js VIDEO PROFILE FPS OUT");
+  process.exit(2);
+}
+const repo = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+const models = Object.fromEntries(allModels().map((m) => [m.name, join(repo, "models", "contract", `${m.name}.onnx`)]));
+const backend = new ReplayBackend(new EmbeddedEnsembles(await EmbeddedBackend.create({ models })));
+const mm = await ModelManager.fromProfile(profile, { backend, overrides: { analysis: { fps: Number(fps) } } });
+try {
+  const r = await mm.run(video, { out, overwrite: true });
+  console.log(JSON.stringify(runSummary(r)));
+} finally {
+  await mm.close();
+  await backend.close();
+}

@@ -1,0 +1,183 @@
+import { execFile, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { numberFlag, parseCommandArgs } from "../src/cli/command.js";
+import type { Benchmark } from "../src/cli/commands/bench.js";
+import { loadProfile } from "../src/profiles/index.js";
+import { analysisSize } from "../src/routing/route.js";
+import { ffmpegPath } from "../src/video/ffmpeg-tools.js";
+import { ffmpegFrameArgs, planFrames } from "../src/video/frame-plan.js";
+import { probeVideo } from "../src/video/metadata.js";
+import { printTable } from "./stats.js";
+
+const run = promisify(execFile);
+const REPO = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+const REPLAY = fileURLToPath(new URL("./pipeline-child.js", import.meta.url));
+const USAGE = "video-analysis bench pipeline [--json] [--quick] [--profile P] [--fps 5] [--cache DIR] [--keep]";
+
+/** What `main --json` prints (the fields the bench reads). */
+interface MainSummary {
+  frames: number;
+  timings: { wall_ms: number; stages_ms: Record<string, number>; frames_per_second: number };
+  peak_rss_bytes: number;
+  analysis: { width: number; height: number };
+}
+
+/**
+ * The benchmark's input: `seconds` of ffmpeg's testsrc2 at 1920x1080, 30 fps, H.264 (yuv420p, CRF 23,
+ * preset veryfast, a keyframe every 2 s), made once and kept in the cache folder.
+ */
+async function benchVideo(cache: string, seconds: number): Promise<string> {
+  mkdirSync(cache, { recursive: true });
+  const path = join(cache, `testsrc2_1920x1080_30fps_${seconds}s.mp4`);
+  if (existsSync(path)) return path;
+  const tmp = `${path}.tmp-${process.pid}.mp4`;
+  process.stderr.write(`bench pipeline: generating ${path} (once)...\n`);
+  await run(ffmpegPath(), [
+    "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+    "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-t", String(seconds),
+    "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-g", "60", "-pix_fmt", "yuv420p", tmp,
+  ], { maxBuffer: 16 << 20 });
+  renameSync(tmp, path);
+  return path;
+}
+
+/** ffmpeg alone: the same decode, frame selection, scaling and rgb24 conversion that main asks of it, to a pipe drained here. */
+async function ffmpegAlone(video: string, fps: number, maxSide: number | null): Promise<{ seconds: number; frames: number }> {
+  const meta = await probeVideo(video);
+  const a = analysisSize({ width: meta.width, height: meta.height, rotation: meta.rotation }, maxSide);
+  const plan = planFrames(meta, { fps, width: a.width, height: a.height });
+  const args = ffmpegFrameArgs(meta, plan).map((x) => (x === "level+info" ? "level+error" : x));
+  const t = performance.now();
+  const bytes = await new Promise<number>((resolvePromise, reject) => {
+    const child = spawn(ffmpegPath(), args, { stdio: ["ignore", "pipe", "ignore"] });
+    let n = 0;
+    child.stdout.on("data", (b: Buffer) => (n += b.length));
+    child.on("error", reject);
+    child.on("close", (code) => (code === 0 ? resolvePromise(n) : reject(new Error(`ffmpeg exited with ${code}`))));
+  });
+  return { seconds: (performance.now() - t) / 1000, frames: bytes / plan.frameBytes };
+}
+
+/** `main` in a child process (its own peak RSS), on the profile at `fps` analysis frames per second. */
+async function mainInChild(video: string, profile: string, fps: number, out: string): Promise<{ seconds: number; summary: MainSummary }> {
+  const t = performance.now();
+  const { stdout } = await run(process.execPath, [CLI, "main", "--video", video, "--profile", profile, "--out", out, "--fps", String(fps), "--json", "--overwrite"], {
+    cwd: REPO,
+    maxBuffer: 64 << 20,
+  });
+  return { seconds: (performance.now() - t) / 1000, summary: JSON.parse(stdout) as MainSummary };
+}
+
+/** The same run with inference replayed (pipeline-child.ts): the SDK's own work, as with a server doing inference. */
+async function replayInChild(video: string, profile: string, fps: number, out: string): Promise<{ seconds: number; summary: MainSummary }> {
+  const t = performance.now();
+  const { stdout } = await run(process.execPath, [REPLAY, video, profile, String(fps), out], { cwd: REPO, maxBuffer: 64 << 20 });
+  return { seconds: (performance.now() - t) / 1000, summary: JSON.parse(stdout) as MainSummary };
+}
+
+const r2 = (v: number) => Math.round(v * 100) / 100;
+const mib = (b: number) => Math.round((b / (1 << 20)) * 10) / 10;
+
+export const pipelineBench: Benchmark = {
+  summary: "main (five components, contract models, 5 fps) on a generated 1080p30 H.264 video against ffmpeg alone; stage times; peak memory 1 vs 10 minutes",
+  async run(argv) {
+    const { values } = parseCommandArgs({ name: "bench pipeline", usage: USAGE }, argv, {
+      json: { type: "boolean", default: false },
+      quick: { type: "boolean", default: false },
+      profile: { type: "string" },
+      fps: { type: "string" },
+      cache: { type: "string" },
+      keep: { type: "boolean", default: false },
+    });
+    const profilePath = resolve(values.profile ?? join(REPO, "profiles", "embedded_cpu.yaml"));
+    const fps = numberFlag("fps", values.fps, 5, { min: 0.01 });
+    const cache = resolve(values.cache ?? process.env.VIDEO_SDK_BENCH_CACHE ?? join(tmpdir(), "video-analysis-bench"));
+    const profile = await loadProfile(profilePath);
+    // ratio_vs_ffmpeg is quoted for the 1-minute input; the two lengths check that memory stays flat.
+    const durations = values.quick ? [10, 60] : [60, 600];
+    const work = mkdtempSync(join(tmpdir(), "va-bench-pipeline-"));
+    const inputs: Array<Record<string, unknown>> = [];
+    try {
+      for (const seconds of durations) {
+        const video = await benchVideo(cache, seconds);
+        // ffmpeg first, then main, then ffmpeg again: the better ffmpeg time counts (a warm page cache for both).
+        const f1 = await ffmpegAlone(video, fps, profile.analysis.max_side);
+        const m = await mainInChild(video, profilePath, fps, join(work, `run-${seconds}`));
+        const replay = await replayInChild(video, profilePath, fps, join(work, `replay-${seconds}`));
+        const f2 = await ffmpegAlone(video, fps, profile.analysis.max_side);
+        const ffmpeg = Math.min(f1.seconds, f2.seconds);
+        const s = m.summary;
+        inputs.push({
+          input_s: seconds,
+          frames: s.frames,
+          analysis: `${s.analysis.width}x${s.analysis.height}`,
+          ffmpeg_s: r2(ffmpeg),
+          main_s: r2(m.seconds),
+          main_run_s: r2(s.timings.wall_ms / 1000),
+          ratio_vs_ffmpeg: r2(ffmpeg / m.seconds),
+          stages_ms: s.timings.stages_ms,
+          // Inference replayed: what the SDK itself adds to decoding when a server does the inference.
+          sdk_only_s: r2(replay.seconds),
+          sdk_only_ratio_vs_ffmpeg: r2(ffmpeg / replay.seconds),
+          sdk_only_stages_ms: replay.summary.timings.stages_ms,
+          peak_rss_mib: mib(s.peak_rss_bytes),
+        });
+        rmSync(join(work, `run-${seconds}`), { recursive: true, force: true });
+        rmSync(join(work, `replay-${seconds}`), { recursive: true, force: true });
+      }
+    } finally {
+      if (!values.keep) rmSync(work, { recursive: true, force: true });
+    }
+    const [short, long] = inputs as [Record<string, number>, Record<string, number>];
+    // The ratio is quoted for the 1-minute input (the longer one of --quick, the shorter one otherwise).
+    const minute = (inputs.find((i) => i.input_s === 60) ?? short) as Record<string, number>;
+    const result = {
+      bench: "pipeline",
+      profile: profilePath,
+      fps,
+      video: "testsrc2 1920x1080 30 fps H.264",
+      cache,
+      inputs,
+      ratio_vs_ffmpeg: minute.ratio_vs_ffmpeg,
+      sdk_only_ratio_vs_ffmpeg: minute.sdk_only_ratio_vs_ffmpeg,
+      ratio_goal: 0.8,
+      peak_rss_growth: r2(long.peak_rss_mib / short.peak_rss_mib - 1),
+      peak_rss_goal: 0.1,
+    };
+    if (values.json) {
+      console.log(JSON.stringify(result));
+      return 0;
+    }
+    console.log(`main vs ffmpeg alone: ${profile.name} at ${fps} fps on testsrc2 1920x1080 30 fps H.264 (cached in ${cache})`);
+    printTable(
+      inputs.map((i) => {
+        const st = i.stages_ms as Record<string, number>;
+        return {
+          input: `${i.input_s} s`,
+          frames: i.frames,
+          analysis: i.analysis,
+          "ffmpeg s": i.ffmpeg_s,
+          "main s": i.main_s,
+          ratio: i.ratio_vs_ffmpeg,
+          "sdk-only s": i.sdk_only_s,
+          "sdk-only ratio": i.sdk_only_ratio_vs_ffmpeg,
+          "decode ms": Math.round(st.decode!),
+          "preprocess ms": Math.round(st.preprocess!),
+          "inference ms": Math.round(st.inference!),
+          "postprocess ms": Math.round(st.postprocess!),
+          "write ms": Math.round(st.write!),
+          "peak RSS MiB": i.peak_rss_mib,
+        };
+      }),
+    );
+    console.log(`ratio_vs_ffmpeg (60 s input) ${result.ratio_vs_ffmpeg}, with inference replayed ${result.sdk_only_ratio_vs_ffmpeg} (goal >= 0.8); peak RSS ${long.input_s} s vs ${short.input_s} s: ${result.peak_rss_growth >= 0 ? "+" : ""}${Math.round(result.peak_rss_growth * 100)}% (goal within 10%)`);
+    console.log("stage times (ms) are main's busy times and overlap; main s includes starting node and loading the models;");
+    console.log("sdk-only: main with every model's first answer replayed at once (inference elsewhere), leaving the SDK's own work");
+    return 0;
+  },
+};

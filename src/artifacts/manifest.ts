@@ -1,0 +1,75 @@
+import { readFileSync } from "node:fs";
+import type { ModelUsage } from "../pipeline/model.js";
+import type { ArtifactRecord } from "../pipeline/artifact.js";
+import type { Profile } from "../profiles/schema.js";
+import type { ResolvedModel, Routing } from "../routing/route.js";
+import type { VideoMetadata } from "../video/metadata.js";
+import { writeFileAtomic } from "./atomic.js";
+
+/** The manifest's format: bumped when a field changes meaning. */
+export const MANIFEST_VERSION = 1;
+/** Written last: a run folder with this file is complete; without it, nothing in the folder is to be trusted. */
+export const MANIFEST_FILE = "manifest.json";
+
+/** manifest.json: what was analysed, how, by which models, and where the results are. */
+export interface Manifest {
+  manifest_version: number;
+  sdk: { name: string; version: string };
+  created_at: string;
+  /** ffprobe's view of the input (probeVideo). */
+  video: VideoMetadata;
+  /** What the components saw: frame size, rate, and the frames analysed. */
+  analysis: {
+    width: number;
+    height: number;
+    /** The profile's analysis fps (frames are the first of each 1/fps slot; at most the video's rate). */
+    fps: number;
+    frames: number;
+    first_timestamp: number | null;
+    last_timestamp: number | null;
+    /** Set when the run stopped after a number of frames (--max-frames). */
+    max_frames: number | null;
+  };
+  /** The profile as validated (defaults filled in, secrets masked unless output.mask_secrets is false). */
+  profile: Profile;
+  profile_source: string;
+  routing: Pick<Routing, "video" | "analysis">;
+  resolved_model_mapping: Record<string, ResolvedModel>;
+  models_used: ModelUsage[];
+  artifacts: ArtifactRecord[];
+  timings: {
+    wall_ms: number;
+    /** Busy time per stage; stages overlap, so they add up to more than the wall time. */
+    stages_ms: Record<string, number>;
+    frames_per_second: number;
+  };
+}
+
+let sdkInfo: { name: string; version: string } | undefined;
+
+/** This package's name and version (from its package.json). */
+export function sdkVersion(): { name: string; version: string } {
+  if (!sdkInfo) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { name: string; version: string };
+      sdkInfo = { name: pkg.name, version: pkg.version };
+    } catch {
+      sdkInfo = { name: "video-analysis-sdk", version: "unknown" };
+    }
+  }
+  return sdkInfo;
+}
+
+/** A copy of the profile with header values (tokens) replaced by "***" when output.mask_secrets is on. */
+export function maskedProfile(profile: Profile): Profile {
+  const copy = structuredClone(profile);
+  if (copy.output.mask_secrets && copy.backend.triton) {
+    copy.backend.triton.headers = Object.fromEntries(Object.keys(copy.backend.triton.headers).map((k) => [k, "***"]));
+  }
+  return copy;
+}
+
+/** Writes manifest.json atomically (temporary name, fsync, rename). */
+export async function writeManifest(path: string, manifest: Manifest): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(manifest, null, 2)}\n`);
+}

@@ -1,0 +1,115 @@
+import { basename, relative } from "node:path";
+import { VideoAnalysisError } from "../../errors.js";
+import { ModelManager, type RunResult } from "../../pipeline/model-manager.js";
+import { ProgressReporter } from "../../pipeline/progress.js";
+import { numberFlag, parseCommandArgs, required, type Command } from "../command.js";
+
+function kib(bytes: number): string {
+  return bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+/** The one JSON object `main --json` prints. */
+export function runSummary(r: RunResult): Record<string, unknown> {
+  const m = r.manifest;
+  return {
+    out: r.out,
+    manifest: r.manifestPath,
+    video: m.video.path,
+    analysis: m.analysis,
+    frames: m.analysis.frames,
+    timings: m.timings,
+    artifacts: m.artifacts.map((a) => ({ component: a.component, path: a.path, bytes: a.bytes, frames: a.frames })),
+    models_used: m.models_used.map((u) => ({ slot: u.slot, name: u.name, branch: u.branch, size: u.size, backend: u.backend, calls: u.calls, latency_ms: u.latency_ms })),
+    /** High-water mark of this process's resident memory (ffmpeg's own not included). */
+    peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+  };
+}
+
+/** The human summary printed at the end of `main`. */
+export function formatRun(r: RunResult): string {
+  const m = r.manifest;
+  const v = m.video;
+  const rel = relative(process.cwd(), r.out) || ".";
+  const lines = [
+    `video    ${basename(v.path)}: ${v.displayWidth}x${v.displayHeight} ${v.codec}, ${+v.frameRate.toFixed(3)} fps, ${v.duration.toFixed(1)} s`,
+    `profile  ${m.profile.name}: analysis ${m.analysis.width}x${m.analysis.height} at ${m.analysis.fps} fps, ${m.models_used[0]?.backend ?? "no"} backend`,
+    "models",
+  ];
+  const w = Math.max(...m.models_used.map((u) => u.slot.length));
+  for (const u of m.models_used) {
+    const lat = u.latency_ms ? `p50 ${u.latency_ms.p50.toFixed(1)} ms, p95 ${u.latency_ms.p95.toFixed(1)} ms` : "no calls";
+    lines.push(`  ${u.slot.padEnd(w)}  ${u.branch}${u.size ? ` (${u.size})` : ""}  ${u.calls} calls, ${lat}`);
+  }
+  const t = m.timings;
+  lines.push(`wrote    ${rel}/: ${m.analysis.frames} frames in ${(t.wall_ms / 1000).toFixed(1)} s (${t.frames_per_second.toFixed(1)} frames/s)`);
+  const pw = Math.max(...m.artifacts.map((a) => a.path.length), "manifest.json".length);
+  for (const a of m.artifacts) lines.push(`  ${a.path.padEnd(pw)}  ${kib(a.bytes).padStart(10)}  ${Object.entries(a.arrays).map(([k, x]) => `${k}${JSON.stringify(x.shape)}`).join(" ")}`);
+  lines.push(`  ${"manifest.json".padEnd(pw)}`);
+  const s = t.stages_ms;
+  lines.push(`stages   busy ms (they overlap): ${Object.entries(s).map(([k, x]) => `${k} ${Math.round(x)}`).join(", ")}`);
+  return lines.join("\n");
+}
+
+export const mainCommand: Command = {
+  name: "main",
+  summary: "analyse a video with a profile's components and write the run folder (.npz artifacts + manifest.json)",
+  usage: "video-analysis main --video V --profile P [--out DIR] [--quiet] [--json] [--overwrite] [--fps F] [--max-frames N]",
+  async run(argv) {
+    const { values } = parseCommandArgs(this, argv, {
+      video: { type: "string" },
+      profile: { type: "string" },
+      out: { type: "string" },
+      quiet: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+      overwrite: { type: "boolean", default: false },
+      fps: { type: "string" },
+      "max-frames": { type: "string" },
+    });
+    const video = required(this, "video", values.video);
+    const profilePath = required(this, "profile", values.profile);
+    const overrides: Record<string, unknown> = {};
+    if (values.fps !== undefined) overrides.analysis = { fps: numberFlag("fps", values.fps, 1, { min: 0.001 }) };
+    const maxFrames = values["max-frames"] === undefined ? undefined : numberFlag("max-frames", values["max-frames"], 1, { min: 1 });
+    if (maxFrames !== undefined && !Number.isInteger(maxFrames)) throw new VideoAnalysisError("INVALID_ARGUMENT", `--max-frames must be a whole number, got ${maxFrames}`);
+
+    // Ctrl-C (or SIGTERM) stops the run cleanly: ffmpeg is killed, calls cancelled, nothing left in --out.
+    // A second Ctrl-C exits at once.
+    const controller = new AbortController();
+    let interrupts = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      interrupts++;
+      if (interrupts > 1) process.exit(130);
+      if (!values.quiet) process.stderr.write(`\n${sig}: stopping; the run folder is being cleaned up (again to exit at once)\n`);
+      controller.abort(new VideoAnalysisError("CANCELLED", `interrupted by ${sig}`));
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+
+    const reporter = new ProgressReporter(process.stderr, values.json ? "none" : ProgressReporter.modeFor(process.stderr, values.quiet));
+    const mm = await ModelManager.fromProfile(profilePath, { overrides });
+    try {
+      const r = await mm.run(video, {
+        ...(values.out !== undefined ? { out: values.out } : {}),
+        signal: controller.signal,
+        onProgress: (p) => reporter.update(p),
+        ...(values.overwrite ? { overwrite: true } : {}),
+        ...(maxFrames !== undefined ? { maxFrames } : {}),
+      });
+      reporter.done();
+      if (values.json) console.log(JSON.stringify(runSummary(r)));
+      else if (!values.quiet) console.log(formatRun(r));
+      return 0;
+    } catch (e) {
+      reporter.done();
+      if (e instanceof VideoAnalysisError && e.code === "CANCELLED") {
+        console.error(`video-analysis: ${e.toString()}`);
+        return 130;
+      }
+      throw e;
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      await mm.close();
+    }
+  },
+};

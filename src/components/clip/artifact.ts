@@ -1,0 +1,93 @@
+import { join } from "node:path";
+import { NpzWriter, type NpyArrayStream } from "../../artifacts/npz.js";
+import { ArrayLog, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
+import { Column, int64Of } from "../../pipeline/columns.js";
+import type { FrameResult } from "../../pipeline/pipeline.js";
+
+/**
+ * core_clip/embeddings.npz:
+ * - `image_embeddings` float32 [F, D]: unit-norm image embedding per analysis frame (streamed);
+ * - `text_embeddings` float32 [P, D]: unit-norm embedding per prompt; `prompts` unicode [P];
+ * - `similarity` float32 [F, P]: cosine similarity (frame x prompt);
+ * - `probabilities` float32 [F, P]: CLIP's zero-shot softmax over the prompts of 100 x similarity;
+ * - `top_k_indices` int32 [F, k]: the profile's top_k prompts per frame, most probable first;
+ * - `frame_index` int64 [F], `timestamp` float64 [F].
+ */
+export class ClipArtifact implements ArtifactSink {
+  readonly component = "core_clip" as const;
+  private readonly index = new Column(Float64Array);
+  private readonly time = new Column(Float64Array);
+  private readonly similarity: Column<Float32Array>;
+  private readonly probabilities: Column<Float32Array>;
+  private readonly top: Column<Int32Array>;
+  private readonly log = new ArrayLog();
+
+  private constructor(
+    private readonly writer: NpzWriter,
+    private readonly stream: NpyArrayStream<"float32">,
+    private readonly runDir: string,
+    private readonly prompts: readonly string[],
+    private readonly text: Float32Array,
+    private readonly dim: number,
+    private readonly topK: number,
+  ) {
+    this.similarity = new Column(Float32Array, prompts.length);
+    this.probabilities = new Column(Float32Array, prompts.length);
+    this.top = new Column(Int32Array, topK);
+  }
+
+  get path(): string {
+    return this.writer.path;
+  }
+
+  /** `text` holds the prompts' unit-norm embeddings, [P, dim]. */
+  static async create(runDir: string, dim: number, prompts: readonly string[], text: Float32Array, topK: number): Promise<ClipArtifact> {
+    const writer = await NpzWriter.create(join(runDir, "core_clip", "embeddings.npz"));
+    try {
+      const stream = await writer.beginArray("image_embeddings", "float32", [null, dim]);
+      return new ClipArtifact(writer, stream, runDir, prompts, text, dim, Math.min(topK, prompts.length));
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+  }
+
+  async write(r: FrameResult): Promise<void> {
+    const c = r.clip;
+    if (!c) return;
+    await this.stream.write(c.embedding);
+    this.similarity.pushRow(c.similarity);
+    this.probabilities.pushRow(c.probabilities);
+    this.top.pushRow(c.top.slice(0, this.topK).map((t) => t.index));
+    this.index.push(r.index);
+    this.time.push(r.timestamp);
+  }
+
+  async finish(): Promise<ArtifactRecord> {
+    const w = this.writer;
+    const shape = await this.stream.end();
+    this.log.add("image_embeddings", "float32", shape);
+    const n = this.index.rows;
+    const p = this.prompts.length;
+    await w.addArray("text_embeddings", "float32", [p, this.dim], this.text);
+    this.log.add("text_embeddings", "float32", [p, this.dim]);
+    await w.addStrings("prompts", this.prompts);
+    this.log.strings("prompts", this.prompts);
+    await w.addArray("similarity", "float32", [n, p], this.similarity.values());
+    this.log.add("similarity", "float32", [n, p]);
+    await w.addArray("probabilities", "float32", [n, p], this.probabilities.values());
+    this.log.add("probabilities", "float32", [n, p]);
+    await w.addArray("top_k_indices", "int32", [n, this.topK], this.top.values());
+    this.log.add("top_k_indices", "int32", [n, this.topK]);
+    await w.addArray("frame_index", "int64", [n], int64Of(this.index.values()));
+    this.log.add("frame_index", "int64", [n]);
+    await w.addArray("timestamp", "float64", [n], this.time.values());
+    this.log.add("timestamp", "float64", [n]);
+    await w.close();
+    return this.log.record(this.component, w, this.runDir, n);
+  }
+
+  abort(): Promise<void> {
+    return this.writer.abort();
+  }
+}

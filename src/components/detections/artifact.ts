@@ -1,0 +1,92 @@
+import { join } from "node:path";
+import { NpzWriter } from "../../artifacts/npz.js";
+import { COCO80_NAMES } from "../../detections/class-names.js";
+import { ArrayLog, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
+import { Column, int64Of } from "../../pipeline/columns.js";
+import type { FrameResult } from "../../pipeline/pipeline.js";
+
+/**
+ * core_object_detections/detections.npz, one row per (tracked) detection, N rows:
+ * - `frame_index` int64 [N], `timestamp` float64 [N];
+ * - `track_id` int32 [N]: ByteTrack's id (-1 when the profile disables tracking);
+ * - `class_id` int32 [N] (COCO-80 order; `class_names` unicode [80]), `score` float32 [N];
+ * - `box` float32 [N, 4]: x1, y1, x2, y2 in the video's pixels (display orientation);
+ * - `frames_index` int64 [F], `frames_timestamp` float64 [F]: every analysed frame, with or without
+ *   detections (a frame missing from `frame_index` had none);
+ * - `source_size` int32 [2]: width and height the boxes refer to.
+ */
+export class DetectionsArtifact implements ArtifactSink {
+  readonly component = "core_object_detections" as const;
+  private readonly frameIndex = new Column(Float64Array);
+  private readonly time = new Column(Float64Array);
+  private readonly track = new Column(Int32Array);
+  private readonly cls = new Column(Int32Array);
+  private readonly score = new Column(Float32Array);
+  private readonly box = new Column(Float32Array, 4);
+  private readonly framesIndex = new Column(Float64Array);
+  private readonly framesTime = new Column(Float64Array);
+  private readonly log = new ArrayLog();
+
+  private constructor(
+    private readonly writer: NpzWriter,
+    private readonly runDir: string,
+    private readonly sourceSize: readonly [number, number],
+    private readonly classNames: readonly string[],
+  ) {}
+
+  get path(): string {
+    return this.writer.path;
+  }
+
+  static async create(runDir: string, sourceSize: readonly [number, number], classNames: readonly string[] = COCO80_NAMES): Promise<DetectionsArtifact> {
+    const writer = await NpzWriter.create(join(runDir, "core_object_detections", "detections.npz"));
+    return new DetectionsArtifact(writer, runDir, sourceSize, classNames);
+  }
+
+  async write(r: FrameResult): Promise<void> {
+    const d = r.detections;
+    if (!d) return;
+    this.framesIndex.push(r.index);
+    this.framesTime.push(r.timestamp);
+    for (let i = 0; i < d.length; i++) {
+      this.frameIndex.push(r.index);
+      this.time.push(r.timestamp);
+      this.track.push(d.trackIds ? d.trackIds[i]! : -1);
+      this.cls.push(d.classIds[i]!);
+      this.score.push(d.scores[i]!);
+      this.box.pushRow(d.xyxy.subarray(4 * i, 4 * i + 4));
+    }
+  }
+
+  async finish(): Promise<ArtifactRecord> {
+    const w = this.writer;
+    const n = this.score.rows;
+    const f = this.framesIndex.rows;
+    await w.addArray("frame_index", "int64", [n], int64Of(this.frameIndex.values()));
+    this.log.add("frame_index", "int64", [n]);
+    await w.addArray("timestamp", "float64", [n], this.time.values());
+    this.log.add("timestamp", "float64", [n]);
+    await w.addArray("track_id", "int32", [n], this.track.values());
+    this.log.add("track_id", "int32", [n]);
+    await w.addArray("class_id", "int32", [n], this.cls.values());
+    this.log.add("class_id", "int32", [n]);
+    await w.addArray("score", "float32", [n], this.score.values());
+    this.log.add("score", "float32", [n]);
+    await w.addArray("box", "float32", [n, 4], this.box.values());
+    this.log.add("box", "float32", [n, 4]);
+    await w.addStrings("class_names", this.classNames);
+    this.log.strings("class_names", this.classNames);
+    await w.addArray("frames_index", "int64", [f], int64Of(this.framesIndex.values()));
+    this.log.add("frames_index", "int64", [f]);
+    await w.addArray("frames_timestamp", "float64", [f], this.framesTime.values());
+    this.log.add("frames_timestamp", "float64", [f]);
+    await w.addArray("source_size", "int32", [2], Int32Array.from(this.sourceSize));
+    this.log.add("source_size", "int32", [2]);
+    await w.close();
+    return this.log.record(this.component, w, this.runDir, f);
+  }
+
+  abort(): Promise<void> {
+    return this.writer.abort();
+  }
+}

@@ -1,0 +1,81 @@
+import { join } from "node:path";
+import { NpzWriter, type NpyArrayStream } from "../../artifacts/npz.js";
+import { ArrayLog, toFloat16Bits, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
+import { Column, int64Of } from "../../pipeline/columns.js";
+import type { FrameResult } from "../../pipeline/pipeline.js";
+
+/**
+ * core_optical_flow/flow.npz, one row per pair of consecutive analysis frames (F - 1 rows):
+ * - `flow` float32 (float16 with output.float16) [F-1, 2, S, S]: dx then dy, in pixels of the S x S
+ *   input, from frame `frame_index` to frame `next_frame_index` (streamed, never held whole);
+ * - `frame_index`, `next_frame_index` int64 [F-1]; `timestamp`, `next_timestamp` float64 [F-1];
+ * - `frame_size` int32 [2]: the analysis frame's width and height (dx * width / S is in frame pixels).
+ */
+export class FlowArtifact implements ArtifactSink {
+  readonly component = "core_optical_flow" as const;
+  private readonly from = new Column(Float64Array);
+  private readonly to = new Column(Float64Array);
+  private readonly fromTime = new Column(Float64Array);
+  private readonly toTime = new Column(Float64Array);
+  private readonly log = new ArrayLog();
+  private frames = 0;
+
+  private constructor(
+    private readonly writer: NpzWriter,
+    private readonly stream: NpyArrayStream<"float32" | "float16">,
+    private readonly runDir: string,
+    private readonly size: number,
+    private readonly frameSize: readonly [number, number],
+    private readonly float16: boolean,
+  ) {}
+
+  get path(): string {
+    return this.writer.path;
+  }
+
+  static async create(runDir: string, size: number, frameSize: readonly [number, number], float16 = false): Promise<FlowArtifact> {
+    const writer = await NpzWriter.create(join(runDir, "core_optical_flow", "flow.npz"));
+    try {
+      const stream = await writer.beginArray("flow", float16 ? "float16" : "float32", [null, 2, size, size]);
+      return new FlowArtifact(writer, stream, runDir, size, frameSize, float16);
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+  }
+
+  async write(r: FrameResult): Promise<void> {
+    this.frames++;
+    const f = r.flow;
+    if (!f) return;
+    if (f.width !== this.size || f.height !== this.size) throw new RangeError(`flow field ${f.width}x${f.height} in a ${this.size}x${this.size} artifact`);
+    if (this.float16) await (this.stream as NpyArrayStream<"float16">).write(toFloat16Bits(f.data));
+    else await (this.stream as NpyArrayStream<"float32">).write(f.data);
+    this.from.push(f.fromIndex);
+    this.to.push(f.toIndex);
+    this.fromTime.push(f.fromTimestamp);
+    this.toTime.push(f.toTimestamp);
+  }
+
+  async finish(): Promise<ArtifactRecord> {
+    const shape = await this.stream.end();
+    this.log.add("flow", this.float16 ? "float16" : "float32", shape);
+    const n = this.from.rows;
+    for (const [name, col] of [["frame_index", this.from], ["next_frame_index", this.to]] as const) {
+      await this.writer.addArray(name, "int64", [n], int64Of(col.values()));
+      this.log.add(name, "int64", [n]);
+    }
+    for (const [name, col] of [["timestamp", this.fromTime], ["next_timestamp", this.toTime]] as const) {
+      await this.writer.addArray(name, "float64", [n], col.values());
+      this.log.add(name, "float64", [n]);
+    }
+    await this.writer.addArray("frame_size", "int32", [2], Int32Array.from(this.frameSize));
+    this.log.add("frame_size", "int32", [2]);
+    await this.writer.close();
+    return this.log.record(this.component, this.writer, this.runDir, this.frames);
+  }
+
+  abort(): Promise<void> {
+    return this.writer.abort();
+  }
+}

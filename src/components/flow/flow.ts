@@ -1,0 +1,75 @@
+import type { FrameContext } from "../../pipeline/component.js";
+import type { ModelHandle } from "../../pipeline/model.js";
+import type { FittedFrame } from "../../pipeline/frame.js";
+import type { StageClock } from "../../pipeline/stats.js";
+import { tensor, toFloat32, type Tensor } from "../../tensor.js";
+
+/**
+ * Optical flow from one analysis frame to the next: `data` holds 2 x S x S values, the dx plane then
+ * the dy plane, in pixels of the S x S input (multiply dx by frameWidth / S and dy by frameHeight / S
+ * for pixels of the analysis frame).
+ */
+export interface FlowField {
+  fromIndex: number;
+  toIndex: number;
+  fromTimestamp: number;
+  toTimestamp: number;
+  width: number;
+  height: number;
+  data: Float32Array;
+}
+
+/**
+ * core_optical_flow: RAFT on the pair (t, t+1) of consecutive analysis frames, each resized to the branch
+ * size once. The component keeps the previous frame's input, so frames must reach `analyze` in order
+ * (the pipeline guarantees it: the part of `analyze` before its first await runs in frame order). The
+ * first frame has no pair and gives undefined; frame t+1 gives the flow from t to t+1.
+ */
+export class FlowComponent {
+  readonly size: number;
+  private previous: { index: number; timestamp: number; input: Tensor } | undefined;
+
+  constructor(readonly model: ModelHandle) {
+    this.size = model.inputSize;
+  }
+
+  /** Forgets the previous frame (a new video or stream starts). */
+  reset(): void {
+    this.previous = undefined;
+  }
+
+  /** The flow from frame `a` to frame `b` (any size; each is resized to the branch size): 2 x S x S values. */
+  async pair(a: FittedFrame, b: FittedFrame, clock: StageClock, signal?: AbortSignal): Promise<Float32Array> {
+    const [in0, in1] = this.model.contract.inputs;
+    const s = this.size;
+    const mode = this.model.catalog.family.resize ?? "stretch";
+    const inputs = clock.time("preprocess", () => [
+      tensor(in0!.name, "UINT8", [1, s, s, 3], a.get(mode, s).image.data),
+      tensor(in1!.name, "UINT8", [1, s, s, 3], b.get(mode, s).image.data),
+    ]);
+    const out = await this.model.infer(inputs, signal, clock);
+    return toFloat32(out[this.model.contract.outputs[0]!.name]!);
+  }
+
+  async analyze(ctx: FrameContext, signal?: AbortSignal): Promise<FlowField | undefined> {
+    const s = this.size;
+    const [in0, in1] = this.model.contract.inputs;
+    const input = ctx.clock.time("preprocess", () => {
+      const img = ctx.fitted.get(this.model.catalog.family.resize ?? "stretch", s).image;
+      return tensor(in1!.name, "UINT8", [1, s, s, 3], img.data);
+    });
+    const prev = this.previous;
+    this.previous = { index: ctx.index, timestamp: ctx.timestamp, input };
+    if (!prev) return undefined;
+    const out = await this.model.infer([{ ...prev.input, name: in0!.name }, input], signal, ctx.clock);
+    return ctx.clock.time("postprocess", () => ({
+      fromIndex: prev.index,
+      toIndex: ctx.index,
+      fromTimestamp: prev.timestamp,
+      toTimestamp: ctx.timestamp,
+      width: s,
+      height: s,
+      data: toFloat32(out[this.model.contract.outputs[0]!.name]!),
+    }));
+  }
+}

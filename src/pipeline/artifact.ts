@@ -1,0 +1,62 @@
+import { relative } from "node:path";
+import type { NpzWriter } from "../artifacts/npz.js";
+import type { ComponentName } from "../catalog/types.js";
+import { floatToHalf } from "../tensor.js";
+import type { FrameResult } from "./pipeline.js";
+
+/** dtype and shape of one array of an .npz artifact. */
+export interface ArrayInfo {
+  dtype: string;
+  shape: number[];
+}
+
+/** One artifact of a run, as the manifest lists it. */
+export interface ArtifactRecord {
+  component: ComponentName;
+  /** Relative to the run folder, with forward slashes: core_depth_midas/depth.npz. */
+  path: string;
+  bytes: number;
+  /** Analysis frames the file covers. */
+  frames: number;
+  arrays: Record<string, ArrayInfo>;
+}
+
+/**
+ * Where one component's results go during a run: an .npz written under a temporary name as frames come
+ * (in frame order), renamed into place by finish(), deleted by abort().
+ */
+export interface ArtifactSink {
+  readonly component: ComponentName;
+  /** Final absolute path. */
+  readonly path: string;
+  write(result: FrameResult): Promise<void>;
+  /** Writes what is kept until the end and renames the file into place. */
+  finish(): Promise<ArtifactRecord>;
+  /** Deletes the temporary file. Safe at any time. */
+  abort(): Promise<void>;
+}
+
+/** Tracks the arrays written to an NpzWriter, for the manifest. */
+export class ArrayLog {
+  readonly arrays: Record<string, ArrayInfo> = {};
+
+  add(name: string, dtype: string, shape: readonly number[]): void {
+    this.arrays[name] = { dtype, shape: [...shape] };
+  }
+
+  strings(name: string, values: readonly string[], shape: readonly number[] = [values.length]): void {
+    const width = values.reduce((m, s) => Math.max(m, [...s].length), 1);
+    this.add(name, `<U${width}`, shape);
+  }
+
+  record(component: ComponentName, writer: NpzWriter, runDir: string, frames: number): ArtifactRecord {
+    return { component, path: relative(runDir, writer.path).split("\\").join("/"), bytes: writer.size, frames, arrays: this.arrays };
+  }
+}
+
+/** IEEE half-precision bit patterns of float32 values (for output.float16). */
+export function toFloat16Bits(values: Float32Array): Uint16Array {
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = floatToHalf(values[i]!);
+  return out;
+}

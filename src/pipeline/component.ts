@@ -1,0 +1,23 @@
+import type { RgbImage } from "../preprocess/resize.js";
+import type { FittedFrame } from "./frame.js";
+import type { StageClock } from "./stats.js";
+
+/** What a component sees of one frame while it is analysed. */
+export interface FrameContext {
+  index: number;
+  /** Seconds. */
+  timestamp: number;
+  /** The frame and its fitted versions (shared by the components of this frame). */
+  fitted: FittedFrame;
+  clock: StageClock;
+  /**
+   * The size that detection boxes are reported in. `main` analyses frames scaled down to the analysis
+   * size and reports boxes in the video's own pixels; frames from elsewhere keep their own size.
+   */
+  outputSize: { width: number; height: number };
+}
+
+/** The frame of a context, for components that want the plain pixels. */
+export function frameOf(ctx: FrameContext): RgbImage {
+  return ctx.fitted.frame;
+}

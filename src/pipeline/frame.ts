@@ -1,0 +1,100 @@
+import type { ResizeMode } from "../catalog/types.js";
+import { letterbox, type LetterboxInfo } from "../preprocess/letterbox.js";
+import { resizeBilinear, type RgbImage } from "../preprocess/resize.js";
+
+/**
+ * One RGB frame as the SDK takes it: 8-bit rgb24, row-major HWC, exactly width * height * 3 bytes. The
+ * frames of `readFrames` are of this shape, and so is an RgbImage with 3 channels; `index` and
+ * `timestamp` (seconds) are optional for frames that come from elsewhere (they default to the position
+ * in the stream and index / fps).
+ */
+export interface RgbFrame {
+  width: number;
+  height: number;
+  data: Uint8Array;
+  index?: number;
+  timestamp?: number;
+}
+
+/** Checks a frame at the API boundary: TypeError for a wrong type, RangeError for sizes that disagree. */
+export function checkFrame(frame: RgbFrame, what = "frame"): RgbImage {
+  if (typeof frame !== "object" || frame === null) throw new TypeError(`${what} must be an object { width, height, data }`);
+  const { width, height, data } = frame;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new RangeError(`${what}: width and height must be positive integers, got ${String(width)}x${String(height)}`);
+  }
+  if (!(data instanceof Uint8Array)) throw new TypeError(`${what}.data must be a Uint8Array of rgb24 pixels (a Buffer is fine)`);
+  if (data.length !== width * height * 3) {
+    throw new RangeError(`${what}: ${width}x${height} rgb24 needs ${width * height * 3} bytes, data has ${data.length}`);
+  }
+  const channels = (frame as { channels?: unknown }).channels;
+  if (channels !== undefined && channels !== 3) throw new RangeError(`${what}: channels must be 3 (rgb24), got ${String(channels)}`);
+  return { width, height, channels: 3, data };
+}
+
+/** Resizes to S x S, ignoring the aspect ratio (MiDaS, RAFT). */
+export function stretchTo(img: RgbImage, size: number): RgbImage {
+  if (img.width === size && img.height === size) return img;
+  return resizeBilinear(img, size, size);
+}
+
+/**
+ * CLIP's and Places365's preprocessing: the shorter side resized to S and the central S x S crop
+ * (torchvision's Resize(S) + CenterCrop(S)). Done the cheaper way round: the central square of the
+ * frame (shorter side x shorter side, offset floor((longer - shorter) / 2)) is cut first and resized to
+ * S x S, so no pixel outside the crop is resampled. The crop window is the same as torchvision's to
+ * within a fraction of a source pixel.
+ */
+export function centerCropTo(img: RgbImage, size: number): RgbImage {
+  const { width: w, height: h } = img;
+  const side = Math.min(w, h);
+  let square = img;
+  if (w !== h) {
+    const left = Math.floor((w - side) / 2);
+    const top = Math.floor((h - side) / 2);
+    const data = new Uint8Array(side * side * 3);
+    const row = side * 3;
+    for (let y = 0; y < side; y++) {
+      const from = ((top + y) * w + left) * 3;
+      data.set(img.data.subarray(from, from + row), y * row);
+    }
+    square = { width: side, height: side, channels: 3, data };
+  }
+  return side === size ? square : resizeBilinear(square, size, size);
+}
+
+/** YOLO's letterbox: scaled to fit S x S without enlarging (SPEC section 2), centred, padded with `pad`. */
+export function letterboxTo(img: RgbImage, size: number, pad = 114): { image: RgbImage; info: LetterboxInfo } {
+  return letterbox(img, size, size, { fill: pad, scaleUp: false });
+}
+
+/** A frame fitted to a branch's input: the pixels, and for letterboxing the geometry to map boxes back. */
+export interface FittedImage {
+  image: RgbImage;
+  letterbox: LetterboxInfo | undefined;
+}
+
+/**
+ * The fitted versions of one frame, made once each: MiDaS and RAFT at the same size share one stretch,
+ * CLIP and Places365 at the same size one centre crop.
+ */
+export class FittedFrame {
+  private readonly cache = new Map<string, FittedImage>();
+
+  constructor(readonly frame: RgbImage) {}
+
+  get(mode: ResizeMode, size: number, pad = 114): FittedImage {
+    const key = `${mode}:${size}:${mode === "letterbox" ? pad : ""}`;
+    let f = this.cache.get(key);
+    if (!f) {
+      if (mode === "stretch") f = { image: stretchTo(this.frame, size), letterbox: undefined };
+      else if (mode === "center_crop") f = { image: centerCropTo(this.frame, size), letterbox: undefined };
+      else {
+        const lb = letterboxTo(this.frame, size, pad);
+        f = { image: lb.image, letterbox: lb.info };
+      }
+      this.cache.set(key, f);
+    }
+    return f;
+  }
+}

@@ -1,0 +1,10 @@
+export { ModelManager, type ModelManagerOptions, type RunOptions, type RunResult, type ProcessOptions, type CallOptions } from "./model-manager.js";
+export { analyzeFrames, type FrameResult, type PipelineComponents, type PipelineOptions } from "./pipeline.js";
+export { checkFrame, centerCropTo, letterboxTo, stretchTo, FittedFrame, type RgbFrame, type FittedImage } from "./frame.js";
+export { Limiter } from "./limiter.js";
+export { ModelHandle, type ModelUsage } from "./model.js";
+export { formatProgress, ProgressMeter, ProgressReporter, type Progress, type ProgressMode } from "./progress.js";
+export { resolveProfile, type ProfileSource, type ProfileSourceOptions } from "./profile-source.js";
+export { ARTIFACT_FILES, RunFolder } from "./run-folder.js";
+export { LatencyRecorder, StageClock, STAGES, type Stage } from "./stats.js";
+export type { ArtifactRecord, ArrayInfo, ArtifactSink } from "./artifact.js";

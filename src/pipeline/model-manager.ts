@@ -1,0 +1,569 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { MANIFEST_FILE, MANIFEST_VERSION, maskedProfile, sdkVersion, writeManifest, type Manifest } from "../artifacts/manifest.js";
+import type { InferenceBackend, ModelContract } from "../backend/backend.js";
+import { EmbeddedEnsembles } from "../catalog/embedded-ensembles.js";
+import { catalogModel, clipText, findModel, yoloEnd2EndOutputs } from "../catalog/index.js";
+import type { CatalogModel, ComponentName } from "../catalog/types.js";
+import { ClipArtifact } from "../components/clip/artifact.js";
+import { ClipComponent, clipTokenizer, type ClipFrameResult } from "../components/clip/clip.js";
+import { DepthArtifact } from "../components/depth/artifact.js";
+import { DepthComponent, type DepthMap } from "../components/depth/depth.js";
+import { DetectionsArtifact } from "../components/detections/artifact.js";
+import { DetectionsComponent, DetectionTracker, type YoloOutputFormat } from "../components/detections/detections.js";
+import { FlowArtifact } from "../components/flow/artifact.js";
+import { FlowComponent, type FlowField } from "../components/flow/flow.js";
+import { SceneArtifact } from "../components/scene/artifact.js";
+import { SceneComponent, type SceneResult } from "../components/scene/scene.js";
+import type { Detections } from "../detections/detections.js";
+import { EmbeddedBackend } from "../embedded/embedded-backend.js";
+import { VideoAnalysisError } from "../errors.js";
+import { embeddedModelPath, maxInFlight, serverModelName, tritonClientOptions, type Profile } from "../profiles/index.js";
+import { resolveModelMapping, routableModels, type ResolvedModel, type Routing, type VideoMetadata as RouteVideo } from "../routing/index.js";
+import { TritonClient } from "../triton/client.js";
+import { readFrames } from "../video/frame-reader.js";
+import { planFrames } from "../video/frame-plan.js";
+import { probeVideo } from "../video/metadata.js";
+import type { ArtifactRecord, ArtifactSink } from "./artifact.js";
+import { checkFrame, FittedFrame, type RgbFrame } from "./frame.js";
+import { Limiter } from "./limiter.js";
+import { ModelHandle, type ModelUsage } from "./model.js";
+import { analyzeFrames, type FrameResult, type PipelineComponents } from "./pipeline.js";
+import { resolveProfile, type ProfileSource, type ProfileSourceOptions } from "./profile-source.js";
+import { ProgressMeter, type Progress } from "./progress.js";
+import { ARTIFACT_FILES, RunFolder } from "./run-folder.js";
+import { round2, StageClock } from "./stats.js";
+
+export interface ModelManagerOptions extends ProfileSourceOptions {
+  /**
+   * A backend to use instead of the one the profile describes, e.g. an application's own TritonClient.
+   * It must answer like the Triton ensembles (UINT8 NHWC in): a TritonClient, or EmbeddedEnsembles over
+   * an EmbeddedBackend. The manager does not close a backend it was given.
+   */
+  backend?: InferenceBackend;
+}
+
+export interface RunOptions {
+  /** Run folder; the profile's output.dir when omitted. */
+  out?: string;
+  /** Stops the run: ffmpeg is killed, calls are cancelled, nothing of the run is left in `out`. */
+  signal?: AbortSignal;
+  /** Called after each analysed frame. */
+  onProgress?: (p: Progress) => void;
+  /** Replace a run already in `out` (default: the profile's output.overwrite). */
+  overwrite?: boolean;
+  /** Analyse at most this many frames (from the start). */
+  maxFrames?: number;
+}
+
+export interface RunResult {
+  /** The run folder (absolute). */
+  out: string;
+  manifestPath: string;
+  manifest: Manifest;
+}
+
+export interface ProcessOptions {
+  signal?: AbortSignal;
+  /** Frame rate of the stream, for timestamps of frames without one and for the tracker (default: the profile's analysis fps). */
+  fps?: number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+/** The models and components of one run, one stream, or the single-frame calls at one frame size. */
+interface Session {
+  routing: Routing;
+  handles: ModelHandle[];
+  components: PipelineComponents;
+  window: number;
+}
+
+const FRAME_COMPONENTS: Record<"depth" | "flow" | "clip" | "scene" | "detect", ComponentName> = {
+  depth: "core_depth_midas",
+  flow: "core_optical_flow",
+  clip: "core_clip",
+  scene: "scene",
+  detect: "core_object_detections",
+};
+
+/**
+ * The SDK's entry point: a profile's models on its backend (Triton over gRPC, or onnxruntime in this
+ * process), run on a whole video (`run`), on frames from elsewhere (`process`), or one frame at a time
+ * (`depth`, `flow`, `clip`, `clipText`, `scene`, `detect`). Create it with `fromProfile`, end it with
+ * `close()`.
+ *
+ * @example
+ * const mm = await ModelManager.fromProfile("profiles/embedded_cpu.yaml");
+ * try {
+ *   const { manifest } = await mm.run("in.mp4", { out: "runs/in", onProgress: (p) => console.log(p.frames) });
+ *   console.log(manifest.models_used.map((m) => m.branch)); // [ "midas_512", "raft_512", "clip_image_448", ... ]
+ * } finally {
+ *   await mm.close();
+ * }
+ */
+export class ModelManager {
+  private readonly limiters = new Map<string, Limiter>();
+  private readiness: Promise<(serverName: string) => boolean> | undefined;
+  private readonly frameSessions = new Map<string, Promise<Session>>();
+  private textSession: Promise<ClipComponent> | undefined;
+  private readonly adhoc: ModelHandle[] = [];
+  private closed = false;
+
+  private constructor(
+    /** The validated profile. */
+    readonly profile: Profile,
+    /** Where the profile came from (its path, or "(profile object)"). */
+    readonly profileSource: string,
+    /** The backend every call goes through. */
+    readonly backend: InferenceBackend,
+    private readonly ownsBackend: boolean,
+    /** Embedded only: catalog name -> .onnx path the profile names (present or not). */
+    private readonly embeddedFiles: Map<string, string | undefined> | undefined,
+    /**
+     * Embedded only: one call at a time over all models. onnxruntime-node runs a session synchronously on
+     * the JavaScript thread (inside a setImmediate), using intra_op_threads cores, so calls cannot overlap
+     * anyway; queueing more of them only delays the file writes and the frame reader behind them.
+     */
+    private readonly cpuLimiter: Limiter | undefined = undefined,
+  ) {}
+
+  /**
+   * Loads and validates a profile (a YAML path, or the same as an object; `overrides` are laid over it)
+   * and connects its backend: a TritonClient for `backend.triton`, onnxruntime sessions (created on first
+   * use) for `backend.embedded`.
+   */
+  static async fromProfile(source: ProfileSource, options: ModelManagerOptions = {}): Promise<ModelManager> {
+    const { profile, file } = await resolveProfile(source, options);
+    if (options.backend) return new ModelManager(profile, file, options.backend, false, undefined);
+    if (profile.backend.triton) {
+      const client = await TritonClient.create(tritonClientOptions(profile));
+      return new ModelManager(profile, file, client, true, undefined);
+    }
+    const files = new Map<string, string | undefined>();
+    const present: Record<string, string> = {};
+    for (const m of routableModels(profile)) {
+      const p = embeddedModelPath(profile, m.name);
+      files.set(m.name, p);
+      if (p && existsSync(p)) present[m.name] = p;
+    }
+    const threads = profile.backend.embedded?.intra_op_threads;
+    const emb = await EmbeddedBackend.create({ models: present, ...(threads ? { intraOpNumThreads: threads } : {}) });
+    return new ModelManager(profile, file, new EmbeddedEnsembles(emb), true, files, new Limiter(1));
+  }
+
+  // --- routing and sessions ------------------------------------------------------------------------
+
+  private check(): void {
+    if (this.closed) throw new VideoAnalysisError("FAILED_PRECONDITION", "this ModelManager is closed; create another with ModelManager.fromProfile");
+  }
+
+  /** What the backend has READY, by server model name; computed once. */
+  private ready(): Promise<(serverName: string) => boolean> {
+    if (!this.readiness) {
+      this.readiness = (async () => {
+        const models = routableModels(this.profile);
+        if (this.embeddedFiles) {
+          const ok = new Set(models.filter((m) => this.embeddedFiles!.get(m.name) && existsSync(this.embeddedFiles!.get(m.name)!)).map((m) => serverModelName(this.profile, m.name)));
+          return (name: string) => ok.has(name);
+        }
+        const states = await Promise.all(models.map(async (m) => [serverModelName(this.profile, m.name), await this.backend.modelReady(this.callNameOf(m))] as const));
+        const ok = new Set(states.filter(([, r]) => r).map(([n]) => n));
+        return (name: string) => ok.has(name);
+      })();
+      this.readiness.catch(() => (this.readiness = undefined));
+    }
+    return this.readiness;
+  }
+
+  private callNameOf(m: CatalogModel): string {
+    return this.backend.kind === "triton" ? serverModelName(this.profile, m.name) : m.name;
+  }
+
+  private limiter(callName: string, catalogName: string): Limiter {
+    let l = this.limiters.get(callName);
+    if (!l) {
+      l = new Limiter(maxInFlight(this.profile, catalogName));
+      this.limiters.set(callName, l);
+    }
+    return l;
+  }
+
+  private handle(r: ResolvedModel, slot: string): ModelHandle {
+    const cm = findModel(r.model);
+    if (!cm) throw new VideoAnalysisError("ROUTING_FAILED", `routing chose ${r.model}, which the catalog does not know`, { model: r.model });
+    let format: YoloOutputFormat | null = null;
+    let contract: ModelContract = cm.ensemble;
+    if (r.component === "core_object_detections") {
+      format = this.profile.components.core_object_detections?.output_format ?? "raw";
+      if (format === "end2end") {
+        if (this.backend.kind !== "triton") {
+          throw new VideoAnalysisError(
+            "UNIMPLEMENTED",
+            "components.core_object_detections.output_format end2end needs a Triton End2End engine (NMS on the server); the embedded backend runs raw YOLO exports: set output_format: raw",
+            { model: r.model },
+          );
+        }
+        contract = { inputs: cm.ensemble.inputs, outputs: yoloEnd2EndOutputs() };
+      }
+    }
+    const name = this.backend.kind === "triton" ? r.server_model : r.model;
+    return new ModelHandle(this.backend, r, slot, cm, name, contract, this.limiter(name, cm.name), format, this.cpuLimiter);
+  }
+
+  private async route(video: RouteVideo, maxSide: number | null): Promise<Routing> {
+    const profile: Profile = maxSide === this.profile.analysis.max_side ? this.profile : { ...this.profile, analysis: { ...this.profile.analysis, max_side: maxSide } };
+    const ready = await this.ready();
+    try {
+      return resolveModelMapping(video, profile, { ready });
+    } catch (e) {
+      if (this.embeddedFiles && e instanceof VideoAnalysisError && e.code === "ROUTING_FAILED" && e.details.because === "not_ready" && e.model) {
+        const path = this.embeddedFiles.get(e.model);
+        throw new VideoAnalysisError(
+          "NOT_FOUND",
+          `${e.details.slot as string} needs ${e.model}, but ${path ? `its model file ${path} does not exist` : "the profile names no file for it"}; ` +
+            `put ${e.model}.onnx in backend.embedded.models_dir, list it under backend.embedded.models, or add a fallback rule (routing.fallbacks)`,
+          { model: e.model, cause: e, details: { file: path } },
+        );
+      }
+      throw e;
+    }
+  }
+
+  /** Builds the models and components for a routing; `fps` is the tracker's frame rate. */
+  private async session(routing: Routing, fps: number): Promise<Session> {
+    const p = this.profile;
+    const map = routing.resolved_model_mapping;
+    const handles: ModelHandle[] = [];
+    const h = (slot: string) => {
+      const r = map[slot];
+      if (!r) return undefined;
+      const x = this.handle(r, slot);
+      handles.push(x);
+      return x;
+    };
+    const components: PipelineComponents = {};
+    const depth = h("core_depth_midas");
+    if (depth) components.depth = new DepthComponent(depth);
+    const flow = h("core_optical_flow");
+    if (flow) components.flow = new FlowComponent(flow);
+    const clipImage = h("core_clip.image");
+    const clipTextModel = h("core_clip.text");
+    if (clipImage || clipTextModel) {
+      const c = p.components.core_clip!;
+      const tokenizer = clipTextModel ? await clipTokenizer(c.bpe_path) : undefined;
+      components.clip = new ClipComponent(clipImage, clipTextModel, tokenizer, c.prompts, c.top_k);
+    }
+    const scene = h("scene");
+    if (scene) components.scene = new SceneComponent(scene, p.components.scene!.top_k);
+    const det = h("core_object_detections");
+    if (det) {
+      const s = p.components.core_object_detections!;
+      components.detections = new DetectionsComponent(det, s.detection, s.output_format);
+      components.tracker = new DetectionTracker(s.tracker, fps);
+    }
+    const window = Math.max(2, ...handles.map((x) => x.usage().max_in_flight + 1));
+    return { routing, handles, components, window };
+  }
+
+  // --- whole videos --------------------------------------------------------------------------------
+
+  /**
+   * Analyses a video file with every enabled component and writes the run folder: one .npz per
+   * component and manifest.json (SPEC section 4). Frames are decoded by ffmpeg at the profile's analysis
+   * fps and size. A run that fails or is aborted leaves nothing in `out` (no artifact, no manifest).
+   * Errors: VideoAnalysisError naming the file for bad inputs (NOT_FOUND, VIDEO_INVALID), ROUTING_FAILED,
+   * ALREADY_EXISTS for a folder holding a run, CANCELLED on abort, and the backend's.
+   */
+  async run(video: string, options: RunOptions = {}): Promise<RunResult> {
+    this.check();
+    if (typeof video !== "string" || video === "") throw new TypeError("run: video must be the path of a video file");
+    const { signal } = options;
+    if (options.maxFrames !== undefined && !(Number.isInteger(options.maxFrames) && options.maxFrames >= 1)) {
+      throw new RangeError(`run: maxFrames must be a positive integer, got ${String(options.maxFrames)}`);
+    }
+    const out = options.out ?? this.profile.output.dir;
+    if (!out) throw new VideoAnalysisError("INVALID_ARGUMENT", `no output folder: pass --out (run's { out }) or set output.dir in profile ${this.profileSource}`);
+    const overwrite = options.overwrite ?? this.profile.output.overwrite;
+    const t0 = performance.now();
+    const clock = new StageClock();
+
+    await RunFolder.check(out, overwrite);
+    signal?.throwIfAborted();
+    const meta = await probeVideo(video);
+    const routing = await this.route({ width: meta.width, height: meta.height, rotation: meta.rotation }, this.profile.analysis.max_side);
+    const fps = Math.min(this.profile.analysis.fps, meta.frameRate);
+    const session = await this.session(routing, fps);
+    const { components } = session;
+    const a = routing.analysis;
+    const readOptions = { fps: this.profile.analysis.fps, width: a.width, height: a.height, metadata: meta, ...(signal ? { signal } : {}) };
+    const estimate = planFrames(meta, readOptions).estimatedFrames;
+    const meter = new ProgressMeter(options.maxFrames ? Math.min(options.maxFrames, estimate) : estimate);
+
+    const folder = await RunFolder.prepare(out, overwrite);
+    const sinks: ArtifactSink[] = [];
+    let first: number | null = null;
+    let last: number | null = null;
+    try {
+      signal?.throwIfAborted();
+      if (components.clip) await components.clip.prepare(clock, signal);
+      const float16 = this.profile.output.float16;
+      const frameSize = [a.width, a.height] as const;
+      const open = async <T extends ArtifactSink>(file: (typeof ARTIFACT_FILES)[number], make: () => Promise<T>): Promise<T> => {
+        await folder.ensureParent(join(folder.dir, file));
+        const s = await make();
+        sinks.push(s);
+        return s;
+      };
+      if (components.depth) await open("core_depth_midas/depth.npz", () => DepthArtifact.create(folder.dir, components.depth!.size, frameSize, float16));
+      if (components.flow) await open("core_optical_flow/flow.npz", () => FlowArtifact.create(folder.dir, components.flow!.size, frameSize, float16));
+      if (components.clip?.imageModel) {
+        const c = components.clip;
+        const dim = c.imageModel!.contract.outputs[0]!.shape.at(-1)!;
+        await open("core_clip/embeddings.npz", () => ClipArtifact.create(folder.dir, dim, c.prompts, c.textEmbeddings ?? new Float32Array(0), c.topK));
+      }
+      if (components.scene) await open("scene/places.npz", () => SceneArtifact.create(folder.dir, components.scene!.topK));
+      if (components.detections) await open("core_object_detections/detections.npz", () => DetectionsArtifact.create(folder.dir, [meta.displayWidth, meta.displayHeight]));
+
+      const reader = readFrames(video, readOptions);
+      const frames = options.maxFrames ? take(reader, options.maxFrames) : reader;
+      const results = analyzeFrames(frames, components, {
+        window: session.window,
+        clock,
+        fps,
+        outputSize: { width: meta.displayWidth, height: meta.displayHeight },
+        ...(signal ? { signal } : {}),
+      });
+      for await (const r of results) {
+        const t = performance.now();
+        for (const s of sinks) await s.write(r);
+        clock.add("write", performance.now() - t);
+        first ??= r.timestamp;
+        last = r.timestamp;
+        const p = meter.tick();
+        options.onProgress?.(p);
+      }
+      signal?.throwIfAborted();
+
+      const records: ArtifactRecord[] = [];
+      const tw = performance.now();
+      for (const s of sinks) {
+        records.push(await s.finish());
+        folder.committedFile(s.path);
+      }
+      const manifest: Manifest = {
+        manifest_version: MANIFEST_VERSION,
+        sdk: sdkVersion(),
+        created_at: new Date().toISOString(),
+        video: meta,
+        analysis: {
+          width: a.width,
+          height: a.height,
+          fps: this.profile.analysis.fps,
+          frames: meter.frames,
+          first_timestamp: first,
+          last_timestamp: last,
+          max_frames: options.maxFrames ?? null,
+        },
+        profile: maskedProfile(this.profile),
+        profile_source: this.profileSource,
+        routing: { video: routing.video, analysis: routing.analysis },
+        resolved_model_mapping: routing.resolved_model_mapping,
+        models_used: session.handles.map((x) => x.usage()),
+        artifacts: records,
+        timings: { wall_ms: 0, stages_ms: {}, frames_per_second: 0 },
+      };
+      const manifestPath = join(folder.dir, MANIFEST_FILE);
+      signal?.throwIfAborted();
+      clock.add("write", performance.now() - tw);
+      const wall = performance.now() - t0;
+      manifest.timings = { wall_ms: round2(wall), stages_ms: clock.rounded(), frames_per_second: round2((meter.frames * 1000) / wall) };
+      await writeManifest(manifestPath, manifest);
+      return { out: folder.dir, manifestPath, manifest };
+    } catch (e) {
+      await Promise.all(sinks.map((s) => s.abort().catch(() => undefined)));
+      await folder.discard();
+      if (signal?.aborted) {
+        throw new VideoAnalysisError("CANCELLED", `the run on ${meta.path} was cancelled; nothing was written to ${folder.dir}`, { cause: e });
+      }
+      throw e;
+    }
+  }
+
+  // --- frames from elsewhere -----------------------------------------------------------------------
+
+  /**
+   * Analyses frames that come from elsewhere (an application's own decoder, a camera, another pipeline)
+   * and yields one FrameResult per frame, in order, as soon as it and the frames before it are done; no
+   * files are written. Models are routed on the first frame's size (frames are analysed at the size
+   * given; analysis.max_side does not apply). Detections are tracked over the stream. Breaking out of the
+   * loop, or `signal`, stops the work (the source's iterator is closed, calls in flight are awaited).
+   *
+   * @example
+   * for await (const r of mm.process(myFrames(), { signal })) console.log(r.index, r.detections?.length);
+   */
+  async *process(frames: AsyncIterable<RgbFrame> | Iterable<RgbFrame>, options: ProcessOptions = {}): AsyncGenerator<FrameResult> {
+    this.check();
+    const source = toAsync(frames);
+    const it = source[Symbol.asyncIterator]();
+    const head = await it.next();
+    if (head.done) return;
+    const img = checkFrame(head.value, "frame 0");
+    const fps = options.fps ?? this.profile.analysis.fps;
+    if (!(fps > 0)) throw new RangeError(`process: fps must be > 0, got ${fps}`);
+    const routing = await this.route({ width: img.width, height: img.height }, null);
+    const session = await this.session(routing, fps);
+    this.adhoc.push(...session.handles);
+    const clock = new StageClock();
+    if (session.components.clip) await session.components.clip.prepare(clock, options.signal);
+    const rest: AsyncIterable<RgbFrame> = {
+      [Symbol.asyncIterator]: () => {
+        let first = true;
+        return {
+          next: async () => {
+            if (first) {
+              first = false;
+              return head;
+            }
+            return it.next();
+          },
+          return: async () => (it.return ? it.return() : { done: true as const, value: undefined }),
+        };
+      },
+    };
+    yield* analyzeFrames(rest, session.components, { window: session.window, clock, fps, ...(options.signal ? { signal: options.signal } : {}) });
+  }
+
+  // --- single frames -------------------------------------------------------------------------------
+
+  private frameSession(frame: RgbFrame, what: keyof typeof FRAME_COMPONENTS): Promise<Session> {
+    this.check();
+    const component = FRAME_COMPONENTS[what];
+    if (!this.profile.components[component]?.enabled) {
+      throw new VideoAnalysisError("FAILED_PRECONDITION", `${what}() needs ${component}, which profile ${this.profile.name} does not enable; enable components.${component}`);
+    }
+    const img = checkFrame(frame);
+    const key = `${img.width}x${img.height}`;
+    let s = this.frameSessions.get(key);
+    if (!s) {
+      s = this.route({ width: img.width, height: img.height }, null).then(async (routing) => {
+        const session = await this.session(routing, this.profile.analysis.fps);
+        this.adhoc.push(...session.handles);
+        return session;
+      });
+      s.catch(() => this.frameSessions.delete(key));
+      this.frameSessions.set(key, s);
+    }
+    return s;
+  }
+
+  private context(frame: RgbFrame, clock: StageClock) {
+    const img = checkFrame(frame);
+    return { index: frame.index ?? 0, timestamp: frame.timestamp ?? 0, fitted: new FittedFrame(img), clock, outputSize: { width: img.width, height: img.height } };
+  }
+
+  /** MiDaS depth of one frame (relative inverse depth at the branch size). */
+  async depth(frame: RgbFrame, options: CallOptions = {}): Promise<DepthMap> {
+    const s = await this.frameSession(frame, "depth");
+    return s.components.depth!.analyze(this.context(frame, new StageClock()), options.signal);
+  }
+
+  /** RAFT optical flow from frame `a` to frame `b` (same size), in pixels of the branch's S x S input. */
+  async flow(a: RgbFrame, b: RgbFrame, options: CallOptions = {}): Promise<FlowField> {
+    const ia = checkFrame(a, "frame a");
+    const ib = checkFrame(b, "frame b");
+    if (ia.width !== ib.width || ia.height !== ib.height) throw new RangeError(`flow: the frames differ in size (${ia.width}x${ia.height} and ${ib.width}x${ib.height})`);
+    const s = await this.frameSession(a, "flow");
+    const f = s.components.flow!;
+    const data = await f.pair(new FittedFrame(ia), new FittedFrame(ib), new StageClock(), options.signal);
+    return {
+      fromIndex: a.index ?? 0,
+      toIndex: b.index ?? 1,
+      fromTimestamp: a.timestamp ?? 0,
+      toTimestamp: b.timestamp ?? 0,
+      width: f.size,
+      height: f.size,
+      data,
+    };
+  }
+
+  /** CLIP image embedding of one frame, with its similarities to the profile's prompts. */
+  async clip(frame: RgbFrame, options: CallOptions = {}): Promise<ClipFrameResult> {
+    const s = await this.frameSession(frame, "clip");
+    const c = s.components.clip!;
+    await c.prepare(new StageClock(), options.signal);
+    return c.analyze(this.context(frame, new StageClock()), options.signal);
+  }
+
+  /** CLIP text embedding (unit norm) of one prompt. */
+  async clipText(prompt: string, options: CallOptions = {}): Promise<Float32Array> {
+    this.check();
+    if (typeof prompt !== "string" || prompt.trim() === "") throw new TypeError("clipText: the prompt must be a non-empty string");
+    const settings = this.profile.components.core_clip;
+    if (!settings?.enabled) throw new VideoAnalysisError("FAILED_PRECONDITION", `clipText() needs core_clip, which profile ${this.profile.name} does not enable; enable components.core_clip`);
+    if (!this.textSession) {
+      this.textSession = (async () => {
+        const m = catalogModel(clipText, undefined, settings.architecture);
+        const ready = await this.ready();
+        const server = serverModelName(this.profile, m.name);
+        if (!ready(server)) throw new VideoAnalysisError("MODEL_NOT_READY", `${server} is not available on the ${this.backend.kind} backend`, { model: server });
+        const r: ResolvedModel = {
+          component: "core_clip", role: "text", family: clipText.id, architecture: m.architecture.id, model: m.name, server_model: server,
+          size: null, input_size: null, wanted: m.name, reason: "unbranched", fallbacks: [], ready: true, letterbox: null,
+        };
+        const h = this.handle(r, "core_clip.text");
+        this.adhoc.push(h);
+        return new ClipComponent(undefined, h, await clipTokenizer(settings.bpe_path), settings.prompts, settings.top_k);
+      })();
+      this.textSession.catch(() => (this.textSession = undefined));
+    }
+    return (await this.textSession).embedText(prompt, new StageClock(), options.signal);
+  }
+
+  /** Places365 top_k scene categories of one frame. */
+  async scene(frame: RgbFrame, options: CallOptions = {}): Promise<SceneResult> {
+    const s = await this.frameSession(frame, "scene");
+    return s.components.scene!.analyze(this.context(frame, new StageClock()), options.signal);
+  }
+
+  /** YOLO detections of one frame (boxes in the frame's pixels; no tracking: use process() for that). */
+  async detect(frame: RgbFrame, options: CallOptions = {}): Promise<Detections> {
+    const s = await this.frameSession(frame, "detect");
+    return s.components.detections!.analyze(this.context(frame, new StageClock()), options.signal);
+  }
+
+  /** The models the single-frame calls and process() have used so far, with their call statistics. */
+  modelsUsed(): ModelUsage[] {
+    return this.adhoc.map((h) => h.usage());
+  }
+
+  /** Releases the backend (when the manager created it). The manager is unusable afterwards. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsBackend) await this.backend.close();
+  }
+}
+
+function toAsync<T>(src: AsyncIterable<T> | Iterable<T>): AsyncIterable<T> {
+  if (src && typeof (src as AsyncIterable<T>)[Symbol.asyncIterator] === "function") return src as AsyncIterable<T>;
+  if (src && typeof (src as Iterable<T>)[Symbol.iterator] === "function") {
+    const s = src as Iterable<T>;
+    return (async function* () {
+      yield* s;
+    })();
+  }
+  throw new TypeError("process: frames must be an iterable or async iterable of { width, height, data } frames");
+}
+
+/** The first `n` items of an async iterable; the source is closed when they are taken. */
+async function* take<T>(src: AsyncIterable<T>, n: number): AsyncGenerator<T> {
+  if (n <= 0) return;
+  let i = 0;
+  for await (const x of src) {
+    yield x;
+    if (++i >= n) return;
+  }
+}

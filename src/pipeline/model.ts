@@ -1,0 +1,114 @@
+import type { InferenceBackend, ModelContract } from "../backend/backend.js";
+import type { CatalogModel } from "../catalog/types.js";
+import type { ResolvedModel } from "../routing/route.js";
+import type { Tensor } from "../tensor.js";
+import type { Limiter } from "./limiter.js";
+import { LatencyRecorder, type StageClock } from "./stats.js";
+
+/** One record of `models_used[]` in the manifest: what served a slot, and how it behaved. */
+export interface ModelUsage {
+  component: string;
+  /** Key in resolved_model_mapping: the component, or `component.role` (core_clip.image, core_clip.text). */
+  slot: string;
+  /** The name the backend was called with (the server's name on Triton, the catalog name in-process). */
+  name: string;
+  /** The routed branch, as the catalog names it (midas_256, yolo11n_640, clip_text). */
+  branch: string;
+  /** small / medium / large; null for unbranched models (CLIP text). */
+  size: string | null;
+  /** S of the S x S input; null for token inputs. */
+  input_size: number | null;
+  architecture: string;
+  family: string;
+  backend: "triton" | "embedded";
+  endpoint: string;
+  /** The version that answered (Triton reports it per response). */
+  version: string | null;
+  /** The tensor contract the client sent and expected (the ensemble's, UINT8 NHWC in). */
+  contract: ModelContract;
+  /** Output layout: "raw" or "end2end" for YOLO, null otherwise. */
+  output_format: string | null;
+  max_in_flight: number;
+  calls: number;
+  /** Per-call latency in ms (client side: queueing for a slot excluded), null before the first call. */
+  latency_ms: { p50: number; p95: number; mean: number } | null;
+}
+
+/**
+ * A model as one run uses it: the routed catalog model, the name to call, the contract, the shared
+ * in-flight limiter of that model, and the run's own call statistics.
+ */
+export class ModelHandle {
+  readonly latency = new LatencyRecorder();
+  private answeredVersion: string | null = null;
+
+  constructor(
+    readonly backend: InferenceBackend,
+    readonly resolved: ResolvedModel,
+    readonly slot: string,
+    readonly catalog: CatalogModel,
+    /** What the backend is called with. */
+    readonly callName: string,
+    readonly contract: ModelContract,
+    private readonly limiter: Limiter,
+    readonly outputFormat: string | null = null,
+    /** A limit shared by every model of the backend (in-process inference: the CPU's cores), taken after the model's own. */
+    private readonly shared: Limiter | undefined = undefined,
+  ) {}
+
+  /** S of the branch (throws for unbranched models, which have no pixel input). */
+  get inputSize(): number {
+    const s = this.catalog.inputSize;
+    if (s === undefined) throw new RangeError(`${this.catalog.name} takes no image input`);
+    return s;
+  }
+
+  /**
+   * One inference, holding one of the model's in-flight slots; its duration goes to the call statistics
+   * and, when a clock is given, to its inference stage.
+   */
+  async infer(inputs: Tensor[], signal?: AbortSignal, clock?: StageClock): Promise<Record<string, Tensor>> {
+    const release = await this.limiter.acquire(signal);
+    let releaseShared: (() => void) | undefined;
+    try {
+      releaseShared = await this.shared?.acquire(signal);
+    } catch (e) {
+      release();
+      throw e;
+    }
+    const t = performance.now();
+    try {
+      const r = await this.backend.infer(this.callName, inputs, { contract: this.contract, ...(signal ? { signal } : {}) });
+      const ms = performance.now() - t;
+      this.latency.add(ms);
+      clock?.add("inference", ms);
+      this.answeredVersion = r.version || this.answeredVersion;
+      return r.outputs;
+    } finally {
+      releaseShared?.();
+      release();
+    }
+  }
+
+  usage(): ModelUsage {
+    const m = this.resolved;
+    return {
+      component: m.component,
+      slot: this.slot,
+      name: this.callName,
+      branch: m.model,
+      size: m.size,
+      input_size: m.input_size,
+      architecture: m.architecture,
+      family: m.family,
+      backend: this.backend.kind,
+      endpoint: this.backend.endpoint,
+      version: this.answeredVersion,
+      contract: this.contract,
+      output_format: this.outputFormat,
+      max_in_flight: this.limiter.limit,
+      calls: this.latency.count,
+      latency_ms: this.latency.summary(),
+    };
+  }
+}

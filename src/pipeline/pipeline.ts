@@ -1,0 +1,187 @@
+import { setMaxListeners } from "node:events";
+import type { ClipComponent, ClipFrameResult } from "../components/clip/clip.js";
+import type { DepthComponent, DepthMap } from "../components/depth/depth.js";
+import type { DetectionsComponent, DetectionTracker } from "../components/detections/detections.js";
+import type { FlowComponent, FlowField } from "../components/flow/flow.js";
+import type { SceneComponent, SceneResult } from "../components/scene/scene.js";
+import type { Detections } from "../detections/detections.js";
+import { VideoAnalysisError } from "../errors.js";
+import type { FrameContext } from "./component.js";
+import { checkFrame, FittedFrame, type RgbFrame } from "./frame.js";
+import type { StageClock } from "./stats.js";
+
+/** Everything the enabled components say about one frame. */
+export interface FrameResult {
+  index: number;
+  /** Seconds. */
+  timestamp: number;
+  width: number;
+  height: number;
+  /** core_depth_midas. */
+  depth?: DepthMap;
+  /** core_optical_flow: from the previous frame to this one (absent on the first frame). */
+  flow?: FlowField;
+  /** core_clip. */
+  clip?: ClipFrameResult;
+  /** scene (Places365). */
+  scene?: SceneResult;
+  /** core_object_detections, tracked when the profile's tracker is enabled. */
+  detections?: Detections;
+}
+
+/** The components a pipeline runs; absent ones are skipped. */
+export interface PipelineComponents {
+  depth?: DepthComponent;
+  flow?: FlowComponent;
+  clip?: ClipComponent;
+  scene?: SceneComponent;
+  detections?: DetectionsComponent;
+  tracker?: DetectionTracker;
+}
+
+export interface PipelineOptions {
+  signal?: AbortSignal;
+  /** Frames analysed at once (decoded, being preprocessed or waiting for inference). */
+  window: number;
+  clock: StageClock;
+  /** Timestamps of frames that carry none: index / fps. */
+  fps: number;
+  /** The size detection boxes are reported in, per frame (default: the frame's own size). */
+  outputSize?: { width: number; height: number };
+}
+
+/** The error an aborted signal stands for: a failure's own error, else CANCELLED. */
+export function abortError(signal: AbortSignal): Error {
+  const r: unknown = signal.reason;
+  if (r instanceof VideoAnalysisError) return r;
+  if (r instanceof Error && r.name !== "AbortError") return r;
+  return new VideoAnalysisError("CANCELLED", "the run was cancelled", { cause: r });
+}
+
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * The scheduler. Frames are pulled from `frames` while fewer than `window` are being analysed; for each
+ * frame every component starts at once (its preprocessing runs right away on this thread, in frame order;
+ * its inference waits for a slot of its model's in-flight limit), so decoding (ffmpeg, its own process),
+ * preprocessing of the next frames, the inference calls of several models (onnxruntime's threads or the
+ * server) and postprocessing overlap. Results come out in frame order; tracking runs there, since it must
+ * see the frames in order. Pulling stops while the window is full, which pauses the source (ffmpeg)
+ * through its backpressure: memory is bounded by the window, not by the video's length.
+ *
+ * A failure of any call, or `signal`, stops the pipeline: no further frame is pulled, the source is
+ * closed (ffmpeg killed), calls in flight are cancelled and awaited, and the first error is thrown.
+ */
+export async function* analyzeFrames(frames: AsyncIterable<RgbFrame>, c: PipelineComponents, options: PipelineOptions): AsyncGenerator<FrameResult> {
+  const { clock, fps } = options;
+  const window = Math.max(1, options.window);
+  const controller = new AbortController();
+  const inner = controller.signal;
+  // Every call in flight (and every wait for a model's slot) listens to it: many at once is normal here.
+  setMaxListeners(0, inner);
+  const onOuterAbort = () => controller.abort(options.signal!.reason);
+  if (options.signal?.aborted) controller.abort(options.signal.reason);
+  options.signal?.addEventListener("abort", onOuterAbort, { once: true });
+
+  const tasks = new Set<Promise<unknown>>();
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    tasks.add(p);
+    p.then(
+      () => tasks.delete(p),
+      (e: unknown) => {
+        tasks.delete(p);
+        if (!inner.aborted) controller.abort(e);
+      },
+    );
+    return p;
+  };
+
+  const start = (raw: RgbFrame, position: number): Promise<FrameResult> => {
+    const image = checkFrame(raw, `frame ${position}`);
+    const index = raw.index ?? position;
+    const timestamp = raw.timestamp ?? index / fps;
+    const ctx: FrameContext = {
+      index,
+      timestamp,
+      fitted: new FittedFrame(image),
+      clock,
+      outputSize: options.outputSize ?? { width: image.width, height: image.height },
+    };
+    // Called in frame order: each analyze() runs synchronously up to its first await (the flow component
+    // relies on it to pair frame t with t+1).
+    const depth = c.depth ? track(c.depth.analyze(ctx, inner)) : undefined;
+    const flow = c.flow ? track(c.flow.analyze(ctx, inner)) : undefined;
+    const clip = c.clip ? track(c.clip.analyze(ctx, inner)) : undefined;
+    const scene = c.scene ? track(c.scene.analyze(ctx, inner)) : undefined;
+    const detections = c.detections ? track(c.detections.analyze(ctx, inner)) : undefined;
+    return track(
+      (async (): Promise<FrameResult> => {
+        const r: FrameResult = { index, timestamp, width: image.width, height: image.height };
+        if (depth) r.depth = await depth;
+        if (flow) {
+          const f = await flow;
+          if (f) r.flow = f;
+        }
+        if (clip) r.clip = await clip;
+        if (scene) r.scene = await scene;
+        if (detections) r.detections = await detections;
+        return r;
+      })(),
+    );
+  };
+
+  const it = frames[Symbol.asyncIterator]();
+  const pending: Array<Promise<FrameResult>> = [];
+  let position = 0;
+  let exhausted = false;
+  let finished = false;
+  try {
+    for (;;) {
+      while (!exhausted && pending.length < window) {
+        const t = performance.now();
+        const next = await raceAbort(it.next(), inner);
+        clock.add("decode", performance.now() - t);
+        if (next.done) {
+          exhausted = true;
+          break;
+        }
+        pending.push(start(next.value, position++));
+      }
+      const head = pending.shift();
+      if (!head) break;
+      const result = await raceAbort(head, inner);
+      if (c.tracker && result.detections) {
+        const d = result.detections;
+        const size = options.outputSize ?? { width: result.width, height: result.height };
+        result.detections = clock.time("postprocess", () => c.tracker!.update(d, size.width, size.height));
+      }
+      yield result;
+      if (inner.aborted) throw abortError(inner);
+    }
+    finished = true;
+  } catch (e) {
+    if (!inner.aborted) controller.abort(e);
+    throw inner.aborted ? abortError(inner) : e;
+  } finally {
+    options.signal?.removeEventListener("abort", onOuterAbort);
+    if (!finished && !inner.aborted) controller.abort(new VideoAnalysisError("CANCELLED", "the consumer stopped reading results"));
+    if (!exhausted) await it.return?.().catch(() => undefined);
+    await Promise.allSettled([...tasks]);
+  }
+}

@@ -1,0 +1,161 @@
+// The pipeline's small pieces: the in-flight limiter, latency figures, frame fitting, progress, columns.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { maskedProfile } from "../../src/artifacts/manifest.js";
+import { Detections } from "../../src/detections/detections.js";
+import { clipDetections, scaleDetections } from "../../src/components/detections/detections.js";
+import { VideoAnalysisError } from "../../src/errors.js";
+import { Column } from "../../src/pipeline/columns.js";
+import { centerCropTo, checkFrame, FittedFrame, stretchTo } from "../../src/pipeline/frame.js";
+import { Limiter } from "../../src/pipeline/limiter.js";
+import { formatProgress, ProgressMeter, ProgressReporter } from "../../src/pipeline/progress.js";
+import { LatencyRecorder, percentile } from "../../src/pipeline/stats.js";
+import { parseProfile } from "../../src/profiles/index.js";
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe("Limiter", () => {
+  test("at most `limit` holders; waiters served in arrival order", async () => {
+    const l = new Limiter(2);
+    const order: number[] = [];
+    const r1 = await l.acquire();
+    const r2 = await l.acquire();
+    const w3 = l.acquire().then((r) => (order.push(3), r));
+    const w4 = l.acquire().then((r) => (order.push(4), r));
+    await tick();
+    assert.deepEqual([l.inFlight, l.queued, order], [2, 2, []]);
+    r1();
+    r1(); // a second call is ignored
+    const r3 = await w3;
+    assert.deepEqual([l.inFlight, l.queued, order], [2, 1, [3]]);
+    r2();
+    (await w4)();
+    r3();
+    assert.deepEqual([l.inFlight, l.queued, order], [0, 0, [3, 4]]);
+  });
+
+  test("a wait is cancelled by its signal, with the signal's error", async () => {
+    const l = new Limiter(1);
+    const r = await l.acquire();
+    const ac = new AbortController();
+    const w = l.acquire(ac.signal);
+    ac.abort(new VideoAnalysisError("CANCELLED", "stop"));
+    await assert.rejects(w, /stop/);
+    assert.equal(l.queued, 0);
+    r();
+    assert.equal(l.inFlight, 0);
+  });
+
+  test("limits are positive integers", () => {
+    assert.throws(() => new Limiter(0), RangeError);
+    assert.throws(() => new Limiter(1.5), RangeError);
+  });
+});
+
+describe("latency figures", () => {
+  test("p50, p95 and mean over every call", () => {
+    const r = new LatencyRecorder();
+    assert.equal(r.summary(), null);
+    for (let i = 1; i <= 100; i++) r.add(i);
+    assert.deepEqual(r.summary(), { p50: 50.5, p95: 95.05, mean: 50.5 });
+    assert.equal(r.count, 100);
+    assert.equal(percentile([1, 2], 50), 1.5);
+  });
+});
+
+describe("fitting a frame to a branch", () => {
+  const w = 64;
+  const h = 36;
+  const data = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data.set([x * 4, y * 7, 100], (y * w + x) * 3);
+  const img = { width: w, height: h, channels: 3, data };
+
+  test("stretch: S x S, the image itself when it already is", () => {
+    const s = stretchTo(img, 32);
+    assert.deepEqual([s.width, s.height, s.data.length], [32, 32, 32 * 32 * 3]);
+    assert.equal(stretchTo(s, 32), s);
+  });
+
+  test("centre crop: the central square (14 columns cut each side) resized to S", () => {
+    const c = centerCropTo(img, 36);
+    assert.deepEqual([c.width, c.height], [36, 36]);
+    assert.equal(c.data[0], 14 * 4); // first column of the crop is source column 14
+    assert.equal(c.data[(35 * 36 + 35) * 3 + 1], 35 * 7);
+    const small = centerCropTo(img, 18);
+    assert.deepEqual([small.width, small.height], [18, 18]);
+  });
+
+  test("letterbox: never enlarged, padded with 114, geometry for mapping back", () => {
+    const f = new FittedFrame(img).get("letterbox", 96);
+    assert.deepEqual([f.image.width, f.image.height], [96, 96]);
+    assert.equal(f.letterbox!.scale, 1);
+    assert.deepEqual([f.letterbox!.left, f.letterbox!.top], [16, 30]);
+    assert.equal(f.image.data[0], 114);
+  });
+
+  test("a fitted version is made once per frame", () => {
+    const ff = new FittedFrame(img);
+    assert.equal(ff.get("stretch", 16), ff.get("stretch", 16));
+    assert.notEqual(ff.get("stretch", 16), ff.get("center_crop", 16));
+  });
+
+  test("frames are checked at the boundary", () => {
+    assert.throws(() => checkFrame({ width: 2, height: 2, data: new Uint8Array(11) }), /2x2 rgb24 needs 12 bytes, data has 11/);
+    assert.throws(() => checkFrame({ width: 2, height: 2, data: [1, 2] as unknown as Uint8Array }), TypeError);
+    assert.throws(() => checkFrame({ width: 0, height: 2, data: new Uint8Array(0) }), RangeError);
+  });
+});
+
+describe("detection boxes to the video's pixels", () => {
+  test("scaled from the analysis frame and clipped", () => {
+    const d = Detections.fromRecords([{ box: [10, 10, 330, 100], score: 0.9, classId: 0 }], 3);
+    const s = scaleDetections(d, 320, 180, 640, 360);
+    assert.deepEqual(s.toRecords()[0]!.box, [20, 20, 640, 200]);
+    assert.equal(s.frameIndex, 3);
+    assert.equal(clipDetections(s, 640, 360), s);
+    assert.deepEqual(clipDetections(Detections.fromRecords([{ box: [-3, 5, 700, 400], score: 1, classId: 1 }]), 640, 360).box(0), [0, 5, 640, 360]);
+  });
+});
+
+describe("progress", () => {
+  test("frames, percentage, fps and ETA in one line", () => {
+    assert.equal(
+      formatProgress({ frames: 120, total: 279, elapsedMs: 15_000, fps: 8, etaMs: 19_875 }),
+      "120/279 frames   43%  8.0 fps  0:15 elapsed  ETA 0:20",
+    );
+    assert.equal(formatProgress({ frames: 3, total: null, elapsedMs: 500, fps: 6, etaMs: null }), "3 frames  6.0 fps  0:01 elapsed");
+    const m = new ProgressMeter(10);
+    const p = m.tick();
+    assert.equal(p.frames, 1);
+    assert.equal(p.total, 10);
+  });
+
+  test("a bar on a terminal, plain lines elsewhere, nothing when quiet", () => {
+    let text = "";
+    const tty = { isTTY: true, columns: 100, write: (s: string) => ((text += s), true) } as unknown as NodeJS.WriteStream;
+    assert.equal(ProgressReporter.modeFor(tty, false), "bar");
+    assert.equal(ProgressReporter.modeFor({ isTTY: false }, false), "lines");
+    assert.equal(ProgressReporter.modeFor(tty, true), "none");
+    const bar = new ProgressReporter(tty, "bar");
+    bar.update({ frames: 5, total: 10, elapsedMs: 1000, fps: 5, etaMs: 1000 });
+    bar.done();
+    assert.match(text, /^\r\[#+-+\] 5\/10 frames   50%  5\.0 fps  0:01 elapsed  ETA 0:01\x1b\[K\n$/);
+  });
+});
+
+describe("columns and the manifest's profile", () => {
+  test("a column grows past its first capacity", () => {
+    const c = new Column(Float32Array, 2);
+    for (let i = 0; i < 100; i++) c.push(i, -i);
+    assert.equal(c.rows, 100);
+    assert.deepEqual([...c.values().subarray(198)], [99, -99]);
+    assert.throws(() => c.push(1), RangeError);
+  });
+
+  test("header values are masked unless output.mask_secrets is false", () => {
+    const yaml = (mask: boolean) =>
+      `version: 1\nname: t\nbackend:\n  triton:\n    url: h:8001\n    headers: { authorization: Bearer xyz }\ncomponents:\n  scene: {}\noutput:\n  mask_secrets: ${mask}\n`;
+    assert.deepEqual(maskedProfile(parseProfile(yaml(true), "t.yaml")).backend.triton!.headers, { authorization: "***" });
+    assert.deepEqual(maskedProfile(parseProfile(yaml(false), "t.yaml")).backend.triton!.headers, { authorization: "Bearer xyz" });
+  });
+});
