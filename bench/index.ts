@@ -5,4 +5,5 @@ export const benches: Record<string, () => Promise<Benchmark>> = {
   transport: async () => (await import("./transport.js")).transportBench,
   postprocess: async () => (await import("./postprocess.js")).postprocessBench,
   pipeline: async () => (await import("./pipeline.js")).pipelineBench,
+  models: async () => (await import("./models.js")).modelsBench,
 };
