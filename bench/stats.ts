@@ -1,11 +1,8 @@
-/** The p-th percentile (0-100) of samples, by linear interpolation between closest ranks. */
+import { percentile as percentileOfSorted } from "../src/pipeline/stats.js";
+
+/** The p-th percentile (0-100) of unsorted samples. */
 export function percentile(samples: readonly number[], p: number): number {
-  if (samples.length === 0) return NaN;
-  const s = [...samples].sort((a, b) => a - b);
-  const x = ((s.length - 1) * p) / 100;
-  const lo = Math.floor(x);
-  const hi = Math.ceil(x);
-  return s[lo]! + (s[hi]! - s[lo]!) * (x - lo);
+  return percentileOfSorted(Float64Array.from(samples).sort(), p);
 }
 
 /** Prints rows of the same keys as an aligned text table. */

@@ -3,13 +3,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
 if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq ffmpeg >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+# A system Python that refuses pip (PEP 668, "externally managed": Debian 12's own python3) gets a
+# project venv in .venv, which `npm test` then uses; a pyenv or venv Python is used as it is.
+py=python3
+if python3 -c 'import sys, sysconfig, os; sys.exit(0 if sys.prefix == sys.base_prefix and os.path.exists(os.path.join(sysconfig.get_paths()["stdlib"], "EXTERNALLY-MANAGED")) else 1)'; then
+  [ -x .venv/bin/python3 ] || python3 -m venv .venv || { $sudo apt-get install -y -qq python3-venv >/dev/null && python3 -m venv .venv; }
+  py=.venv/bin/python3
+fi
+"$py" -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 
 # onnxruntime-node's install script would fetch CUDA binaries from a host that may be unreachable;
 # its CPU binaries ship inside the npm package. `npm ci` also builds (the `prepare` script).

@@ -3,7 +3,7 @@ import * as ort from "onnxruntime-node";
 import type { InferenceBackend, InferOptions, InferResult, ModelMetadata, TensorSpec } from "../backend/backend.js";
 import { ContractCache, checkInputs } from "../backend/contract.js";
 import { VideoAnalysisError } from "../errors.js";
-import { isDataType, type DataType, type Tensor } from "../tensor.js";
+import type { DataType, Tensor } from "../tensor.js";
 
 export interface EmbeddedBackendOptions {
   /** Model name -> path of its .onnx file. */
@@ -93,7 +93,7 @@ export class EmbeddedBackend implements InferenceBackend {
       if (this.options.intraOpNumThreads) opts.intraOpNumThreads = this.options.intraOpNumThreads;
       s = ort.InferenceSession.create(path, opts).catch((e: unknown) => {
         this.sessions.delete(model);
-        throw new VideoAnalysisError("INVALID_ARGUMENT", `onnxruntime could not load ${path}: ${(e as Error).message}`, { model, cause: e });
+        throw new VideoAnalysisError("INVALID_ARGUMENT", `onnxruntime could not load ${path}: ${(e as Error).message}; point the profile (or --model) at a valid .onnx export`, { model, cause: e });
       });
       this.sessions.set(model, s);
     }

@@ -1,4 +1,3 @@
-import type { RgbImage } from "../preprocess/resize.js";
 import type { FittedFrame } from "./frame.js";
 import type { StageClock } from "./stats.js";
 
@@ -17,7 +16,3 @@ export interface FrameContext {
   outputSize: { width: number; height: number };
 }
 
-/** The frame of a context, for components that want the plain pixels. */
-export function frameOf(ctx: FrameContext): RgbImage {
-  return ctx.fitted.frame;
-}

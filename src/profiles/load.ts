@@ -166,7 +166,9 @@ function fail(file: string, issues: LocatedIssue[]): never {
   issues.sort((a, b) => a.line - b.line || a.column - b.column);
   const lines = issues.map((i) => `${file}:${i.line}:${i.column}: ${i.keyPath || "(file)"}: ${i.message}`);
   const first = issues[0]!;
-  const head = issues.length === 1 ? `profile ${lines[0]}` : `profile ${file} has ${issues.length} problems:\n  ${lines.join("\n  ")}`;
+  // A file that is not a profile at all can have hundreds of problems; the first ten say enough.
+  const shown = lines.length > 10 ? [...lines.slice(0, 10), `... and ${lines.length - 10} more`] : lines;
+  const head = issues.length === 1 ? `profile ${lines[0]}` : `profile ${file} has ${issues.length} problems:\n  ${shown.join("\n  ")}`;
   throw new VideoAnalysisError("PROFILE_INVALID", head, {
     details: { file, keyPath: first.keyPath, line: first.line, column: first.column, expected: first.message, issues },
   });

@@ -23,13 +23,6 @@ export function embeddedModelPath(profile: Profile, catalogName: string): string
   return emb.models[catalogName] ?? (emb.models_dir ? join(emb.models_dir, `${catalogName}.onnx`) : undefined);
 }
 
-/** The profile's Triton targets (url or urls). */
-export function tritonUrls(profile: Profile): string[] {
-  const t = profile.backend.triton;
-  if (!t) throw new VideoAnalysisError("PROFILE_INVALID", `profile ${profile.name} has no triton backend`);
-  return t.urls ?? [t.url!];
-}
-
 /** The TritonClient options a profile's triton backend asks for. */
 export function tritonClientOptions(profile: Profile): TritonClientOptions {
   const t = profile.backend.triton;

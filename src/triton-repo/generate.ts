@@ -1,3 +1,4 @@
+import { ioError } from "../artifacts/atomic.js";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import { repositoryModels } from "../catalog/index.js";
@@ -97,8 +98,12 @@ export function generateRepository(options: GenerateOptions = {}): RepositoryFil
 export async function writeRepository(dir: string, files: RepositoryFiles): Promise<void> {
   for (const [path, content] of files) {
     const full = join(dir, path);
-    await mkdir(dirname(full), { recursive: true });
-    await writeFile(full, content);
+    try {
+      await mkdir(dirname(full), { recursive: true });
+      await writeFile(full, content);
+    } catch (e) {
+      throw ioError(full, "write", e);
+    }
   }
 }
 

@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test } from "node:test";
+import { after, test } from "node:test";
 import { isVideoAnalysisError } from "../../src/errors.js";
 import { embeddedModelPath, loadProfile, parseProfile, serverModelName, substituteEnv, type LocatedIssue } from "../../src/profiles/index.js";
 import { repoRoot } from "../support/testdata.js";
 
 const dir = mkdtempSync(join(tmpdir(), "profiles-test-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Writes a profile to a temp file and returns its path. */
 function write(name: string, text: string): string {

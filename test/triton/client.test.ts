@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -274,7 +274,10 @@ describe("TLS with client certificates, and auth headers", () => {
       requiredHeaders: { authorization: "Bearer s3cret" },
     });
   });
-  after(() => server.stop());
+  after(async () => {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   const port = () => server.address.split(":").pop();
 

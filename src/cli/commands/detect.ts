@@ -105,7 +105,17 @@ export const detectCommand: Command = {
       } else {
         const out: Tensor | undefined = result.outputs[outNames[0]!];
         if (!out) throw new VideoAnalysisError("CONTRACT_MISMATCH", `${basename(modelPath)} has no outputs`, { model: MODEL });
-        numClasses = out.shape[out.shape.length - 2]! - 4;
+        // A raw YOLO head is [1, 4 + nc, N] with one candidate per cell of the stride 8, 16 and 32 grids.
+        const cells = [8, 16, 32].reduce((n, s) => n + Math.ceil(height / s) * Math.ceil(width / s), 0);
+        if (out.shape.length !== 3 || out.shape[0] !== 1 || out.shape[1]! < 5 || out.shape[2] !== cells) {
+          throw new VideoAnalysisError(
+            "CONTRACT_MISMATCH",
+            `${basename(modelPath)} gives ${out.name} [${out.shape.join(", ")}], not a YOLO head [1, 4 + classes, ${cells}] for a ${width}x${height} input ` +
+              `(nor End2End num_dets/det_boxes/det_scores/det_classes); pass a YOLO detection export`,
+            { model: MODEL },
+          );
+        }
+        numClasses = out.shape[1]! - 4;
         const decoder = new YoloDecoder({ confidence, iou, maxDet, maxNms, classes, agnostic: values.agnostic, multiLabel: values["multi-label"] });
         dets = decoder.decode(toFloat32(out), out.shape, info);
       }

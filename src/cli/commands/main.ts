@@ -1,4 +1,4 @@
-import { basename, relative } from "node:path";
+import { basename, isAbsolute, relative } from "node:path";
 import { VideoAnalysisError } from "../../errors.js";
 import { ModelManager, type RunResult } from "../../pipeline/model-manager.js";
 import { ProgressReporter } from "../../pipeline/progress.js";
@@ -29,7 +29,9 @@ export function runSummary(r: RunResult): Record<string, unknown> {
 export function formatRun(r: RunResult): string {
   const m = r.manifest;
   const v = m.video;
-  const rel = relative(process.cwd(), r.out) || ".";
+  // Relative to the working folder when the run lies inside it, else as given.
+  const relPath = relative(process.cwd(), r.out);
+  const rel = relPath === "" ? "." : relPath.startsWith("..") || isAbsolute(relPath) ? r.out : relPath;
   const lines = [
     `video    ${basename(v.path)}: ${v.displayWidth}x${v.displayHeight} ${v.codec}, ${+v.frameRate.toFixed(3)} fps, ${v.duration.toFixed(1)} s`,
     `profile  ${m.profile.name}: analysis ${m.analysis.width}x${m.analysis.height} at ${m.analysis.fps} fps, ${m.models_used[0]?.backend ?? "no"} backend`,

@@ -2,7 +2,8 @@ import { existsSync } from "node:fs";
 import { allModels } from "../../catalog/index.js";
 import { VideoAnalysisError } from "../../errors.js";
 import { embeddedModelPath, loadProfile, serverModelName, tritonClientOptions, type Profile } from "../../profiles/index.js";
-import { probeVideoSize, resolveModelMapping, type Routing, type VideoMetadata } from "../../routing/index.js";
+import { resolveModelMapping, type Routing, type VideoMetadata } from "../../routing/index.js";
+import { probeVideo } from "../../video/index.js";
 import { numberFlag, parseCommandArgs, required, type Command } from "../command.js";
 
 /** What the backend has READY, as a predicate over server model names (for --check-ready). */
@@ -73,7 +74,9 @@ export const routeCommand: Command = {
       if (values.width !== undefined || values.height !== undefined) {
         throw new VideoAnalysisError("INVALID_ARGUMENT", `give --video or --width/--height, not both\nusage: ${this.usage}`);
       }
-      video = await probeVideoSize(values.video);
+      // The same probe as `main`, so route and main agree on size, rotation and errors.
+      const { width, height, rotation } = await probeVideo(values.video);
+      video = { width, height, rotation };
     } else {
       if (values.width === undefined || values.height === undefined) {
         throw new VideoAnalysisError("INVALID_ARGUMENT", `give --video, or both --width and --height\nusage: ${this.usage}`);

@@ -183,14 +183,16 @@ export async function smokeEmbedded(profile: Profile): Promise<SmokeReport> {
   const files: Record<string, string> = {};
   for (const { m } of rows) {
     const p = embeddedModelPath(profile, m.name);
-    if (p && existsSync(p)) files[serverModelName(profile, m.name)] = p;
+    // In-process models go by their catalog names, as ModelManager calls them; model_names renames
+    // models on a server only.
+    if (p && existsSync(p)) files[m.name] = p;
   }
   const emb = await EmbeddedBackend.create({ models: files, ...(profile.backend.embedded?.intra_op_threads ? { intraOpNumThreads: profile.backend.embedded.intra_op_threads } : {}) });
   const backend = new EmbeddedEnsembles(emb);
   try {
     const checklist: SmokeRow[] = [];
     for (const { m, level, source } of rows) {
-      const server = serverModelName(profile, m.name);
+      const server = m.name;
       const path = embeddedModelPath(profile, m.name) ?? "(no path: add it to backend.embedded.models or set models_dir)";
       let st: PartState = "missing";
       let reason = `${path} does not exist`;

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { writeFileAtomic } from "../../artifacts/atomic.js";
 import { ByteTrack, type ByteTrackOptions, type ByteTrackVariant } from "../../detections/byte-track.js";
 import { Detections } from "../../detections/detections.js";
 import { formatMot, parseMot } from "../../detections/mot.js";
@@ -35,8 +36,15 @@ export const trackCommand: Command = {
     if (values["match-thresh"] !== undefined) options.matchThresh = numberFlag("match-thresh", values["match-thresh"], 0.8, { min: 0, max: 1 });
     if (values["track-buffer"] !== undefined) options.trackBuffer = numberFlag("track-buffer", values["track-buffer"], 30, { min: 0 });
 
-    if (!existsSync(detPath)) throw new VideoAnalysisError("NOT_FOUND", `detections file ${detPath} does not exist; pass a MOTChallenge det.txt`);
-    const { frames, lastFrame } = parseMot(readFileSync(detPath, "utf8"), { source: detPath });
+    let text: string;
+    try {
+      text = await readFile(detPath, "utf8");
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") throw new VideoAnalysisError("NOT_FOUND", `detections file ${detPath} does not exist; pass a MOTChallenge det.txt`);
+      throw new VideoAnalysisError("IO_ERROR", `cannot read detections file ${detPath} (${code ?? (e as Error).message}); pass a MOTChallenge det.txt`, { cause: e });
+    }
+    const { frames, lastFrame } = parseMot(text, { source: detPath });
     const tracker = new ByteTrack(options);
 
     const t0 = performance.now();
@@ -52,13 +60,7 @@ export const trackCommand: Command = {
     }
     const elapsed = performance.now() - t0;
     // Written under a temporary name then renamed, so a failed run never leaves a partial file.
-    const tmp = `${outPath}.tmp-${process.pid}`;
-    try {
-      writeFileSync(tmp, chunks.join(""));
-      renameSync(tmp, outPath);
-    } catch (e) {
-      throw new VideoAnalysisError("IO_ERROR", `could not write ${outPath} (${(e as Error).message}); check that its folder exists and is writable`, { cause: e });
-    }
+    await writeFileAtomic(outPath, chunks.join(""));
     const summary = {
       detections: detPath,
       out: outPath,
