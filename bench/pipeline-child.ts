@@ -7,7 +7,8 @@
  *   node dist/bench/pipeline-child.js VIDEO PROFILE FPS OUT
  */
 import type { InferenceBackend, InferOptions, InferResult, ModelMetadata } from "../src/backend/backend.js";
-import { allModels, EmbeddedEnsembles } from "../src/catalog/index.js";
+import { allModels } from "../src/catalog/index.js";
+import { EmbeddedEnsembles } from "../src/embedded/embedded-ensembles.js";
 import { runSummary } from "../src/cli/commands/main.js";
 import { EmbeddedBackend } from "../src/embedded/embedded-backend.js";
 import { ModelManager } from "../src/pipeline/model-manager.js";

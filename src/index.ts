@@ -29,4 +29,4 @@ export { MANIFEST_FILE, MANIFEST_VERSION, type Manifest } from "./artifacts/mani
 export { Detections, ByteTrack, YoloDecoder, type DetectionRecord } from "./detections/index.js";
 export { probeVideo, readFrames, type VideoMetadata, type Frame, type ReadFramesOptions } from "./video/index.js";
 export { loadProfile, type Profile } from "./profiles/index.js";
-export { EmbeddedEnsembles } from "./catalog/index.js";
+export { EmbeddedEnsembles } from "./embedded/embedded-ensembles.js";

@@ -11,4 +11,3 @@ export { PLACES365_CLASSES, places365 } from "./families/places365.js";
 export {
   YOLO_CLASSES, YOLO_END2END_MAX_DETECTIONS, ENSEMBLE_TIERS, JPEG_INPUT, yolo11, yoloCandidates, yoloEnd2EndOutputs,
 } from "./families/yolo11.js";
-export { EmbeddedEnsembles } from "./embedded-ensembles.js";

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { MANIFEST_FILE, MANIFEST_VERSION, maskedProfile, sdkVersion, writeManifest, type Manifest } from "../artifacts/manifest.js";
 import type { InferenceBackend, ModelContract } from "../backend/backend.js";
-import { EmbeddedEnsembles } from "../catalog/embedded-ensembles.js";
+import { EmbeddedEnsembles } from "../embedded/embedded-ensembles.js";
 import { catalogModel, clipText, findModel, yoloEnd2EndOutputs } from "../catalog/index.js";
 import type { CatalogModel, ComponentName } from "../catalog/types.js";
 import { ClipArtifact } from "../components/clip/artifact.js";

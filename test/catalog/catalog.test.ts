@@ -4,10 +4,11 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { checkContract } from "../../src/backend/contract.js";
 import {
-  allModels, catalogModel, EmbeddedEnsembles, FAMILIES, family, findModel, NORMALIZATIONS, readyChecklist, repositoryModels,
+  allModels, catalogModel, FAMILIES, family, findModel, NORMALIZATIONS, readyChecklist, repositoryModels,
   SIZE_LABELS, yoloCandidates,
 } from "../../src/catalog/index.js";
 import { EmbeddedBackend } from "../../src/embedded/embedded-backend.js";
+import { EmbeddedEnsembles } from "../../src/embedded/embedded-ensembles.js";
 import { tensor } from "../../src/tensor.js";
 import { repoRoot, skipUnlessTestdata, testdata } from "../support/testdata.js";
 

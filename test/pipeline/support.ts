@@ -2,7 +2,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { InferenceBackend, InferOptions, InferResult, ModelMetadata } from "../../src/backend/backend.js";
-import { allModels, EmbeddedEnsembles } from "../../src/catalog/index.js";
+import { allModels } from "../../src/catalog/index.js";
+import { EmbeddedEnsembles } from "../../src/embedded/embedded-ensembles.js";
 import { EmbeddedBackend } from "../../src/embedded/embedded-backend.js";
 import type { Tensor } from "../../src/tensor.js";
 import { repoRoot } from "../support/testdata.js";

@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import { EmbeddedEnsembles, repositoryModels } from "../../src/catalog/index.js";
+import { repositoryModels } from "../../src/catalog/index.js";
+import { EmbeddedEnsembles } from "../../src/embedded/embedded-ensembles.js";
 import type { CatalogModel } from "../../src/catalog/types.js";
 import { EmbeddedBackend } from "../../src/embedded/embedded-backend.js";
 import { preprocessInputs } from "../../src/preprocess/normalize.js";

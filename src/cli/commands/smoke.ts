@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import { isAbsolute, relative } from "node:path";
 import type { InferenceBackend } from "../../backend/backend.js";
-import { CLIP_TOKENS, EmbeddedEnsembles, readyChecklist } from "../../catalog/index.js";
+import { CLIP_TOKENS, readyChecklist } from "../../catalog/index.js";
+import { EmbeddedEnsembles } from "../../embedded/embedded-ensembles.js";
 import type { CatalogModel } from "../../catalog/types.js";
 import { EmbeddedBackend } from "../../embedded/embedded-backend.js";
 import { isVideoAnalysisError } from "../../errors.js";

@@ -2,7 +2,7 @@ import type { InferenceBackend, InferOptions, InferResult, ModelMetadata } from 
 import { checkContract, checkInputs } from "../backend/contract.js";
 import { ensembleOutputs, preprocessInputs } from "../preprocess/normalize.js";
 import type { Tensor } from "../tensor.js";
-import { findModel } from "./catalog.js";
+import { findModel } from "../catalog/catalog.js";
 
 /**
  * Makes a backend that runs the ONNX exports themselves (the embedded onnxruntime backend) answer like
