@@ -1,5 +1,5 @@
 import { relative } from "node:path";
-import type { NpzWriter } from "../artifacts/npz.js";
+import type { NpyDtype, NpyInput, NpzWriter } from "../artifacts/npz.js";
 import type { ComponentName } from "../catalog/types.js";
 import { floatToHalf } from "../tensor.js";
 import type { FrameResult } from "./pipeline.js";
@@ -47,6 +47,18 @@ export class ArrayLog {
   strings(name: string, values: readonly string[], shape: readonly number[] = [values.length]): void {
     const width = values.reduce((m, s) => Math.max(m, [...s].length), 1);
     this.add(name, `<U${width}`, shape);
+  }
+
+  /** Writes an array into the npz and notes it for the manifest. */
+  async write<D extends NpyDtype>(writer: NpzWriter, name: string, dtype: D, shape: readonly number[], data: NpyInput<D>): Promise<void> {
+    await writer.addArray(name, dtype, shape, data);
+    this.add(name, dtype, shape);
+  }
+
+  /** Writes strings into the npz and notes them for the manifest. */
+  async writeStrings(writer: NpzWriter, name: string, values: readonly string[], shape: readonly number[] = [values.length]): Promise<void> {
+    await writer.addStrings(name, values, shape);
+    this.strings(name, values, shape);
   }
 
   record(component: ComponentName, writer: NpzWriter, runDir: string, frames: number): ArtifactRecord {

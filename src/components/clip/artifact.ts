@@ -69,20 +69,13 @@ export class ClipArtifact implements ArtifactSink {
     this.log.add("image_embeddings", "float32", shape);
     const n = this.index.rows;
     const p = this.prompts.length;
-    await w.addArray("text_embeddings", "float32", [p, this.dim], this.text);
-    this.log.add("text_embeddings", "float32", [p, this.dim]);
-    await w.addStrings("prompts", this.prompts);
-    this.log.strings("prompts", this.prompts);
-    await w.addArray("similarity", "float32", [n, p], this.similarity.values());
-    this.log.add("similarity", "float32", [n, p]);
-    await w.addArray("probabilities", "float32", [n, p], this.probabilities.values());
-    this.log.add("probabilities", "float32", [n, p]);
-    await w.addArray("top_k_indices", "int32", [n, this.topK], this.top.values());
-    this.log.add("top_k_indices", "int32", [n, this.topK]);
-    await w.addArray("frame_index", "int64", [n], int64Of(this.index.values()));
-    this.log.add("frame_index", "int64", [n]);
-    await w.addArray("timestamp", "float64", [n], this.time.values());
-    this.log.add("timestamp", "float64", [n]);
+    await this.log.write(w, "text_embeddings", "float32", [p, this.dim], this.text);
+    await this.log.writeStrings(w, "prompts", this.prompts);
+    await this.log.write(w, "similarity", "float32", [n, p], this.similarity.values());
+    await this.log.write(w, "probabilities", "float32", [n, p], this.probabilities.values());
+    await this.log.write(w, "top_k_indices", "int32", [n, this.topK], this.top.values());
+    await this.log.write(w, "frame_index", "int64", [n], int64Of(this.index.values()));
+    await this.log.write(w, "timestamp", "float64", [n], this.time.values());
     await w.close();
     return this.log.record(this.component, w, this.runDir, n);
   }

@@ -55,12 +55,9 @@ export class DepthArtifact implements ArtifactSink {
     const shape = await this.stream.end();
     this.log.add("depth", this.float16 ? "float16" : "float32", shape);
     const n = this.index.rows;
-    await this.writer.addArray("frame_index", "int64", [n], int64Of(this.index.values()));
-    this.log.add("frame_index", "int64", [n]);
-    await this.writer.addArray("timestamp", "float64", [n], this.time.values());
-    this.log.add("timestamp", "float64", [n]);
-    await this.writer.addArray("frame_size", "int32", [2], Int32Array.from(this.frameSize));
-    this.log.add("frame_size", "int32", [2]);
+    await this.log.write(this.writer, "frame_index", "int64", [n], int64Of(this.index.values()));
+    await this.log.write(this.writer, "timestamp", "float64", [n], this.time.values());
+    await this.log.write(this.writer, "frame_size", "int32", [2], Int32Array.from(this.frameSize));
     await this.writer.close();
     return this.log.record(this.component, this.writer, this.runDir, n);
   }

@@ -62,15 +62,12 @@ export class FlowArtifact implements ArtifactSink {
     this.log.add("flow", this.float16 ? "float16" : "float32", shape);
     const n = this.from.rows;
     for (const [name, col] of [["frame_index", this.from], ["next_frame_index", this.to]] as const) {
-      await this.writer.addArray(name, "int64", [n], int64Of(col.values()));
-      this.log.add(name, "int64", [n]);
+      await this.log.write(this.writer, name, "int64", [n], int64Of(col.values()));
     }
     for (const [name, col] of [["timestamp", this.fromTime], ["next_timestamp", this.toTime]] as const) {
-      await this.writer.addArray(name, "float64", [n], col.values());
-      this.log.add(name, "float64", [n]);
+      await this.log.write(this.writer, name, "float64", [n], col.values());
     }
-    await this.writer.addArray("frame_size", "int32", [2], Int32Array.from(this.frameSize));
-    this.log.add("frame_size", "int32", [2]);
+    await this.log.write(this.writer, "frame_size", "int32", [2], Int32Array.from(this.frameSize));
     await this.writer.close();
     return this.log.record(this.component, this.writer, this.runDir, this.frames);
   }

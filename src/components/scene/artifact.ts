@@ -55,20 +55,14 @@ export class SceneArtifact implements ArtifactSink {
     const n = this.index.rows;
     const k = this.k;
     const idx = this.top.values();
-    await w.addArray("top_k_indices", "int32", [n, k], idx);
-    this.log.add("top_k_indices", "int32", [n, k]);
-    await w.addArray("top_k_scores", "float32", [n, k], this.scores.values());
-    this.log.add("top_k_scores", "float32", [n, k]);
+    await this.log.write(w, "top_k_indices", "int32", [n, k], idx);
+    await this.log.write(w, "top_k_scores", "float32", [n, k], this.scores.values());
     const names = Array.from(idx, (i) => this.labels[i]!.label);
-    await w.addStrings("top_k_labels", names, [n, k]);
-    this.log.strings("top_k_labels", names, [n, k]);
+    await this.log.writeStrings(w, "top_k_labels", names, [n, k]);
     const all = this.labels.map((l) => l.label);
-    await w.addStrings("label_names", all);
-    this.log.strings("label_names", all);
-    await w.addArray("frame_index", "int64", [n], int64Of(this.index.values()));
-    this.log.add("frame_index", "int64", [n]);
-    await w.addArray("timestamp", "float64", [n], this.time.values());
-    this.log.add("timestamp", "float64", [n]);
+    await this.log.writeStrings(w, "label_names", all);
+    await this.log.write(w, "frame_index", "int64", [n], int64Of(this.index.values()));
+    await this.log.write(w, "timestamp", "float64", [n], this.time.values());
     await w.close();
     return this.log.record(this.component, w, this.runDir, n);
   }
