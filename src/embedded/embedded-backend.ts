@@ -1,9 +1,11 @@
 import { existsSync } from "node:fs";
-import * as ort from "onnxruntime-node";
-import type { InferenceBackend, InferOptions, InferResult, ModelMetadata, TensorSpec } from "../backend/backend.js";
+import { Worker } from "node:worker_threads";
+import type { InferenceBackend, InferOptions, InferResult, ModelMetadata } from "../backend/backend.js";
 import { ContractCache, checkInputs } from "../backend/contract.js";
-import { VideoAnalysisError } from "../errors.js";
-import type { DataType, Tensor } from "../tensor.js";
+import type { CatalogModel } from "../catalog/types.js";
+import { type ErrorCode, type ErrorDetails, VideoAnalysisError } from "../errors.js";
+import { sealedId } from "../preprocess/normalize.js";
+import type { Tensor } from "../tensor.js";
 
 export interface EmbeddedBackendOptions {
   /** Model name -> path of its .onnx file. */
@@ -12,55 +14,61 @@ export interface EmbeddedBackendOptions {
   intraOpNumThreads?: number;
 }
 
-// onnxruntime's tensor type names -> Triton's.
-const ORT_TO_TRITON: Record<string, DataType> = {
-  bool: "BOOL", uint8: "UINT8", uint16: "UINT16", uint32: "UINT32", uint64: "UINT64",
-  int8: "INT8", int16: "INT16", int32: "INT32", int64: "INT64",
-  float16: "FP16", float32: "FP32", float64: "FP64", string: "BYTES",
-};
-const TRITON_TO_ORT = Object.fromEntries(Object.entries(ORT_TO_TRITON).map(([k, v]) => [v, k])) as Record<DataType, string>;
-
-function specOf(meta: ort.InferenceSession.ValueMetadata): TensorSpec {
-  if (!meta.isTensor) return { name: meta.name, datatype: "BYTES", shape: [] };
-  const datatype = ORT_TO_TRITON[meta.type];
-  if (!datatype) throw new VideoAnalysisError("UNIMPLEMENTED", `tensor ${meta.name} has type ${meta.type}, which the SDK does not carry`);
-  return { name: meta.name, datatype, shape: meta.shape.map((d) => (typeof d === "number" ? d : -1)) };
+/** What the worker is started with. */
+export interface WorkerSetup {
+  models: Record<string, string>;
+  intraOpNumThreads: number | undefined;
 }
 
-function toOrt(t: Tensor): ort.Tensor {
-  const type = TRITON_TO_ORT[t.datatype];
-  if (t.datatype === "BYTES") {
-    return new ort.Tensor("string", (t.data as Uint8Array[]).map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("utf8")), t.shape);
-  }
-  if (t.datatype === "BF16") throw new VideoAnalysisError("UNIMPLEMENTED", `input ${t.name}: onnxruntime-node takes no BF16 tensors; send FP32 or FP16`);
-  // BOOL is held as 0/1 bytes; onnxruntime takes a Uint8Array for it too.
-  return new ort.Tensor(type as "float32", t.data as Float32Array, t.shape);
-}
-
-function fromOrt(name: string, v: ort.Tensor): Tensor {
-  const datatype = ORT_TO_TRITON[v.type];
-  if (!datatype) throw new VideoAnalysisError("UNIMPLEMENTED", `output ${name} has type ${v.type}, which the SDK does not carry`);
-  const shape = [...v.dims];
-  if (datatype === "BYTES") return { name, datatype, shape, data: (v.data as string[]).map((s) => Buffer.from(s, "utf8")) };
-  if (datatype === "BOOL") {
-    const d = v.data as Uint8Array;
-    return { name, datatype, shape, data: new Uint8Array(d.buffer, d.byteOffset, d.length) };
-  }
-  return { name, datatype, shape, data: v.data } as Tensor;
-}
+/** A request to the worker (ort-worker.ts) and its answer. */
+export type WorkerRequest =
+  | { id: number; op: "metadata" | "ready"; model: string }
+  | { id: number; op: "infer"; model: string; inputs: Tensor[]; outputs: string[] | undefined; ensemble: boolean; shareIds: Array<number | null> | undefined }
+  | { id: number; op: "close" };
+export type WorkerReply =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; error: { code: ErrorCode; message: string; model: string | undefined; details: ErrorDetails } };
 
 /**
  * Runs ONNX models in this process with onnxruntime-node, behind the same interface as the Triton
- * client. One session per model, created on first use and released by close().
+ * client. The sessions live on a worker thread (ort-worker.ts), one per model, created on first use and
+ * released by close(), so inference never blocks the caller's event loop. While no call is pending the
+ * worker does not keep the process alive.
  */
 export class EmbeddedBackend implements InferenceBackend {
   readonly kind = "embedded" as const;
   readonly endpoint = "embedded";
-  private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
   private readonly contracts = new ContractCache();
-  private closed = false;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; model: string | undefined }>();
+  private readonly worker: Worker;
+  private nextId = 1;
+  private closed: Promise<void> | undefined;
+  private failure: VideoAnalysisError | undefined;
 
-  private constructor(private readonly options: EmbeddedBackendOptions) {}
+  private constructor(private readonly options: EmbeddedBackendOptions) {
+    const setup: WorkerSetup = { models: { ...options.models }, intraOpNumThreads: options.intraOpNumThreads };
+    // The worker inherits node's flags, except --input-type, which node refuses for a worker's file.
+    const execArgv = process.execArgv.filter((a) => !a.startsWith("--input-type"));
+    this.worker = new Worker(new URL("./ort-worker.js", import.meta.url), { workerData: setup, execArgv });
+    this.worker.unref();
+    this.worker.on("message", (msg: WorkerReply) => {
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      this.pending.delete(msg.id);
+      if (this.pending.size === 0) this.worker.unref();
+      if (msg.ok) p.resolve(msg.value);
+      else p.reject(new VideoAnalysisError(msg.error.code, msg.error.message, { model: msg.error.model, details: msg.error.details }));
+    });
+    const fail = (e: Error) => {
+      this.failure = new VideoAnalysisError("INTERNAL", `the embedded backend's worker stopped: ${e.message}`, { cause: e });
+      for (const p of this.pending.values()) p.reject(this.failure);
+      this.pending.clear();
+    };
+    this.worker.on("error", fail);
+    this.worker.on("exit", (code) => {
+      if (!this.closed) fail(new Error(`exit code ${code}`));
+    });
+  }
 
   /** Checks that every model file exists; sessions are created lazily, once per model. */
   static async create(options: EmbeddedBackendOptions): Promise<EmbeddedBackend> {
@@ -80,77 +88,80 @@ export class EmbeddedBackend implements InferenceBackend {
     return Object.keys(this.options.models);
   }
 
-  private session(model: string): Promise<ort.InferenceSession> {
-    if (this.closed) throw new VideoAnalysisError("FAILED_PRECONDITION", "the embedded backend is closed", { model });
-    let s = this.sessions.get(model);
-    if (!s) {
-      const path = this.options.models[model];
-      if (!path) {
-        const known = Object.keys(this.options.models).join(", ") || "none";
-        throw new VideoAnalysisError("NOT_FOUND", `no embedded model of that name (this backend has: ${known}); add it to the profile's embedded models`, { model });
-      }
-      const opts: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: "all" };
-      if (this.options.intraOpNumThreads) opts.intraOpNumThreads = this.options.intraOpNumThreads;
-      s = ort.InferenceSession.create(path, opts).catch((e: unknown) => {
-        this.sessions.delete(model);
-        throw new VideoAnalysisError("INVALID_ARGUMENT", `onnxruntime could not load ${path}: ${(e as Error).message}; point the profile (or --model) at a valid .onnx export`, { model, cause: e });
-      });
-      this.sessions.set(model, s);
-    }
-    return s;
+  private call<T>(req: DistributiveOmit<WorkerRequest, "id">, transfer: ArrayBuffer[] = []): Promise<T> {
+    const model = "model" in req ? req.model : undefined;
+    if (this.closed && req.op !== "close") return Promise.reject(new VideoAnalysisError("FAILED_PRECONDITION", "the embedded backend is closed", { model }));
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      if (this.pending.size === 0) this.worker.ref();
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, model });
+      this.worker.postMessage({ ...req, id }, transfer);
+    });
   }
 
-  async modelMetadata(model: string): Promise<ModelMetadata> {
-    const s = await this.session(model);
-    return {
-      name: model,
-      versions: ["1"],
-      platform: "onnxruntime_onnx",
-      inputs: s.inputMetadata.map(specOf),
-      outputs: s.outputMetadata.map(specOf),
-    };
+  modelMetadata(model: string): Promise<ModelMetadata> {
+    return this.call({ op: "metadata", model });
   }
 
-  async modelReady(model: string): Promise<boolean> {
-    if (!(model in this.options.models)) return false;
-    try {
-      await this.session(model);
-      return true;
-    } catch {
-      return false;
-    }
+  modelReady(model: string): Promise<boolean> {
+    return this.call({ op: "ready", model });
   }
 
   async infer(model: string, inputs: Tensor[], options: InferOptions = {}): Promise<InferResult> {
-    options.signal?.throwIfAborted();
-    const s = await this.session(model);
     if (options.contract) {
       await this.contracts.ensure(model, undefined, options.contract, () => this.modelMetadata(model));
       checkInputs(model, options.contract, inputs);
     }
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const t of inputs) {
-      if (!s.inputNames.includes(t.name)) {
-        throw new VideoAnalysisError("INVALID_ARGUMENT", `input ${t.name} is not one of the model's inputs (${s.inputNames.join(", ")})`, { model });
-      }
-      feeds[t.name] = toOrt(t);
-    }
-    const wanted = options.outputs ?? s.outputNames;
-    let out: ort.InferenceSession.ReturnType;
-    try {
-      out = await s.run(feeds, wanted);
-    } catch (e) {
-      throw new VideoAnalysisError("INVALID_ARGUMENT", `onnxruntime failed: ${(e as Error).message}`, { model, cause: e });
-    }
-    const outputs: Record<string, Tensor> = {};
-    for (const name of wanted) outputs[name] = fromOrt(name, out[name]!);
-    return { model, version: "1", id: options.requestId ?? "", outputs };
+    return this.run(model, inputs, options, false);
+  }
+
+  /**
+   * A catalog model called as its Triton ensemble: UINT8 NHWC pixels (and token ids) in, the ensemble's
+   * output names out; the worker normalises the pixels as the ensemble's preprocess step would. Pixel
+   * buffers sealed with sealPixels are normalised once however many models take them. For EmbeddedEnsembles.
+   */
+  async inferEnsemble(model: CatalogModel, inputs: Tensor[], options: InferOptions = {}): Promise<InferResult> {
+    await this.contracts.ensure(model.name, undefined, model.onnx, () => this.modelMetadata(model.name));
+    return this.run(model.name, inputs, options, true);
+  }
+
+  private async run(model: string, inputs: Tensor[], options: InferOptions, ensemble: boolean): Promise<InferResult> {
+    options.signal?.throwIfAborted();
+    const shareIds = ensemble ? inputs.map((t) => (t.data instanceof Uint8Array ? (sealedId(t.data) ?? null) : null)) : undefined;
+    const call = this.call<{ outputs: Record<string, Tensor> }>({ op: "infer", model, inputs, outputs: options.outputs, ensemble, shareIds });
+    // An abort answers at once; the worker finishes the run it is in and its answer is dropped.
+    const r = options.signal ? await raceSignal(call, options.signal) : await call;
+    return { model, version: "1", id: options.requestId ?? "", outputs: r.outputs };
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    const all = [...this.sessions.values()];
-    this.sessions.clear();
-    await Promise.all(all.map((p) => p.then((s) => s.release(), () => undefined)));
+    if (!this.closed) {
+      this.closed = (async () => {
+        if (!this.failure) await this.call({ op: "close" }).catch(() => undefined);
+        await this.worker.terminate();
+      })();
+    }
+    return this.closed;
   }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+function raceSignal<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new VideoAnalysisError("CANCELLED", "the call was cancelled"));
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e as Error);
+      },
+    );
+  });
 }

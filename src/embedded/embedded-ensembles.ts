@@ -1,14 +1,15 @@
 import type { InferenceBackend, InferOptions, InferResult, ModelMetadata } from "../backend/backend.js";
 import { checkContract, checkInputs } from "../backend/contract.js";
-import { ensembleOutputs, preprocessInputs } from "../preprocess/normalize.js";
 import type { Tensor } from "../tensor.js";
 import { findModel } from "../catalog/catalog.js";
+import type { EmbeddedBackend } from "./embedded-backend.js";
 
 /**
  * Makes a backend that runs the ONNX exports themselves (the embedded onnxruntime backend) answer like
  * Triton's ensembles: callers send the ensemble's UINT8 NHWC inputs and get the ensemble's output names,
- * for every catalog model; the SDK's preprocessing (src/preprocess/normalize.ts) stands in for the
- * python-backend preprocess step. Models the catalog does not know pass through unchanged.
+ * for every catalog model; the SDK's preprocessing (src/preprocess/normalize.ts, run on the backend's
+ * worker thread) stands in for the python-backend preprocess step. Models the catalog does not know
+ * pass through unchanged.
  *
  * @example
  * const emb = await EmbeddedBackend.create({ models: { midas_256: "models/contract/midas_256.onnx" } });
@@ -20,7 +21,7 @@ export class EmbeddedEnsembles implements InferenceBackend {
   readonly kind: InferenceBackend["kind"];
   readonly endpoint: string;
 
-  constructor(private readonly inner: InferenceBackend) {
+  constructor(private readonly inner: EmbeddedBackend) {
     this.kind = inner.kind;
     this.endpoint = inner.endpoint;
   }
@@ -33,21 +34,20 @@ export class EmbeddedEnsembles implements InferenceBackend {
     }
     checkInputs(model, m.ensemble, inputs);
     const outputs = options.outputs?.map((o) => m.onnx.outputs[m.ensemble.outputs.findIndex((e) => e.name === o)]?.name ?? o);
-    const r = await this.inner.infer(model, preprocessInputs(m, inputs), { ...options, outputs, contract: m.onnx });
-    return { ...r, outputs: ensembleOutputs(m, r.outputs) };
+    return this.inner.inferEnsemble(m, inputs, { ...options, outputs });
   }
 
   /** The ensemble's contract, once the ONNX model underneath has been checked against the catalog. */
-  async modelMetadata(model: string, version?: string): Promise<ModelMetadata> {
+  async modelMetadata(model: string): Promise<ModelMetadata> {
     const m = findModel(model);
-    const md = await this.inner.modelMetadata(model, version);
+    const md = await this.inner.modelMetadata(model);
     if (!m) return md;
     checkContract(model, m.onnx, md);
     return { name: model, versions: md.versions, platform: "ensemble", inputs: m.ensemble.inputs, outputs: m.ensemble.outputs };
   }
 
-  modelReady(model: string, version?: string): Promise<boolean> {
-    return this.inner.modelReady(model, version);
+  modelReady(model: string): Promise<boolean> {
+    return this.inner.modelReady(model);
   }
 
   close(): Promise<void> {

@@ -1,5 +1,6 @@
 import type { ResizeMode } from "../catalog/types.js";
 import { letterbox, type LetterboxInfo } from "../preprocess/letterbox.js";
+import { sealPixels } from "../preprocess/normalize.js";
 import { resizeBilinear, type RgbImage } from "../preprocess/resize.js";
 
 /**
@@ -93,6 +94,8 @@ export class FittedFrame {
         const lb = letterboxTo(this.frame, size, pad);
         f = { image: lb.image, letterbox: lb.info };
       }
+      // A new buffer (not the caller's frame) is the SDK's own: nothing writes it again.
+      if (f.image.data !== this.frame.data) sealPixels(f.image.data);
       this.cache.set(key, f);
     }
     return f;

@@ -122,12 +122,6 @@ export class ModelManager {
     private readonly ownsBackend: boolean,
     /** Embedded only: catalog name -> .onnx path the profile names (present or not). */
     private readonly embeddedFiles: Map<string, string | undefined> | undefined,
-    /**
-     * Embedded only: one call at a time over all models. onnxruntime-node runs a session synchronously on
-     * the JavaScript thread (inside a setImmediate), using intra_op_threads cores, so calls cannot overlap
-     * anyway; queueing more of them only delays the file writes and the frame reader behind them.
-     */
-    private readonly cpuLimiter: Limiter | undefined = undefined,
   ) {}
 
   /**
@@ -151,7 +145,7 @@ export class ModelManager {
     }
     const threads = profile.backend.embedded?.intra_op_threads;
     const emb = await EmbeddedBackend.create({ models: present, ...(threads ? { intraOpNumThreads: threads } : {}) });
-    return new ModelManager(profile, file, new EmbeddedEnsembles(emb), true, files, new Limiter(1));
+    return new ModelManager(profile, file, new EmbeddedEnsembles(emb), true, files);
   }
 
   // --- routing and sessions ------------------------------------------------------------------------
@@ -210,7 +204,7 @@ export class ModelManager {
       }
     }
     const name = this.backend.kind === "triton" ? r.server_model : r.model;
-    return new ModelHandle(this.backend, r, slot, cm, name, contract, this.limiter(name, cm.name), format, this.cpuLimiter);
+    return new ModelHandle(this.backend, r, slot, cm, name, contract, this.limiter(name, cm.name), format);
   }
 
   private async route(video: RouteVideo, maxSide: number | null): Promise<Routing> {

@@ -52,8 +52,6 @@ export class ModelHandle {
     readonly contract: ModelContract,
     private readonly limiter: Limiter,
     readonly outputFormat: string | null = null,
-    /** A limit shared by every model of the backend (in-process inference: the CPU's cores), taken after the model's own. */
-    private readonly shared: Limiter | undefined = undefined,
   ) {}
 
   /** S of the branch (throws for unbranched models, which have no pixel input). */
@@ -69,13 +67,6 @@ export class ModelHandle {
    */
   async infer(inputs: Tensor[], signal?: AbortSignal, clock?: StageClock): Promise<Record<string, Tensor>> {
     const release = await this.limiter.acquire(signal);
-    let releaseShared: (() => void) | undefined;
-    try {
-      releaseShared = await this.shared?.acquire(signal);
-    } catch (e) {
-      release();
-      throw e;
-    }
     const t = performance.now();
     try {
       const r = await this.backend.infer(this.callName, inputs, { contract: this.contract, ...(signal ? { signal } : {}) });
@@ -85,7 +76,6 @@ export class ModelHandle {
       this.answeredVersion = r.version || this.answeredVersion;
       return r.outputs;
     } finally {
-      releaseShared?.();
       release();
     }
   }

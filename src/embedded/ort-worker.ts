@@ -1,0 +1,205 @@
+/**
+ * The embedded backend's worker thread: it owns the onnxruntime sessions and runs them here, so that
+ * inference (onnxruntime-node runs a session synchronously on the thread that calls it) never blocks the
+ * caller's event loop: ffmpeg's pipe keeps draining, results keep being written and progress keeps
+ * ticking while a model runs. For catalog models it also does the ensemble's preprocess step
+ * (normalisation to FP32 NCHW), off the caller's thread too.
+ *
+ * One request at a time, in arrival order; the protocol is in embedded-backend.ts.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import * as ort from "onnxruntime-node";
+import type { ModelMetadata, TensorSpec } from "../backend/backend.js";
+import { findModel } from "../catalog/catalog.js";
+import type { Normalization } from "../catalog/types.js";
+import { VideoAnalysisError } from "../errors.js";
+import { ensembleOutputs, normalizeNhwcToNchw, preprocessInputs } from "../preprocess/normalize.js";
+import type { DataType, Tensor } from "../tensor.js";
+import type { WorkerReply, WorkerRequest, WorkerSetup } from "./embedded-backend.js";
+
+// onnxruntime's tensor type names -> Triton's.
+const ORT_TO_TRITON: Record<string, DataType> = {
+  bool: "BOOL", uint8: "UINT8", uint16: "UINT16", uint32: "UINT32", uint64: "UINT64",
+  int8: "INT8", int16: "INT16", int32: "INT32", int64: "INT64",
+  float16: "FP16", float32: "FP32", float64: "FP64", string: "BYTES",
+};
+const TRITON_TO_ORT = Object.fromEntries(Object.entries(ORT_TO_TRITON).map(([k, v]) => [v, k])) as Record<DataType, string>;
+
+function specOf(meta: ort.InferenceSession.ValueMetadata): TensorSpec {
+  if (!meta.isTensor) return { name: meta.name, datatype: "BYTES", shape: [] };
+  const datatype = ORT_TO_TRITON[meta.type];
+  if (!datatype) throw new VideoAnalysisError("UNIMPLEMENTED", `tensor ${meta.name} has type ${meta.type}, which the SDK does not carry`);
+  return { name: meta.name, datatype, shape: meta.shape.map((d) => (typeof d === "number" ? d : -1)) };
+}
+
+function toOrt(t: Tensor): ort.Tensor {
+  const type = TRITON_TO_ORT[t.datatype];
+  if (t.datatype === "BYTES") {
+    return new ort.Tensor("string", (t.data as Uint8Array[]).map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("utf8")), t.shape);
+  }
+  if (t.datatype === "BF16") throw new VideoAnalysisError("UNIMPLEMENTED", `input ${t.name}: onnxruntime-node takes no BF16 tensors; send FP32 or FP16`);
+  // BOOL is held as 0/1 bytes; onnxruntime takes a Uint8Array for it too.
+  return new ort.Tensor(type as "float32", t.data as Float32Array, t.shape);
+}
+
+function fromOrt(name: string, v: ort.Tensor): Tensor {
+  const datatype = ORT_TO_TRITON[v.type];
+  if (!datatype) throw new VideoAnalysisError("UNIMPLEMENTED", `output ${name} has type ${v.type}, which the SDK does not carry`);
+  const shape = [...v.dims];
+  if (datatype === "BYTES") return { name, datatype, shape, data: (v.data as string[]).map((s) => Buffer.from(s, "utf8")) };
+  if (datatype === "BOOL") {
+    const d = v.data as Uint8Array;
+    return { name, datatype, shape, data: new Uint8Array(d.buffer, d.byteOffset, d.length) };
+  }
+  return { name, datatype, shape, data: v.data } as Tensor;
+}
+
+const setup = workerData as WorkerSetup;
+const sessions = new Map<string, Promise<ort.InferenceSession>>();
+
+function session(model: string): Promise<ort.InferenceSession> {
+  let s = sessions.get(model);
+  if (!s) {
+    const path = setup.models[model];
+    if (!path) {
+      const known = Object.keys(setup.models).join(", ") || "none";
+      return Promise.reject(new VideoAnalysisError("NOT_FOUND", `no embedded model of that name (this backend has: ${known}); add it to the profile's embedded models`, { model }));
+    }
+    // No spinning: onnxruntime's idle pool threads otherwise busy-wait for the next op, and in a video
+    // run they take that CPU from ffmpeg's decoder and the SDK's own work (a 1-minute `bench pipeline`
+    // went from 40 s to 23 s without it).
+    const opts: ort.InferenceSession.SessionOptions = {
+      graphOptimizationLevel: "all",
+      extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
+    };
+    if (setup.intraOpNumThreads) opts.intraOpNumThreads = setup.intraOpNumThreads;
+    s = ort.InferenceSession.create(path, opts).catch((e: unknown) => {
+      sessions.delete(model);
+      throw new VideoAnalysisError("INVALID_ARGUMENT", `onnxruntime could not load ${path}: ${(e as Error).message}; point the profile (or --model) at a valid .onnx export`, { model });
+    });
+    sessions.set(model, s);
+  }
+  return s;
+}
+
+// Normalised pixels: the last few of sealed buffers (by id), shared by the models and pairs that take the
+// same frame, and a pool of spent FP32 buffers by length, so a run allocates (and page-faults) no new ones.
+const SHARED_KEEP = 8;
+const shared = new Map<string, Float32Array>();
+const pool = new Map<number, Float32Array[]>();
+
+function normalized(t: Tensor, norm: Normalization, shareId: number | null, spent: Float32Array[]): Float32Array {
+  const key = shareId === null ? null : `${shareId}/${norm.scale}/${norm.mean.join(",")}/${norm.std.join(",")}`;
+  if (key !== null) {
+    const hit = shared.get(key);
+    if (hit) {
+      // Most recently used last.
+      shared.delete(key);
+      shared.set(key, hit);
+      return hit;
+    }
+  }
+  const length = (t.data as Uint8Array).length;
+  const out = normalizeNhwcToNchw(t.data as Uint8Array, t.shape, norm, pool.get(length)?.pop());
+  if (key === null) {
+    spent.push(out);
+  } else {
+    shared.set(key, out);
+    if (shared.size > SHARED_KEEP) {
+      const [oldest, value] = shared.entries().next().value as [string, Float32Array];
+      shared.delete(oldest);
+      spent.push(value);
+    }
+  }
+  return out;
+}
+
+function recycle(buffers: Float32Array[]): void {
+  for (const b of buffers) {
+    let list = pool.get(b.length);
+    if (!list) pool.set(b.length, (list = []));
+    if (list.length < 4) list.push(b);
+  }
+}
+
+async function metadata(model: string): Promise<ModelMetadata> {
+  const s = await session(model);
+  return { name: model, versions: ["1"], platform: "onnxruntime_onnx", inputs: s.inputMetadata.map(specOf), outputs: s.outputMetadata.map(specOf) };
+}
+
+async function infer(req: Extract<WorkerRequest, { op: "infer" }>): Promise<Record<string, Tensor>> {
+  const s = await session(req.model);
+  const m = req.ensemble ? findModel(req.model) : undefined;
+  if (req.ensemble && !m) throw new VideoAnalysisError("NOT_FOUND", "not a catalog model", { model: req.model });
+  const spent: Float32Array[] = [];
+  const inputs = m ? preprocessInputs(m, req.inputs, (t, norm, i) => normalized(t, norm, req.shareIds?.[i] ?? null, spent)) : req.inputs;
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const t of inputs) {
+    if (!s.inputNames.includes(t.name)) {
+      throw new VideoAnalysisError("INVALID_ARGUMENT", `input ${t.name} is not one of the model's inputs (${s.inputNames.join(", ")})`, { model: req.model });
+    }
+    feeds[t.name] = toOrt(t);
+  }
+  const wanted = req.outputs ?? s.outputNames;
+  let out: ort.InferenceSession.ReturnType;
+  try {
+    out = await s.run(feeds, wanted);
+  } catch (e) {
+    throw new VideoAnalysisError("INVALID_ARGUMENT", `onnxruntime failed: ${(e as Error).message}`, { model: req.model });
+  } finally {
+    recycle(spent);
+  }
+  const outputs: Record<string, Tensor> = {};
+  for (const name of wanted) outputs[name] = fromOrt(name, out[name]!);
+  return m ? ensembleOutputs(m, outputs) : outputs;
+}
+
+async function close(): Promise<void> {
+  const all = [...sessions.values()];
+  sessions.clear();
+  await Promise.all(all.map((p) => p.then((s) => s.release(), () => undefined)));
+}
+
+async function handle(req: WorkerRequest): Promise<unknown> {
+  switch (req.op) {
+    case "metadata":
+      return metadata(req.model);
+    case "ready":
+      if (!(req.model in setup.models)) return false;
+      return session(req.model).then(() => true, () => false);
+    case "infer":
+      return infer(req);
+    case "close":
+      return close();
+  }
+}
+
+function reply(msg: WorkerReply): void {
+  const transfer: ArrayBuffer[] = [];
+  if (msg.ok && msg.value && typeof msg.value === "object" && "outputs" in (msg.value as object)) {
+    for (const t of Object.values((msg.value as { outputs: Record<string, Tensor> }).outputs)) {
+      const d = t.data as ArrayBufferView;
+      if (ArrayBuffer.isView(d) && d.buffer instanceof ArrayBuffer && !transfer.includes(d.buffer)) transfer.push(d.buffer);
+    }
+  }
+  try {
+    parentPort!.postMessage(msg, transfer);
+  } catch {
+    // A buffer onnxruntime does not let go of is copied instead.
+    parentPort!.postMessage(msg);
+  }
+}
+
+// Requests run one after another: onnxruntime's own threads parallelise inside a model.
+let queue: Promise<void> = Promise.resolve();
+parentPort!.on("message", (req: WorkerRequest) => {
+  queue = queue.then(async () => {
+    try {
+      const value = await handle(req);
+      reply({ id: req.id, ok: true, value: req.op === "infer" ? { outputs: value } : value });
+    } catch (e) {
+      const err = e instanceof VideoAnalysisError ? e : new VideoAnalysisError("INTERNAL", `embedded worker: ${(e as Error)?.message ?? String(e)}`, { model: "model" in req ? req.model : undefined });
+      reply({ id: req.id, ok: false, error: { code: err.code, message: err.message, model: err.model, details: err.details } });
+    }
+  });
+});
