@@ -11,7 +11,7 @@
  * caller's array in place); rows are copied with one memmove each and folded into a running
  * maximum 16 rows at a time while they are still in cache.
  *
- * The module is assembled below from its instructions (no build step, no binary in the repository).
+ * The module is assembled below from its instructions (src/wasm/assemble.ts).
  * The class rows are copied into WebAssembly memory, each padded to a multiple of 16 anchors with
  * -Infinity, a few rows at a time, and anchors are processed 16 at a time (a "block"):
  *   maxrows: after each copy, the lane-wise running maximum over the rows copied so far;
@@ -20,70 +20,7 @@
  *            first class reaching it (ties keep the lower class index, as torch.max does).
  */
 
-// ---- a minimal WebAssembly encoder -------------------------------------------------------------
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-const str = (s: string) => [...uleb(s.length), ...Buffer.from(s, "utf8")];
-const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-
-const I32 = 0x7f;
-const F32 = 0x7d;
-const V128 = 0x7b;
-
-// Instructions used (opcode bytes per the WebAssembly core and SIMD specifications).
-const op = {
-  block: [0x02, 0x40],
-  if: [0x04, 0x40],
-  else: [0x05],
-  loop: [0x03, 0x40],
-  end: [0x0b],
-  br: (d: number) => [0x0c, ...uleb(d)],
-  brIf: (d: number) => [0x0d, ...uleb(d)],
-  get: (i: number) => [0x20, ...uleb(i)],
-  set: (i: number) => [0x21, ...uleb(i)],
-  i32: (v: number) => [0x41, ...sleb(v)],
-  i32Load: [0x28, 2, 0],
-  i32Store: [0x36, 2, 0],
-  i32Eqz: [0x45],
-  i32Ne: [0x47],
-  i32GeU: [0x4f],
-  i32Add: [0x6a],
-  i32Or: [0x72],
-  i32Shl: [0x74],
-  v128Load: (offset: number) => [0xfd, ...uleb(0x00), 0, ...uleb(offset)],
-  v128Store: (offset: number) => [0xfd, ...uleb(0x0b), 0, ...uleb(offset)],
-  i32x4Splat: [0xfd, ...uleb(0x11)],
-  f32x4Splat: [0xfd, ...uleb(0x13)],
-  f32x4Gt: [0xfd, ...uleb(0x44)],
-  bitselect: [0xfd, ...uleb(0x52)],
-  i32x4Bitmask: [0xfd, ...uleb(0xa4)],
-  i32x4Add: [0xfd, ...uleb(0xae)],
-  f32x4Pmax: [0xfd, ...uleb(0xeb)],
-};
+import { compileModule, F32, I32, instantiate, moduleBytes, op, uleb, V128, vec, type WasmMemory } from "../wasm/assemble.js";
 
 /**
  * maxrows(src, nblocks, nrows, strideBytes, maxp, accumulate): for each block of 16 anchors, the
@@ -199,47 +136,10 @@ function argmaxBody(): number[] {
   return [...locals, ...code];
 }
 
-function moduleBytes(): Uint8Array {
-  const types = vec([
-    [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])],
-    [0x60, ...vec([[I32], [I32], [F32], [I32]]), ...vec([[I32]])],
-    [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])],
-  ]);
-  const imports = vec([[...str("env"), ...str("memory"), 0x02, 0x00, ...uleb(1)]]);
-  const funcs = vec([uleb(0), uleb(1), uleb(2)]);
-  const exports = vec([
-    [...str("maxrows"), 0x00, ...uleb(0)],
-    [...str("maskmax"), 0x00, ...uleb(1)],
-    [...str("argmax"), 0x00, ...uleb(2)],
-  ]);
-  const bodies = [maxrowsBody(), maskmaxBody(), argmaxBody()].map((b) => [...uleb(b.length), ...b]);
-  return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, types),
-    ...section(2, imports),
-    ...section(3, funcs),
-    ...section(7, exports),
-    ...section(10, vec(bodies)),
-  ]);
-}
-
 // ---- the scanner -------------------------------------------------------------------------------
 
 /** Class rows copied and folded into the running maximum per pass (measured best among 2, 4, 8, 16). */
 const RING_ROWS = 8;
-
-// The WebAssembly global, typed here: the project compiles without the DOM library that declares it.
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: Record<string, unknown> };
-  Memory: new (descriptor: { initial: number }) => WasmMemory;
-}
-const WebAssembly = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
 interface Kernels {
   maxrows(src: number, nblocks: number, nrows: number, stride: number, maxp: number, accumulate: number): void;
@@ -251,13 +151,13 @@ let compiled: object | null | undefined;
 
 function wasmModule(): object | null {
   if (compiled === undefined) {
-    if (!WebAssembly) return (compiled = null);
-    try {
-      const bytes = moduleBytes();
-      compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
-    } catch {
-      compiled = null;
-    }
+    compiled = compileModule(
+      moduleBytes([
+        { name: "maxrows", params: [I32, I32, I32, I32, I32, I32], results: [], body: maxrowsBody() },
+        { name: "maskmax", params: [I32, I32, F32, I32], results: [I32], body: maskmaxBody() },
+        { name: "argmax", params: [I32, I32, I32, I32, I32, I32, I32], results: [], body: argmaxBody() },
+      ]),
+    );
   }
   return compiled;
 }
@@ -283,11 +183,7 @@ export class ScoreScanner {
 
   constructor(readonly useSimd = simdAvailable()) {
     const mod = useSimd ? wasmModule() : null;
-    if (mod) {
-      this.memory = new WebAssembly!.Memory({ initial: 1 });
-      const inst = new WebAssembly!.Instance(mod, { env: { memory: this.memory } });
-      this.kernels = inst.exports as unknown as Kernels;
-    }
+    if (mod) ({ memory: this.memory, exports: this.kernels } = instantiate<Kernels>(mod));
   }
 
   private ensureResults(n: number): void {

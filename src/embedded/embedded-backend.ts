@@ -47,9 +47,7 @@ export class EmbeddedBackend implements InferenceBackend {
 
   private constructor(private readonly options: EmbeddedBackendOptions) {
     const setup: WorkerSetup = { models: { ...options.models }, intraOpNumThreads: options.intraOpNumThreads };
-    // The worker inherits node's flags, except --input-type, which node refuses for a worker's file.
-    const execArgv = process.execArgv.filter((a) => !a.startsWith("--input-type"));
-    this.worker = new Worker(new URL("./ort-worker.js", import.meta.url), { workerData: setup, execArgv });
+    this.worker = startWorker(setup);
     this.worker.unref();
     this.worker.on("message", (msg: WorkerReply) => {
       const p = this.pending.get(msg.id);
@@ -143,6 +141,20 @@ export class EmbeddedBackend implements InferenceBackend {
       })();
     }
     return this.closed;
+  }
+}
+
+/**
+ * The worker inherits node's flags (--cpu-prof and the like), except --input-type, which node refuses for
+ * a worker's file; where node refuses a flag for workers at all (--trace-gc...), it starts without them.
+ */
+function startWorker(setup: WorkerSetup): Worker {
+  const file = new URL("./ort-worker.js", import.meta.url);
+  try {
+    return new Worker(file, { workerData: setup, execArgv: process.execArgv.filter((a) => !a.startsWith("--input-type")) });
+  } catch (e) {
+    if ((e as { code?: string }).code !== "ERR_WORKER_INVALID_EXEC_ARGV") throw e;
+    return new Worker(file, { workerData: setup, execArgv: [] });
   }
 }
 

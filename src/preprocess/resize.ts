@@ -17,6 +17,8 @@
  * which OpenCV routes to its INTER_AREA fast path, give the same values by this arithmetic.
  */
 
+import { compileModule, I32, instantiate, moduleBytes, op, uleb, V128, vec, type WasmMemory } from "../wasm/assemble.js";
+
 /** An interleaved 8-bit image: `channels` bytes per pixel, rows `width * channels` bytes apart. */
 export interface RgbImage {
   width: number;
@@ -115,13 +117,64 @@ function verticalPass(s0: Int32Array, s1: Int32Array, b0: number, b1: number, ro
 }
 
 /**
+ * The vertical pass in WebAssembly SIMD, 16 values per step (about 5x the JavaScript loop):
+ * vpass(s0, s1, b0, b1, groups, out) for `groups` x 16 row values at byte addresses s0, s1 (Int32) and
+ * out (bytes). Same arithmetic, lane by lane: i32x4 shifts and multiplies, then two saturating narrows
+ * (i32 -> i16 -> u8) do the clamp to 0..255.
+ */
+function vpassBody(): number[] {
+  const [S0, S1, B0, B1, N, OUT] = [0, 1, 2, 3, 4, 5];
+  const [I, VB0, VB1, V2] = [6, 7, 8, 9];
+  const locals = vec([[1, I32], [3, V128]].map(([n, t]) => [...uleb(n!), t!]));
+  const tap = (ptr: number, w: number, k: number) => [
+    ...op.get(ptr), ...op.v128Load(16 * k), ...op.i32(4), ...op.i32x4ShrS, ...op.get(w), ...op.i32x4Mul, ...op.i32(16), ...op.i32x4ShrS,
+  ];
+  const lane = (k: number) => [...tap(S0, VB0, k), ...tap(S1, VB1, k), ...op.i32x4Add, ...op.get(V2), ...op.i32x4Add, ...op.i32(2), ...op.i32x4ShrS];
+  const code = [
+    ...op.get(B0), ...op.i32x4Splat, ...op.set(VB0),
+    ...op.get(B1), ...op.i32x4Splat, ...op.set(VB1),
+    ...op.i32(2), ...op.i32x4Splat, ...op.set(V2),
+    ...op.block, ...op.loop,
+    ...op.get(I), ...op.get(N), ...op.i32GeU, ...op.brIf(1),
+    ...op.get(OUT),
+    ...lane(0), ...lane(1), ...op.i16x8NarrowI32x4S,
+    ...lane(2), ...lane(3), ...op.i16x8NarrowI32x4S,
+    ...op.i8x16NarrowI16x8U, ...op.v128Store(0),
+    ...op.get(S0), ...op.i32(64), ...op.i32Add, ...op.set(S0),
+    ...op.get(S1), ...op.i32(64), ...op.i32Add, ...op.set(S1),
+    ...op.get(OUT), ...op.i32(16), ...op.i32Add, ...op.set(OUT),
+    ...op.get(I), ...op.i32(1), ...op.i32Add, ...op.set(I),
+    ...op.br(0),
+    ...op.end, ...op.end,
+    ...op.end,
+  ];
+  return [...locals, ...code];
+}
+
+interface VpassKernel {
+  vpass(s0: number, s1: number, b0: number, b1: number, groups: number, out: number): void;
+}
+
+let vpassModule: object | null | undefined;
+let vpassInstance: { memory: WasmMemory; exports: VpassKernel } | undefined;
+
+/** The SIMD kernel and its memory (one per thread, grown to the largest resize), or null without WebAssembly SIMD. */
+function simdVpass(useSimd: boolean): { memory: WasmMemory; exports: VpassKernel } | null {
+  if (!useSimd) return null;
+  if (vpassModule === undefined) vpassModule = compileModule(moduleBytes([{ name: "vpass", params: [I32, I32, I32, I32, I32, I32], results: [], body: vpassBody() }]));
+  if (!vpassModule) return null;
+  vpassInstance ??= instantiate<VpassKernel>(vpassModule);
+  return vpassInstance;
+}
+
+/**
  * Resizes an interleaved 8-bit image to `dstWidth` x `dstHeight` as OpenCV's INTER_LINEAR does
  * (see the module comment). Returns a new image; the source is not modified.
  *
  * @example
  * const small = resizeBilinear({ width: 810, height: 1080, channels: 3, data }, 480, 640);
  */
-export function resizeBilinear(src: RgbImage, dstWidth: number, dstHeight: number): RgbImage {
+export function resizeBilinear(src: RgbImage, dstWidth: number, dstHeight: number, useSimd = true): RgbImage {
   const { width: sw, height: sh, channels: cn, data } = src;
   if (!Number.isInteger(dstWidth) || !Number.isInteger(dstHeight) || dstWidth < 1 || dstHeight < 1) {
     throw new RangeError(`resizeBilinear: the target size must be positive integers, got ${dstWidth}x${dstHeight}`);
@@ -150,26 +203,44 @@ export function resizeBilinear(src: RgbImage, dstWidth: number, dstHeight: numbe
     xa1[dx] = xt.w[2 * dx + 1]!;
   }
 
+  // With the SIMD kernel, rows and result live in its memory: two row buffers, then the image; rows are
+  // padded to whole 16-value groups (the last group of a row spills into the next row, written after it).
+  const simd = simdVpass(useSimd);
+  const groups = Math.ceil(rowLen / 16);
+  const rowBytes = groups * 64;
+  const outOff = 2 * rowBytes;
+  let out: Uint8Array;
+  let bufs: Int32Array[];
+  if (simd) {
+    const need = outOff + rowLen * dstHeight + 16;
+    if (simd.memory.buffer.byteLength < need) simd.memory.grow(Math.ceil((need - simd.memory.buffer.byteLength) / 65536));
+    bufs = [new Int32Array(simd.memory.buffer, 0, groups * 16), new Int32Array(simd.memory.buffer, rowBytes, groups * 16)];
+    out = new Uint8Array(simd.memory.buffer, outOff, rowLen * dstHeight);
+  } else {
+    bufs = [new Int32Array(rowLen), new Int32Array(rowLen)];
+    out = new Uint8Array(rowLen * dstHeight);
+  }
+
   // Horizontally resampled source rows, two buffers tagged with the source row they hold
   // (consecutive output rows mostly share their source rows).
-  const bufs = [new Int32Array(rowLen), new Int32Array(rowLen)];
   const held = [-1, -1];
   const load = (sy: number, avoid: number): Int32Array => {
     if (held[0] === sy) return bufs[0]!;
     if (held[1] === sy) return bufs[1]!;
     const k = avoid === 0 ? 1 : 0;
-    const out = bufs[k]!;
-    horizontalPass(data, sy * sw * cn, xo0, xo1, xa0, xa1, dstWidth, cn, out);
+    const buf = bufs[k]!;
+    horizontalPass(data, sy * sw * cn, xo0, xo1, xa0, xa1, dstWidth, cn, buf);
     held[k] = sy;
-    return out;
+    return buf;
   };
 
-  const out = new Uint8Array(rowLen * dstHeight);
   for (let dy = 0; dy < dstHeight; dy++) {
     const sy = yt.ofs[dy]!;
     const s0 = load(Math.min(Math.max(sy, 0), sh - 1), -1);
     const s1 = load(Math.min(Math.max(sy + 1, 0), sh - 1), s0 === bufs[0] ? 0 : 1);
-    verticalPass(s0, s1, yt.w[2 * dy]!, yt.w[2 * dy + 1]!, rowLen, out, dy * rowLen);
+    if (simd) simd.exports.vpass(s0.byteOffset, s1.byteOffset, yt.w[2 * dy]!, yt.w[2 * dy + 1]!, groups, outOff + dy * rowLen);
+    else verticalPass(s0, s1, yt.w[2 * dy]!, yt.w[2 * dy + 1]!, rowLen, out, dy * rowLen);
   }
+  if (simd) out = out.slice();
   return { width: dstWidth, height: dstHeight, channels: cn, data: out };
 }
