@@ -79,3 +79,30 @@ export function grpcCodeName(code: number): ErrorCode {
 export function isGrpcServiceError(e: unknown): e is Error & { code: number; details: string } {
   return e instanceof Error && typeof (e as { code?: unknown }).code === "number" && "details" in e;
 }
+
+/** The error an aborted signal stands for: a failure's own error, else CANCELLED ("`what` was cancelled"). */
+export function abortError(signal: AbortSignal, what = "the run"): Error {
+  const r: unknown = signal.reason;
+  if (r instanceof VideoAnalysisError) return r;
+  if (r instanceof Error && r.name !== "AbortError") return r;
+  return new VideoAnalysisError("CANCELLED", `${what} was cancelled`, { cause: r });
+}
+
+/** `p`, or abortError(signal) as soon as the signal aborts (p itself is not stopped). */
+export function raceAbort<T>(p: Promise<T>, signal: AbortSignal, what?: string): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortError(signal, what));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal, what));
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}

@@ -3,7 +3,7 @@ import { Worker } from "node:worker_threads";
 import type { InferenceBackend, InferOptions, InferResult, ModelMetadata } from "../backend/backend.js";
 import { ContractCache, checkInputs } from "../backend/contract.js";
 import type { CatalogModel } from "../catalog/types.js";
-import { type ErrorCode, type ErrorDetails, VideoAnalysisError } from "../errors.js";
+import { type ErrorCode, type ErrorDetails, abortError, raceAbort, VideoAnalysisError } from "../errors.js";
 import { sealedId } from "../preprocess/normalize.js";
 import type { Tensor } from "../tensor.js";
 
@@ -125,11 +125,11 @@ export class EmbeddedBackend implements InferenceBackend {
   }
 
   private async run(model: string, inputs: Tensor[], options: InferOptions, ensemble: boolean): Promise<InferResult> {
-    options.signal?.throwIfAborted();
+    if (options.signal?.aborted) throw abortError(options.signal, "the call");
     const shareIds = ensemble ? inputs.map((t) => (t.data instanceof Uint8Array ? (sealedId(t.data) ?? null) : null)) : undefined;
     const call = this.call<{ outputs: Record<string, Tensor> }>({ op: "infer", model, inputs, outputs: options.outputs, ensemble, shareIds });
     // An abort answers at once; the worker finishes the run it is in and its answer is dropped.
-    const r = options.signal ? await raceSignal(call, options.signal) : await call;
+    const r = options.signal ? await raceAbort(call, options.signal, "the call") : await call;
     return { model, version: "1", id: options.requestId ?? "", outputs: r.outputs };
   }
 
@@ -159,21 +159,3 @@ function startWorker(setup: WorkerSetup): Worker {
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-
-function raceSignal<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new VideoAnalysisError("CANCELLED", "the call was cancelled"));
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e as Error);
-      },
-    );
-  });
-}

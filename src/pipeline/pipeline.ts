@@ -5,7 +5,7 @@ import type { DetectionsComponent, DetectionTracker } from "../components/detect
 import type { FlowComponent, FlowField } from "../components/flow/flow.js";
 import type { SceneComponent, SceneResult } from "../components/scene/scene.js";
 import type { Detections } from "../detections/detections.js";
-import { VideoAnalysisError } from "../errors.js";
+import { abortError, raceAbort, VideoAnalysisError } from "../errors.js";
 import type { FrameContext } from "./component.js";
 import { checkFrame, FittedFrame, type RgbFrame } from "./frame.js";
 import type { StageClock } from "./stats.js";
@@ -48,32 +48,6 @@ export interface PipelineOptions {
   fps: number;
   /** The size detection boxes are reported in, per frame (default: the frame's own size). */
   outputSize?: { width: number; height: number };
-}
-
-/** The error an aborted signal stands for: a failure's own error, else CANCELLED. */
-export function abortError(signal: AbortSignal): Error {
-  const r: unknown = signal.reason;
-  if (r instanceof VideoAnalysisError) return r;
-  if (r instanceof Error && r.name !== "AbortError") return r;
-  return new VideoAnalysisError("CANCELLED", "the run was cancelled", { cause: r });
-}
-
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortError(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortError(signal));
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
 }
 
 /**

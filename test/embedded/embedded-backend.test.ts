@@ -100,7 +100,11 @@ test("embedded: errors come back as VideoAnalysisError; a closed backend refuses
   assert.equal(await emb.modelReady("midas_256"), true);
   assert.equal(await emb.modelReady("nope"), false);
   const aborted = AbortSignal.abort();
-  await assert.rejects(emb.infer("midas_256", [], { signal: aborted }), (e) => (e as Error).name === "AbortError");
+  await assert.rejects(emb.infer("midas_256", [], { signal: aborted }), (e) => e instanceof VideoAnalysisError && e.code === "CANCELLED");
+  const later = new AbortController();
+  const call = emb.infer("midas_256", [tensor("pixel_values", "FP32", [1, 3, 256, 256], new Float32Array(3 * 256 * 256))], { signal: later.signal });
+  later.abort();
+  await assert.rejects(call, (e) => e instanceof VideoAnalysisError && e.code === "CANCELLED" && /the call was cancelled/.test(e.message));
   await emb.close();
   await assert.rejects(emb.modelReady("midas_256"), (e) => e instanceof VideoAnalysisError && e.code === "FAILED_PRECONDITION");
 });
