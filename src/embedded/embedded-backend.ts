@@ -39,7 +39,7 @@ export class EmbeddedBackend implements InferenceBackend {
   readonly kind = "embedded" as const;
   readonly endpoint = "embedded";
   private readonly contracts = new ContractCache();
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; model: string | undefined }>();
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private readonly worker: Worker;
   private nextId = 1;
   private closed: Promise<void> | undefined;
@@ -86,15 +86,21 @@ export class EmbeddedBackend implements InferenceBackend {
     return Object.keys(this.options.models);
   }
 
-  private call<T>(req: DistributiveOmit<WorkerRequest, "id">, transfer: ArrayBuffer[] = []): Promise<T> {
+  private call<T>(req: DistributiveOmit<WorkerRequest, "id">): Promise<T> {
     const model = "model" in req ? req.model : undefined;
     if (this.closed && req.op !== "close") return Promise.reject(new VideoAnalysisError("FAILED_PRECONDITION", "the embedded backend is closed", { model }));
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref();
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, model });
-      this.worker.postMessage({ ...req, id }, transfer);
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      try {
+        this.worker.postMessage({ ...req, id });
+      } catch (e) {
+        this.pending.delete(id);
+        if (this.pending.size === 0) this.worker.unref();
+        reject(new VideoAnalysisError("INVALID_ARGUMENT", `the request cannot be passed to the embedded backend's worker: ${(e as Error).message}`, { model, cause: e }));
+      }
     });
   }
 
@@ -127,7 +133,9 @@ export class EmbeddedBackend implements InferenceBackend {
   private async run(model: string, inputs: Tensor[], options: InferOptions, ensemble: boolean): Promise<InferResult> {
     if (options.signal?.aborted) throw abortError(options.signal, "the call");
     const shareIds = ensemble ? inputs.map((t) => (t.data instanceof Uint8Array ? (sealedId(t.data) ?? null) : null)) : undefined;
-    const call = this.call<{ outputs: Record<string, Tensor> }>({ op: "infer", model, inputs, outputs: options.outputs, ensemble, shareIds });
+    // A view into a larger buffer is cut out first: posting it would copy the whole buffer to the worker.
+    const own = inputs.map((t) => (ArrayBuffer.isView(t.data) && t.data.byteLength !== t.data.buffer.byteLength ? ({ ...t, data: t.data.slice() } as Tensor) : t));
+    const call = this.call<{ outputs: Record<string, Tensor> }>({ op: "infer", model, inputs: own, outputs: options.outputs, ensemble, shareIds });
     // An abort answers at once; the worker finishes the run it is in and its answer is dropped.
     const r = options.signal ? await raceAbort(call, options.signal, "the call") : await call;
     return { model, version: "1", id: options.requestId ?? "", outputs: r.outputs };
