@@ -160,28 +160,26 @@ async function close(): Promise<void> {
   await Promise.all(all.map((p) => p.then((s) => s.release(), () => undefined)));
 }
 
-async function handle(req: WorkerRequest): Promise<unknown> {
+async function handle(req: Exclude<WorkerRequest, { op: "infer" }>): Promise<unknown> {
   switch (req.op) {
     case "metadata":
       return metadata(req.model);
     case "ready":
       if (!(req.model in setup.models)) return false;
       return session(req.model).then(() => true, () => false);
-    case "infer":
-      return infer(req);
     case "close":
       return close();
   }
 }
 
-function reply(msg: WorkerReply): void {
-  const transfer: ArrayBuffer[] = [];
-  if (msg.ok && msg.value && typeof msg.value === "object" && "outputs" in (msg.value as object)) {
-    for (const t of Object.values((msg.value as { outputs: Record<string, Tensor> }).outputs)) {
-      const d = t.data as ArrayBufferView;
-      if (ArrayBuffer.isView(d) && d.buffer instanceof ArrayBuffer && !transfer.includes(d.buffer)) transfer.push(d.buffer);
-    }
-  }
+/** Output buffers are handed over, not copied (onnxruntime made them for this answer alone). */
+function outputBuffers(outputs: Record<string, Tensor>): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const t of Object.values(outputs)) if (ArrayBuffer.isView(t.data) && t.data.buffer instanceof ArrayBuffer) buffers.add(t.data.buffer);
+  return [...buffers];
+}
+
+function reply(msg: WorkerReply, transfer: ArrayBuffer[] = []): void {
   try {
     parentPort!.postMessage(msg, transfer);
   } catch {
@@ -195,8 +193,12 @@ let queue: Promise<void> = Promise.resolve();
 parentPort!.on("message", (req: WorkerRequest) => {
   queue = queue.then(async () => {
     try {
-      const value = await handle(req);
-      reply({ id: req.id, ok: true, value: req.op === "infer" ? { outputs: value } : value });
+      if (req.op === "infer") {
+        const outputs = await infer(req);
+        reply({ id: req.id, ok: true, value: { outputs } }, outputBuffers(outputs));
+      } else {
+        reply({ id: req.id, ok: true, value: await handle(req) });
+      }
     } catch (e) {
       const err = e instanceof VideoAnalysisError ? e : new VideoAnalysisError("INTERNAL", `embedded worker: ${(e as Error)?.message ?? String(e)}`, { model: "model" in req ? req.model : undefined });
       reply({ id: req.id, ok: false, error: { code: err.code, message: err.message, model: err.model, details: err.details } });
