@@ -1,5 +1,3 @@
-import { status as GrpcStatus } from "@grpc/grpc-js";
-
 /**
  * The one error type of the SDK. `code` is for programs (the gRPC status name where the failure came
  * from a gRPC call, otherwise one of the SDK's own codes), `model` names the model involved if any,
@@ -64,11 +62,14 @@ export function isVideoAnalysisError(e: unknown): e is VideoAnalysisError {
   return e instanceof VideoAnalysisError;
 }
 
-const grpcNames = new Map<number, ErrorCode>(
-  Object.entries(GrpcStatus)
-    .filter(([k, v]) => typeof v === "number" && k !== "OK")
-    .map(([k, v]) => [v as number, k as ErrorCode]),
-);
+// gRPC's status numbers 1..16 in order (0 is OK). Listed here rather than taken from grpc-js, so that
+// runs that never talk gRPC (the embedded backend and its worker) never load it.
+const GRPC_CODES: ErrorCode[] = [
+  "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
+  "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE",
+  "DATA_LOSS", "UNAUTHENTICATED",
+];
+const grpcNames = new Map<number, ErrorCode>(GRPC_CODES.map((name, i) => [i + 1, name]));
 
 /** The status name of a gRPC status number ("UNKNOWN" for numbers gRPC does not define). */
 export function grpcCodeName(code: number): ErrorCode {

@@ -100,7 +100,7 @@ function normalized(t: Tensor, norm: Normalization, shareId: number | null, spen
     }
   }
   const length = (t.data as Uint8Array).length;
-  const out = normalizeNhwcToNchw(t.data as Uint8Array, t.shape, norm, pool.get(length)?.pop());
+  const out = normalizeNhwcToNchw(t.data as Uint8Array, t.shape, norm, { out: pool.get(length)?.pop() });
   if (key === null) {
     spent.push(out);
   } else {

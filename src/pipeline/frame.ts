@@ -33,40 +33,38 @@ export function checkFrame(frame: RgbFrame, what = "frame"): RgbImage {
   return { width, height, channels: 3, data };
 }
 
-/** Resizes to S x S, ignoring the aspect ratio (MiDaS, RAFT). */
-export function stretchTo(img: RgbImage, size: number): RgbImage {
+/** Resizes to S x S, ignoring the aspect ratio (MiDaS, RAFT); into `out` when given. */
+export function stretchTo(img: RgbImage, size: number, out?: Uint8Array): RgbImage {
   if (img.width === size && img.height === size) return img;
-  return resizeBilinear(img, size, size);
+  return resizeBilinear(img, size, size, { out });
 }
 
 /**
  * CLIP's and Places365's preprocessing: the shorter side resized to S and the central S x S crop
  * (torchvision's Resize(S) + CenterCrop(S)). Done the cheaper way round: the central square of the
- * frame (shorter side x shorter side, offset floor((longer - shorter) / 2)) is cut first and resized to
- * S x S, so no pixel outside the crop is resampled. The crop window is the same as torchvision's to
- * within a fraction of a source pixel.
+ * frame (shorter side x shorter side, offset floor((longer - shorter) / 2)) is resized to S x S, so no
+ * pixel outside the crop is resampled. The crop window is the same as torchvision's to within a
+ * fraction of a source pixel.
  */
-export function centerCropTo(img: RgbImage, size: number): RgbImage {
+export function centerCropTo(img: RgbImage, size: number, out?: Uint8Array): RgbImage {
   const { width: w, height: h } = img;
   const side = Math.min(w, h);
-  let square = img;
-  if (w !== h) {
-    const left = Math.floor((w - side) / 2);
-    const top = Math.floor((h - side) / 2);
-    const data = new Uint8Array(side * side * 3);
-    const row = side * 3;
-    for (let y = 0; y < side; y++) {
-      const from = ((top + y) * w + left) * 3;
-      data.set(img.data.subarray(from, from + row), y * row);
-    }
-    square = { width: side, height: side, channels: 3, data };
-  }
-  return side === size ? square : resizeBilinear(square, size, size);
+  if (w === h && side === size) return img;
+  const crop = { x: Math.floor((w - side) / 2), y: Math.floor((h - side) / 2), width: side, height: side };
+  return resizeBilinear(img, size, size, { crop, out });
 }
 
 /** YOLO's letterbox: scaled to fit S x S without enlarging (SPEC section 2), centred, padded with `pad`. */
-export function letterboxTo(img: RgbImage, size: number, pad = 114): { image: RgbImage; info: LetterboxInfo } {
-  return letterbox(img, size, size, { fill: pad, scaleUp: false });
+export function letterboxTo(img: RgbImage, size: number, pad = 114, out?: Uint8Array): { image: RgbImage; info: LetterboxInfo } {
+  return letterbox(img, size, size, { fill: pad, scaleUp: false, out });
+}
+
+/**
+ * A buffer in shared memory: fitted images go to the embedded backend's worker thread, and shared
+ * memory is posted without a copy (safe because nothing writes a fitted image once it is sealed).
+ */
+function sharedBytes(length: number): Uint8Array {
+  return new Uint8Array(new SharedArrayBuffer(length));
 }
 
 /** A frame fitted to a branch's input: the pixels, and for letterboxing the geometry to map boxes back. */
@@ -88,10 +86,13 @@ export class FittedFrame {
     const key = `${mode}:${size}:${mode === "letterbox" ? pad : ""}`;
     let f = this.cache.get(key);
     if (!f) {
-      if (mode === "stretch") f = { image: stretchTo(this.frame, size), letterbox: undefined };
-      else if (mode === "center_crop") f = { image: centerCropTo(this.frame, size), letterbox: undefined };
+      // stretch and centre crop hand back the frame itself when it is already S x S.
+      const asIs = mode !== "letterbox" && this.frame.width === size && this.frame.height === size;
+      const out = asIs ? undefined : sharedBytes(size * size * 3);
+      if (mode === "stretch") f = { image: stretchTo(this.frame, size, out), letterbox: undefined };
+      else if (mode === "center_crop") f = { image: centerCropTo(this.frame, size, out), letterbox: undefined };
       else {
-        const lb = letterboxTo(this.frame, size, pad);
+        const lb = letterboxTo(this.frame, size, pad, out);
         f = { image: lb.image, letterbox: lb.info };
       }
       // A new buffer (not the caller's frame) is the SDK's own: nothing writes it again.

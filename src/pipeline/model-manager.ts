@@ -20,7 +20,6 @@ import { EmbeddedBackend } from "../embedded/embedded-backend.js";
 import { VideoAnalysisError } from "../errors.js";
 import { embeddedModelPath, maxInFlight, serverModelName, tritonClientOptions, type Profile } from "../profiles/index.js";
 import { resolveModelMapping, routableModels, type ResolvedModel, type Routing, type VideoMetadata as RouteVideo } from "../routing/index.js";
-import { TritonClient } from "../triton/client.js";
 import { readFrames } from "../video/frame-reader.js";
 import { planFrames } from "../video/frame-plan.js";
 import { probeVideo } from "../video/metadata.js";
@@ -133,6 +132,8 @@ export class ModelManager {
     const { profile, file } = await resolveProfile(source, options);
     if (options.backend) return new ModelManager(profile, file, options.backend, false, undefined);
     if (profile.backend.triton) {
+      // Loaded here: gRPC and its protobuf runtime are megabytes of heap an embedded run never uses.
+      const { TritonClient } = await import("../triton/client.js");
       const client = await TritonClient.create(tritonClientOptions(profile));
       return new ModelManager(profile, file, client, true, undefined);
     }

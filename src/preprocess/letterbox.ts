@@ -33,6 +33,8 @@ export interface LetterboxOptions {
    * inventing detail but leaves small objects small.
    */
   scaleUp?: boolean;
+  /** Where to write the letterboxed image (width x height x channels bytes); by default a new buffer. */
+  out?: Uint8Array;
 }
 
 /** Python's round(): halves go to the even neighbour. */
@@ -95,10 +97,21 @@ export function letterbox(src: RgbImage, width: number, height = width, options:
   // borders always complete the target size.
   const outW = info.left + info.resizedWidth + info.right;
   const outH = info.top + info.resizedHeight + info.bottom;
-  const out = new Uint8Array(outW * outH * cn).fill(fill);
+  if (options.out && options.out.length !== outW * outH * cn) {
+    throw new RangeError(`letterbox: out must hold ${outW * outH * cn} bytes, it holds ${options.out.length}`);
+  }
+  const out = options.out ?? new Uint8Array(outW * outH * cn);
+  // The border only: the picture's rows are copied over the rest.
   const rowBytes = info.resizedWidth * cn;
+  const outRow = outW * cn;
+  const bottom = (info.top + info.resizedHeight) * outRow;
+  out.fill(fill, 0, info.top * outRow);
+  out.fill(fill, bottom);
   for (let y = 0; y < info.resizedHeight; y++) {
-    out.set(resized.data.subarray(y * rowBytes, (y + 1) * rowBytes), ((y + info.top) * outW + info.left) * cn);
+    const o = (y + info.top) * outRow;
+    if (info.left > 0) out.fill(fill, o, o + info.left * cn);
+    out.set(resized.data.subarray(y * rowBytes, (y + 1) * rowBytes), o + info.left * cn);
+    if (info.right > 0) out.fill(fill, o + (info.left + info.resizedWidth) * cn, o + outRow);
   }
   return { image: { width: outW, height: outH, channels: cn, data: out }, info: { ...info, width: outW, height: outH } };
 }

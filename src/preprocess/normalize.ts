@@ -1,39 +1,141 @@
 import type { CatalogModel, Normalization } from "../catalog/types.js";
 import { VideoAnalysisError } from "../errors.js";
 import type { Tensor } from "../tensor.js";
+import { compileModule, F64, I32, instantiate, moduleBytes, op, uleb, V128, vec, type WasmMemory } from "../wasm/assemble.js";
+
+/**
+ * The normalisation in WebAssembly SIMD, 16 pixels per step: norm3(src, groups, out, plane, a0, a1, a2,
+ * b0, b1, b2) reads groups x 48 bytes of RGB at byte address src and writes groups x 16 FP32 values to
+ * each of the planes at out, out + plane, out + 2 plane. Per channel: two shuffles gather its 16 bytes,
+ * they widen to Int32, and each pair of values is converted to double, multiplied by a, added to b and
+ * rounded to FP32: the JavaScript loop's arithmetic exactly.
+ */
+function norm3Body(): number[] {
+  const [SRC, N, OUT, PLANE] = [0, 1, 2, 3];
+  const [I, O0, O1, O2] = [10, 11, 12, 13];
+  const [V0, V1, V2, A0, B0, C, H, Q] = [14, 15, 16, 17, 20, 23, 24, 25];
+  const locals = vec([[4, I32], [12, V128]].map(([n, t]) => [...uleb(n!), t!]));
+  const range = (n: number, f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i));
+  const code: number[] = [];
+  for (let c = 0; c < 3; c++) code.push(...op.get(4 + c), ...op.f64x2Splat, ...op.set(A0 + c), ...op.get(7 + c), ...op.f64x2Splat, ...op.set(B0 + c));
+  code.push(
+    ...op.get(OUT), ...op.set(O0),
+    ...op.get(OUT), ...op.get(PLANE), ...op.i32Add, ...op.tee(O1), ...op.get(PLANE), ...op.i32Add, ...op.set(O2),
+    ...op.block, ...op.loop,
+    ...op.get(I), ...op.get(N), ...op.i32GeU, ...op.brIf(1),
+    ...op.get(SRC), ...op.v128Load(0), ...op.set(V0),
+    ...op.get(SRC), ...op.v128Load(16), ...op.set(V1),
+    ...op.get(SRC), ...op.v128Load(32), ...op.set(V2),
+  );
+  for (let c = 0; c < 3; c++) {
+    // Byte 3j + c of the 48 holds pixel j's channel c: the first shuffle takes those in V0 and V1, the
+    // second keeps them and adds those in V2.
+    const inFirst = range(16, (j) => 3 * j + c).filter((b) => b < 32).length;
+    code.push(
+      ...op.get(V0), ...op.get(V1), ...op.shuffle(range(16, (j) => (j < inFirst ? 3 * j + c : 0))),
+      ...op.get(V2), ...op.shuffle(range(16, (j) => (j < inFirst ? j : 16 + 3 * j + c - 32))),
+      ...op.set(C),
+    );
+    for (let k = 0; k < 4; k++) {
+      const half = (v: number[]) => [...v, ...(k < 2 ? op.i16x8ExtendLowU : op.i16x8ExtendHighU)];
+      const quad = (v: number[]) => [...v, ...(k % 2 === 0 ? op.i32x4ExtendLowU : op.i32x4ExtendHighU)];
+      const fma = (v: number[]) => [...v, ...op.f64x2ConvertLowI32x4U, ...op.get(A0 + c), ...op.f64x2Mul, ...op.get(B0 + c), ...op.f64x2Add, ...op.f32x4DemoteF64x2Zero];
+      code.push(
+        ...(k % 2 === 0 ? half([...op.get(C)]) : []),
+        ...(k % 2 === 0 ? op.set(H) : []),
+        ...quad([...op.get(H)]), ...op.set(Q),
+        ...op.get(O0 + c),
+        ...fma([...op.get(Q)]),
+        ...fma([...op.get(Q), ...op.get(Q), ...op.shuffle([...range(8, (i) => 8 + i), ...range(8, (i) => 8 + i)])]),
+        ...op.shuffle([...range(8, (i) => i), ...range(8, (i) => 16 + i)]),
+        ...op.v128Store(16 * k),
+      );
+    }
+  }
+  code.push(
+    ...op.get(SRC), ...op.i32(48), ...op.i32Add, ...op.set(SRC),
+    ...[O0, O1, O2].flatMap((o) => [...op.get(o), ...op.i32(64), ...op.i32Add, ...op.set(o)]),
+    ...op.get(I), ...op.i32(1), ...op.i32Add, ...op.set(I),
+    ...op.br(0),
+    ...op.end, ...op.end,
+    ...op.end,
+  );
+  return [...locals, ...code];
+}
+
+interface NormKernel {
+  norm3(src: number, groups: number, out: number, plane: number, a0: number, a1: number, a2: number, b0: number, b1: number, b2: number): void;
+}
+
+let normModule: object | null | undefined;
+let normInstance: { memory: WasmMemory; exports: NormKernel } | undefined;
+
+/** The SIMD kernel and its memory (one per thread, grown to the largest image), or null without WebAssembly SIMD. */
+function normKernel(): { memory: WasmMemory; exports: NormKernel } | null {
+  normModule ??= compileModule(moduleBytes([{ name: "norm3", params: [I32, I32, I32, I32, F64, F64, F64, F64, F64, F64], results: [], body: norm3Body() }]));
+  if (!normModule) return null;
+  normInstance ??= instantiate<NormKernel>(normModule);
+  return normInstance;
+}
+
+export interface NormalizeOptions {
+  /** Where to write the result (N x 3 x H x W values); by default a new buffer. */
+  out?: Float32Array;
+  /** Use the WebAssembly SIMD kernel where the runtime has it (default); false runs the JavaScript loop. */
+  simd?: boolean;
+}
 
 /**
  * UINT8 NHWC (RGB) to FP32 NCHW, normalised: what the server-side `preprocess_<model>` does, for the
- * embedded backend. `shape` is [N, H, W, 3]; the result holds N x 3 x H x W values (written into `out`
- * when given, which must have that length). Each value is v * (scale / std[c]) - mean[c] / std[c] in
- * double precision, rounded to FP32 (within 1 ulp of (v * scale - mean) / std; 1.6x faster than a
- * lookup table here).
+ * embedded backend. `shape` is [N, H, W, 3]; the result holds N x 3 x H x W values. Each value is
+ * v * (scale / std[c]) - mean[c] / std[c] in double precision, rounded to FP32 (within 1 ulp of
+ * (v * scale - mean) / std), by a SIMD kernel (about 4x the JavaScript loop) or the same arithmetic in
+ * JavaScript.
  *
  * @example
  * normalizeNhwcToNchw(new Uint8Array([0, 128, 255]), [1, 1, 1, 3], NORMALIZATIONS.unit)
  * // Float32Array [0, 0.50196..., 1]
  */
-export function normalizeNhwcToNchw(pixels: Uint8Array, shape: readonly number[], norm: Normalization, out?: Float32Array): Float32Array {
+export function normalizeNhwcToNchw(pixels: Uint8Array, shape: readonly number[], norm: Normalization, options: NormalizeOptions = {}): Float32Array {
   if (shape.length !== 4 || shape[3] !== 3) throw new RangeError(`normalizeNhwcToNchw: shape must be [N, H, W, 3], got [${shape.join(",")}]`);
   const [n, h, w] = shape as [number, number, number, number];
   const hw = h * w;
   const total = n * hw * 3;
   if (pixels.length !== total) throw new RangeError(`normalizeNhwcToNchw: shape [${shape.join(",")}] holds ${total} values, pixels has ${pixels.length}`);
-  const dst = out ?? new Float32Array(total);
+  const dst = options.out ?? new Float32Array(total);
   if (dst.length !== total) throw new RangeError(`normalizeNhwcToNchw: out must hold ${total} values, it holds ${dst.length}`);
-  const [a0, a1, a2] = norm.std.map((s) => norm.scale / s) as [number, number, number];
-  const [b0, b1, b2] = norm.std.map((s, c) => -norm.mean[c]! / s) as [number, number, number];
-  for (let b = 0; b < n; b++) {
-    const r = b * hw * 3;
-    const g = r + hw;
-    const bl = g + hw;
-    for (let p = 0, s = r; p < hw; p++, s += 3) {
-      dst[r + p] = pixels[s]! * a0 + b0;
-      dst[g + p] = pixels[s + 1]! * a1 + b1;
-      dst[bl + p] = pixels[s + 2]! * a2 + b2;
+  const a = norm.std.map((s) => norm.scale / s) as [number, number, number];
+  const b = norm.std.map((s, c) => -norm.mean[c]! / s) as [number, number, number];
+  const kernel = options.simd === false ? null : normKernel();
+  // The kernel does whole groups of 16 pixels per image; the loop below does the rest.
+  const groups = kernel ? hw >> 4 : 0;
+  for (let i = 0; i < n; i++) {
+    const r = i * hw * 3;
+    if (groups > 0) {
+      const inBytes = groups * 48;
+      const need = inBytes + hw * 12;
+      if (kernel!.memory.buffer.byteLength < need) kernel!.memory.grow(Math.ceil((need - kernel!.memory.buffer.byteLength) / 65536));
+      const mem = kernel!.memory.buffer;
+      new Uint8Array(mem, 0, inBytes).set(pixels.subarray(r, r + inBytes));
+      kernel!.exports.norm3(0, groups, inBytes, hw * 4, a[0], a[1], a[2], b[0], b[1], b[2]);
+      dst.set(new Float32Array(mem, inBytes, hw * 3), r);
     }
+    normalizeLoop(pixels, dst, r, hw, groups * 16, a, b);
   }
   return dst;
+}
+
+/** Pixels `from`..hw - 1 of the image at `r` (its R plane starts at dst[r]), in JavaScript. */
+function normalizeLoop(pixels: Uint8Array, dst: Float32Array, r: number, hw: number, from: number, a: readonly number[], b: readonly number[]): void {
+  const [a0, a1, a2] = a as [number, number, number];
+  const [b0, b1, b2] = b as [number, number, number];
+  const g = r + hw;
+  const bl = g + hw;
+  for (let p = from, s = r + 3 * from; p < hw; p++, s += 3) {
+    dst[r + p] = pixels[s]! * a0 + b0;
+    dst[g + p] = pixels[s + 1]! * a1 + b1;
+    dst[bl + p] = pixels[s + 2]! * a2 + b2;
+  }
 }
 
 // Pixel buffers the SDK made and never changes again (fitted frames), by a number of their own.

@@ -151,46 +151,126 @@ function vpassBody(): number[] {
   return [...locals, ...code];
 }
 
-interface VpassKernel {
+/**
+ * The horizontal pass for 3 channels in WebAssembly SIMD, one output pixel per step:
+ * hpass3(src, ofs, w, n, out) for `n` pixels from the row at byte address src, with per pixel the byte
+ * offset of its left tap (Int32 table at ofs) and the weights as eight Int16 [a, b, a, b, a, b, 0, 0]
+ * (16 bytes each at w). Eight bytes at the left tap hold both taps (the right one 3 bytes on, weight 0
+ * where it is clamped); a shuffle pairs them per channel as Int16 and one dot product gives the three
+ * sums, stored 12 bytes apart (the fourth, zero, lane is overwritten by the next pixel).
+ */
+function hpass3Body(): number[] {
+  const [SRC, OFS, W, N, OUT] = [0, 1, 2, 3, 4];
+  const [END, T] = [5, 6];
+  const locals = vec([[1, I32], [1, V128]].map(([n, t]) => [...uleb(n!), t!]));
+  // Lanes of the 8 loaded bytes (r0 g0 b0 r1 g1 b1 . .) as Int16 pairs (r0, r1), (g0, g1), (b0, b1);
+  // byte 8 of a 64-bit zero-extended load is 0, the high byte of every Int16 lane.
+  const pairs = [0, 8, 3, 8, 1, 8, 4, 8, 2, 8, 5, 8, 8, 8, 8, 8];
+  const code = [
+    ...op.get(OFS), ...op.get(N), ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.set(END),
+    ...op.block, ...op.loop,
+    ...op.get(OFS), ...op.get(END), ...op.i32GeU, ...op.brIf(1),
+    ...op.get(OUT),
+    ...op.get(SRC), ...op.get(OFS), ...op.i32Load, ...op.i32Add, ...op.v128Load64Zero(0), ...op.tee(T), ...op.get(T), ...op.shuffle(pairs),
+    ...op.get(W), ...op.v128Load(0),
+    ...op.i32x4DotI16x8S,
+    ...op.v128Store(0),
+    ...op.get(OFS), ...op.i32(4), ...op.i32Add, ...op.set(OFS),
+    ...op.get(W), ...op.i32(16), ...op.i32Add, ...op.set(W),
+    ...op.get(OUT), ...op.i32(12), ...op.i32Add, ...op.set(OUT),
+    ...op.br(0),
+    ...op.end, ...op.end,
+    ...op.end,
+  ];
+  return [...locals, ...code];
+}
+
+interface ResizeKernels {
   vpass(s0: number, s1: number, b0: number, b1: number, groups: number, out: number): void;
+  hpass3(src: number, ofs: number, w: number, n: number, out: number): void;
 }
 
-let vpassModule: object | null | undefined;
-let vpassInstance: { memory: WasmMemory; exports: VpassKernel } | undefined;
+let kernelModule: object | null | undefined;
+let kernelInstance: { memory: WasmMemory; exports: ResizeKernels } | undefined;
 
-/** The SIMD kernel and its memory (one per thread, grown to the largest resize), or null without WebAssembly SIMD. */
-function simdVpass(useSimd: boolean): { memory: WasmMemory; exports: VpassKernel } | null {
+/** The SIMD kernels and their memory (one per thread, grown to the largest resize), or null without WebAssembly SIMD. */
+function simdKernels(useSimd: boolean): { memory: WasmMemory; exports: ResizeKernels } | null {
   if (!useSimd) return null;
-  if (vpassModule === undefined) vpassModule = compileModule(moduleBytes([{ name: "vpass", params: [I32, I32, I32, I32, I32, I32], results: [], body: vpassBody() }]));
-  if (!vpassModule) return null;
-  vpassInstance ??= instantiate<VpassKernel>(vpassModule);
-  return vpassInstance;
+  if (kernelModule === undefined) {
+    kernelModule = compileModule(
+      moduleBytes([
+        { name: "vpass", params: [I32, I32, I32, I32, I32, I32], results: [], body: vpassBody() },
+        { name: "hpass3", params: [I32, I32, I32, I32, I32], results: [], body: hpass3Body() },
+      ]),
+    );
+  }
+  if (!kernelModule) return null;
+  kernelInstance ??= instantiate<ResizeKernels>(kernelModule);
+  return kernelInstance;
 }
+
+/** A rectangle of the source image, in pixels. */
+export interface Window {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface ResizeOptions {
+  /** Resize only this window of the source, as if it had been cut out first (a crop without the copy). */
+  crop?: Window;
+  /** Where to write the result (dstWidth x dstHeight x channels bytes); by default a new buffer. */
+  out?: Uint8Array;
+  /** Use the WebAssembly SIMD kernels where the runtime has them (default); false runs the JavaScript passes. */
+  simd?: boolean;
+}
+
+const isWhole = (v: number, min: number) => Number.isInteger(v) && v >= min;
 
 /**
- * Resizes an interleaved 8-bit image to `dstWidth` x `dstHeight` as OpenCV's INTER_LINEAR does
- * (see the module comment). Returns a new image; the source is not modified.
+ * Resizes an interleaved 8-bit image (or a window of it) to `dstWidth` x `dstHeight` as OpenCV's
+ * INTER_LINEAR does (see the module comment). Returns a new image, or one over `options.out`; the
+ * source is not modified.
  *
  * @example
  * const small = resizeBilinear({ width: 810, height: 1080, channels: 3, data }, 480, 640);
+ * const square = resizeBilinear(frame, 448, 448, { crop: { x: 140, y: 0, width: 360, height: 360 } });
  */
-export function resizeBilinear(src: RgbImage, dstWidth: number, dstHeight: number, useSimd = true): RgbImage {
+export function resizeBilinear(src: RgbImage, dstWidth: number, dstHeight: number, options: ResizeOptions = {}): RgbImage {
   const { width: sw, height: sh, channels: cn, data } = src;
-  if (!Number.isInteger(dstWidth) || !Number.isInteger(dstHeight) || dstWidth < 1 || dstHeight < 1) {
+  if (!isWhole(dstWidth, 1) || !isWhole(dstHeight, 1)) {
     throw new RangeError(`resizeBilinear: the target size must be positive integers, got ${dstWidth}x${dstHeight}`);
   }
-  if (!Number.isInteger(sw) || !Number.isInteger(sh) || sw < 1 || sh < 1 || !Number.isInteger(cn) || cn < 1) {
+  if (!isWhole(sw, 1) || !isWhole(sh, 1) || !isWhole(cn, 1)) {
     throw new RangeError(`resizeBilinear: the source size must be positive integers, got ${sw}x${sh}x${cn}`);
   }
   if (data.length !== sw * sh * cn) {
     throw new RangeError(`resizeBilinear: ${sw}x${sh}x${cn} needs ${sw * sh * cn} bytes, got ${data.length}`);
   }
-  if (sw === dstWidth && sh === dstHeight) return { width: sw, height: sh, channels: cn, data: data.slice() };
-
-  const xt = axisTaps(sw, dstWidth, true);
-  const yt = axisTaps(sh, dstHeight, false);
+  const win = options.crop ?? { x: 0, y: 0, width: sw, height: sh };
+  const { x: wx, y: wy, width: ww, height: wh } = win;
+  if (!isWhole(wx, 0) || !isWhole(wy, 0) || !isWhole(ww, 1) || !isWhole(wh, 1) || wx + ww > sw || wy + wh > sh) {
+    throw new RangeError(`resizeBilinear: the crop ${ww}x${wh} at (${wx}, ${wy}) must lie inside the ${sw}x${sh} source`);
+  }
   const rowLen = dstWidth * cn;
-  // Per output pixel: byte offsets of the two horizontal taps (first channel) and their weights.
+  const total = rowLen * dstHeight;
+  if (options.out && options.out.length !== total) {
+    throw new RangeError(`resizeBilinear: out must hold ${total} bytes, it holds ${options.out.length}`);
+  }
+  const result = (pixels: Uint8Array): RgbImage => ({ width: dstWidth, height: dstHeight, channels: cn, data: pixels });
+  const srcRow = sw * cn;
+
+  if (ww === dstWidth && wh === dstHeight) {
+    // Nothing to resample: the window's rows, copied.
+    const out = options.out ?? new Uint8Array(total);
+    for (let y = 0; y < wh; y++) out.set(data.subarray((wy + y) * srcRow + wx * cn, (wy + y) * srcRow + (wx + ww) * cn), y * rowLen);
+    return result(out);
+  }
+
+  const xt = axisTaps(ww, dstWidth, true);
+  const yt = axisTaps(wh, dstHeight, false);
+  // Per output pixel: byte offsets (from the window's left edge) of the two horizontal taps and their weights.
   const xo0 = new Int32Array(dstWidth);
   const xo1 = new Int32Array(dstWidth);
   const xa0 = new Int32Array(dstWidth);
@@ -198,30 +278,45 @@ export function resizeBilinear(src: RgbImage, dstWidth: number, dstHeight: numbe
   for (let dx = 0; dx < dstWidth; dx++) {
     const sx = xt.ofs[dx]!;
     xo0[dx] = sx * cn;
-    xo1[dx] = Math.min(sx + 1, sw - 1) * cn;
+    xo1[dx] = Math.min(sx + 1, ww - 1) * cn;
     xa0[dx] = xt.w[2 * dx]!;
     xa1[dx] = xt.w[2 * dx + 1]!;
   }
 
-  // With the SIMD kernel, rows and result live in its memory: two row buffers, then the image; rows are
-  // padded to whole 16-value groups (the last group of a row spills into the next row, written after it).
-  const simd = simdVpass(useSimd);
+  // With the SIMD kernels, everything lives in their memory: two row buffers (padded to whole 16-value
+  // groups, plus room for hpass3's spill), the result (the last group of a row spills into the next row,
+  // written after it), and for 3 channels the tap tables and the window's source rows.
+  const simd = simdKernels(options.simd ?? true);
   const groups = Math.ceil(rowLen / 16);
-  const rowBytes = groups * 64;
+  const rowBytes = groups * 64 + 64;
   const outOff = 2 * rowBytes;
+  const ofsOff = outOff + ((total + 16 + 15) & ~15);
+  const wOff = ofsOff + dstWidth * 4;
+  const srcOff = wOff + dstWidth * 16;
+  const hsimd = simd !== null && cn === 3;
   let out: Uint8Array;
   let bufs: Int32Array[];
   if (simd) {
-    const need = outOff + rowLen * dstHeight + 16;
+    const need = hsimd ? srcOff + wh * srcRow + 16 : ofsOff;
     if (simd.memory.buffer.byteLength < need) simd.memory.grow(Math.ceil((need - simd.memory.buffer.byteLength) / 65536));
-    bufs = [new Int32Array(simd.memory.buffer, 0, groups * 16), new Int32Array(simd.memory.buffer, rowBytes, groups * 16)];
-    out = new Uint8Array(simd.memory.buffer, outOff, rowLen * dstHeight);
+    const mem = simd.memory.buffer;
+    bufs = [new Int32Array(mem, 0, groups * 16), new Int32Array(mem, rowBytes, groups * 16)];
+    out = new Uint8Array(mem, outOff, total);
+    if (hsimd) {
+      new Int32Array(mem, ofsOff, dstWidth).set(xo0);
+      const w = new Int16Array(mem, wOff, dstWidth * 8);
+      for (let dx = 0, o = 0; dx < dstWidth; dx++, o += 8) {
+        w[o] = w[o + 2] = w[o + 4] = xa0[dx]!;
+        w[o + 1] = w[o + 3] = w[o + 5] = xa1[dx]!;
+      }
+      new Uint8Array(mem, srcOff, wh * srcRow).set(data.subarray(wy * srcRow, (wy + wh) * srcRow));
+    }
   } else {
     bufs = [new Int32Array(rowLen), new Int32Array(rowLen)];
-    out = new Uint8Array(rowLen * dstHeight);
+    out = options.out ?? new Uint8Array(total);
   }
 
-  // Horizontally resampled source rows, two buffers tagged with the source row they hold
+  // Horizontally resampled source rows, two buffers tagged with the window row they hold
   // (consecutive output rows mostly share their source rows).
   const held = [-1, -1];
   const load = (sy: number, avoid: number): Int32Array => {
@@ -229,18 +324,19 @@ export function resizeBilinear(src: RgbImage, dstWidth: number, dstHeight: numbe
     if (held[1] === sy) return bufs[1]!;
     const k = avoid === 0 ? 1 : 0;
     const buf = bufs[k]!;
-    horizontalPass(data, sy * sw * cn, xo0, xo1, xa0, xa1, dstWidth, cn, buf);
+    if (hsimd) simd.exports.hpass3(srcOff + sy * srcRow + wx * cn, ofsOff, wOff, dstWidth, buf.byteOffset);
+    else horizontalPass(data, (wy + sy) * srcRow + wx * cn, xo0, xo1, xa0, xa1, dstWidth, cn, buf);
     held[k] = sy;
     return buf;
   };
 
   for (let dy = 0; dy < dstHeight; dy++) {
     const sy = yt.ofs[dy]!;
-    const s0 = load(Math.min(Math.max(sy, 0), sh - 1), -1);
-    const s1 = load(Math.min(Math.max(sy + 1, 0), sh - 1), s0 === bufs[0] ? 0 : 1);
+    const s0 = load(Math.min(Math.max(sy, 0), wh - 1), -1);
+    const s1 = load(Math.min(Math.max(sy + 1, 0), wh - 1), s0 === bufs[0] ? 0 : 1);
     if (simd) simd.exports.vpass(s0.byteOffset, s1.byteOffset, yt.w[2 * dy]!, yt.w[2 * dy + 1]!, groups, outOff + dy * rowLen);
     else verticalPass(s0, s1, yt.w[2 * dy]!, yt.w[2 * dy + 1]!, rowLen, out, dy * rowLen);
   }
-  if (simd) out = out.slice();
-  return { width: dstWidth, height: dstHeight, channels: cn, data: out };
+  if (simd) out = options.out ? (options.out.set(out), options.out) : out.slice();
+  return result(out);
 }

@@ -34,6 +34,7 @@ const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...bo
 
 export const I32 = 0x7f;
 export const F32 = 0x7d;
+export const F64 = 0x7c;
 export const V128 = 0x7b;
 
 const simd = (code: number) => [0xfd, ...uleb(code)];
@@ -49,6 +50,7 @@ export const op = {
   brIf: (d: number) => [0x0d, ...uleb(d)],
   get: (i: number) => [0x20, ...uleb(i)],
   set: (i: number) => [0x21, ...uleb(i)],
+  tee: (i: number) => [0x22, ...uleb(i)],
   i32: (v: number) => [0x41, ...sleb(v)],
   i32Load: [0x28, 2, 0],
   i32Store: [0x36, 2, 0],
@@ -59,7 +61,20 @@ export const op = {
   i32Or: [0x72],
   i32Shl: [0x74],
   v128Load: (offset: number) => [...simd(0x00), 0, ...uleb(offset)],
+  v128Load64Zero: (offset: number) => [...simd(0x5d), 0, ...uleb(offset)],
   v128Store: (offset: number) => [...simd(0x0b), 0, ...uleb(offset)],
+  /** i8x16.shuffle: 16 lane indices into the 32 bytes of its two operands. */
+  shuffle: (lanes: readonly number[]) => [...simd(0x0d), ...lanes],
+  i16x8ExtendLowU: simd(0x89),
+  i16x8ExtendHighU: simd(0x8a),
+  i32x4ExtendLowU: simd(0xa9),
+  i32x4ExtendHighU: simd(0xaa),
+  i32x4DotI16x8S: simd(0xba),
+  f64x2Splat: simd(0x14),
+  f64x2Add: simd(0xf0),
+  f64x2Mul: simd(0xf2),
+  f64x2ConvertLowI32x4U: simd(0xff),
+  f32x4DemoteF64x2Zero: simd(0x5e),
   i8x16NarrowI16x8U: simd(0x66),
   i32x4Splat: simd(0x11),
   f32x4Splat: simd(0x13),

@@ -31,12 +31,12 @@ for (const [k, v, want] of cases) {
 test("normalize: batches, reuses `out`, and refuses wrong shapes", () => {
   const px = new Uint8Array(2 * 2 * 2 * 3).map((_, i) => i);
   const out = new Float32Array(24);
-  assert.equal(normalizeNhwcToNchw(px, [2, 2, 2, 3], NORMALIZATIONS.unit, out), out);
+  assert.equal(normalizeNhwcToNchw(px, [2, 2, 2, 3], NORMALIZATIONS.unit, { out }), out);
   // batch 1, channel 0 (R) of the 4 pixels: bytes 12, 15, 18, 21.
   assert.deepEqual([...out.subarray(12, 16)].map((x) => Math.round(x * 255)), [12, 15, 18, 21]);
   assert.throws(() => normalizeNhwcToNchw(px, [2, 2, 2, 4], NORMALIZATIONS.unit), RangeError);
   assert.throws(() => normalizeNhwcToNchw(px, [1, 2, 2, 3], NORMALIZATIONS.unit), /holds 12 values, pixels has 24/);
-  assert.throws(() => normalizeNhwcToNchw(px, [2, 2, 2, 3], NORMALIZATIONS.unit, new Float32Array(3)), /out must hold 24/);
+  assert.throws(() => normalizeNhwcToNchw(px, [2, 2, 2, 3], NORMALIZATIONS.unit, { out: new Float32Array(3) }), /out must hold 24/);
 });
 
 test("normalize: preprocessInputs maps ensemble inputs to the ONNX ones (RAFT pair, CLIP tokens)", () => {
@@ -59,4 +59,18 @@ test("normalize: preprocessInputs maps ensemble inputs to the ONNX ones (RAFT pa
 
   const renamed = ensembleOutputs(raft, { flow: tensor("flow", "FP32", [1], new Float32Array(1)) });
   assert.deepEqual(Object.keys(renamed), ["OUTPUT__0"]);
+});
+
+test("normalize: the SIMD kernel gives exactly the JavaScript loop's values", () => {
+  // Sizes with and without a tail of fewer than 16 pixels, batches, every normalisation.
+  for (const [n, h, w] of [[1, 16, 16], [1, 7, 5], [2, 9, 13], [1, 1, 1], [1, 64, 48]] as const) {
+    const px = new Uint8Array(n * h * w * 3).map((_, i) => (i * 7919 + (i >> 3)) & 255);
+    px[0] = 0;
+    px[1] = 255;
+    for (const [k, norm] of Object.entries(NORMALIZATIONS)) {
+      const simd = normalizeNhwcToNchw(px, [n, h, w, 3], norm);
+      const js = normalizeNhwcToNchw(px, [n, h, w, 3], norm, { simd: false });
+      assert.ok(Buffer.from(simd.buffer).equals(Buffer.from(js.buffer)), `${k} ${n}x${h}x${w}`);
+    }
+  }
 });

@@ -83,3 +83,20 @@ test("decoding a missing or broken file names it", async () => {
   await assert.rejects(readImageRgb("/nonexistent/x.jpg"), (e: unknown) => isVideoAnalysisError(e) && e.code === "NOT_FOUND" && e.message.includes("/nonexistent/x.jpg"));
   await assert.rejects(readImageRgb(new URL(import.meta.url).pathname), (e: unknown) => isVideoAnalysisError(e) && e.code === "INVALID_ARGUMENT");
 });
+
+test("letterbox into a used buffer: every border pixel is written, the picture lands in place", () => {
+  for (const [w, h] of [[810, 1080], [1280, 720], [640, 360], [101, 37]] as const) {
+    const src: RgbImage = { width: w, height: h, channels: 3, data: new Uint8Array(w * h * 3).map((_, i) => (i * 31) & 255) };
+    const fresh = letterbox(src, 320, 320, { fill: 114 });
+    const out = new Uint8Array(320 * 320 * 3).fill(7);
+    const reused = letterbox(src, 320, 320, { fill: 114, out });
+    assert.equal(reused.image.data, out);
+    assert.ok(Buffer.from(out).equals(Buffer.from(fresh.image.data)), `${w}x${h}`);
+    const { left, top, resizedWidth } = fresh.info;
+    // The corner is border, the first picture pixel is the resized image's first pixel.
+    assert.deepEqual([...out.subarray(0, 3)], left > 0 || top > 0 ? [114, 114, 114] : [...out.subarray(0, 3)]);
+    const first = resizeBilinear(src, resizedWidth, fresh.info.resizedHeight).data.subarray(0, 3);
+    assert.deepEqual([...out.subarray((top * 320 + left) * 3, (top * 320 + left) * 3 + 3)], [...first]);
+  }
+  assert.throws(() => letterbox({ width: 4, height: 4, channels: 3, data: new Uint8Array(48) }, 8, 8, { out: new Uint8Array(10) }), /out must hold 192 bytes/);
+});

@@ -7,6 +7,7 @@ import { clipDetections, scaleDetections } from "../../src/components/detections
 import { VideoAnalysisError } from "../../src/errors.js";
 import { Column } from "../../src/pipeline/columns.js";
 import { centerCropTo, checkFrame, FittedFrame, stretchTo } from "../../src/pipeline/frame.js";
+import { sealedId } from "../../src/preprocess/normalize.js";
 import { Limiter } from "../../src/pipeline/limiter.js";
 import { formatProgress, ProgressMeter, ProgressReporter } from "../../src/pipeline/progress.js";
 import { LatencyRecorder, percentile } from "../../src/pipeline/stats.js";
@@ -97,6 +98,21 @@ describe("fitting a frame to a branch", () => {
     const ff = new FittedFrame(img);
     assert.equal(ff.get("stretch", 16), ff.get("stretch", 16));
     assert.notEqual(ff.get("stretch", 16), ff.get("center_crop", 16));
+  });
+
+  test("fitted images live in shared memory (posted to the embedded worker without a copy) and are sealed", () => {
+    const ff = new FittedFrame(img);
+    for (const [mode, size] of [["stretch", 16], ["center_crop", 16], ["letterbox", 96]] as const) {
+      const { data } = ff.get(mode, size).image;
+      assert.ok(data.buffer instanceof SharedArrayBuffer, mode);
+      assert.notEqual(sealedId(data), undefined, mode);
+    }
+    assert.deepEqual(ff.get("center_crop", 16).image.data, centerCropTo(img, 16).data);
+    // A frame already of the size is handed back as it is: the caller's buffer, never sealed.
+    const square = { width: 16, height: 16, channels: 3, data: new Uint8Array(16 * 16 * 3) };
+    const same = new FittedFrame(square).get("stretch", 16).image;
+    assert.equal(same.data, square.data);
+    assert.equal(sealedId(square.data), undefined);
   });
 
   test("frames are checked at the boundary", () => {

@@ -5,7 +5,6 @@ import { decodeEnd2End, type BoxFormat } from "../../detections/end2end.js";
 import { YoloDecoder } from "../../detections/yolo.js";
 import { EmbeddedBackend } from "../../embedded/embedded-backend.js";
 import { VideoAnalysisError } from "../../errors.js";
-import { readImageRgb } from "../../preprocess/decode-image.js";
 import { letterbox, toPlanarFloat32 } from "../../preprocess/letterbox.js";
 import { tensor, toFloat32, type Tensor } from "../../tensor.js";
 import { numberFlag, parseCommandArgs, required, type Command } from "../command.js";
@@ -63,6 +62,8 @@ export const detectCommand: Command = {
     const threads = values.threads === undefined ? undefined : numberFlag("threads", values.threads, 1, { min: 1 });
 
     const t0 = performance.now();
+    // sharp (libvips) is loaded only by the command that decodes an image.
+    const { readImageRgb } = await import("../../preprocess/decode-image.js");
     const image = await readImageRgb(imagePath);
     const backend = await EmbeddedBackend.create({ models: { [MODEL]: modelPath }, ...(threads ? { intraOpNumThreads: threads } : {}) });
     try {

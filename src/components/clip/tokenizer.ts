@@ -124,32 +124,82 @@ export interface TokenizeOptions {
   truncate?: boolean;
 }
 
+/**
+ * The merge table in typed arrays (open addressing on the pair of ids): 49k merges kept as a Map of
+ * strings were 14 MB of heap that every garbage collection of a video run had to mark.
+ */
+class MergeTable {
+  private readonly keys: Int32Array;
+  private readonly ranks: Int32Array;
+  private readonly shift: number;
+
+  constructor(capacity: number) {
+    const bits = Math.max(4, Math.ceil(Math.log2(capacity * 2)));
+    this.shift = 32 - bits;
+    this.keys = new Int32Array(1 << bits).fill(-1);
+    this.ranks = new Int32Array(1 << bits);
+  }
+
+  private slot(key: number): number {
+    const mask = this.keys.length - 1;
+    let i = Math.imul(key, 0x9e3779b1) >>> this.shift;
+    while (this.keys[i] !== -1 && this.keys[i] !== key) i = (i + 1) & mask;
+    return i;
+  }
+
+  /** Ids are below 65536, so the pair packs into one Int32 (-1, both 65535, never occurs). */
+  set(first: number, second: number, rank: number): void {
+    const key = (first << 16) | second;
+    const i = this.slot(key);
+    this.keys[i] = key;
+    this.ranks[i] = rank;
+  }
+
+  /** The pair's merge rank, or -1. */
+  get(first: number, second: number): number {
+    const key = (first << 16) | second;
+    const i = this.slot(key);
+    return this.keys[i] === -1 ? -1 : this.ranks[i]!;
+  }
+}
+
 export class ClipTokenizer {
-  /** Token string -> id. */
-  private readonly encoder: Map<string, number>;
-  /** Id -> token string. */
-  private readonly decoder: string[];
-  /** "first second" -> merge rank. Symbols never contain a space (bytes_to_unicode maps it away). */
-  private readonly ranks: Map<string, number>;
+  /** Id -> token string: token i is vocabText.slice(vocabStart[i], vocabStart[i + 1]). */
+  private readonly vocabText: string;
+  private readonly vocabStart: Int32Array;
+  /** Id of each byte's symbol; + 256 for the same symbol with `</w>`. */
+  private readonly byteIds: Int32Array;
+  /** Merge rank of a pair of ids; `merged[rank]` is the id of the joined symbol. */
+  private readonly ranks: MergeTable;
+  private readonly merged: Int32Array;
   private readonly cache = new Map<string, readonly number[]>();
 
   private constructor(merges: ReadonlyArray<readonly [string, string]>) {
     const vocab: string[] = BYTE_ORDER.map((b) => BYTE_TO_CHAR[b]!);
     const n = vocab.length;
     for (let i = 0; i < n; i++) vocab.push(vocab[i] + END_OF_WORD);
-    this.ranks = new Map();
-    merges.forEach(([a, b], rank) => {
-      vocab.push(a + b);
-      this.ranks.set(`${a} ${b}`, rank);
-    });
+    for (const [a, b] of merges) vocab.push(a + b);
     vocab.push(SOT_TEXT, EOT_TEXT);
-    this.decoder = vocab;
-    this.encoder = new Map(vocab.map((t, i) => [t, i]));
+    // Only while building: string -> id (the last id of a string that occurs twice, as a dict would keep).
+    const encoder = new Map(vocab.map((t, i) => [t, i]));
+    this.byteIds = new Int32Array(256);
+    BYTE_ORDER.forEach((b, i) => (this.byteIds[b] = i));
+    this.ranks = new MergeTable(merges.length);
+    this.merged = new Int32Array(merges.length);
+    merges.forEach(([a, b], rank) => {
+      const [ia, ib] = [encoder.get(a), encoder.get(b)];
+      this.merged[rank] = encoder.get(a + b)!;
+      // A pair of symbols outside the vocabulary can never be formed, so it never merges.
+      if (ia !== undefined && ib !== undefined) this.ranks.set(ia, ib, rank);
+    });
+    this.vocabText = vocab.join("");
+    this.vocabStart = new Int32Array(vocab.length + 1);
+    vocab.forEach((t, i) => (this.vocabStart[i + 1] = this.vocabStart[i]! + t.length));
   }
 
   /** Vocabulary size (49,408 for CLIP). */
   get vocabSize(): number {
-    return this.decoder.length;
+    return this.vocabStart.length - 1;
   }
 
   /**
@@ -256,9 +306,9 @@ export class ClipTokenizer {
   decode(ids: Iterable<number | bigint>): string {
     const chars: string[] = [];
     for (const id of ids) {
-      const token = this.decoder[Number(id)];
-      if (token === undefined) throw new VideoAnalysisError("INVALID_ARGUMENT", `CLIP token id ${id} is outside the vocabulary.`);
-      chars.push(token);
+      const i = Number(id);
+      if (!Number.isInteger(i) || i < 0 || i >= this.vocabSize) throw new VideoAnalysisError("INVALID_ARGUMENT", `CLIP token id ${id} is outside the vocabulary.`);
+      chars.push(this.vocabText.slice(this.vocabStart[i], this.vocabStart[i + 1]));
     }
     const joined = chars.join("");
     const bytes: number[] = [];
@@ -268,49 +318,44 @@ export class ClipTokenizer {
 
   /** BPE ids of one pre-token piece, cached. */
   private bpeIds(piece: string): readonly number[] {
-    let mapped = "";
-    for (const b of Buffer.from(piece, "utf8")) mapped += BYTE_TO_CHAR[b];
-    const cached = this.cache.get(mapped);
-    if (cached) return cached;
-    const ids = this.bpe(mapped).map((sym) => {
-      const id = this.encoder.get(sym);
-      // Cannot happen: every merge result and every byte symbol is in the vocabulary.
-      if (id === undefined) throw new VideoAnalysisError("INTERNAL", `CLIP BPE produced symbol ${JSON.stringify(sym)} outside the vocabulary.`);
-      return id;
-    });
-    if (this.cache.size >= WORD_CACHE_LIMIT) this.cache.clear();
-    this.cache.set(mapped, ids);
+    let ids = this.cache.get(piece);
+    if (!ids) {
+      ids = this.bpe(Buffer.from(piece, "utf8"));
+      if (this.cache.size >= WORD_CACHE_LIMIT) this.cache.clear();
+      this.cache.set(piece, ids);
+    }
     return ids;
   }
 
-  /** Applies merges, lowest rank first, to the characters of a byte-mapped word (last one with `</w>`). */
-  private bpe(word: string): string[] {
-    let symbols = Array.from(word);
-    symbols[symbols.length - 1] += END_OF_WORD;
+  /** Applies merges, lowest rank first, to a word's byte symbols (the last one with `</w>`). */
+  private bpe(bytes: Uint8Array): number[] {
+    let symbols = Array.from(bytes, (b) => this.byteIds[b]!);
+    symbols[symbols.length - 1] = symbols[symbols.length - 1]! + 256;
     while (symbols.length > 1) {
-      let best = Infinity;
-      let first = "";
-      let second = "";
+      let best = -1;
+      let first = -1;
+      let second = -1;
       for (let i = 0; i + 1 < symbols.length; i++) {
-        const rank = this.ranks.get(`${symbols[i]} ${symbols[i + 1]}`);
-        if (rank !== undefined && rank < best) {
+        const rank = this.ranks.get(symbols[i]!, symbols[i + 1]!);
+        if (rank !== -1 && (best === -1 || rank < best)) {
           best = rank;
           first = symbols[i]!;
           second = symbols[i + 1]!;
         }
       }
-      if (best === Infinity) break;
+      if (best === -1) break;
       // Merge every non-overlapping occurrence, left to right.
-      const merged: string[] = [];
+      const joined = this.merged[best]!;
+      const next: number[] = [];
       for (let i = 0; i < symbols.length; i++) {
         if (symbols[i] === first && i + 1 < symbols.length && symbols[i + 1] === second) {
-          merged.push(first + second);
+          next.push(joined);
           i++;
         } else {
-          merged.push(symbols[i]!);
+          next.push(symbols[i]!);
         }
       }
-      symbols = merged;
+      symbols = next;
     }
     return symbols;
   }
