@@ -290,14 +290,26 @@ export class ModelManager {
     const meta = await probeVideo(video);
     const routing = await this.route({ width: meta.width, height: meta.height, rotation: meta.rotation }, this.profile.analysis.max_side);
     const fps = Math.min(this.profile.analysis.fps, meta.frameRate);
-    const session = await this.session(routing, fps);
-    const { components } = session;
     const a = routing.analysis;
     const readOptions = { fps: this.profile.analysis.fps, width: a.width, height: a.height, metadata: meta, ...(signal ? { signal } : {}) };
     const estimate = planFrames(meta, readOptions).estimatedFrames;
     const meter = new ProgressMeter(options.maxFrames ? Math.min(options.maxFrames, estimate) : estimate);
 
-    const folder = await RunFolder.prepare(out, overwrite);
+    // ffmpeg starts now and decodes while the models load and the prompts are embedded: up to 16 frames
+    // (at most 16 MiB) wait for the pipeline, then ffmpeg pauses. Its errors reach the frame loop below.
+    const ahead = Math.max(2, Math.min(16, Math.floor((16 << 20) / (a.width * a.height * 3))));
+    const reader = readFrames(video, { ...readOptions, highWaterMarkFrames: ahead });
+    reader.on("error", () => {});
+    let session: Session;
+    let folder: RunFolder;
+    try {
+      session = await this.session(routing, fps);
+      folder = await RunFolder.prepare(out, overwrite);
+    } catch (e) {
+      reader.destroy();
+      throw e;
+    }
+    const { components } = session;
     const sinks: ArtifactSink[] = [];
     let first: number | null = null;
     let last: number | null = null;
@@ -322,7 +334,6 @@ export class ModelManager {
       if (components.scene) await open("scene/places.npz", () => SceneArtifact.create(folder.dir, components.scene!.topK));
       if (components.detections) await open("core_object_detections/detections.npz", () => DetectionsArtifact.create(folder.dir, [meta.displayWidth, meta.displayHeight]));
 
-      const reader = readFrames(video, readOptions);
       const frames = options.maxFrames ? take(reader, options.maxFrames) : reader;
       const results = analyzeFrames(frames, components, {
         window: session.window,
@@ -378,6 +389,7 @@ export class ModelManager {
       await writeManifest(manifestPath, manifest);
       return { out: folder.dir, manifestPath, manifest };
     } catch (e) {
+      reader.destroy();
       await Promise.all(sinks.map((s) => s.abort().catch(() => undefined)));
       await folder.discard();
       if (signal?.aborted) {

@@ -144,6 +144,21 @@ describe("main: failures and cancellation leave no artifact", () => {
     }
   });
 
+  test("a failure before the first frame (embedding the prompts) stops the ffmpeg that already started", async () => {
+    const probe = new ProbeBackend(await contractBackend());
+    probe.failAt = { call: 1, error: new VideoAnalysisError("UNAVAILABLE", "the server went away") };
+    const mm = await ModelManager.fromProfile(EMBEDDED_PROFILE, { backend: probe });
+    const out = join(tmp.dir, "run-fails-early");
+    try {
+      await assert.rejects(mm.run(files.longer!, { out }), (e: unknown) => e instanceof VideoAnalysisError && e.code === "UNAVAILABLE");
+      assert.deepEqual(filesUnder(out), []);
+      assert.deepEqual(await processesGone(files.longer!), [], "ffmpeg is not left running");
+    } finally {
+      await mm.close();
+      await probe.close();
+    }
+  });
+
   test("a failure in an existing folder removes only what the run wrote", async () => {
     const probe = new ProbeBackend(await contractBackend());
     probe.failAt = { call: 12, error: new VideoAnalysisError("INTERNAL", "boom") };
