@@ -13,7 +13,7 @@ import type { ModelMetadata, TensorSpec } from "../backend/backend.js";
 import { findModel } from "../catalog/catalog.js";
 import type { Normalization } from "../catalog/types.js";
 import { VideoAnalysisError } from "../errors.js";
-import { ensembleOutputs, normalizeNhwcToNchw, preprocessInputs } from "../preprocess/normalize.js";
+import { ensembleOutputs, NormalizedPixels, preprocessInputs } from "../preprocess/normalize.js";
 import type { DataType, Tensor } from "../tensor.js";
 import type { WorkerReply, WorkerRequest, WorkerSetup } from "./embedded-backend.js";
 
@@ -83,43 +83,51 @@ function session(model: string): Promise<ort.InferenceSession> {
 }
 
 // Normalised pixels: the last few of sealed buffers (by id), shared by the models and pairs that take the
-// same frame, and a pool of spent FP32 buffers by length, so a run allocates (and page-faults) no new ones.
+// same frame, and a pool of free buffers by shape, so a run allocates (and page-faults) no new ones. A
+// buffer is reused only once no run it was handed to is still waiting, and it is no longer cached.
 const SHARED_KEEP = 8;
-const shared = new Map<string, Float32Array>();
-const pool = new Map<number, Float32Array[]>();
+const POOL_KEEP = 4;
+interface Slot {
+  pixels: NormalizedPixels;
+  users: number;
+  cached: boolean;
+}
+const shared = new Map<string, Slot>();
+const pool = new Map<string, Slot[]>();
 
-function normalized(t: Tensor, norm: Normalization, shareId: number | null, spent: Float32Array[]): Float32Array {
-  const key = shareId === null ? null : `${shareId}/${norm.scale}/${norm.mean.join(",")}/${norm.std.join(",")}`;
-  if (key !== null) {
-    const hit = shared.get(key);
-    if (hit) {
-      // Most recently used last.
-      shared.delete(key);
-      shared.set(key, hit);
-      return hit;
-    }
-  }
-  const length = (t.data as Uint8Array).length;
-  const out = normalizeNhwcToNchw(t.data as Uint8Array, t.shape, norm, { out: pool.get(length)?.pop() });
-  if (key === null) {
-    spent.push(out);
-  } else {
-    shared.set(key, out);
-    if (shared.size > SHARED_KEEP) {
-      const [oldest, value] = shared.entries().next().value as [string, Float32Array];
-      shared.delete(oldest);
-      spent.push(value);
-    }
-  }
-  return out;
+function release(slot: Slot): void {
+  if (slot.users > 0 || slot.cached) return;
+  const key = slot.pixels.shape.join("x");
+  let list = pool.get(key);
+  if (!list) pool.set(key, (list = []));
+  if (list.length < POOL_KEEP) list.push(slot);
 }
 
-function recycle(buffers: Float32Array[]): void {
-  for (const b of buffers) {
-    let list = pool.get(b.length);
-    if (!list) pool.set(b.length, (list = []));
-    if (list.length < 4) list.push(b);
+function normalized(t: Tensor, norm: Normalization, shareId: number | null, held: Slot[]): Float32Array {
+  const key = shareId === null ? null : `${shareId}/${norm.scale}/${norm.mean.join(",")}/${norm.std.join(",")}`;
+  let slot = key === null ? undefined : shared.get(key);
+  if (slot) {
+    // Most recently used last.
+    shared.delete(key!);
+    shared.set(key!, slot);
+  } else {
+    const shape = t.shape as [number, number, number, number];
+    slot = pool.get(shape.join("x"))?.pop() ?? { pixels: new NormalizedPixels(shape), users: 0, cached: false };
+    slot.pixels.normalize(t.data as Uint8Array, norm);
+    if (key !== null) {
+      slot.cached = true;
+      shared.set(key, slot);
+      if (shared.size > SHARED_KEEP) {
+        const [oldest, old] = shared.entries().next().value as [string, Slot];
+        shared.delete(oldest);
+        old.cached = false;
+        release(old);
+      }
+    }
   }
+  slot.users++;
+  held.push(slot);
+  return slot.pixels.data;
 }
 
 async function metadata(model: string): Promise<ModelMetadata> {
@@ -131,23 +139,26 @@ async function infer(req: Extract<WorkerRequest, { op: "infer" }>): Promise<Reco
   const s = await session(req.model);
   const m = req.ensemble ? findModel(req.model) : undefined;
   if (req.ensemble && !m) throw new VideoAnalysisError("NOT_FOUND", "not a catalog model", { model: req.model });
-  const spent: Float32Array[] = [];
-  const inputs = m ? preprocessInputs(m, req.inputs, (t, norm, i) => normalized(t, norm, req.shareIds?.[i] ?? null, spent)) : req.inputs;
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const t of inputs) {
-    if (!s.inputNames.includes(t.name)) {
-      throw new VideoAnalysisError("INVALID_ARGUMENT", `input ${t.name} is not one of the model's inputs (${s.inputNames.join(", ")})`, { model: req.model });
-    }
-    feeds[t.name] = toOrt(t);
-  }
-  const wanted = req.outputs ?? s.outputNames;
+  const held: Slot[] = [];
   let out: ort.InferenceSession.ReturnType;
+  const wanted = req.outputs ?? s.outputNames;
   try {
-    out = await s.run(feeds, wanted);
-  } catch (e) {
-    throw new VideoAnalysisError("INVALID_ARGUMENT", `onnxruntime failed: ${(e as Error).message}`, { model: req.model });
+    const inputs = m ? preprocessInputs(m, req.inputs, (t, norm, i) => normalized(t, norm, req.shareIds?.[i] ?? null, held)) : req.inputs;
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const t of inputs) {
+      if (!s.inputNames.includes(t.name)) {
+        throw new VideoAnalysisError("INVALID_ARGUMENT", `input ${t.name} is not one of the model's inputs (${s.inputNames.join(", ")})`, { model: req.model });
+      }
+      feeds[t.name] = toOrt(t);
+    }
+    out = await s.run(feeds, wanted).catch((e: unknown) => {
+      throw new VideoAnalysisError("INVALID_ARGUMENT", `onnxruntime failed: ${(e as Error).message}`, { model: req.model });
+    });
   } finally {
-    recycle(spent);
+    for (const slot of held) {
+      slot.users--;
+      release(slot);
+    }
   }
   const outputs: Record<string, Tensor> = {};
   for (const name of wanted) outputs[name] = fromOrt(name, out[name]!);

@@ -68,15 +68,69 @@ interface NormKernel {
 }
 
 let normModule: object | null | undefined;
-let normInstance: { memory: WasmMemory; exports: NormKernel } | undefined;
 
-/** The SIMD kernel and its memory (one per thread, grown to the largest image), or null without WebAssembly SIMD. */
-function normKernel(): { memory: WasmMemory; exports: NormKernel } | null {
+function normModuleOrNull(): object | null {
   normModule ??= compileModule(moduleBytes([{ name: "norm3", params: [I32, I32, I32, I32, F64, F64, F64, F64, F64, F64], results: [], body: norm3Body() }]));
-  if (!normModule) return null;
-  normInstance ??= instantiate<NormKernel>(normModule);
-  return normInstance;
+  return normModule;
 }
+
+/** [N, H x W] of an [N, H, W, 3] shape, checked against the pixels. */
+function imageShape(pixels: Uint8Array, shape: readonly number[]): [number, number] {
+  if (shape.length !== 4 || shape[3] !== 3) throw new RangeError(`normalizeNhwcToNchw: shape must be [N, H, W, 3], got [${shape.join(",")}]`);
+  const [n, h, w] = shape as [number, number, number, number];
+  const total = n * h * w * 3;
+  if (pixels.length !== total) throw new RangeError(`normalizeNhwcToNchw: shape [${shape.join(",")}] holds ${total} values, pixels has ${pixels.length}`);
+  return [n, h * w];
+}
+
+/**
+ * FP32 NCHW normalised pixels of one shape, in a buffer that is reused: with WebAssembly SIMD the kernel
+ * writes them in place, `data` being a view of its own memory (one image's pixels, then the planes),
+ * which never grows, so the view stays valid and goes to onnxruntime without a copy. The embedded
+ * worker keeps a pool of these; `normalizeNhwcToNchw` is the one-off form.
+ */
+export class NormalizedPixels {
+  /** N x 3 x H x W values, written by each normalize(). */
+  readonly data: Float32Array;
+  private readonly hw: number;
+  private readonly kernel: { memory: WasmMemory; exports: NormKernel } | null;
+  private readonly planesAt: number;
+
+  constructor(readonly shape: readonly [number, number, number, number], simd = true) {
+    const [n, h, w, c] = shape;
+    if (c !== 3 || ![n, h, w].every((v) => Number.isInteger(v) && v >= 1)) {
+      throw new RangeError(`NormalizedPixels: shape must be [N, H, W, 3] of positive integers, got [${shape.join(",")}]`);
+    }
+    this.hw = h * w;
+    const mod = simd && this.hw >= 16 ? normModuleOrNull() : null;
+    // The kernel reads one image's whole 16-pixel groups at address 0 and writes the planes after them.
+    this.planesAt = ((this.hw >> 4) * 48 + 15) & ~15;
+    const bytes = this.planesAt + n * this.hw * 12;
+    this.kernel = mod ? instantiate<NormKernel>(mod, Math.ceil(bytes / 65536)) : null;
+    this.data = this.kernel ? new Float32Array(this.kernel.memory.buffer, this.planesAt, n * this.hw * 3) : new Float32Array(n * this.hw * 3);
+  }
+
+  /** Normalises `pixels` (UINT8 NHWC of this shape) into `data` and returns it. */
+  normalize(pixels: Uint8Array, norm: Normalization): Float32Array {
+    const [n, hw] = imageShape(pixels, this.shape);
+    const a = norm.std.map((s) => norm.scale / s) as [number, number, number];
+    const b = norm.std.map((s, c) => -norm.mean[c]! / s) as [number, number, number];
+    // The kernel does each image's whole groups of 16 pixels; the JavaScript loop does the rest.
+    const groups = this.kernel ? hw >> 4 : 0;
+    for (let i = 0; i < n; i++) {
+      const r = i * hw * 3;
+      if (groups > 0) {
+        new Uint8Array(this.kernel!.memory.buffer, 0, groups * 48).set(pixels.subarray(r, r + groups * 48));
+        this.kernel!.exports.norm3(0, groups, this.planesAt + r * 4, hw * 4, a[0], a[1], a[2], b[0], b[1], b[2]);
+      }
+      normalizeLoop(pixels, this.data, r, hw, groups * 16, a, b);
+    }
+    return this.data;
+  }
+}
+
+// The last shape's buffer, reused by the next call of the same shape.
+let scratch: { key: string; pixels: NormalizedPixels } | undefined;
 
 export interface NormalizeOptions {
   /** Where to write the result (N x 3 x H x W values); by default a new buffer. */
@@ -89,40 +143,26 @@ export interface NormalizeOptions {
  * UINT8 NHWC (RGB) to FP32 NCHW, normalised: what the server-side `preprocess_<model>` does, for the
  * embedded backend. `shape` is [N, H, W, 3]; the result holds N x 3 x H x W values. Each value is
  * v * (scale / std[c]) - mean[c] / std[c] in double precision, rounded to FP32 (within 1 ulp of
- * (v * scale - mean) / std), by a SIMD kernel (about 4x the JavaScript loop) or the same arithmetic in
- * JavaScript.
+ * (v * scale - mean) / std), by a SIMD kernel (about 3x the JavaScript loop) or the same arithmetic in
+ * JavaScript. For repeated calls on one shape, NormalizedPixels reuses its buffer.
  *
  * @example
  * normalizeNhwcToNchw(new Uint8Array([0, 128, 255]), [1, 1, 1, 3], NORMALIZATIONS.unit)
  * // Float32Array [0, 0.50196..., 1]
  */
 export function normalizeNhwcToNchw(pixels: Uint8Array, shape: readonly number[], norm: Normalization, options: NormalizeOptions = {}): Float32Array {
-  if (shape.length !== 4 || shape[3] !== 3) throw new RangeError(`normalizeNhwcToNchw: shape must be [N, H, W, 3], got [${shape.join(",")}]`);
-  const [n, h, w] = shape as [number, number, number, number];
-  const hw = h * w;
+  const [n, hw] = imageShape(pixels, shape);
   const total = n * hw * 3;
-  if (pixels.length !== total) throw new RangeError(`normalizeNhwcToNchw: shape [${shape.join(",")}] holds ${total} values, pixels has ${pixels.length}`);
-  const dst = options.out ?? new Float32Array(total);
-  if (dst.length !== total) throw new RangeError(`normalizeNhwcToNchw: out must hold ${total} values, it holds ${dst.length}`);
-  const a = norm.std.map((s) => norm.scale / s) as [number, number, number];
-  const b = norm.std.map((s, c) => -norm.mean[c]! / s) as [number, number, number];
-  const kernel = options.simd === false ? null : normKernel();
-  // The kernel does whole groups of 16 pixels per image; the loop below does the rest.
-  const groups = kernel ? hw >> 4 : 0;
-  for (let i = 0; i < n; i++) {
-    const r = i * hw * 3;
-    if (groups > 0) {
-      const inBytes = groups * 48;
-      const need = inBytes + hw * 12;
-      if (kernel!.memory.buffer.byteLength < need) kernel!.memory.grow(Math.ceil((need - kernel!.memory.buffer.byteLength) / 65536));
-      const mem = kernel!.memory.buffer;
-      new Uint8Array(mem, 0, inBytes).set(pixels.subarray(r, r + inBytes));
-      kernel!.exports.norm3(0, groups, inBytes, hw * 4, a[0], a[1], a[2], b[0], b[1], b[2]);
-      dst.set(new Float32Array(mem, inBytes, hw * 3), r);
-    }
-    normalizeLoop(pixels, dst, r, hw, groups * 16, a, b);
+  if (options.out && options.out.length !== total) throw new RangeError(`normalizeNhwcToNchw: out must hold ${total} values, it holds ${options.out.length}`);
+  const simd = options.simd ?? true;
+  const key = `${shape.join("x")}/${simd}`;
+  if (scratch?.key !== key) scratch = { key, pixels: new NormalizedPixels(shape as [number, number, number, number], simd) };
+  const values = scratch.pixels.normalize(pixels, norm);
+  if (options.out) {
+    options.out.set(values);
+    return options.out;
   }
-  return dst;
+  return values.slice();
 }
 
 /** Pixels `from`..hw - 1 of the image at `r` (its R plane starts at dst[r]), in JavaScript. */

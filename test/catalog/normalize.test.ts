@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { findModel, NORMALIZATIONS } from "../../src/catalog/index.js";
-import { ensembleOutputs, normalizeNhwcToNchw, preprocessInputs } from "../../src/preprocess/normalize.js";
+import { ensembleOutputs, NormalizedPixels, normalizeNhwcToNchw, preprocessInputs } from "../../src/preprocess/normalize.js";
 import { tensor } from "../../src/tensor.js";
 
 test("normalize: UINT8 NHWC -> FP32 NCHW with (x*scale - mean)/std per channel", () => {
@@ -73,4 +73,19 @@ test("normalize: the SIMD kernel gives exactly the JavaScript loop's values", ()
       assert.ok(Buffer.from(simd.buffer).equals(Buffer.from(js.buffer)), `${k} ${n}x${h}x${w}`);
     }
   }
+});
+
+test("NormalizedPixels: one reused buffer per shape, written in place, equal to the one-off function", () => {
+  const shape = [2, 24, 20, 3] as const;
+  const buf = new NormalizedPixels([...shape]);
+  const a = new Uint8Array(2 * 24 * 20 * 3).map((_, i) => (i * 13) & 255);
+  const b = new Uint8Array(a.length).map((_, i) => (i * 29 + 7) & 255);
+  const first = buf.normalize(a, NORMALIZATIONS.clip);
+  assert.equal(first, buf.data);
+  assert.deepEqual([...first], [...normalizeNhwcToNchw(a, shape, NORMALIZATIONS.clip, { simd: false })]);
+  // The same array holds the next image's values.
+  assert.equal(buf.normalize(b, NORMALIZATIONS.signed), first);
+  assert.deepEqual([...first], [...normalizeNhwcToNchw(b, shape, NORMALIZATIONS.signed, { simd: false })]);
+  assert.throws(() => buf.normalize(a.subarray(3), NORMALIZATIONS.clip), /holds 2880 values, pixels has 2877/);
+  assert.throws(() => new NormalizedPixels([1, 2, 2, 4]), /shape must be \[N, H, W, 3\]/);
 });
