@@ -33,10 +33,10 @@ export function checkFrame(frame: RgbFrame, what = "frame"): RgbImage {
   return { width, height, channels: 3, data };
 }
 
-/** Resizes to S x S, ignoring the aspect ratio (MiDaS, RAFT); into `out` when given. */
-export function stretchTo(img: RgbImage, size: number, out?: Uint8Array): RgbImage {
+/** Resizes to S x S, ignoring the aspect ratio (MiDaS, RAFT). */
+export function stretchTo(img: RgbImage, size: number): RgbImage {
   if (img.width === size && img.height === size) return img;
-  return resizeBilinear(img, size, size, { out });
+  return resizeBilinear(img, size, size);
 }
 
 /**
@@ -46,25 +46,17 @@ export function stretchTo(img: RgbImage, size: number, out?: Uint8Array): RgbIma
  * pixel outside the crop is resampled. The crop window is the same as torchvision's to within a
  * fraction of a source pixel.
  */
-export function centerCropTo(img: RgbImage, size: number, out?: Uint8Array): RgbImage {
+export function centerCropTo(img: RgbImage, size: number): RgbImage {
   const { width: w, height: h } = img;
   const side = Math.min(w, h);
   if (w === h && side === size) return img;
   const crop = { x: Math.floor((w - side) / 2), y: Math.floor((h - side) / 2), width: side, height: side };
-  return resizeBilinear(img, size, size, { crop, out });
+  return resizeBilinear(img, size, size, { crop });
 }
 
 /** YOLO's letterbox: scaled to fit S x S without enlarging (SPEC section 2), centred, padded with `pad`. */
-export function letterboxTo(img: RgbImage, size: number, pad = 114, out?: Uint8Array): { image: RgbImage; info: LetterboxInfo } {
-  return letterbox(img, size, size, { fill: pad, scaleUp: false, out });
-}
-
-/**
- * A buffer in shared memory: fitted images go to the embedded backend's worker thread, and shared
- * memory is posted without a copy (safe because nothing writes a fitted image once it is sealed).
- */
-function sharedBytes(length: number): Uint8Array {
-  return new Uint8Array(new SharedArrayBuffer(length));
+export function letterboxTo(img: RgbImage, size: number, pad = 114): { image: RgbImage; info: LetterboxInfo } {
+  return letterbox(img, size, size, { fill: pad, scaleUp: false });
 }
 
 /** A frame fitted to a branch's input: the pixels, and for letterboxing the geometry to map boxes back. */
@@ -86,13 +78,10 @@ export class FittedFrame {
     const key = `${mode}:${size}:${mode === "letterbox" ? pad : ""}`;
     let f = this.cache.get(key);
     if (!f) {
-      // stretch and centre crop hand back the frame itself when it is already S x S.
-      const asIs = mode !== "letterbox" && this.frame.width === size && this.frame.height === size;
-      const out = asIs ? undefined : sharedBytes(size * size * 3);
-      if (mode === "stretch") f = { image: stretchTo(this.frame, size, out), letterbox: undefined };
-      else if (mode === "center_crop") f = { image: centerCropTo(this.frame, size, out), letterbox: undefined };
+      if (mode === "stretch") f = { image: stretchTo(this.frame, size), letterbox: undefined };
+      else if (mode === "center_crop") f = { image: centerCropTo(this.frame, size), letterbox: undefined };
       else {
-        const lb = letterboxTo(this.frame, size, pad, out);
+        const lb = letterboxTo(this.frame, size, pad);
         f = { image: lb.image, letterbox: lb.info };
       }
       // A new buffer (not the caller's frame) is the SDK's own: nothing writes it again.
