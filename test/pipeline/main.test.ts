@@ -129,35 +129,23 @@ describe("main: bad inputs give an error naming the file and leave nothing", () 
 });
 
 describe("main: failures and cancellation leave no artifact", () => {
-  test("a backend failure in the middle of the run: its error, and the folder is removed", async () => {
-    const probe = new ProbeBackend(await contractBackend());
-    probe.failAt = { call: 40, error: new VideoAnalysisError("UNAVAILABLE", "the server went away") };
-    const mm = await ModelManager.fromProfile(EMBEDDED_PROFILE, { backend: probe });
-    const out = join(tmp.dir, "run-fails");
-    try {
-      await assert.rejects(mm.run(files.longer!, { out }), (e: unknown) => e instanceof VideoAnalysisError && e.code === "UNAVAILABLE");
-      assert.deepEqual(filesUnder(out), []);
-      assert.deepEqual(await processesGone(files.longer!), [], "ffmpeg is not left running");
-    } finally {
-      await mm.close();
-      await probe.close();
-    }
-  });
-
-  test("a failure before the first frame (embedding the prompts) stops the ffmpeg that already started", async () => {
-    const probe = new ProbeBackend(await contractBackend());
-    probe.failAt = { call: 1, error: new VideoAnalysisError("UNAVAILABLE", "the server went away") };
-    const mm = await ModelManager.fromProfile(EMBEDDED_PROFILE, { backend: probe });
-    const out = join(tmp.dir, "run-fails-early");
-    try {
-      await assert.rejects(mm.run(files.longer!, { out }), (e: unknown) => e instanceof VideoAnalysisError && e.code === "UNAVAILABLE");
-      assert.deepEqual(filesUnder(out), []);
-      assert.deepEqual(await processesGone(files.longer!), [], "ffmpeg is not left running");
-    } finally {
-      await mm.close();
-      await probe.close();
-    }
-  });
+  // Call 1 is the first prompt's embedding, before any frame (ffmpeg has already started); call 40 is mid-run.
+  for (const [call, when] of [[1, "before the first frame"], [40, "in the middle of the run"]] as const) {
+    test(`a backend failure ${when}: its error, the folder is removed, ffmpeg is stopped`, async () => {
+      const probe = new ProbeBackend(await contractBackend());
+      probe.failAt = { call, error: new VideoAnalysisError("UNAVAILABLE", "the server went away") };
+      const mm = await ModelManager.fromProfile(EMBEDDED_PROFILE, { backend: probe });
+      const out = join(tmp.dir, `run-fails-${call}`);
+      try {
+        await assert.rejects(mm.run(files.longer!, { out }), (e: unknown) => e instanceof VideoAnalysisError && e.code === "UNAVAILABLE");
+        assert.deepEqual(filesUnder(out), []);
+        assert.deepEqual(await processesGone(files.longer!), [], "ffmpeg is not left running");
+      } finally {
+        await mm.close();
+        await probe.close();
+      }
+    });
+  }
 
   test("a failure in an existing folder removes only what the run wrote", async () => {
     const probe = new ProbeBackend(await contractBackend());
