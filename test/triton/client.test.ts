@@ -1,3 +1,4 @@
+import { status as grpcStatus } from "@grpc/grpc-js";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -5,7 +6,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { VideoAnalysisError } from "../../src/errors.js";
+import { grpcCodeName, VideoAnalysisError } from "../../src/errors.js";
 import { floatToBf16, floatToHalf, tensor, type DataType, type Tensor } from "../../src/tensor.js";
 import { TritonClient } from "../../src/triton/client.js";
 import { SystemSharedMemory } from "../../src/triton/shared-memory.js";
@@ -312,4 +313,11 @@ describe("TLS with client certificates, and auth headers", () => {
       await c.close();
     }
   });
+});
+
+test("grpcCodeName: the SDK's own table agrees with grpc-js's status numbers", () => {
+  for (const [name, code] of Object.entries(grpcStatus)) {
+    if (typeof code === "number" && code !== 0) assert.equal(grpcCodeName(code), name);
+  }
+  assert.equal(grpcCodeName(99), "UNKNOWN");
 });
