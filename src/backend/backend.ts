@@ -57,6 +57,12 @@ export interface InferenceBackend {
   infer(model: string, inputs: Tensor[], options?: InferOptions): Promise<InferResult>;
   modelMetadata(model: string, version?: string): Promise<ModelMetadata>;
   modelReady(model: string, version?: string): Promise<boolean>;
+  /**
+   * Optional: hands back output data of earlier answers that the caller no longer reads, for the backend
+   * to answer into again (the embedded backend does; a Triton answer is a view of its message). The
+   * arrays must not be touched afterwards.
+   */
+  recycle?(data: readonly ArrayBufferView[]): void;
   /** Releases connections and sessions. The backend is unusable afterwards. */
   close(): Promise<void>;
 }

@@ -24,7 +24,8 @@ export interface WorkerSetup {
 export type WorkerRequest =
   | { id: number; op: "metadata" | "ready"; model: string }
   | { id: number; op: "infer"; model: string; inputs: Tensor[]; outputs: string[] | undefined; ensemble: boolean; shareIds: Array<number | null> | undefined }
-  | { id: number; op: "close" };
+  | { id: number; op: "close" }
+  | { id: 0; op: "recycle"; buffers: ArrayBuffer[] };
 export type WorkerReply =
   | { id: number; ok: true; value: unknown }
   | { id: number; ok: false; error: { code: ErrorCode; message: string; model: string | undefined; details: ErrorDetails } };
@@ -44,6 +45,8 @@ export class EmbeddedBackend implements InferenceBackend {
   private nextId = 1;
   private closed: Promise<void> | undefined;
   private failure: VideoAnalysisError | undefined;
+  /** Output buffers the worker handed over: the only ones recycle() sends back. */
+  private readonly answered = new WeakSet<ArrayBuffer>();
 
   private constructor(private readonly options: EmbeddedBackendOptions) {
     const setup: WorkerSetup = { models: { ...options.models }, intraOpNumThreads: options.intraOpNumThreads };
@@ -54,7 +57,11 @@ export class EmbeddedBackend implements InferenceBackend {
       if (!p) return;
       this.pending.delete(msg.id);
       if (this.pending.size === 0) this.worker.unref();
-      if (msg.ok) p.resolve(msg.value);
+      if (msg.ok) {
+        const outputs = (msg.value as { outputs?: Record<string, Tensor> } | null)?.outputs;
+        if (outputs) for (const t of Object.values(outputs)) if (ArrayBuffer.isView(t.data)) this.answered.add(t.data.buffer as ArrayBuffer);
+        p.resolve(msg.value);
+      }
       else p.reject(new VideoAnalysisError(msg.error.code, msg.error.message, { model: msg.error.model, details: msg.error.details }));
     });
     const fail = (e: Error) => {
@@ -133,12 +140,31 @@ export class EmbeddedBackend implements InferenceBackend {
   private async run(model: string, inputs: Tensor[], options: InferOptions, ensemble: boolean): Promise<InferResult> {
     if (options.signal?.aborted) throw abortError(options.signal, "the call");
     const shareIds = ensemble ? inputs.map((t) => (t.data instanceof Uint8Array ? (sealedId(t.data) ?? null) : null)) : undefined;
-    // A view into a larger buffer is cut out first: posting it would copy the whole buffer to the worker.
-    const own = inputs.map((t) => (ArrayBuffer.isView(t.data) && t.data.byteLength !== t.data.buffer.byteLength ? ({ ...t, data: t.data.slice() } as Tensor) : t));
+    // A view into a larger buffer is cut out first: posting it would copy the whole buffer to the worker
+    // (shared memory is not copied at all).
+    const own = inputs.map((t) =>
+      ArrayBuffer.isView(t.data) && t.data.buffer instanceof ArrayBuffer && t.data.byteLength !== t.data.buffer.byteLength ? ({ ...t, data: t.data.slice() } as Tensor) : t,
+    );
     const call = this.call<{ outputs: Record<string, Tensor> }>({ op: "infer", model, inputs: own, outputs: options.outputs, ensemble, shareIds });
     // An abort answers at once; the worker finishes the run it is in and its answer is dropped.
     const r = options.signal ? await raceAbort(call, options.signal, "the call") : await call;
     return { model, version: "1", id: options.requestId ?? "", outputs: r.outputs };
+  }
+
+  /**
+   * Output buffers of earlier answers go back to the worker, which copies later outputs of the same
+   * size into them: the answers then reuse a few buffers instead of making V8 account for megabytes of
+   * new ones per frame. Only whole buffers the worker made are taken; the arrays are detached here.
+   */
+  recycle(data: readonly ArrayBufferView[]): void {
+    if (this.closed || this.failure) return;
+    const buffers = new Set<ArrayBuffer>();
+    for (const d of data) {
+      if (d.buffer instanceof ArrayBuffer && d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.byteLength > 0 && this.answered.has(d.buffer)) buffers.add(d.buffer);
+    }
+    if (buffers.size === 0) return;
+    for (const b of buffers) this.answered.delete(b);
+    this.worker.postMessage({ id: 0, op: "recycle", buffers: [...buffers] } satisfies WorkerRequest, [...buffers]);
   }
 
   async close(): Promise<void> {

@@ -50,6 +50,10 @@ export class EmbeddedEnsembles implements InferenceBackend {
     return this.inner.modelReady(model);
   }
 
+  recycle(data: readonly ArrayBufferView[]): void {
+    this.inner.recycle(data);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

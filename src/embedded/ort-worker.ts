@@ -183,7 +183,36 @@ async function handle(req: Exclude<WorkerRequest, { op: "infer" }>): Promise<unk
   }
 }
 
-/** Output buffers are handed over, not copied (onnxruntime made them for this answer alone). */
+// Output buffers the caller gave back (EmbeddedBackend.recycle), by size. onnxruntime-node makes a new
+// buffer for every output; copying it into a returned one means the caller's isolate sees the same few
+// buffers come and go instead of megabytes of new ones per frame (which set off its full collections),
+// while onnxruntime's own buffer dies young here, where a scavenge takes it.
+const SPARE_KEEP = 8;
+const spare = new Map<number, ArrayBuffer[]>();
+
+function takeBack(buffers: ArrayBuffer[]): void {
+  for (const b of buffers) {
+    let list = spare.get(b.byteLength);
+    if (!list) spare.set(b.byteLength, (list = []));
+    if (list.length < SPARE_KEEP) list.push(b);
+  }
+}
+
+/** The outputs, in returned buffers where one of the size is spare. */
+function intoSpare(outputs: Record<string, Tensor>): Record<string, Tensor> {
+  for (const t of Object.values(outputs)) {
+    const d = t.data;
+    if (!ArrayBuffer.isView(d)) continue;
+    const b = spare.get(d.byteLength)?.pop();
+    if (!b) continue;
+    new Uint8Array(b).set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+    const Kind = d.constructor as new (buffer: ArrayBuffer) => typeof d;
+    (t as { data: unknown }).data = new Kind(b);
+  }
+  return outputs;
+}
+
+/** Output buffers are handed over, not copied (each was made or filled for this answer alone). */
 function outputBuffers(outputs: Record<string, Tensor>): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
   for (const t of Object.values(outputs)) if (ArrayBuffer.isView(t.data) && t.data.buffer instanceof ArrayBuffer) buffers.add(t.data.buffer);
@@ -202,10 +231,11 @@ function reply(msg: WorkerReply, transfer: ArrayBuffer[] = []): void {
 // Requests run one after another: onnxruntime's own threads parallelise inside a model.
 let queue: Promise<void> = Promise.resolve();
 parentPort!.on("message", (req: WorkerRequest) => {
+  if (req.op === "recycle") return takeBack(req.buffers);
   queue = queue.then(async () => {
     try {
       if (req.op === "infer") {
-        const outputs = await infer(req);
+        const outputs = intoSpare(await infer(req));
         reply({ id: req.id, ok: true, value: { outputs } }, outputBuffers(outputs));
       } else {
         reply({ id: req.id, ok: true, value: await handle(req) });

@@ -34,9 +34,9 @@ export function checkFrame(frame: RgbFrame, what = "frame"): RgbImage {
 }
 
 /** Resizes to S x S, ignoring the aspect ratio (MiDaS, RAFT). */
-export function stretchTo(img: RgbImage, size: number): RgbImage {
+export function stretchTo(img: RgbImage, size: number, out?: Uint8Array): RgbImage {
   if (img.width === size && img.height === size) return img;
-  return resizeBilinear(img, size, size);
+  return resizeBilinear(img, size, size, out ? { out } : {});
 }
 
 /**
@@ -46,17 +46,17 @@ export function stretchTo(img: RgbImage, size: number): RgbImage {
  * pixel outside the crop is resampled. The crop window is the same as torchvision's to within a
  * fraction of a source pixel.
  */
-export function centerCropTo(img: RgbImage, size: number): RgbImage {
+export function centerCropTo(img: RgbImage, size: number, out?: Uint8Array): RgbImage {
   const { width: w, height: h } = img;
   const side = Math.min(w, h);
   if (w === h && side === size) return img;
   const crop = { x: Math.floor((w - side) / 2), y: Math.floor((h - side) / 2), width: side, height: side };
-  return resizeBilinear(img, size, size, { crop });
+  return resizeBilinear(img, size, size, out ? { crop, out } : { crop });
 }
 
 /** YOLO's letterbox: scaled to fit S x S without enlarging (SPEC section 2), centred, padded with `pad`. */
-export function letterboxTo(img: RgbImage, size: number, pad = 114): { image: RgbImage; info: LetterboxInfo } {
-  return letterbox(img, size, size, { fill: pad, scaleUp: false });
+export function letterboxTo(img: RgbImage, size: number, pad = 114, out?: Uint8Array): { image: RgbImage; info: LetterboxInfo } {
+  return letterbox(img, size, size, out ? { fill: pad, scaleUp: false, out } : { fill: pad, scaleUp: false });
 }
 
 /** A frame fitted to a branch's input: the pixels, and for letterboxing the geometry to map boxes back. */
@@ -66,28 +66,65 @@ export interface FittedImage {
 }
 
 /**
+ * Byte buffers by size, taken and given back, for the images a video run makes for every frame: the
+ * same few sizes hundreds of times. Fresh buffers that live across a few frames are what made V8 run a
+ * full collection every few frames (its external-memory trigger); reused ones do not count again. The
+ * memory is shared, so the embedded backend's worker reads it without a copy. Every take() is a new
+ * view, so a buffer's new contents get a new seal (sealPixels) and never match what a model cached for
+ * its old ones. The pool holds at most what was in use at once.
+ */
+export class PixelPool {
+  private readonly free = new Map<number, SharedArrayBuffer[]>();
+
+  take(bytes: number): Uint8Array {
+    return new Uint8Array(this.free.get(bytes)?.pop() ?? new SharedArrayBuffer(bytes));
+  }
+
+  /** Only once nothing reads `data` any more: no call in flight holds it. */
+  give(data: Uint8Array): void {
+    const buf = data.buffer;
+    if (!(buf instanceof SharedArrayBuffer) || data.byteOffset !== 0 || data.byteLength !== buf.byteLength) return;
+    let list = this.free.get(buf.byteLength);
+    if (!list) this.free.set(buf.byteLength, (list = []));
+    list.push(buf);
+  }
+}
+
+/**
  * The fitted versions of one frame, made once each: MiDaS and RAFT at the same size share one stretch,
- * CLIP and Places365 at the same size one centre crop.
+ * CLIP and Places365 at the same size one centre crop. With a pool, they are written into its buffers
+ * and release() gives them back.
  */
 export class FittedFrame {
   private readonly cache = new Map<string, FittedImage>();
 
-  constructor(readonly frame: RgbImage) {}
+  constructor(
+    readonly frame: RgbImage,
+    private readonly pool?: PixelPool,
+  ) {}
 
   get(mode: ResizeMode, size: number, pad = 114): FittedImage {
     const key = `${mode}:${size}:${mode === "letterbox" ? pad : ""}`;
     let f = this.cache.get(key);
     if (!f) {
-      if (mode === "stretch") f = { image: stretchTo(this.frame, size), letterbox: undefined };
-      else if (mode === "center_crop") f = { image: centerCropTo(this.frame, size), letterbox: undefined };
+      const out = this.pool?.take(size * size * 3);
+      if (mode === "stretch") f = { image: stretchTo(this.frame, size, out), letterbox: undefined };
+      else if (mode === "center_crop") f = { image: centerCropTo(this.frame, size, out), letterbox: undefined };
       else {
-        const lb = letterboxTo(this.frame, size, pad);
+        const lb = letterboxTo(this.frame, size, pad, out);
         f = { image: lb.image, letterbox: lb.info };
       }
-      // A new buffer (not the caller's frame) is the SDK's own: nothing writes it again.
+      if (out && f.image.data !== out) this.pool!.give(out);
+      // A new buffer (not the caller's frame) is the SDK's own: nothing writes it again until release().
       if (f.image.data !== this.frame.data) sealPixels(f.image.data);
       this.cache.set(key, f);
     }
     return f;
+  }
+
+  /** Gives the fitted images back to the pool: only once no call that was handed one is in flight. */
+  release(): void {
+    if (this.pool) for (const f of this.cache.values()) if (f.image.data !== this.frame.data) this.pool.give(f.image.data);
+    this.cache.clear();
   }
 }

@@ -340,12 +340,15 @@ export class ModelManager {
         clock,
         fps,
         outputSize: { width: meta.displayWidth, height: meta.displayHeight },
+        recycle: (f) => reader.recycle(f.data),
         ...(signal ? { signal } : {}),
       });
       for await (const r of results) {
         const t = performance.now();
         for (const s of sinks) await s.write(r);
         clock.add("write", performance.now() - t);
+        // Written and seen by no one else: the maps' buffers go back to the backend for later answers.
+        this.backend.recycle?.([r.depth?.data, r.flow?.data].filter((d) => d !== undefined));
         first ??= r.timestamp;
         last = r.timestamp;
         const p = meter.tick();

@@ -80,6 +80,11 @@ export class ModelHandle {
     }
   }
 
+  /** Output data of this model's answers that nothing reads any more, back to the backend for reuse. */
+  recycle(outputs: Record<string, Tensor>): void {
+    this.backend.recycle?.(Object.values(outputs).flatMap((t) => (ArrayBuffer.isView(t.data) ? [t.data] : [])));
+  }
+
   usage(): ModelUsage {
     const m = this.resolved;
     return {

@@ -7,7 +7,7 @@ import type { SceneComponent, SceneResult } from "../components/scene/scene.js";
 import type { Detections } from "../detections/detections.js";
 import { abortError, raceAbort, VideoAnalysisError } from "../errors.js";
 import type { FrameContext } from "./component.js";
-import { checkFrame, FittedFrame, type RgbFrame } from "./frame.js";
+import { checkFrame, FittedFrame, PixelPool, type RgbFrame } from "./frame.js";
 import type { StageClock } from "./stats.js";
 
 /** Everything the enabled components say about one frame. */
@@ -48,6 +48,8 @@ export interface PipelineOptions {
   fps: number;
   /** The size detection boxes are reported in, per frame (default: the frame's own size). */
   outputSize?: { width: number; height: number };
+  /** Called with each frame once nothing reads it any more, for a source that reuses its buffers (FrameReader.recycle). */
+  recycle?: (frame: RgbFrame) => void;
 }
 
 /**
@@ -58,6 +60,9 @@ export interface PipelineOptions {
  * server) and postprocessing overlap. Results come out in frame order; tracking runs there, since it must
  * see the frames in order. Pulling stops while the window is full, which pauses the source (ffmpeg)
  * through its backpressure: memory is bounded by the window, not by the video's length.
+ *
+ * The fitted images of frame t live in pooled buffers until frame t+1's results are out (RAFT pairs t
+ * with t+1); then they go back to the pool and frame t to `recycle`.
  *
  * A failure of any call, or `signal`, stops the pipeline: no further frame is pulled, the source is
  * closed (ffmpeg killed), calls in flight are cancelled and awaited, and the first error is thrown.
@@ -86,14 +91,21 @@ export async function* analyzeFrames(frames: AsyncIterable<RgbFrame>, c: Pipelin
     return p;
   };
 
-  const start = (raw: RgbFrame, position: number): Promise<FrameResult> => {
+  const pool = new PixelPool();
+  interface Started {
+    raw: RgbFrame;
+    fitted: FittedFrame;
+    result: Promise<FrameResult>;
+  }
+  const start = (raw: RgbFrame, position: number): Started => {
     const image = checkFrame(raw, `frame ${position}`);
     const index = raw.index ?? position;
     const timestamp = raw.timestamp ?? index / fps;
+    const fitted = new FittedFrame(image, pool);
     const ctx: FrameContext = {
       index,
       timestamp,
-      fitted: new FittedFrame(image),
+      fitted,
       clock,
       outputSize: options.outputSize ?? { width: image.width, height: image.height },
     };
@@ -104,7 +116,7 @@ export async function* analyzeFrames(frames: AsyncIterable<RgbFrame>, c: Pipelin
     const clip = c.clip ? track(c.clip.analyze(ctx, inner)) : undefined;
     const scene = c.scene ? track(c.scene.analyze(ctx, inner)) : undefined;
     const detections = c.detections ? track(c.detections.analyze(ctx, inner)) : undefined;
-    return track(
+    const result = track(
       (async (): Promise<FrameResult> => {
         const r: FrameResult = { index, timestamp, width: image.width, height: image.height };
         if (depth) r.depth = await depth;
@@ -118,10 +130,12 @@ export async function* analyzeFrames(frames: AsyncIterable<RgbFrame>, c: Pipelin
         return r;
       })(),
     );
+    return { raw, fitted, result };
   };
 
   const it = frames[Symbol.asyncIterator]();
-  const pending: Array<Promise<FrameResult>> = [];
+  const pending: Started[] = [];
+  let previous: Started | undefined;
   let position = 0;
   let exhausted = false;
   let finished = false;
@@ -139,7 +153,13 @@ export async function* analyzeFrames(frames: AsyncIterable<RgbFrame>, c: Pipelin
       }
       const head = pending.shift();
       if (!head) break;
-      const result = await raceAbort(head, inner);
+      const result = await raceAbort(head.result, inner);
+      // Frame t-1 is done with: its calls and the flow pair (t-1, t) have answered.
+      if (previous) {
+        previous.fitted.release();
+        options.recycle?.(previous.raw);
+      }
+      previous = head;
       if (c.tracker && result.detections) {
         const d = result.detections;
         const size = options.outputSize ?? { width: result.width, height: result.height };

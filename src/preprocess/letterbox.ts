@@ -33,6 +33,8 @@ export interface LetterboxOptions {
    * inventing detail but leaves small objects small.
    */
   scaleUp?: boolean;
+  /** Where to write the letterboxed image (width x height x channels bytes); by default a new buffer. */
+  out?: Uint8Array;
 }
 
 /** Python's round(): halves go to the even neighbour. */
@@ -95,7 +97,10 @@ export function letterbox(src: RgbImage, width: number, height = width, options:
   // borders always complete the target size.
   const outW = info.left + info.resizedWidth + info.right;
   const outH = info.top + info.resizedHeight + info.bottom;
-  const out = new Uint8Array(outW * outH * cn);
+  if (options.out && options.out.length !== outW * outH * cn) {
+    throw new RangeError(`letterbox: out must hold ${outW * outH * cn} bytes, it holds ${options.out.length}`);
+  }
+  const out = options.out ?? new Uint8Array(outW * outH * cn);
   // The border only: the picture's rows are copied over the rest.
   const rowBytes = info.resizedWidth * cn;
   const outRow = outW * cn;

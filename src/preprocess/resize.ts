@@ -220,6 +220,8 @@ export interface Window {
 export interface ResizeOptions {
   /** Resize only this window of the source, as if it had been cut out first (a crop without the copy). */
   crop?: Window;
+  /** Where to write the result (dstWidth x dstHeight x channels bytes); by default a new buffer. */
+  out?: Uint8Array;
   /** Use the WebAssembly SIMD kernels where the runtime has them (default); false runs the JavaScript passes. */
   simd?: boolean;
 }
@@ -228,7 +230,7 @@ const isWhole = (v: number, min: number) => Number.isInteger(v) && v >= min;
 
 /**
  * Resizes an interleaved 8-bit image (or a window of it) to `dstWidth` x `dstHeight` as OpenCV's
- * INTER_LINEAR does (see the module comment). Returns a new image; the
+ * INTER_LINEAR does (see the module comment). Returns a new image, or one over `options.out`; the
  * source is not modified.
  *
  * @example
@@ -253,12 +255,15 @@ export function resizeBilinear(src: RgbImage, dstWidth: number, dstHeight: numbe
   }
   const rowLen = dstWidth * cn;
   const total = rowLen * dstHeight;
+  if (options.out && options.out.length !== total) {
+    throw new RangeError(`resizeBilinear: out must hold ${total} bytes, it holds ${options.out.length}`);
+  }
   const result = (pixels: Uint8Array): RgbImage => ({ width: dstWidth, height: dstHeight, channels: cn, data: pixels });
   const srcRow = sw * cn;
 
   if (ww === dstWidth && wh === dstHeight) {
     // Nothing to resample: the window's rows, copied.
-    const out = new Uint8Array(total);
+    const out = options.out ?? new Uint8Array(total);
     for (let y = 0; y < wh; y++) out.set(data.subarray((wy + y) * srcRow + wx * cn, (wy + y) * srcRow + (wx + ww) * cn), y * rowLen);
     return result(out);
   }
@@ -308,7 +313,7 @@ export function resizeBilinear(src: RgbImage, dstWidth: number, dstHeight: numbe
     }
   } else {
     bufs = [new Int32Array(rowLen), new Int32Array(rowLen)];
-    out = new Uint8Array(total);
+    out = options.out ?? new Uint8Array(total);
   }
 
   // Horizontally resampled source rows, two buffers tagged with the window row they hold
@@ -332,6 +337,6 @@ export function resizeBilinear(src: RgbImage, dstWidth: number, dstHeight: numbe
     if (simd) simd.exports.vpass(s0.byteOffset, s1.byteOffset, yt.w[2 * dy]!, yt.w[2 * dy + 1]!, groups, outOff + dy * rowLen);
     else verticalPass(s0, s1, yt.w[2 * dy]!, yt.w[2 * dy + 1]!, rowLen, out, dy * rowLen);
   }
-  if (simd) out = out.slice();
+  if (simd) out = options.out ? (options.out.set(out), options.out) : out.slice();
   return result(out);
 }

@@ -17,7 +17,7 @@ export interface Frame {
   timestamp: number;
   width: number;
   height: number;
-  /** rgb24, row-major HWC: exactly width * height * 3 bytes. The reader never reuses it. */
+  /** rgb24, row-major HWC: exactly width * height * 3 bytes. The reader reuses it only once it is given back with recycle(). */
   data: Uint8Array;
 }
 
@@ -90,6 +90,8 @@ export class FrameReader extends Readable {
   private current: Buffer | undefined;
   private filled = 0;
   private readonly complete: Buffer[] = [];
+  private readonly spare: Buffer[] = [];
+  private readonly made = new WeakSet<Uint8Array>();
   private readonly timestamps: number[] = [];
   private timeBase: [number, number] | undefined;
   private stderrRest = "";
@@ -199,6 +201,14 @@ export class FrameReader extends Readable {
     this.drain();
   }
 
+  /**
+   * Gives a frame's buffer back for a later frame (the same bytes are overwritten): only once nothing
+   * reads `data` any more. Buffers the reader did not make are ignored.
+   */
+  recycle(data: Uint8Array): void {
+    if (this.made.has(data) && !this.spare.includes(data as Buffer) && this.spare.length < 64) this.spare.push(data as Buffer);
+  }
+
   private onData(chunk: Buffer): void {
     this.bytes += chunk.length;
     const size = this.framePlan!.frameBytes;
@@ -207,7 +217,8 @@ export class FrameReader extends Readable {
       if (!this.current) {
         // A frame that lies whole in the chunk could be a view of it, but chunks (<= 64 KiB) are smaller
         // than any real frame, so one copy into a frame-sized buffer is the rule.
-        this.current = Buffer.allocUnsafe(size);
+        this.current = this.spare.pop();
+        if (!this.current) this.made.add((this.current = Buffer.allocUnsafe(size)));
         this.filled = 0;
       }
       const n = Math.min(size - this.filled, chunk.length - off);

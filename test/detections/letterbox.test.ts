@@ -84,20 +84,19 @@ test("decoding a missing or broken file names it", async () => {
   await assert.rejects(readImageRgb(new URL(import.meta.url).pathname), (e: unknown) => isVideoAnalysisError(e) && e.code === "INVALID_ARGUMENT");
 });
 
-test("letterbox: every border pixel holds the fill, the picture lands in place", () => {
+test("letterbox into a used buffer: every border pixel is written, the picture lands in place", () => {
   for (const [w, h] of [[810, 1080], [1280, 720], [640, 360], [101, 37]] as const) {
     const src: RgbImage = { width: w, height: h, channels: 3, data: new Uint8Array(w * h * 3).map((_, i) => (i * 31) & 255) };
-    const { image, info } = letterbox(src, 320, 320, { fill: 114 });
-    const picture = resizeBilinear(src, info.resizedWidth, info.resizedHeight).data;
-    for (let y = 0; y < 320; y++) {
-      for (let x = 0; x < 320; x++) {
-        const inside = x >= info.left && x < info.left + info.resizedWidth && y >= info.top && y < info.top + info.resizedHeight;
-        const o = (y * 320 + x) * 3;
-        const want = inside ? [...picture.subarray(((y - info.top) * info.resizedWidth + x - info.left) * 3, ((y - info.top) * info.resizedWidth + x - info.left) * 3 + 3)] : [114, 114, 114];
-        if (image.data[o] !== want[0] || image.data[o + 1] !== want[1] || image.data[o + 2] !== want[2]) {
-          assert.fail(`${w}x${h}: pixel (${x}, ${y}) is ${[...image.data.subarray(o, o + 3)]}, expected ${want}`);
-        }
-      }
-    }
+    const fresh = letterbox(src, 320, 320, { fill: 114 });
+    const out = new Uint8Array(320 * 320 * 3).fill(7);
+    const reused = letterbox(src, 320, 320, { fill: 114, out });
+    assert.equal(reused.image.data, out);
+    assert.ok(Buffer.from(out).equals(Buffer.from(fresh.image.data)), `${w}x${h}`);
+    const { left, top, resizedWidth } = fresh.info;
+    // The corner is border, the first picture pixel is the resized image's first pixel.
+    assert.deepEqual([...out.subarray(0, 3)], left > 0 || top > 0 ? [114, 114, 114] : [...out.subarray(0, 3)]);
+    const first = resizeBilinear(src, resizedWidth, fresh.info.resizedHeight).data.subarray(0, 3);
+    assert.deepEqual([...out.subarray((top * 320 + left) * 3, (top * 320 + left) * 3 + 3)], [...first]);
   }
+  assert.throws(() => letterbox({ width: 4, height: 4, channels: 3, data: new Uint8Array(48) }, 8, 8, { out: new Uint8Array(10) }), /out must hold 192 bytes/);
 });

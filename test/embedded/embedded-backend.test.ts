@@ -75,6 +75,33 @@ test("embedded: a sealed frame is normalised once per arithmetic, and each model
   }
 });
 
+test("embedded: recycled output buffers are answered into again, with the same values as fresh ones", async () => {
+  const names = ["midas_256", "yolo11n_320"];
+  const emb = await EmbeddedBackend.create({ models: Object.fromEntries(names.map((n) => [n, contract(n)])), intraOpNumThreads: 1 });
+  const be = new EmbeddedEnsembles(emb);
+  try {
+    const depth = async (seed: number) => (await be.infer("midas_256", [tensor("INPUT__0", "UINT8", [1, 256, 256, 3], pixels(256, seed))])).outputs.OUTPUT__0!.data as Float32Array;
+    const fresh = [(await depth(3)).slice(), (await depth(5)).slice()];
+    const given = await depth(9);
+    const mine = new Float32Array(given.length);
+    be.recycle([given, mine]);
+    // Handed over: detached here. An array the backend did not make stays the caller's.
+    assert.equal(given.byteLength, 0);
+    assert.equal(mine.length, 256 * 256);
+    const a = await depth(3);
+    const b = await depth(5);
+    assert.deepEqual(a, fresh[0]);
+    assert.deepEqual(b, fresh[1]);
+    // Outputs of another size are unaffected by a spare buffer of this one.
+    be.recycle([a]);
+    const y = (await be.infer("yolo11n_320", [tensor("INPUT__0", "UINT8", [1, 320, 320, 3], pixels(320, 3))])).outputs.OUTPUT__0!;
+    assert.deepEqual(y.shape, [1, 84, 2100]);
+    assert.equal(await depth(5).then((d) => d.every((v, i) => v === fresh[1]![i])), true);
+  } finally {
+    await be.close();
+  }
+});
+
 test("embedded: the worker's preprocessing equals preprocessInputs on this thread", async () => {
   const m = findModel("places365_resnet50_224")!;
   const emb = await EmbeddedBackend.create({ models: { [m.name]: contract(m.name) }, intraOpNumThreads: 1 });

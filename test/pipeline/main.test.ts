@@ -10,7 +10,7 @@ import { VideoAnalysisError } from "../../src/errors.js";
 import { ModelManager } from "../../src/pipeline/model-manager.js";
 import { ARTIFACT_FILES } from "../../src/pipeline/run-folder.js";
 import { repoRoot } from "../support/testdata.js";
-import { CLI, contractBackend, EMBEDDED_PROFILE, ffmpegRun, filesUnder, makeVideo, ProbeBackend, processesGone, tempDir } from "./support.js";
+import { CLI, contractBackend, EMBEDDED_PROFILE, ffmpegRun, filesUnder, makeVideo, npzDifferences, ProbeBackend, processesGone, tempDir } from "./support.js";
 
 const run = promisify(execFile);
 const tmp = tempDir("va-main-");
@@ -146,6 +146,26 @@ describe("main: failures and cancellation leave no artifact", () => {
       }
     });
   }
+
+  test("reused buffers: no input changes while its call is in flight, and answers out of order give the same artifacts", async () => {
+    const plain = await ModelManager.fromProfile(EMBEDDED_PROFILE);
+    const probe = new ProbeBackend(await contractBackend());
+    probe.jitterMs = 15;
+    const shuffled = await ModelManager.fromProfile(EMBEDDED_PROFILE, { backend: probe, overrides: { concurrency: { max_in_flight: 3 } } });
+    const a = join(tmp.dir, "run-reuse-plain");
+    const b = join(tmp.dir, "run-reuse-shuffled");
+    try {
+      await plain.run(files.longer!, { out: a });
+      const r = await shuffled.run(files.longer!, { out: b });
+      assert.ok(r.manifest.analysis.frames >= 20);
+      assert.equal(probe.rewrittenInputs, 0);
+      for (const f of ARTIFACT_FILES) assert.deepEqual(await npzDifferences(join(a, f), join(b, f)), [], f);
+    } finally {
+      await plain.close();
+      await shuffled.close();
+      await probe.close();
+    }
+  });
 
   test("a failure in an existing folder removes only what the run wrote", async () => {
     const probe = new ProbeBackend(await contractBackend());

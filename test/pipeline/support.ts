@@ -63,6 +63,10 @@ export class ProbeBackend implements InferenceBackend {
   failAt: { call: number; error: Error } | undefined;
   /** Extra delay per call, ms. */
   delayMs = 0;
+  /** A random extra delay of up to this many ms, before and after the call: answers come out of order. */
+  jitterMs = 0;
+  /** Input bytes that changed while their call was in flight (a buffer reused too early). */
+  rewrittenInputs = 0;
   private count = 0;
 
   /** Calls running now. */
@@ -83,10 +87,18 @@ export class ProbeBackend implements InferenceBackend {
     this.maxInFlight.set(model, Math.max(this.maxInFlight.get(model) ?? 0, now));
     this.total++;
     this.maxTotalInFlight = Math.max(this.maxTotalInFlight, this.total);
+    const sleep = (ms: number) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : undefined);
+    const bytes = (t: Tensor) => (ArrayBuffer.isView(t.data) ? Buffer.from(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)) : undefined);
+    const sent = this.jitterMs ? inputs.map(bytes) : [];
     try {
-      if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+      await sleep(this.delayMs + Math.random() * this.jitterMs);
       if (this.failAt && n === this.failAt.call) throw this.failAt.error;
-      return await this.inner.infer(model, inputs, options);
+      const r = await this.inner.infer(model, inputs, options);
+      await sleep(Math.random() * this.jitterMs);
+      inputs.forEach((t, i) => {
+        if (sent[i] && !sent[i].equals(bytes(t)!)) this.rewrittenInputs++;
+      });
+      return r;
     } finally {
       this.inFlight.set(model, this.inFlight.get(model)! - 1);
       this.total--;
@@ -99,6 +111,10 @@ export class ProbeBackend implements InferenceBackend {
 
   modelReady(model: string, version?: string): Promise<boolean> {
     return this.inner.modelReady(model, version);
+  }
+
+  recycle(data: readonly ArrayBufferView[]): void {
+    this.inner.recycle?.(data);
   }
 
   close(): Promise<void> {
@@ -133,4 +149,18 @@ export async function loadNpz(path: string): Promise<Record<string, { dtype: str
     execFile("python3", ["-c", script, path], { maxBuffer: 1 << 30 }, (e, stdout, stderr) => (e ? reject(new Error(`${e.message}\n${stderr}`)) : resolve(stdout))),
   );
   return JSON.parse(out);
+}
+
+/** The .npz members that differ between two files, by numpy (keys, dtypes, shapes, values). */
+export async function npzDifferences(a: string, b: string): Promise<string[]> {
+  const { execFile } = await import("node:child_process");
+  const script =
+    "import json,sys,numpy as np\n" +
+    "x,y=np.load(sys.argv[1]),np.load(sys.argv[2])\n" +
+    "keys=sorted(set(x.files)|set(y.files))\n" +
+    "print(json.dumps([k for k in keys if k not in x.files or k not in y.files or x[k].dtype!=y[k].dtype or not np.array_equal(x[k],y[k])]))";
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile("python3", ["-c", script, a, b], (e, stdout, stderr) => (e ? reject(new Error(`${e.message}\n${stderr}`)) : resolve(stdout))),
+  );
+  return JSON.parse(out) as string[];
 }

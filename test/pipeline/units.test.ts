@@ -6,7 +6,7 @@ import { Detections } from "../../src/detections/detections.js";
 import { clipDetections, scaleDetections } from "../../src/components/detections/detections.js";
 import { VideoAnalysisError } from "../../src/errors.js";
 import { Column } from "../../src/pipeline/columns.js";
-import { centerCropTo, checkFrame, FittedFrame, stretchTo } from "../../src/pipeline/frame.js";
+import { centerCropTo, checkFrame, FittedFrame, PixelPool, stretchTo } from "../../src/pipeline/frame.js";
 import { sealedId } from "../../src/preprocess/normalize.js";
 import { Limiter } from "../../src/pipeline/limiter.js";
 import { formatProgress, ProgressMeter, ProgressReporter } from "../../src/pipeline/progress.js";
@@ -113,6 +113,35 @@ describe("fitting a frame to a branch", () => {
     const same = new FittedFrame(square).get("stretch", 16).image;
     assert.equal(same.data, square.data);
     assert.equal(sealedId(square.data), undefined);
+  });
+
+  test("pooled fitted images: the same pixels in shared buffers, given back on release and sealed anew when reused", () => {
+    const pool = new PixelPool();
+    const ff = new FittedFrame(img, pool);
+    const modes = [["stretch", 16], ["center_crop", 16], ["letterbox", 96]] as const;
+    const first = modes.map(([mode, size]) => ff.get(mode, size).image.data);
+    modes.forEach(([mode, size], i) => {
+      assert.ok(first[i]!.buffer instanceof SharedArrayBuffer, mode);
+      assert.ok(Buffer.from(first[i]!).equals(Buffer.from(new FittedFrame(img).get(mode, size).image.data)), mode);
+    });
+    const ids = first.map((d) => sealedId(d));
+    ff.release();
+    // A second frame of other pixels gets the same memory, rewritten, under new seals.
+    const other = { ...img, data: img.data.map((v) => 255 - v) };
+    const again = new FittedFrame(other, pool);
+    const buffers = new Set(first.map((d) => d.buffer));
+    for (const [mode, size] of modes) {
+      const d = again.get(mode, size).image.data;
+      assert.ok(buffers.delete(d.buffer), `${mode}: a buffer of the first frame is reused`);
+      assert.ok(!ids.includes(sealedId(d)), `${mode}: new contents, new seal`);
+      assert.ok(Buffer.from(d).equals(Buffer.from(new FittedFrame(other).get(mode, size).image.data)), mode);
+    }
+    // The caller's frame itself (already of the size) never goes into the pool.
+    const square = { width: 16, height: 16, channels: 3, data: new Uint8Array(new SharedArrayBuffer(16 * 16 * 3)) };
+    const sq = new FittedFrame(square, pool);
+    assert.equal(sq.get("stretch", 16).image.data, square.data);
+    sq.release();
+    assert.notEqual(pool.take(16 * 16 * 3).buffer, square.data.buffer);
   });
 
   test("frames are checked at the boundary", () => {

@@ -36,7 +36,7 @@ test("resize: results do not alias the kernel's memory (a later resize leaves th
   assert.ok(a.data.every((v) => v === 10));
 });
 
-test("resize: a crop window resizes exactly as the cut-out window does", () => {
+test("resize: a crop window resizes exactly as the cut-out window does, into `out` when given", () => {
   const img = pattern(640, 360, 3);
   const windows = [
     { x: 140, y: 0, width: 360, height: 360 }, // CLIP's centre square
@@ -54,10 +54,13 @@ test("resize: a crop window resizes exactly as the cut-out window does", () => {
     for (const [dw, dh] of [[448, 448], [13, 3], [win.width, win.height]] as const) {
       const expected = resizeBilinear(square, dw, dh, { simd: false }).data;
       for (const simd of [true, false]) {
-        const r = resizeBilinear(img, dw, dh, { crop: win, simd });
-        assert.ok(Buffer.from(r.data).equals(Buffer.from(expected)), `${JSON.stringify(win)} -> ${dw}x${dh}, simd ${simd}`);
+        const out = new Uint8Array(dw * dh * 3);
+        const r = resizeBilinear(img, dw, dh, { crop: win, simd, out });
+        assert.equal(r.data, out);
+        assert.ok(Buffer.from(out).equals(Buffer.from(expected)), `${JSON.stringify(win)} -> ${dw}x${dh}, simd ${simd}`);
       }
     }
   }
   assert.throws(() => resizeBilinear(img, 8, 8, { crop: { x: 600, y: 0, width: 41, height: 10 } }), /must lie inside the 640x360 source/);
+  assert.throws(() => resizeBilinear(img, 8, 8, { out: new Uint8Array(5) }), /out must hold 192 bytes/);
 });

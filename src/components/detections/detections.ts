@@ -74,7 +74,10 @@ export class DetectionsComponent {
       );
     }
     const t = out[outs[0]!.name]!;
-    return this.decoder.decode(toFloat32(t), t.shape, info, frameIndex);
+    const dets = this.decoder.decode(toFloat32(t), t.shape, info, frameIndex);
+    // The detections are new arrays: the raw output is read no more.
+    this.model.recycle(out);
+    return dets;
   }
 }
 
