@@ -6,6 +6,8 @@
 #
 #   bench/gpu/pack.sh              # call 1: node.xz, triton.tar.xz, app.tar.xz (+ libpython.tar.xz)
 #   FFMPEG_DIR=/tmp/ffmin/bin bench/gpu/pack.sh main   # call 2: main.tar.xz (+ the 1080p test video)
+#   FFMPEG_DIR=/tmp/ffmin/bin bench/gpu/pack.sh pipeline   # `bench pipeline` on the machine's CPUs (device-pipeline.sh):
+#                                    node.xz, pipeline.tar.xz, bench-10s/ for call 1; bench-60s/ for call 2
 #   (CLIP_BPE=path/to/bpe_simple_vocab_16e6.txt.gz, default ../shared/testdata/clip/)
 #
 # Why so careful about size: a lent GPU machine takes at most 64 MiB per call (tree + carried files).
@@ -18,7 +20,26 @@ W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 xzc() { xz -T0 -9 -c; }
 
-if [ "${1:-}" != main ]; then
+if [ "${1:-}" = pipeline ]; then
+  # An embedded `main` loads neither sharp nor gRPC, but the CLI's bench command imports the transport
+  # bench (gRPC); onnxruntime-node for linux-x64 only. Always remade, like app.tar.xz.
+  : "${FFMPEG_DIR:?set FFMPEG_DIR to a folder with ffmpeg and ffprobe}"
+  [ -f $P/node.xz ] || xzc < "$(command -v node)" > $P/node.xz
+  npx tsc -p .
+  mkdir -p "$W/ffmpeg" "$W/clip" && cp "$FFMPEG_DIR/ffmpeg" "$FFMPEG_DIR/ffprobe" "$W/ffmpeg/"
+  cp "${CLIP_BPE:-../shared/testdata/clip/bpe_simple_vocab_16e6.txt.gz}" "$W/clip/"
+  ort=node_modules/onnxruntime-node
+  mods=$(cd node_modules && ls -d onnxruntime-common fluent-ffmpeg which isexe async @grpc/grpc-js @grpc/proto-loader @js-sdsl/ordered-map @protobufjs/* lodash.camelcase long protobufjs yaml zod 2>/dev/null)
+  tar -cf - --exclude=node_modules/fluent-ffmpeg/coverage --exclude=node_modules/fluent-ffmpeg/doc dist/src dist/bench package.json profiles models/contract \
+    $ort/package.json $ort/dist $ort/bin/napi-v6/linux/x64 $(for m in $mods; do echo "node_modules/$m"; done) -C "$W" ffmpeg clip | xzc > $P/pipeline.tar.xz
+  # bench pipeline's inputs (its cache folder's names), one folder per call: 10 s with call 1, 60 s with call 2.
+  for s in 10 60; do
+    mkdir -p $P/bench-${s}s
+    v=$P/bench-${s}s/testsrc2_1920x1080_30fps_${s}s.mp4
+    [ -f $v ] || ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=1920x1080:rate=30 -t $s \
+      -c:v libx264 -preset veryfast -crf 23 -g 60 -pix_fmt yuv420p $v
+  done
+elif [ "${1:-}" != main ]; then
   # Node: this machine's node 20 binary; it links only glibc, libstdc++ and libgcc_s.
   [ -f $P/node.xz ] || xzc < "$(command -v node)" > $P/node.xz
   # tritonserver 2.51 from the nvidia-pytriton 0.7.0 wheel: the server, the python backend, the stub for

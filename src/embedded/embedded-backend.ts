@@ -12,6 +12,8 @@ export interface EmbeddedBackendOptions {
   models: Record<string, string>;
   /** onnxruntime intra-op threads per session; onnxruntime's default (all cores) when omitted. */
   intraOpNumThreads?: number;
+  /** Worker threads the models are spread over (default 1). */
+  workers?: number;
 }
 
 /** What the worker is started with. */
@@ -30,55 +32,89 @@ export type WorkerReply =
   | { id: number; ok: true; value: unknown }
   | { id: number; ok: false; error: { code: ErrorCode; message: string; model: string | undefined; details: ErrorDetails } };
 
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
+
+/** One worker thread and the calls it has yet to answer; it keeps the process alive only while it has some. */
+class WorkerLink {
+  readonly worker: Worker;
+  readonly pending = new Map<number, Pending>();
+
+  constructor(setup: WorkerSetup, onMessage: (link: WorkerLink, msg: WorkerReply) => void, onFailure: (e: Error) => void, isClosed: () => boolean) {
+    this.worker = startWorker(setup);
+    this.worker.unref();
+    this.worker.on("message", (msg: WorkerReply) => onMessage(this, msg));
+    this.worker.on("error", onFailure);
+    this.worker.on("exit", (code) => {
+      if (!isClosed()) onFailure(new Error(`exit code ${code}`));
+    });
+  }
+
+  add(id: number, p: Pending): void {
+    if (this.pending.size === 0) this.worker.ref();
+    this.pending.set(id, p);
+  }
+
+  take(id: number): Pending | undefined {
+    const p = this.pending.get(id);
+    if (p && this.pending.delete(id) && this.pending.size === 0) this.worker.unref();
+    return p;
+  }
+}
+
 /**
  * Runs ONNX models in this process with onnxruntime-node, behind the same interface as the Triton
- * client. The sessions live on a worker thread (ort-worker.ts), one per model, created on first use and
- * released by close(), so inference never blocks the caller's event loop. While no call is pending the
- * worker does not keep the process alive.
+ * client. The sessions live on worker threads (ort-worker.ts), one session per model, created on first
+ * use and released by close(), so inference never blocks the caller's event loop. With several workers
+ * (`workers`), each model is given to one of them, in turn, at its first call: different models then run
+ * and normalise their inputs in parallel. While no call is pending the workers do not keep the process
+ * alive.
  */
 export class EmbeddedBackend implements InferenceBackend {
   readonly kind = "embedded" as const;
   readonly endpoint = "embedded";
   private readonly contracts = new ContractCache();
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private readonly worker: Worker;
+  private readonly links: WorkerLink[] = [];
+  private readonly linkOf = new Map<string, WorkerLink>();
   private nextId = 1;
   private closed: Promise<void> | undefined;
   private failure: VideoAnalysisError | undefined;
-  /** Output buffers the worker handed over: the only ones recycle() sends back. */
-  private readonly answered = new WeakSet<ArrayBuffer>();
+  /** Output buffers a worker handed over, and which: the only ones recycle() sends back. */
+  private readonly answered = new WeakMap<ArrayBuffer, WorkerLink>();
 
   private constructor(private readonly options: EmbeddedBackendOptions) {
     const setup: WorkerSetup = { models: { ...options.models }, intraOpNumThreads: options.intraOpNumThreads };
-    this.worker = startWorker(setup);
-    this.worker.unref();
-    this.worker.on("message", (msg: WorkerReply) => {
-      const p = this.pending.get(msg.id);
+    const onMessage = (link: WorkerLink, msg: WorkerReply) => {
+      const p = link.take(msg.id);
       if (!p) return;
-      this.pending.delete(msg.id);
-      if (this.pending.size === 0) this.worker.unref();
       if (msg.ok) {
         const outputs = (msg.value as { outputs?: Record<string, Tensor> } | null)?.outputs;
-        if (outputs) for (const t of Object.values(outputs)) if (ArrayBuffer.isView(t.data)) this.answered.add(t.data.buffer as ArrayBuffer);
+        if (outputs) for (const t of Object.values(outputs)) if (ArrayBuffer.isView(t.data)) this.answered.set(t.data.buffer as ArrayBuffer, link);
         p.resolve(msg.value);
+      } else {
+        p.reject(new VideoAnalysisError(msg.error.code, msg.error.message, { model: msg.error.model, details: msg.error.details }));
       }
-      else p.reject(new VideoAnalysisError(msg.error.code, msg.error.message, { model: msg.error.model, details: msg.error.details }));
-    });
-    const fail = (e: Error) => {
-      this.failure = new VideoAnalysisError("INTERNAL", `the embedded backend's worker stopped: ${e.message}`, { cause: e });
-      for (const p of this.pending.values()) p.reject(this.failure);
-      this.pending.clear();
     };
-    this.worker.on("error", fail);
-    this.worker.on("exit", (code) => {
-      if (!this.closed) fail(new Error(`exit code ${code}`));
-    });
+    const onFailure = (e: Error) => {
+      this.failure ??= new VideoAnalysisError("INTERNAL", `the embedded backend's worker stopped: ${e.message}`, { cause: e });
+      for (const link of this.links) {
+        for (const p of link.pending.values()) p.reject(this.failure);
+        link.pending.clear();
+        link.worker.unref();
+      }
+    };
+    for (let i = 0; i < (options.workers ?? 1); i++) this.links.push(new WorkerLink(setup, onMessage, onFailure, () => this.closed !== undefined));
   }
 
   /** Checks that every model file exists; sessions are created lazily, once per model. */
   static async create(options: EmbeddedBackendOptions): Promise<EmbeddedBackend> {
     if (typeof options !== "object" || options === null || typeof options.models !== "object") {
       throw new TypeError("EmbeddedBackend.create: options.models must map model names to .onnx paths");
+    }
+    if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 1)) {
+      throw new RangeError(`EmbeddedBackend.create: workers must be a positive integer, got ${String(options.workers)}`);
     }
     for (const [name, path] of Object.entries(options.models)) {
       if (!existsSync(path)) {
@@ -93,30 +129,38 @@ export class EmbeddedBackend implements InferenceBackend {
     return Object.keys(this.options.models);
   }
 
-  private call<T>(req: DistributiveOmit<WorkerRequest, "id">): Promise<T> {
+  /** The worker that runs `model`: the next one in turn at the model's first call. */
+  private link(model: string): WorkerLink {
+    let link = this.linkOf.get(model);
+    if (!link) {
+      link = this.links[this.linkOf.size % this.links.length]!;
+      this.linkOf.set(model, link);
+    }
+    return link;
+  }
+
+  private call<T>(req: DistributiveOmit<WorkerRequest, "id">, link: WorkerLink): Promise<T> {
     const model = "model" in req ? req.model : undefined;
     if (this.closed && req.op !== "close") return Promise.reject(new VideoAnalysisError("FAILED_PRECONDITION", "the embedded backend is closed", { model }));
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
-      if (this.pending.size === 0) this.worker.ref();
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      link.add(id, { resolve: resolve as (v: unknown) => void, reject });
       try {
-        this.worker.postMessage({ ...req, id });
+        link.worker.postMessage({ ...req, id });
       } catch (e) {
-        this.pending.delete(id);
-        if (this.pending.size === 0) this.worker.unref();
+        link.take(id);
         reject(new VideoAnalysisError("INVALID_ARGUMENT", `the request cannot be passed to the embedded backend's worker: ${(e as Error).message}`, { model, cause: e }));
       }
     });
   }
 
   modelMetadata(model: string): Promise<ModelMetadata> {
-    return this.call({ op: "metadata", model });
+    return this.call({ op: "metadata", model }, this.link(model));
   }
 
   modelReady(model: string): Promise<boolean> {
-    return this.call({ op: "ready", model });
+    return this.call({ op: "ready", model }, this.link(model));
   }
 
   async infer(model: string, inputs: Tensor[], options: InferOptions = {}): Promise<InferResult> {
@@ -145,7 +189,7 @@ export class EmbeddedBackend implements InferenceBackend {
     const own = inputs.map((t) =>
       ArrayBuffer.isView(t.data) && t.data.buffer instanceof ArrayBuffer && t.data.byteLength !== t.data.buffer.byteLength ? ({ ...t, data: t.data.slice() } as Tensor) : t,
     );
-    const call = this.call<{ outputs: Record<string, Tensor> }>({ op: "infer", model, inputs: own, outputs: options.outputs, ensemble, shareIds });
+    const call = this.call<{ outputs: Record<string, Tensor> }>({ op: "infer", model, inputs: own, outputs: options.outputs, ensemble, shareIds }, this.link(model));
     // An abort answers at once; the worker finishes the run it is in and its answer is dropped.
     const r = options.signal ? await raceAbort(call, options.signal, "the call") : await call;
     return { model, version: "1", id: options.requestId ?? "", outputs: r.outputs };
@@ -158,20 +202,25 @@ export class EmbeddedBackend implements InferenceBackend {
    */
   recycle(data: readonly ArrayBufferView[]): void {
     if (this.closed || this.failure) return;
-    const buffers = new Set<ArrayBuffer>();
+    const back = new Map<WorkerLink, Set<ArrayBuffer>>();
     for (const d of data) {
-      if (d.buffer instanceof ArrayBuffer && d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.byteLength > 0 && this.answered.has(d.buffer)) buffers.add(d.buffer);
+      const link = d.buffer instanceof ArrayBuffer && d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.byteLength > 0 ? this.answered.get(d.buffer) : undefined;
+      if (!link) continue;
+      if (!back.has(link)) back.set(link, new Set());
+      back.get(link)!.add(d.buffer as ArrayBuffer);
     }
-    if (buffers.size === 0) return;
-    for (const b of buffers) this.answered.delete(b);
-    this.worker.postMessage({ id: 0, op: "recycle", buffers: [...buffers] } satisfies WorkerRequest, [...buffers]);
+    for (const [link, set] of back) {
+      const buffers = [...set];
+      for (const b of buffers) this.answered.delete(b);
+      link.worker.postMessage({ id: 0, op: "recycle", buffers } satisfies WorkerRequest, buffers);
+    }
   }
 
   async close(): Promise<void> {
     if (!this.closed) {
       this.closed = (async () => {
-        if (!this.failure) await this.call({ op: "close" }).catch(() => undefined);
-        await this.worker.terminate();
+        if (!this.failure) await Promise.all(this.links.map((l) => this.call({ op: "close" }, l).catch(() => undefined)));
+        await Promise.all(this.links.map((l) => l.worker.terminate()));
       })();
     }
     return this.closed;

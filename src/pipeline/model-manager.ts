@@ -18,7 +18,7 @@ import { SceneComponent, type SceneResult } from "../components/scene/scene.js";
 import type { Detections } from "../detections/detections.js";
 import { EmbeddedBackend } from "../embedded/embedded-backend.js";
 import { VideoAnalysisError } from "../errors.js";
-import { embeddedModelPath, maxInFlight, serverModelName, tritonClientOptions, type Profile } from "../profiles/index.js";
+import { embeddedModelPath, embeddedWorkers, maxInFlight, serverModelName, tritonClientOptions, type Profile } from "../profiles/index.js";
 import { resolveModelMapping, routableModels, type ResolvedModel, type Routing, type VideoMetadata as RouteVideo } from "../routing/index.js";
 import { readFrames } from "../video/frame-reader.js";
 import { planFrames } from "../video/frame-plan.js";
@@ -79,6 +79,9 @@ interface Session {
   components: PipelineComponents;
   window: number;
 }
+
+/** Results of `run` that may wait for their write while later frames are analysed. */
+const WRITE_BEHIND = 4;
 
 const FRAME_COMPONENTS: Record<"depth" | "flow" | "clip" | "scene" | "detect", ComponentName> = {
   depth: "core_depth_midas",
@@ -145,7 +148,7 @@ export class ModelManager {
       if (p && existsSync(p)) present[m.name] = p;
     }
     const threads = profile.backend.embedded?.intra_op_threads;
-    const emb = await EmbeddedBackend.create({ models: present, ...(threads ? { intraOpNumThreads: threads } : {}) });
+    const emb = await EmbeddedBackend.create({ models: present, workers: embeddedWorkers(profile), ...(threads ? { intraOpNumThreads: threads } : {}) });
     return new ModelManager(profile, file, new EmbeddedEnsembles(emb), true, files);
   }
 
@@ -343,7 +346,10 @@ export class ModelManager {
         recycle: (f) => reader.recycle(f.data),
         ...(signal ? { signal } : {}),
       });
-      for await (const r of results) {
+      // Frames are written in order behind the analysis: the next frames are pulled (and their calls
+      // made) while this one goes to disk, with at most WRITE_BEHIND results waiting for their write.
+      const write = async (r: FrameResult) => {
+        signal?.throwIfAborted();
         const t = performance.now();
         for (const s of sinks) await s.write(r);
         clock.add("write", performance.now() - t);
@@ -353,7 +359,21 @@ export class ModelManager {
         last = r.timestamp;
         const p = meter.tick();
         options.onProgress?.(p);
+      };
+      let writes: Promise<void> = Promise.resolve();
+      const waiting: Array<Promise<void>> = [];
+      try {
+        for await (const r of results) {
+          writes = writes.then(() => write(r));
+          waiting.push(writes);
+          writes.catch(() => undefined);
+          if (waiting.length > WRITE_BEHIND) await waiting.shift();
+        }
+      } finally {
+        // Nothing may still be writing when the sinks are finished or aborted.
+        await writes.catch(() => undefined);
       }
+      await writes;
       signal?.throwIfAborted();
 
       const records: ArtifactRecord[] = [];

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { VideoAnalysisError } from "../errors.js";
 import type { TritonClientOptions } from "../triton/client.js";
@@ -21,6 +22,12 @@ export function embeddedModelPath(profile: Profile, catalogName: string): string
   const emb = profile.backend.embedded;
   if (!emb) return undefined;
   return emb.models[catalogName] ?? (emb.models_dir ? join(emb.models_dir, `${catalogName}.onnx`) : undefined);
+}
+
+/** The embedded backend's worker threads: the profile's number, or for "auto" one per 4 cores, 1 to 4. */
+export function embeddedWorkers(profile: Profile, cores = availableParallelism()): number {
+  const w = profile.backend.embedded?.workers ?? "auto";
+  return w === "auto" ? Math.min(4, Math.max(1, Math.floor(cores / 4))) : w;
 }
 
 /** The TritonClient options a profile's triton backend asks for. */

@@ -43,6 +43,11 @@ export const embeddedBackendSchema = z.strictObject({
   models: z.record(z.string(), nonEmpty()).default({}),
   /** onnxruntime intra-op threads per session (onnxruntime's default when omitted). */
   intra_op_threads: positiveInt().optional(),
+  /**
+   * Worker threads the models are spread over, or "auto": one per 4 CPU cores, 1 to 4 (the cores go
+   * to ffmpeg's decoder first; more workers than models gain nothing).
+   */
+  workers: z.union([positiveInt(), z.literal("auto")]).default("auto"),
 });
 
 export const backendSchema = z.strictObject({

@@ -102,6 +102,39 @@ test("embedded: recycled output buffers are answered into again, with the same v
   }
 });
 
+test("embedded: models spread over several workers answer as on one, recycling included", async () => {
+  const names = ["midas_256", "raft_256", "clip_image_224", "yolo11n_320"];
+  const models = Object.fromEntries(names.map((n) => [n, contract(n)]));
+  const answers = async (workers: number) => {
+    const be = new EmbeddedEnsembles(await EmbeddedBackend.create({ models, workers, intraOpNumThreads: 1 }));
+    try {
+      const out: Float32Array[] = [];
+      for (let round = 0; round < 3; round++) {
+        const a = pixels(256, 7 + round);
+        const b = pixels(256, 13 + round);
+        sealPixels(a);
+        const r = await Promise.all([
+          be.infer("midas_256", [tensor("INPUT__0", "UINT8", [1, 256, 256, 3], a)]),
+          be.infer("raft_256", [tensor("INPUT0__0", "UINT8", [1, 256, 256, 3], a), tensor("INPUT1__0", "UINT8", [1, 256, 256, 3], b)]),
+          be.infer("clip_image_224", [tensor("INPUT__0", "UINT8", [1, 224, 224, 3], pixels(224, 3 + round))]),
+          be.infer("yolo11n_320", [tensor("INPUT__0", "UINT8", [1, 320, 320, 3], pixels(320, 5 + round))]),
+        ]);
+        const data = r.map((x) => x.outputs.OUTPUT__0!.data as Float32Array);
+        out.push(...data.map((d) => d.slice()));
+        be.recycle(data);
+      }
+      return out;
+    } finally {
+      await be.close();
+    }
+  };
+  const one = await answers(1);
+  const three = await answers(3);
+  assert.equal(three.length, 12);
+  three.forEach((d, i) => assert.ok(Buffer.from(d.buffer).equals(Buffer.from(one[i]!.buffer)), `answer ${i}`));
+  await assert.rejects(EmbeddedBackend.create({ models: {}, workers: 0 }), /workers must be a positive integer, got 0/);
+});
+
 test("embedded: the worker's preprocessing equals preprocessInputs on this thread", async () => {
   const m = findModel("places365_resnet50_224")!;
   const emb = await EmbeddedBackend.create({ models: { [m.name]: contract(m.name) }, intraOpNumThreads: 1 });
