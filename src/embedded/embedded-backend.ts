@@ -1,11 +1,11 @@
 import { existsSync } from "node:fs";
-import { Worker } from "node:worker_threads";
 import type { InferenceBackend, InferOptions, InferResult, ModelMetadata } from "../backend/backend.js";
 import { ContractCache, checkInputs } from "../backend/contract.js";
 import type { CatalogModel } from "../catalog/types.js";
 import { type ErrorCode, type ErrorDetails, abortError, raceAbort, VideoAnalysisError } from "../errors.js";
 import { sealedId } from "../preprocess/normalize.js";
 import type { Tensor } from "../tensor.js";
+import { WorkerLink } from "../worker-link.js";
 
 export interface EmbeddedBackendOptions {
   /** Model name -> path of its .onnx file. */
@@ -32,38 +32,6 @@ export type WorkerReply =
   | { id: number; ok: true; value: unknown }
   | { id: number; ok: false; error: { code: ErrorCode; message: string; model: string | undefined; details: ErrorDetails } };
 
-interface Pending {
-  resolve: (v: unknown) => void;
-  reject: (e: Error) => void;
-}
-
-/** One worker thread and the calls it has yet to answer; it keeps the process alive only while it has some. */
-class WorkerLink {
-  readonly worker: Worker;
-  readonly pending = new Map<number, Pending>();
-
-  constructor(setup: WorkerSetup, onMessage: (link: WorkerLink, msg: WorkerReply) => void, onFailure: (e: Error) => void, isClosed: () => boolean) {
-    this.worker = startWorker(setup);
-    this.worker.unref();
-    this.worker.on("message", (msg: WorkerReply) => onMessage(this, msg));
-    this.worker.on("error", onFailure);
-    this.worker.on("exit", (code) => {
-      if (!isClosed()) onFailure(new Error(`exit code ${code}`));
-    });
-  }
-
-  add(id: number, p: Pending): void {
-    if (this.pending.size === 0) this.worker.ref();
-    this.pending.set(id, p);
-  }
-
-  take(id: number): Pending | undefined {
-    const p = this.pending.get(id);
-    if (p && this.pending.delete(id) && this.pending.size === 0) this.worker.unref();
-    return p;
-  }
-}
-
 /**
  * Runs ONNX models in this process with onnxruntime-node, behind the same interface as the Triton
  * client. The sessions live on worker threads (ort-worker.ts), one session per model, created on first
@@ -76,17 +44,17 @@ export class EmbeddedBackend implements InferenceBackend {
   readonly kind = "embedded" as const;
   readonly endpoint = "embedded";
   private readonly contracts = new ContractCache();
-  private readonly links: WorkerLink[] = [];
-  private readonly linkOf = new Map<string, WorkerLink>();
+  private readonly links: WorkerLink<WorkerReply>[] = [];
+  private readonly linkOf = new Map<string, WorkerLink<WorkerReply>>();
   private nextId = 1;
   private closed: Promise<void> | undefined;
   private failure: VideoAnalysisError | undefined;
   /** Output buffers a worker handed over, and which: the only ones recycle() sends back. */
-  private readonly answered = new WeakMap<ArrayBuffer, WorkerLink>();
+  private readonly answered = new WeakMap<ArrayBuffer, WorkerLink<WorkerReply>>();
 
   private constructor(private readonly options: EmbeddedBackendOptions) {
     const setup: WorkerSetup = { models: { ...options.models }, intraOpNumThreads: options.intraOpNumThreads };
-    const onMessage = (link: WorkerLink, msg: WorkerReply) => {
+    const onMessage = (link: WorkerLink<WorkerReply>, msg: WorkerReply) => {
       const p = link.take(msg.id);
       if (!p) return;
       if (msg.ok) {
@@ -99,13 +67,10 @@ export class EmbeddedBackend implements InferenceBackend {
     };
     const onFailure = (e: Error) => {
       this.failure ??= new VideoAnalysisError("INTERNAL", `the embedded backend's worker stopped: ${e.message}`, { cause: e });
-      for (const link of this.links) {
-        for (const p of link.pending.values()) p.reject(this.failure);
-        link.pending.clear();
-        link.worker.unref();
-      }
+      for (const link of this.links) link.failAll(this.failure);
     };
-    for (let i = 0; i < (options.workers ?? 1); i++) this.links.push(new WorkerLink(setup, onMessage, onFailure, () => this.closed !== undefined));
+    const file = new URL("./ort-worker.js", import.meta.url);
+    for (let i = 0; i < (options.workers ?? 1); i++) this.links.push(new WorkerLink(file, setup, onMessage, onFailure, () => this.closed !== undefined));
   }
 
   /** Checks that every model file exists; sessions are created lazily, once per model. */
@@ -130,7 +95,7 @@ export class EmbeddedBackend implements InferenceBackend {
   }
 
   /** The worker that runs `model`: the next one in turn at the model's first call. */
-  private link(model: string): WorkerLink {
+  private link(model: string): WorkerLink<WorkerReply> {
     let link = this.linkOf.get(model);
     if (!link) {
       link = this.links[this.linkOf.size % this.links.length]!;
@@ -139,19 +104,14 @@ export class EmbeddedBackend implements InferenceBackend {
     return link;
   }
 
-  private call<T>(req: DistributiveOmit<WorkerRequest, "id">, link: WorkerLink): Promise<T> {
+  private call<T>(req: DistributiveOmit<WorkerRequest, "id">, link: WorkerLink<WorkerReply>): Promise<T> {
     const model = "model" in req ? req.model : undefined;
     if (this.closed && req.op !== "close") return Promise.reject(new VideoAnalysisError("FAILED_PRECONDITION", "the embedded backend is closed", { model }));
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      link.add(id, { resolve: resolve as (v: unknown) => void, reject });
-      try {
-        link.worker.postMessage({ ...req, id });
-      } catch (e) {
-        link.take(id);
-        reject(new VideoAnalysisError("INVALID_ARGUMENT", `the request cannot be passed to the embedded backend's worker: ${(e as Error).message}`, { model, cause: e }));
-      }
+    return link.call<T>(id, { ...req, id }).catch((e: unknown) => {
+      if (e instanceof VideoAnalysisError) throw e;
+      throw new VideoAnalysisError("INVALID_ARGUMENT", `the request cannot be passed to the embedded backend's worker: ${(e as Error).message}`, { model, cause: e });
     });
   }
 
@@ -202,7 +162,7 @@ export class EmbeddedBackend implements InferenceBackend {
    */
   recycle(data: readonly ArrayBufferView[]): void {
     if (this.closed || this.failure) return;
-    const back = new Map<WorkerLink, Set<ArrayBuffer>>();
+    const back = new Map<WorkerLink<WorkerReply>, Set<ArrayBuffer>>();
     for (const d of data) {
       const link = d.buffer instanceof ArrayBuffer && d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.byteLength > 0 ? this.answered.get(d.buffer) : undefined;
       if (!link) continue;
@@ -224,20 +184,6 @@ export class EmbeddedBackend implements InferenceBackend {
       })();
     }
     return this.closed;
-  }
-}
-
-/**
- * The worker inherits node's flags (--cpu-prof and the like), except --input-type, which node refuses for
- * a worker's file; where node refuses a flag for workers at all (--trace-gc...), it starts without them.
- */
-function startWorker(setup: WorkerSetup): Worker {
-  const file = new URL("./ort-worker.js", import.meta.url);
-  try {
-    return new Worker(file, { workerData: setup, execArgv: process.execArgv.filter((a) => !a.startsWith("--input-type")) });
-  } catch (e) {
-    if ((e as { code?: string }).code !== "ERR_WORKER_INVALID_EXEC_ARGV") throw e;
-    return new Worker(file, { workerData: setup, execArgv: [] });
   }
 }
 

@@ -90,41 +90,68 @@ export class PixelPool {
   }
 }
 
+/** True when the frame itself is already the fitted image (a stretch or crop to its own square size). */
+function isFitted(frame: RgbImage, mode: ResizeMode, size: number): boolean {
+  return mode !== "letterbox" && frame.width === size && frame.height === size;
+}
+
+/** A frame fitted to S x S by `mode` (into `out` when given): what FittedFrame and the fitting workers run. */
+export function fitImage(frame: RgbImage, mode: ResizeMode, size: number, pad = 114, out?: Uint8Array): FittedImage {
+  if (mode === "stretch") return { image: stretchTo(frame, size, out), letterbox: undefined };
+  if (mode === "center_crop") return { image: centerCropTo(frame, size, out), letterbox: undefined };
+  const lb = letterboxTo(frame, size, pad, out);
+  return { image: lb.image, letterbox: lb.info };
+}
+
+/** Fits frames on other threads: FitPool (fit-pool.ts) implements it. */
+export interface Fitter {
+  /** Whether it can take this frame without a copy (its pixels in shared memory). */
+  accepts(frame: RgbImage): boolean;
+  fit(frame: RgbImage, mode: ResizeMode, size: number, pad: number, out: Uint8Array): Promise<FittedImage>;
+}
+
 /**
  * The fitted versions of one frame, made once each: MiDaS and RAFT at the same size share one stretch,
- * CLIP and Places365 at the same size one centre crop. With a pool, they are written into its buffers
- * and release() gives them back.
+ * CLIP and Places365 at the same size one centre crop. With a pool they are written into its buffers,
+ * and release() gives them back; with a fitter (and the frame in shared memory) they are made on its
+ * threads, otherwise here, at once.
  */
 export class FittedFrame {
-  private readonly cache = new Map<string, FittedImage>();
+  private readonly cache = new Map<string, Promise<FittedImage>>();
+  private readonly taken: Uint8Array[] = [];
 
   constructor(
     readonly frame: RgbImage,
     private readonly pool?: PixelPool,
+    private readonly fitter?: Fitter,
   ) {}
 
-  get(mode: ResizeMode, size: number, pad = 114): FittedImage {
+  get(mode: ResizeMode, size: number, pad = 114): Promise<FittedImage> {
     const key = `${mode}:${size}:${mode === "letterbox" ? pad : ""}`;
     let f = this.cache.get(key);
     if (!f) {
-      const out = this.pool?.take(size * size * 3);
-      if (mode === "stretch") f = { image: stretchTo(this.frame, size, out), letterbox: undefined };
-      else if (mode === "center_crop") f = { image: centerCropTo(this.frame, size, out), letterbox: undefined };
-      else {
-        const lb = letterboxTo(this.frame, size, pad, out);
-        f = { image: lb.image, letterbox: lb.info };
-      }
-      if (out && f.image.data !== out) this.pool!.give(out);
-      // A new buffer (not the caller's frame) is the SDK's own: nothing writes it again until release().
-      if (f.image.data !== this.frame.data) sealPixels(f.image.data);
+      f = this.make(mode, size, pad);
       this.cache.set(key, f);
     }
     return f;
   }
 
+  // Without a fitter this runs to the end synchronously, inside get().
+  private async make(mode: ResizeMode, size: number, pad: number): Promise<FittedImage> {
+    // The caller's frame, already of the size, is used as it is: never sealed, never pooled.
+    if (isFitted(this.frame, mode, size)) return { image: this.frame, letterbox: undefined };
+    const out = this.pool?.take(size * size * 3);
+    if (out) this.taken.push(out);
+    const f = out && this.fitter?.accepts(this.frame) ? await this.fitter.fit(this.frame, mode, size, pad, out) : fitImage(this.frame, mode, size, pad, out);
+    // A new buffer (not the caller's frame) is the SDK's own: nothing writes it again until release().
+    sealPixels(f.image.data);
+    return f;
+  }
+
   /** Gives the fitted images back to the pool: only once no call that was handed one is in flight. */
   release(): void {
-    if (this.pool) for (const f of this.cache.values()) if (f.image.data !== this.frame.data) this.pool.give(f.image.data);
+    if (this.pool) for (const out of this.taken) this.pool.give(out);
+    this.taken.length = 0;
     this.cache.clear();
   }
 }

@@ -18,12 +18,13 @@ import { SceneComponent, type SceneResult } from "../components/scene/scene.js";
 import type { Detections } from "../detections/detections.js";
 import { EmbeddedBackend } from "../embedded/embedded-backend.js";
 import { VideoAnalysisError } from "../errors.js";
-import { embeddedModelPath, embeddedWorkers, maxInFlight, serverModelName, tritonClientOptions, type Profile } from "../profiles/index.js";
+import { embeddedModelPath, embeddedWorkers, maxInFlight, preprocessWorkers, serverModelName, tritonClientOptions, type Profile } from "../profiles/index.js";
 import { resolveModelMapping, routableModels, type ResolvedModel, type Routing, type VideoMetadata as RouteVideo } from "../routing/index.js";
 import { readFrames } from "../video/frame-reader.js";
 import { planFrames } from "../video/frame-plan.js";
 import { probeVideo } from "../video/metadata.js";
 import type { ArtifactRecord, ArtifactSink } from "./artifact.js";
+import { FitPool } from "./fit-pool.js";
 import { checkFrame, FittedFrame, type RgbFrame } from "./frame.js";
 import { Limiter } from "./limiter.js";
 import { ModelHandle, type ModelUsage } from "./model.js";
@@ -112,6 +113,7 @@ export class ModelManager {
   private readonly frameSessions = new Map<string, Promise<Session>>();
   private textSession: Promise<ClipComponent> | undefined;
   private readonly adhoc: ModelHandle[] = [];
+  private fitPool: FitPool | undefined;
   private closed = false;
 
   private constructor(
@@ -153,6 +155,13 @@ export class ModelManager {
   }
 
   // --- routing and sessions ------------------------------------------------------------------------
+
+  /** The fitting workers of the profile's concurrency.preprocess_workers, started at the first need; none for 0. */
+  private fitter(): FitPool | undefined {
+    const n = preprocessWorkers(this.profile);
+    if (n > 0) this.fitPool ??= new FitPool(n);
+    return this.fitPool;
+  }
 
   private check(): void {
     if (this.closed) throw new VideoAnalysisError("FAILED_PRECONDITION", "this ModelManager is closed; create another with ModelManager.fromProfile");
@@ -301,7 +310,8 @@ export class ModelManager {
     // ffmpeg starts now and decodes while the models load and the prompts are embedded: up to 16 frames
     // (at most 16 MiB) wait for the pipeline, then ffmpeg pauses. Its errors reach the frame loop below.
     const ahead = Math.max(2, Math.min(16, Math.floor((16 << 20) / (a.width * a.height * 3))));
-    const reader = readFrames(video, { ...readOptions, highWaterMarkFrames: ahead });
+    const fitter = this.fitter();
+    const reader = readFrames(video, { ...readOptions, highWaterMarkFrames: ahead, shared: fitter !== undefined });
     reader.on("error", () => {});
     let session: Session;
     let folder: RunFolder;
@@ -344,6 +354,7 @@ export class ModelManager {
         fps,
         outputSize: { width: meta.displayWidth, height: meta.displayHeight },
         recycle: (f) => reader.recycle(f.data),
+        ...(fitter ? { fitter } : {}),
         ...(signal ? { signal } : {}),
       });
       // Frames are written in order behind the analysis: the next frames are pulled (and their calls
@@ -463,7 +474,8 @@ export class ModelManager {
         };
       },
     };
-    yield* analyzeFrames(rest, session.components, { window: session.window, clock, fps, ...(options.signal ? { signal: options.signal } : {}) });
+    const fitter = this.fitter();
+    yield* analyzeFrames(rest, session.components, { window: session.window, clock, fps, ...(fitter ? { fitter } : {}), ...(options.signal ? { signal: options.signal } : {}) });
   }
 
   // --- single frames -------------------------------------------------------------------------------
@@ -573,6 +585,7 @@ export class ModelManager {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.fitPool?.close();
     if (this.ownsBackend) await this.backend.close();
   }
 }

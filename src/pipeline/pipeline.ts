@@ -7,7 +7,7 @@ import type { SceneComponent, SceneResult } from "../components/scene/scene.js";
 import type { Detections } from "../detections/detections.js";
 import { abortError, raceAbort, VideoAnalysisError } from "../errors.js";
 import type { FrameContext } from "./component.js";
-import { checkFrame, FittedFrame, PixelPool, type RgbFrame } from "./frame.js";
+import { checkFrame, FittedFrame, PixelPool, type Fitter, type RgbFrame } from "./frame.js";
 import type { StageClock } from "./stats.js";
 
 /** Everything the enabled components say about one frame. */
@@ -50,11 +50,14 @@ export interface PipelineOptions {
   outputSize?: { width: number; height: number };
   /** Called with each frame once nothing reads it any more, for a source that reuses its buffers (FrameReader.recycle). */
   recycle?: (frame: RgbFrame) => void;
+  /** Fits frames in shared memory on other threads (FitPool); others are fitted on this thread. */
+  fitter?: Fitter;
 }
 
 /**
  * The scheduler. Frames are pulled from `frames` while fewer than `window` are being analysed; for each
- * frame every component starts at once (its preprocessing runs right away on this thread, in frame order;
+ * frame every component starts at once (its preprocessing starts right away, in frame order, on this thread
+ * or a fitting worker's;
  * its inference waits for a slot of its model's in-flight limit), so decoding (ffmpeg, its own process),
  * preprocessing of the next frames, the inference calls of several models (onnxruntime's threads or the
  * server) and postprocessing overlap. Results come out in frame order; tracking runs there, since it must
@@ -101,7 +104,7 @@ export async function* analyzeFrames(frames: AsyncIterable<RgbFrame>, c: Pipelin
     const image = checkFrame(raw, `frame ${position}`);
     const index = raw.index ?? position;
     const timestamp = raw.timestamp ?? index / fps;
-    const fitted = new FittedFrame(image, pool);
+    const fitted = new FittedFrame(image, pool, options.fitter);
     const ctx: FrameContext = {
       index,
       timestamp,

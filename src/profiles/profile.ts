@@ -30,6 +30,12 @@ export function embeddedWorkers(profile: Profile, cores = availableParallelism()
   return w === "auto" ? Math.min(4, Math.max(1, Math.floor(cores / 4))) : w;
 }
 
+/** The fitting worker threads (FitPool): the profile's number, or for "auto" none below 8 cores, else one per 4 cores, at most 4. */
+export function preprocessWorkers(profile: Profile, cores = availableParallelism()): number {
+  const w = profile.concurrency.preprocess_workers;
+  return w === "auto" ? (cores < 8 ? 0 : Math.min(4, Math.floor(cores / 4))) : w;
+}
+
 /** The TritonClient options a profile's triton backend asks for. */
 export function tritonClientOptions(profile: Profile): TritonClientOptions {
   const t = profile.backend.triton;

@@ -156,6 +156,11 @@ export const concurrencySchema = z.strictObject({
   max_in_flight: positiveInt().default(2),
   /** Per-model overrides (model name -> requests in flight). */
   per_model: z.record(z.string(), positiveInt()).default({}),
+  /**
+   * Worker threads that fit frames to the branches' inputs (resize, crop, letterbox), or "auto": none
+   * below 8 cores (there the work costs the same CPU on any thread), else one per 4 cores, at most 4.
+   */
+  preprocess_workers: z.union([z.int().min(0), z.literal("auto")]).default("auto"),
 });
 
 export const outputSchema = z.strictObject({

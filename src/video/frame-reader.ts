@@ -31,6 +31,8 @@ export interface ReadFramesOptions extends FramePlanOptions {
   highWaterMarkFrames?: number;
   /** Metadata from probeVideo, to skip probing again. */
   metadata?: VideoMetadata;
+  /** Frames in SharedArrayBuffer memory, for handing to worker threads without a copy (default false). */
+  shared?: boolean;
   /**
    * Fail on any error ffmpeg logs, even one it conceals and decodes past (a damaged packet, say).
    * Default false: such errors are tolerated, as players do; truncation and fatal errors always fail.
@@ -218,7 +220,7 @@ export class FrameReader extends Readable {
         // A frame that lies whole in the chunk could be a view of it, but chunks (<= 64 KiB) are smaller
         // than any real frame, so one copy into a frame-sized buffer is the rule.
         this.current = this.spare.pop();
-        if (!this.current) this.made.add((this.current = Buffer.allocUnsafe(size)));
+        if (!this.current) this.made.add((this.current = this.options.shared ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafe(size)));
         this.filled = 0;
       }
       const n = Math.min(size - this.filled, chunk.length - off);

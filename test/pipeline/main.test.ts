@@ -147,11 +147,11 @@ describe("main: failures and cancellation leave no artifact", () => {
     });
   }
 
-  test("reused buffers: no input changes while its call is in flight, and answers out of order give the same artifacts", async () => {
+  test("reused buffers and fitting workers: no input changes while its call is in flight; answers out of order give the same artifacts", async () => {
     const plain = await ModelManager.fromProfile(EMBEDDED_PROFILE);
     const probe = new ProbeBackend(await contractBackend());
     probe.jitterMs = 15;
-    const shuffled = await ModelManager.fromProfile(EMBEDDED_PROFILE, { backend: probe, overrides: { concurrency: { max_in_flight: 3 } } });
+    const shuffled = await ModelManager.fromProfile(EMBEDDED_PROFILE, { backend: probe, overrides: { concurrency: { max_in_flight: 3, preprocess_workers: 2 } } });
     const a = join(tmp.dir, "run-reuse-plain");
     const b = join(tmp.dir, "run-reuse-shuffled");
     try {

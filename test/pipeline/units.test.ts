@@ -6,6 +6,7 @@ import { Detections } from "../../src/detections/detections.js";
 import { clipDetections, scaleDetections } from "../../src/components/detections/detections.js";
 import { VideoAnalysisError } from "../../src/errors.js";
 import { Column } from "../../src/pipeline/columns.js";
+import { FitPool } from "../../src/pipeline/fit-pool.js";
 import { centerCropTo, checkFrame, FittedFrame, PixelPool, stretchTo } from "../../src/pipeline/frame.js";
 import { sealedId } from "../../src/preprocess/normalize.js";
 import { Limiter } from "../../src/pipeline/limiter.js";
@@ -86,63 +87,80 @@ describe("fitting a frame to a branch", () => {
     assert.deepEqual([small.width, small.height], [18, 18]);
   });
 
-  test("letterbox: never enlarged, padded with 114, geometry for mapping back", () => {
-    const f = new FittedFrame(img).get("letterbox", 96);
+  test("letterbox: never enlarged, padded with 114, geometry for mapping back", async () => {
+    const f = await new FittedFrame(img).get("letterbox", 96);
     assert.deepEqual([f.image.width, f.image.height], [96, 96]);
     assert.equal(f.letterbox!.scale, 1);
     assert.deepEqual([f.letterbox!.left, f.letterbox!.top], [16, 30]);
     assert.equal(f.image.data[0], 114);
   });
 
-  test("a fitted version is made once per frame", () => {
+  test("a fitted version is made once per frame", async () => {
     const ff = new FittedFrame(img);
-    assert.equal(ff.get("stretch", 16), ff.get("stretch", 16));
-    assert.notEqual(ff.get("stretch", 16), ff.get("center_crop", 16));
+    assert.equal(await ff.get("stretch", 16), await ff.get("stretch", 16));
+    assert.notEqual(await ff.get("stretch", 16), await ff.get("center_crop", 16));
   });
 
-  test("fitted images are the SDK's own buffers, sealed; a frame already of the size is not", () => {
+  test("fitted images are the SDK's own buffers, sealed; a frame already of the size is not", async () => {
     const ff = new FittedFrame(img);
     for (const [mode, size] of [["stretch", 16], ["center_crop", 16], ["letterbox", 96]] as const) {
-      const { data } = ff.get(mode, size).image;
+      const { data } = (await ff.get(mode, size)).image;
       assert.notEqual(data, img.data, mode);
       assert.notEqual(sealedId(data), undefined, mode);
     }
-    assert.deepEqual(ff.get("center_crop", 16).image.data, centerCropTo(img, 16).data);
+    assert.deepEqual((await ff.get("center_crop", 16)).image.data, centerCropTo(img, 16).data);
     // A frame already of the size is handed back as it is: the caller's buffer, never sealed.
     const square = { width: 16, height: 16, channels: 3, data: new Uint8Array(16 * 16 * 3) };
-    const same = new FittedFrame(square).get("stretch", 16).image;
+    const same = (await new FittedFrame(square).get("stretch", 16)).image;
     assert.equal(same.data, square.data);
     assert.equal(sealedId(square.data), undefined);
   });
 
-  test("pooled fitted images: the same pixels in shared buffers, given back on release and sealed anew when reused", () => {
-    const pool = new PixelPool();
-    const ff = new FittedFrame(img, pool);
-    const modes = [["stretch", 16], ["center_crop", 16], ["letterbox", 96]] as const;
-    const first = modes.map(([mode, size]) => ff.get(mode, size).image.data);
-    modes.forEach(([mode, size], i) => {
-      assert.ok(first[i]!.buffer instanceof SharedArrayBuffer, mode);
-      assert.ok(Buffer.from(first[i]!).equals(Buffer.from(new FittedFrame(img).get(mode, size).image.data)), mode);
+  // The same with the fitting on worker threads: the frame in shared memory, the result in the pool's.
+  for (const workers of [0, 2]) {
+    test(`pooled fitted images${workers ? ", fitted on worker threads" : ""}: the same pixels in shared buffers, given back on release and sealed anew when reused`, async () => {
+      const shared = (data: Uint8Array) => {
+        const d = new Uint8Array(new SharedArrayBuffer(data.length));
+        d.set(data);
+        return d;
+      };
+      const fitter = workers ? new FitPool(workers) : undefined;
+      try {
+        const pool = new PixelPool();
+        const frame = { ...img, data: shared(img.data) };
+        const ff = new FittedFrame(frame, pool, fitter);
+        const modes = [["stretch", 16], ["center_crop", 16], ["letterbox", 96]] as const;
+        const fitted = await Promise.all(modes.map(([mode, size]) => ff.get(mode, size)));
+        const first = fitted.map((f) => f.image.data);
+        for (const [i, [mode, size]] of modes.entries()) {
+          const here = await new FittedFrame(img).get(mode, size);
+          assert.ok(first[i]!.buffer instanceof SharedArrayBuffer, mode);
+          assert.ok(Buffer.from(first[i]!).equals(Buffer.from(here.image.data)), mode);
+          assert.deepEqual([fitted[i]!.image.width, fitted[i]!.image.height, fitted[i]!.letterbox], [here.image.width, here.image.height, here.letterbox], mode);
+        }
+        const ids = first.map((d) => sealedId(d));
+        ff.release();
+        // A second frame of other pixels gets the same memory, rewritten, under new seals.
+        const other = { ...img, data: img.data.map((v) => 255 - v) };
+        const again = new FittedFrame({ ...other, data: shared(other.data) }, pool, fitter);
+        const buffers = new Set(first.map((d) => d.buffer));
+        for (const [mode, size] of modes) {
+          const d = (await again.get(mode, size)).image.data;
+          assert.ok(buffers.delete(d.buffer), `${mode}: a buffer of the first frame is reused`);
+          assert.ok(!ids.includes(sealedId(d)), `${mode}: new contents, new seal`);
+          assert.ok(Buffer.from(d).equals(Buffer.from((await new FittedFrame(other).get(mode, size)).image.data)), mode);
+        }
+        // The caller's frame itself (already of the size) never goes into the pool.
+        const square = { width: 16, height: 16, channels: 3, data: new Uint8Array(new SharedArrayBuffer(16 * 16 * 3)) };
+        const sq = new FittedFrame(square, pool, fitter);
+        assert.equal((await sq.get("stretch", 16)).image.data, square.data);
+        sq.release();
+        assert.notEqual(pool.take(16 * 16 * 3).buffer, square.data.buffer);
+      } finally {
+        await fitter?.close();
+      }
     });
-    const ids = first.map((d) => sealedId(d));
-    ff.release();
-    // A second frame of other pixels gets the same memory, rewritten, under new seals.
-    const other = { ...img, data: img.data.map((v) => 255 - v) };
-    const again = new FittedFrame(other, pool);
-    const buffers = new Set(first.map((d) => d.buffer));
-    for (const [mode, size] of modes) {
-      const d = again.get(mode, size).image.data;
-      assert.ok(buffers.delete(d.buffer), `${mode}: a buffer of the first frame is reused`);
-      assert.ok(!ids.includes(sealedId(d)), `${mode}: new contents, new seal`);
-      assert.ok(Buffer.from(d).equals(Buffer.from(new FittedFrame(other).get(mode, size).image.data)), mode);
-    }
-    // The caller's frame itself (already of the size) never goes into the pool.
-    const square = { width: 16, height: 16, channels: 3, data: new Uint8Array(new SharedArrayBuffer(16 * 16 * 3)) };
-    const sq = new FittedFrame(square, pool);
-    assert.equal(sq.get("stretch", 16).image.data, square.data);
-    sq.release();
-    assert.notEqual(pool.take(16 * 16 * 3).buffer, square.data.buffer);
-  });
+  }
 
   test("frames are checked at the boundary", () => {
     assert.throws(() => checkFrame({ width: 2, height: 2, data: new Uint8Array(11) }), /2x2 rgb24 needs 12 bytes, data has 11/);

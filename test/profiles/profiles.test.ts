@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { isVideoAnalysisError } from "../../src/errors.js";
-import { embeddedModelPath, embeddedWorkers, loadProfile, parseProfile, serverModelName, substituteEnv, type LocatedIssue } from "../../src/profiles/index.js";
+import { embeddedModelPath, embeddedWorkers, loadProfile, preprocessWorkers, parseProfile, serverModelName, substituteEnv, type LocatedIssue } from "../../src/profiles/index.js";
 import { repoRoot } from "../support/testdata.js";
 
 const dir = mkdtempSync(join(tmpdir(), "profiles-test-"));
@@ -194,12 +194,15 @@ components: { scene: {} }
   assert.throws(both, (e: unknown) => isVideoAnalysisError(e) && e.details.keyPath === "backend.triton" && /exactly one of "url" or "urls"/.test(e.message));
 });
 
-test("profiles: embedded workers: a number, or auto (one per 4 cores, 1 to 4)", () => {
+test("profiles: embedded and fitting workers: a number, or auto by the cores", () => {
   const profile = (workers: string) => parseProfile(`version: 1\nname: t\nbackend:\n  embedded: { models_dir: m${workers} }\ncomponents: { scene: {} }\n`, "w.yaml", { env: {} });
   const auto = profile("");
   assert.equal(auto.backend.embedded!.workers, "auto");
   assert.deepEqual([1, 2, 4, 7, 8, 16, 64].map((cores) => embeddedWorkers(auto, cores)), [1, 1, 1, 1, 2, 4, 4]);
   assert.equal(embeddedWorkers(profile(", workers: 3"), 2), 3);
+  // Fitting workers: none below 8 cores, then one per 4 cores, at most 4; 0 turns them off.
+  assert.deepEqual([2, 7, 8, 16, 64].map((cores) => preprocessWorkers(auto, cores)), [0, 0, 2, 4, 4]);
+  assert.equal(preprocessWorkers(parseProfile(`version: 1\nname: t\nbackend:\n  embedded: { models_dir: m }\nconcurrency: { preprocess_workers: 0 }\ncomponents: { scene: {} }\n`, "w.yaml", { env: {} }), 64), 0);
   for (const bad of ["0", "many", "1.5"]) {
     assert.throws(() => profile(`, workers: ${bad}`), (e: unknown) => isVideoAnalysisError(e) && e.details.keyPath === "backend.embedded.workers", bad);
   }

@@ -107,8 +107,8 @@ export class ClipComponent {
     if (!model) throw new RangeError("CLIP image embeddings need the clip_image model");
     const s = model.inputSize;
     const spec = model.contract.inputs[0]!;
-    const input = ctx.clock.time("preprocess", () => {
-      const img = ctx.fitted.get(model.catalog.family.resize ?? "center_crop", s).image;
+    const input = await ctx.clock.timeAsync("preprocess", async () => {
+      const img = (await ctx.fitted.get(model.catalog.family.resize ?? "center_crop", s)).image;
       return tensor(spec.name, "UINT8", [1, s, s, 3], img.data);
     });
     const out = await model.infer([input], signal, ctx.clock);

@@ -40,8 +40,8 @@ export class DetectionsComponent {
     const s = this.model.inputSize;
     const spec = this.model.contract.inputs[0]!;
     const family = this.model.catalog.family;
-    const { input, info } = ctx.clock.time("preprocess", () => {
-      const f = ctx.fitted.get(family.resize ?? "letterbox", s, family.pad ?? 114);
+    const { input, info } = await ctx.clock.timeAsync("preprocess", async () => {
+      const f = await ctx.fitted.get(family.resize ?? "letterbox", s, family.pad ?? 114);
       return { input: tensor(spec.name, "UINT8", [1, s, s, 3], f.image.data), info: f.letterbox ?? null };
     });
     const out = await this.model.infer([input], signal, ctx.clock);

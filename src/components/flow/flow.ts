@@ -27,7 +27,7 @@ export interface FlowField {
  */
 export class FlowComponent {
   readonly size: number;
-  private previous: { index: number; timestamp: number; input: Tensor } | undefined;
+  private previous: { index: number; timestamp: number; input: Promise<Tensor> } | undefined;
 
   constructor(readonly model: ModelHandle) {
     this.size = model.inputSize;
@@ -43,10 +43,10 @@ export class FlowComponent {
     const [in0, in1] = this.model.contract.inputs;
     const s = this.size;
     const mode = this.model.catalog.family.resize ?? "stretch";
-    const inputs = clock.time("preprocess", () => [
-      tensor(in0!.name, "UINT8", [1, s, s, 3], a.get(mode, s).image.data),
-      tensor(in1!.name, "UINT8", [1, s, s, 3], b.get(mode, s).image.data),
-    ]);
+    const inputs = await clock.timeAsync("preprocess", async () => {
+      const [fa, fb] = await Promise.all([a.get(mode, s), b.get(mode, s)]);
+      return [tensor(in0!.name, "UINT8", [1, s, s, 3], fa.image.data), tensor(in1!.name, "UINT8", [1, s, s, 3], fb.image.data)];
+    });
     const out = await this.model.infer(inputs, signal, clock);
     return toFloat32(out[this.model.contract.outputs[0]!.name]!);
   }
@@ -54,14 +54,19 @@ export class FlowComponent {
   async analyze(ctx: FrameContext, signal?: AbortSignal): Promise<FlowField | undefined> {
     const s = this.size;
     const [in0, in1] = this.model.contract.inputs;
-    const input = ctx.clock.time("preprocess", () => {
-      const img = ctx.fitted.get(this.model.catalog.family.resize ?? "stretch", s).image;
+    const input = ctx.clock.timeAsync("preprocess", async () => {
+      const img = (await ctx.fitted.get(this.model.catalog.family.resize ?? "stretch", s)).image;
       return tensor(in1!.name, "UINT8", [1, s, s, 3], img.data);
     });
+    // Set before the first await, so that frames pair in the order they arrive.
     const prev = this.previous;
     this.previous = { index: ctx.index, timestamp: ctx.timestamp, input };
-    if (!prev) return undefined;
-    const out = await this.model.infer([{ ...prev.input, name: in0!.name }, input], signal, ctx.clock);
+    if (!prev) {
+      await input;
+      return undefined;
+    }
+    const [first, second] = await Promise.all([prev.input, input]);
+    const out = await this.model.infer([{ ...first, name: in0!.name }, second], signal, ctx.clock);
     return ctx.clock.time("postprocess", () => ({
       fromIndex: prev.index,
       toIndex: ctx.index,
