@@ -69,9 +69,9 @@ export interface FittedImage {
  * Byte buffers by size, taken and given back, for the images a video run makes for every frame: the
  * same few sizes hundreds of times. Fresh buffers that live across a few frames are what made V8 run a
  * full collection every few frames (its external-memory trigger); reused ones do not count again. The
- * memory is shared, so the embedded backend's worker reads it without a copy. Every take() is a new
- * view, so a buffer's new contents get a new seal (sealPixels) and never match what a model cached for
- * its old ones. The pool holds at most what was in use at once.
+ * memory is shared: fitting workers write it and the embedded backend's workers read it without a copy.
+ * Every take() is a new view, so a buffer's new contents get a new seal (sealPixels) and never match what
+ * a model cached for its old ones. The pool holds at most what was in use at once.
  */
 export class PixelPool {
   private readonly free = new Map<number, SharedArrayBuffer[]>();

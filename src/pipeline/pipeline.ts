@@ -56,9 +56,8 @@ export interface PipelineOptions {
 
 /**
  * The scheduler. Frames are pulled from `frames` while fewer than `window` are being analysed; for each
- * frame every component starts at once (its preprocessing starts right away, in frame order, on this thread
- * or a fitting worker's;
- * its inference waits for a slot of its model's in-flight limit), so decoding (ffmpeg, its own process),
+ * frame every component starts at once (its preprocessing starts right away, in frame order, here or on a
+ * fitting worker; its inference waits for a slot of its model's in-flight limit), so decoding (ffmpeg),
  * preprocessing of the next frames, the inference calls of several models (onnxruntime's threads or the
  * server) and postprocessing overlap. Results come out in frame order; tracking runs there, since it must
  * see the frames in order. Pulling stops while the window is full, which pauses the source (ffmpeg)

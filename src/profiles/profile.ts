@@ -30,10 +30,10 @@ export function embeddedWorkers(profile: Profile, cores = availableParallelism()
   return w === "auto" ? Math.min(4, Math.max(1, Math.floor(cores / 4))) : w;
 }
 
-/** The fitting worker threads (FitPool): the profile's number, or for "auto" none below 8 cores, else one per 4 cores, at most 4. */
+/** The fitting worker threads (FitPool): the profile's number, or for "auto" one per 8 cores, at most 2 (none below 8). */
 export function preprocessWorkers(profile: Profile, cores = availableParallelism()): number {
   const w = profile.concurrency.preprocess_workers;
-  return w === "auto" ? (cores < 8 ? 0 : Math.min(4, Math.floor(cores / 4))) : w;
+  return w === "auto" ? Math.min(2, Math.floor(cores / 8)) : w;
 }
 
 /** The TritonClient options a profile's triton backend asks for. */

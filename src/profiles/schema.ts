@@ -158,7 +158,8 @@ export const concurrencySchema = z.strictObject({
   per_model: z.record(z.string(), positiveInt()).default({}),
   /**
    * Worker threads that fit frames to the branches' inputs (resize, crop, letterbox), or "auto": none
-   * below 8 cores (there the work costs the same CPU on any thread), else one per 4 cores, at most 4.
+   * below 8 cores (there the work costs the same CPU on any thread), else one per 8 cores, at most 2
+   * (one keeps up with a few hundred frames a second).
    */
   preprocess_workers: z.union([z.int().min(0), z.literal("auto")]).default("auto"),
 });

@@ -200,8 +200,8 @@ test("profiles: embedded and fitting workers: a number, or auto by the cores", (
   assert.equal(auto.backend.embedded!.workers, "auto");
   assert.deepEqual([1, 2, 4, 7, 8, 16, 64].map((cores) => embeddedWorkers(auto, cores)), [1, 1, 1, 1, 2, 4, 4]);
   assert.equal(embeddedWorkers(profile(", workers: 3"), 2), 3);
-  // Fitting workers: none below 8 cores, then one per 4 cores, at most 4; 0 turns them off.
-  assert.deepEqual([2, 7, 8, 16, 64].map((cores) => preprocessWorkers(auto, cores)), [0, 0, 2, 4, 4]);
+  // Fitting workers: none below 8 cores, then one per 8 cores, at most 2; 0 turns them off.
+  assert.deepEqual([2, 7, 8, 15, 16, 64].map((cores) => preprocessWorkers(auto, cores)), [0, 0, 1, 1, 2, 2]);
   assert.equal(preprocessWorkers(parseProfile(`version: 1\nname: t\nbackend:\n  embedded: { models_dir: m }\nconcurrency: { preprocess_workers: 0 }\ncomponents: { scene: {} }\n`, "w.yaml", { env: {} }), 64), 0);
   for (const bad of ["0", "many", "1.5"]) {
     assert.throws(() => profile(`, workers: ${bad}`), (e: unknown) => isVideoAnalysisError(e) && e.details.keyPath === "backend.embedded.workers", bad);

@@ -44,26 +44,29 @@ function close(a: number, b: number, eps = 1e-6): boolean {
 }
 
 describe("readFrames", () => {
-  test("recycled frame buffers are filled again with the right frames", async () => {
-    const ref = referenceFrames(files.v30!, 320, 240);
-    const reader = readFrames(files.v30!);
-    const buffers = new Set<ArrayBufferLike>();
-    let i = 0;
-    let held: Frame | undefined;
-    for await (const f of reader as AsyncIterable<Frame>) {
-      assert.ok(Buffer.from(f.data.buffer, f.data.byteOffset, f.data.length).equals(ref[i]!), `frame ${i} differs from ffmpeg's`);
-      buffers.add(f.data.buffer);
-      // Each frame is given back once the next one has been read (as the pipeline does), except one
-      // that is kept for good, and a buffer the reader did not make, which it must ignore.
-      if (held && held.index !== 10) reader.recycle(held.data);
-      reader.recycle(new Uint8Array(f.data.length));
-      held = f;
-      i++;
-    }
-    assert.equal(i, 90);
-    // A handful of buffers served 90 frames: the reader's read-ahead plus the one kept.
-    assert.ok(buffers.size < 12, `${buffers.size} buffers for 90 frames`);
-  });
+  for (const shared of [false, true]) {
+    test(`recycled frame buffers${shared ? " (in shared memory)" : ""} are filled again with the right frames`, async () => {
+      const ref = referenceFrames(files.v30!, 320, 240);
+      const reader = readFrames(files.v30!, { shared });
+      const buffers = new Set<ArrayBufferLike>();
+      let i = 0;
+      let held: Frame | undefined;
+      for await (const f of reader as AsyncIterable<Frame>) {
+        assert.ok(Buffer.from(f.data.buffer, f.data.byteOffset, f.data.length).equals(ref[i]!), `frame ${i} differs from ffmpeg's`);
+        buffers.add(f.data.buffer);
+        assert.equal(f.data.buffer instanceof SharedArrayBuffer, shared);
+        // Each frame is given back once the next one has been read (as the pipeline does), except one
+        // that is kept for good, and a buffer the reader did not make, which it must ignore.
+        if (held && held.index !== 10) reader.recycle(held.data);
+        reader.recycle(new Uint8Array(f.data.length));
+        held = f;
+        i++;
+      }
+      assert.equal(i, 90);
+      // A handful of buffers served 90 frames: the reader's read-ahead plus the one kept.
+      assert.ok(buffers.size < 12, `${buffers.size} buffers for 90 frames`);
+    });
+  }
 
   test("every source frame when fps is omitted: rgb24 at display size, timestamps i / rate", async () => {
     const frames = await collect(files.v30!);
