@@ -140,7 +140,7 @@ async function infer(req: Extract<WorkerRequest, { op: "infer" }>): Promise<Reco
   const m = req.ensemble ? findModel(req.model) : undefined;
   if (req.ensemble && !m) throw new VideoAnalysisError("NOT_FOUND", "not a catalog model", { model: req.model });
   const held: Slot[] = [];
-  let out: ort.InferenceSession.ReturnType;
+  let out: Record<string, ort.Tensor>;
   const wanted = req.outputs ?? s.outputNames;
   try {
     const inputs = m ? preprocessInputs(m, req.inputs, (t, norm, i) => normalized(t, norm, req.shareIds?.[i] ?? null, held)) : req.inputs;
@@ -151,9 +151,13 @@ async function infer(req: Extract<WorkerRequest, { op: "infer" }>): Promise<Reco
       }
       feeds[t.name] = toOrt(t);
     }
-    out = await s.run(feeds, wanted).catch((e: unknown) => {
+    const pre = fetches(s, wanted);
+    out = { ...(await s.run(feeds, pre).catch((e: unknown) => {
+      for (const t of Object.values(pre)) if (t) takeBack([(t.data as Float32Array).buffer as ArrayBuffer]);
       throw new VideoAnalysisError("INVALID_ARGUMENT", `onnxruntime failed: ${(e as Error).message}`, { model: req.model });
-    });
+    })) };
+    // Ours, filled by onnxruntime: its returned copy is dropped.
+    for (const [name, t] of Object.entries(pre)) if (t) out[name] = t;
   } finally {
     for (const slot of held) {
       slot.users--;
@@ -183,10 +187,11 @@ async function handle(req: Exclude<WorkerRequest, { op: "infer" }>): Promise<unk
   }
 }
 
-// Output buffers the caller gave back (EmbeddedBackend.recycle), by size. onnxruntime-node makes a new
-// buffer for every output; copying it into a returned one means the caller's isolate sees the same few
-// buffers come and go instead of megabytes of new ones per frame (which set off its full collections),
-// while onnxruntime's own buffer dies young here, where a scavenge takes it.
+// Output buffers the caller gave back (EmbeddedBackend.recycle), by size. onnxruntime writes an output of
+// a fixed shape straight into one (a preallocated fetch); another is copied into one after the run. The
+// caller's isolate then sees the same few buffers come and go instead of megabytes of new ones per frame
+// (which set off its full collections), while onnxruntime-node's own copies die young here, where a
+// scavenge takes them.
 const SPARE_KEEP = 8;
 const spare = new Map<number, ArrayBuffer[]>();
 
@@ -196,6 +201,30 @@ function takeBack(buffers: ArrayBuffer[]): void {
     if (!list) spare.set(b.byteLength, (list = []));
     if (list.length < SPARE_KEEP) list.push(b);
   }
+}
+
+const ARRAYS: Record<string, { BYTES_PER_ELEMENT: number; new (b: ArrayBuffer): ArrayBufferView }> = {
+  float32: Float32Array, float64: Float64Array, int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array,
+  int32: Int32Array, uint32: Uint32Array, int64: BigInt64Array, uint64: BigUint64Array, float16: Uint16Array, bool: Uint8Array,
+};
+
+/**
+ * The outputs to fetch: those of a fixed shape that a spare buffer fits are preallocated in it, so
+ * onnxruntime writes them there (it still returns a copy, which is dropped); the others by name.
+ */
+function fetches(s: ort.InferenceSession, wanted: readonly string[]): Record<string, ort.Tensor | null> {
+  const f: Record<string, ort.Tensor | null> = {};
+  for (const name of wanted) {
+    f[name] = null;
+    const meta = s.outputMetadata.find((m) => m.name === name);
+    if (!meta?.isTensor || !meta.shape.every((d) => typeof d === "number" && d >= 0)) continue;
+    const Kind = ARRAYS[meta.type];
+    if (!Kind) continue;
+    const shape = meta.shape as number[];
+    const b = spare.get(shape.reduce((a, d) => a * d, Kind.BYTES_PER_ELEMENT))?.pop();
+    if (b) f[name] = new ort.Tensor(meta.type as "float32", new Kind(b) as Float32Array, shape);
+  }
+  return f;
 }
 
 /** The outputs, in returned buffers where one of the size is spare. */
