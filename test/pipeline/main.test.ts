@@ -130,12 +130,13 @@ describe("main: bad inputs give an error naming the file and leave nothing", () 
 
 describe("main: failures and cancellation leave no artifact", () => {
   // Call 1 is the first prompt's embedding, before any frame (ffmpeg has already started); call 40 is mid-run.
-  for (const [call, when] of [[1, "before the first frame"], [40, "in the middle of the run"]] as const) {
+  // With fitting workers too: frames in shared memory, fits in flight when the failure comes.
+  for (const [call, when, fitWorkers] of [[1, "before the first frame", 0], [40, "in the middle of the run", 0], [40, "in the middle of a run with fitting workers", 2]] as const) {
     test(`a backend failure ${when}: its error, the folder is removed, ffmpeg is stopped`, async () => {
       const probe = new ProbeBackend(await contractBackend());
       probe.failAt = { call, error: new VideoAnalysisError("UNAVAILABLE", "the server went away") };
-      const mm = await ModelManager.fromProfile(EMBEDDED_PROFILE, { backend: probe });
-      const out = join(tmp.dir, `run-fails-${call}`);
+      const mm = await ModelManager.fromProfile(EMBEDDED_PROFILE, { backend: probe, overrides: { concurrency: { preprocess_workers: fitWorkers } } });
+      const out = join(tmp.dir, `run-fails-${call}-${fitWorkers}`);
       try {
         await assert.rejects(mm.run(files.longer!, { out }), (e: unknown) => e instanceof VideoAnalysisError && e.code === "UNAVAILABLE");
         assert.deepEqual(filesUnder(out), []);
