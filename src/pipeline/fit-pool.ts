@@ -54,6 +54,7 @@ export class FitPool implements Fitter {
 
   async fit(frame: RgbImage, mode: ResizeMode, size: number, pad: number, out: Uint8Array): Promise<FittedImage> {
     if (this.failure) throw this.failure;
+    if (this.closed) throw new VideoAnalysisError("FAILED_PRECONDITION", "the fitting workers were closed");
     const id = this.nextId++;
     const link = this.links[this.turn++ % this.links.length]!;
     const req: FitRequest = { id, width: frame.width, height: frame.height, data: frame.data, mode, size, pad, out };
@@ -61,9 +62,12 @@ export class FitPool implements Fitter {
     return { image: { width: letterbox?.width ?? size, height: letterbox?.height ?? size, channels: 3, data: out }, letterbox };
   }
 
+  /** Stops the workers; fits still pending are rejected. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const closed = new VideoAnalysisError("FAILED_PRECONDITION", "the fitting workers were closed");
+    for (const l of this.links) l.failAll(closed);
     await Promise.all(this.links.map((l) => l.worker.terminate()));
   }
 }

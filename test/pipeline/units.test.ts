@@ -162,6 +162,18 @@ describe("fitting a frame to a branch", () => {
     });
   }
 
+  test("fitting workers: close() rejects the fits still pending, and later frames are fitted here", async () => {
+    const fitter = new FitPool(1);
+    const data = new Uint8Array(new SharedArrayBuffer(640 * 360 * 3));
+    const frame = { width: 640, height: 360, channels: 3, data };
+    const pending = assert.rejects(fitter.fit(frame, "stretch", 512, 114, new Uint8Array(new SharedArrayBuffer(512 * 512 * 3))), (e: unknown) => e instanceof VideoAnalysisError && e.code === "FAILED_PRECONDITION");
+    await fitter.close();
+    await pending;
+    assert.equal(fitter.accepts(frame), false);
+    const f = await new FittedFrame(frame, new PixelPool(), fitter).get("stretch", 512);
+    assert.equal(f.image.data.length, 512 * 512 * 3);
+  });
+
   test("frames are checked at the boundary", () => {
     assert.throws(() => checkFrame({ width: 2, height: 2, data: new Uint8Array(11) }), /2x2 rgb24 needs 12 bytes, data has 11/);
     assert.throws(() => checkFrame({ width: 2, height: 2, data: [1, 2] as unknown as Uint8Array }), TypeError);
