@@ -299,7 +299,11 @@ export class ModelManager {
 
     await RunFolder.check(out, overwrite);
     signal?.throwIfAborted();
-    const meta = await probeVideo(video);
+    const probing = probeVideo(video);
+    // CLIP's vocabulary loads while ffprobe runs; a failure is reported where the tokenizer is needed.
+    const clip = this.profile.components.core_clip;
+    if (clip?.enabled) clipTokenizer(clip.bpe_path).catch(() => undefined);
+    const meta = await probing;
     const routing = await this.route({ width: meta.width, height: meta.height, rotation: meta.rotation }, this.profile.analysis.max_side);
     const fps = Math.min(this.profile.analysis.fps, meta.frameRate);
     const a = routing.analysis;
@@ -328,6 +332,8 @@ export class ModelManager {
     let last: number | null = null;
     try {
       signal?.throwIfAborted();
+      // Every model's session starts loading now, while the prompts are embedded, not at the first frame.
+      for (const h of session.handles) h.warm();
       if (components.clip) await components.clip.prepare(clock, signal);
       const float16 = this.profile.output.float16;
       const frameSize = [a.width, a.height] as const;

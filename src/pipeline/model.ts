@@ -80,6 +80,14 @@ export class ModelHandle {
     }
   }
 
+  /**
+   * Asks the backend for the model's metadata without waiting, so that it loads the model (onnxruntime
+   * creates its session) before the first call needs it. Errors are left to that call.
+   */
+  warm(): void {
+    this.backend.modelMetadata(this.callName).catch(() => undefined);
+  }
+
   /** Output data of this model's answers that nothing reads any more, back to the backend for reuse. */
   recycle(outputs: Record<string, Tensor>): void {
     this.backend.recycle?.(Object.values(outputs).flatMap((t) => (ArrayBuffer.isView(t.data) ? [t.data] : [])));

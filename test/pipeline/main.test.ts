@@ -86,6 +86,40 @@ describe("main: a run folder from the contract models", () => {
       await mm.close();
     }
   });
+  test("reused buffers and fitting workers: no input changes while its call is in flight; answers out of order give the same artifacts", async () => {
+    const plain = await ModelManager.fromProfile(EMBEDDED_PROFILE);
+    const probe = new ProbeBackend(await contractBackend());
+    probe.jitterMs = 15;
+    const shuffled = await ModelManager.fromProfile(EMBEDDED_PROFILE, { backend: probe, overrides: { concurrency: { max_in_flight: 3, preprocess_workers: 2 } } });
+    const a = join(tmp.dir, "run-reuse-plain");
+    const b = join(tmp.dir, "run-reuse-shuffled");
+    try {
+      await plain.run(files.longer!, { out: a });
+      const r = await shuffled.run(files.longer!, { out: b });
+      assert.ok(r.manifest.analysis.frames >= 20);
+      assert.equal(probe.rewrittenInputs, 0);
+      for (const f of ARTIFACT_FILES) assert.deepEqual(await npzDifferences(join(a, f), join(b, f)), [], f);
+    } finally {
+      await plain.close();
+      await shuffled.close();
+      await probe.close();
+    }
+  });
+
+  test("every routed model starts loading before the prompts are embedded, not at the first frame", async () => {
+    const probe = new ProbeBackend(await contractBackend());
+    const mm = await ModelManager.fromProfile(EMBEDDED_PROFILE, { backend: probe });
+    try {
+      const r = await mm.run(files.video!, { out: join(tmp.dir, "run-warm"), maxFrames: 2 });
+      const firstInfer = probe.log.findIndex((l) => l.startsWith("infer "));
+      assert.ok(firstInfer > 0 && probe.log[firstInfer] === "infer clip_text", probe.log.slice(0, 10).join(", "));
+      const early = new Set(probe.log.slice(0, firstInfer));
+      for (const m of r.manifest.models_used) assert.ok(early.has(`metadata ${m.name}`), `${m.name}: ${probe.log.slice(0, firstInfer).join(", ")}`);
+    } finally {
+      await mm.close();
+      await probe.close();
+    }
+  });
 });
 
 describe("main: bad inputs give an error naming the file and leave nothing", () => {
@@ -147,26 +181,6 @@ describe("main: failures and cancellation leave no artifact", () => {
       }
     });
   }
-
-  test("reused buffers and fitting workers: no input changes while its call is in flight; answers out of order give the same artifacts", async () => {
-    const plain = await ModelManager.fromProfile(EMBEDDED_PROFILE);
-    const probe = new ProbeBackend(await contractBackend());
-    probe.jitterMs = 15;
-    const shuffled = await ModelManager.fromProfile(EMBEDDED_PROFILE, { backend: probe, overrides: { concurrency: { max_in_flight: 3, preprocess_workers: 2 } } });
-    const a = join(tmp.dir, "run-reuse-plain");
-    const b = join(tmp.dir, "run-reuse-shuffled");
-    try {
-      await plain.run(files.longer!, { out: a });
-      const r = await shuffled.run(files.longer!, { out: b });
-      assert.ok(r.manifest.analysis.frames >= 20);
-      assert.equal(probe.rewrittenInputs, 0);
-      for (const f of ARTIFACT_FILES) assert.deepEqual(await npzDifferences(join(a, f), join(b, f)), [], f);
-    } finally {
-      await plain.close();
-      await shuffled.close();
-      await probe.close();
-    }
-  });
 
   test("a failure in an existing folder removes only what the run wrote", async () => {
     const probe = new ProbeBackend(await contractBackend());

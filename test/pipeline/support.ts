@@ -67,6 +67,8 @@ export class ProbeBackend implements InferenceBackend {
   jitterMs = 0;
   /** Input bytes that changed while their call was in flight (a buffer reused too early). */
   rewrittenInputs = 0;
+  /** Every call's model in order: "metadata <model>" or "infer <model>". */
+  readonly log: string[] = [];
   private count = 0;
 
   /** Calls running now. */
@@ -81,6 +83,7 @@ export class ProbeBackend implements InferenceBackend {
 
   async infer(model: string, inputs: Tensor[], options?: InferOptions): Promise<InferResult> {
     const n = ++this.count;
+    this.log.push(`infer ${model}`);
     this.calls.set(model, (this.calls.get(model) ?? 0) + 1);
     const now = (this.inFlight.get(model) ?? 0) + 1;
     this.inFlight.set(model, now);
@@ -106,6 +109,7 @@ export class ProbeBackend implements InferenceBackend {
   }
 
   modelMetadata(model: string, version?: string): Promise<ModelMetadata> {
+    this.log.push(`metadata ${model}`);
     return this.inner.modelMetadata(model, version);
   }
 
