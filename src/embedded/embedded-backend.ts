@@ -156,9 +156,10 @@ export class EmbeddedBackend implements InferenceBackend {
   }
 
   /**
-   * Output buffers of earlier answers go back to the worker, which copies later outputs of the same
-   * size into them: the answers then reuse a few buffers instead of making V8 account for megabytes of
-   * new ones per frame. Only whole buffers the worker made are taken; the arrays are detached here.
+   * Output buffers of earlier answers go back to the worker that made them, which answers later outputs
+   * of the same size in them: the answers then reuse a few buffers instead of making V8 account for
+   * megabytes of new ones per frame. Only whole buffers a worker made are taken; the arrays are detached
+   * here.
    */
   recycle(data: readonly ArrayBufferView[]): void {
     if (this.closed || this.failure) return;
