@@ -140,7 +140,8 @@ async function infer(req: Extract<WorkerRequest, { op: "infer" }>): Promise<Reco
   const m = req.ensemble ? findModel(req.model) : undefined;
   if (req.ensemble && !m) throw new VideoAnalysisError("NOT_FOUND", "not a catalog model", { model: req.model });
   const held: Slot[] = [];
-  let out: Record<string, ort.Tensor>;
+  let out: ort.InferenceSession.ReturnType;
+  let pre: Record<string, ort.Tensor | null>;
   const wanted = req.outputs ?? s.outputNames;
   try {
     const inputs = m ? preprocessInputs(m, req.inputs, (t, norm, i) => normalized(t, norm, req.shareIds?.[i] ?? null, held)) : req.inputs;
@@ -151,13 +152,11 @@ async function infer(req: Extract<WorkerRequest, { op: "infer" }>): Promise<Reco
       }
       feeds[t.name] = toOrt(t);
     }
-    const pre = fetches(s, wanted);
-    out = { ...(await s.run(feeds, pre).catch((e: unknown) => {
+    pre = fetches(s, wanted);
+    out = await s.run(feeds, pre).catch((e: unknown) => {
       for (const t of Object.values(pre)) if (t) takeBack([(t.data as Float32Array).buffer as ArrayBuffer]);
       throw new VideoAnalysisError("INVALID_ARGUMENT", `onnxruntime failed: ${(e as Error).message}`, { model: req.model });
-    })) };
-    // Ours, filled by onnxruntime: its returned copy is dropped.
-    for (const [name, t] of Object.entries(pre)) if (t) out[name] = t;
+    });
   } finally {
     for (const slot of held) {
       slot.users--;
@@ -165,7 +164,9 @@ async function infer(req: Extract<WorkerRequest, { op: "infer" }>): Promise<Reco
     }
   }
   const outputs: Record<string, Tensor> = {};
-  for (const name of wanted) outputs[name] = fromOrt(name, out[name]!);
+  // A preallocated output is ours, filled by onnxruntime (its returned copy is dropped); another goes
+  // into a spare buffer when one fits.
+  for (const name of wanted) outputs[name] = pre[name] ? fromOrt(name, pre[name]) : intoSpare(fromOrt(name, out[name]!));
   return m ? ensembleOutputs(m, outputs) : outputs;
 }
 
@@ -227,18 +228,14 @@ function fetches(s: ort.InferenceSession, wanted: readonly string[]): Record<str
   return f;
 }
 
-/** The outputs, in returned buffers where one of the size is spare. */
-function intoSpare(outputs: Record<string, Tensor>): Record<string, Tensor> {
-  for (const t of Object.values(outputs)) {
-    const d = t.data;
-    if (!ArrayBuffer.isView(d)) continue;
-    const b = spare.get(d.byteLength)?.pop();
-    if (!b) continue;
-    new Uint8Array(b).set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
-    const Kind = d.constructor as new (buffer: ArrayBuffer) => typeof d;
-    (t as { data: unknown }).data = new Kind(b);
-  }
-  return outputs;
+/** The output, copied into a spare buffer when one of its size is there. */
+function intoSpare(t: Tensor): Tensor {
+  const d = t.data;
+  const b = ArrayBuffer.isView(d) ? spare.get(d.byteLength)?.pop() : undefined;
+  if (!b || !ArrayBuffer.isView(d)) return t;
+  new Uint8Array(b).set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+  const Kind = d.constructor as new (buffer: ArrayBuffer) => typeof d;
+  return { ...t, data: new Kind(b) } as Tensor;
 }
 
 /** Output buffers are handed over, not copied (each was made or filled for this answer alone). */
@@ -264,7 +261,7 @@ parentPort!.on("message", (req: WorkerRequest) => {
   queue = queue.then(async () => {
     try {
       if (req.op === "infer") {
-        const outputs = intoSpare(await infer(req));
+        const outputs = await infer(req);
         reply({ id: req.id, ok: true, value: { outputs } }, outputBuffers(outputs));
       } else {
         reply({ id: req.id, ok: true, value: await handle(req) });
