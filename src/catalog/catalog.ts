@@ -110,6 +110,11 @@ export function findModel(name: string): CatalogModel | undefined {
   return allModels().find((m) => m.name === name);
 }
 
+/** The values a call of the model's ONNX export takes in (all inputs): a rough measure of its work per call. */
+export function inputValues(model: CatalogModel): number {
+  return model.onnx.inputs.reduce((sum, t) => sum + t.shape.reduce((a, d) => a * d, 1), 0);
+}
+
 /** SPEC section 5's READY checklist, required first, each entry with the parts that must be READY. */
 export function readyChecklist(): Array<CatalogModel & { checklist: ChecklistLevel }> {
   const on = allModels().filter((m): m is CatalogModel & { checklist: ChecklistLevel } => m.checklist !== undefined);

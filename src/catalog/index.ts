@@ -2,7 +2,7 @@ export * from "./types.js";
 export { NORMALIZATIONS } from "./normalization.js";
 export {
   FAMILIES, family, familiesOf, slotKey, architectureOf, branchOf, modelName, catalogModel, allModels, repositoryModels,
-  findModel, readyChecklist, contractFor,
+  findModel, inputValues, readyChecklist, contractFor,
 } from "./catalog.js";
 export { CLIP_EMBED_DIM, CLIP_TOKENS, clipImage, clipText } from "./families/clip.js";
 export { midas } from "./families/midas.js";

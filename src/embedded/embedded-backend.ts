@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import type { InferenceBackend, InferOptions, InferResult, ModelMetadata } from "../backend/backend.js";
 import { ContractCache, checkInputs } from "../backend/contract.js";
+import { findModel, inputValues } from "../catalog/catalog.js";
 import type { CatalogModel } from "../catalog/types.js";
 import { type ErrorCode, type ErrorDetails, abortError, raceAbort, VideoAnalysisError } from "../errors.js";
 import { sealedId } from "../preprocess/normalize.js";
@@ -36,9 +37,8 @@ export type WorkerReply =
  * Runs ONNX models in this process with onnxruntime-node, behind the same interface as the Triton
  * client. The sessions live on worker threads (ort-worker.ts), one session per model, created on first
  * use and released by close(), so inference never blocks the caller's event loop. With several workers
- * (`workers`), each model is given to one of them, in turn, at its first call: different models then run
- * and normalise their inputs in parallel. While no call is pending the workers do not keep the process
- * alive.
+ * (`workers`), each model is given to one of them at its first call: different models then run and
+ * normalise their inputs in parallel. While no call is pending the workers do not keep the process alive.
  */
 export class EmbeddedBackend implements InferenceBackend {
   readonly kind = "embedded" as const;
@@ -46,6 +46,7 @@ export class EmbeddedBackend implements InferenceBackend {
   private readonly contracts = new ContractCache();
   private readonly links: WorkerLink<WorkerReply>[] = [];
   private readonly linkOf = new Map<string, WorkerLink<WorkerReply>>();
+  private readonly load: number[] = [];
   private nextId = 1;
   private closed: Promise<void> | undefined;
   private failure: VideoAnalysisError | undefined;
@@ -70,7 +71,10 @@ export class EmbeddedBackend implements InferenceBackend {
       for (const link of this.links) link.failAll(this.failure);
     };
     const file = new URL("./ort-worker.js", import.meta.url);
-    for (let i = 0; i < (options.workers ?? 1); i++) this.links.push(new WorkerLink(file, setup, onMessage, onFailure, () => this.closed !== undefined));
+    for (let i = 0; i < (options.workers ?? 1); i++) {
+      this.links.push(new WorkerLink(file, setup, onMessage, onFailure, () => this.closed !== undefined));
+      this.load.push(0);
+    }
   }
 
   /** Checks that every model file exists; sessions are created lazily, once per model. */
@@ -94,11 +98,20 @@ export class EmbeddedBackend implements InferenceBackend {
     return Object.keys(this.options.models);
   }
 
-  /** The worker that runs `model`: the next one in turn at the model's first call. */
+  /**
+   * The worker that runs `model`, chosen at the model's first call: the one with the least work given
+   * so far, a model's work taken as the number of input values of its ONNX contract (catalog models;
+   * 1 for others). Called heaviest first (ModelManager warms its models so), this keeps the heavy
+   * models apart.
+   */
   private link(model: string): WorkerLink<WorkerReply> {
     let link = this.linkOf.get(model);
     if (!link) {
-      link = this.links[this.linkOf.size % this.links.length]!;
+      let best = 0;
+      for (let i = 1; i < this.links.length; i++) if (this.load[i]! < this.load[best]!) best = i;
+      link = this.links[best]!;
+      const m = findModel(model);
+      this.load[best]! += m ? inputValues(m) : 1;
       this.linkOf.set(model, link);
     }
     return link;

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { MANIFEST_FILE, MANIFEST_VERSION, maskedProfile, sdkVersion, writeManifest, type Manifest } from "../artifacts/manifest.js";
 import type { InferenceBackend, ModelContract } from "../backend/backend.js";
 import { EmbeddedEnsembles } from "../embedded/embedded-ensembles.js";
-import { catalogModel, clipText, findModel, yoloEnd2EndOutputs } from "../catalog/index.js";
+import { catalogModel, clipText, findModel, inputValues, yoloEnd2EndOutputs } from "../catalog/index.js";
 import type { CatalogModel, ComponentName } from "../catalog/types.js";
 import { ClipArtifact } from "../components/clip/artifact.js";
 import { ClipComponent, clipTokenizer, type ClipFrameResult } from "../components/clip/clip.js";
@@ -332,8 +332,9 @@ export class ModelManager {
     let last: number | null = null;
     try {
       signal?.throwIfAborted();
-      // Every model's session starts loading now, while the prompts are embedded, not at the first frame.
-      for (const h of session.handles) h.warm();
+      // Every model's session starts loading now, while the prompts are embedded, not at the first frame;
+      // heaviest first, which is how the embedded backend spreads them over its workers.
+      for (const h of [...session.handles].sort((x, y) => inputValues(y.catalog) - inputValues(x.catalog))) h.warm();
       if (components.clip) await components.clip.prepare(clock, signal);
       const float16 = this.profile.output.float16;
       const frameSize = [a.width, a.height] as const;

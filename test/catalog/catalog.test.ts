@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { checkContract } from "../../src/backend/contract.js";
 import {
-  allModels, catalogModel, FAMILIES, family, findModel, NORMALIZATIONS, readyChecklist, repositoryModels,
+  allModels, catalogModel, FAMILIES, family, findModel, inputValues, NORMALIZATIONS, readyChecklist, repositoryModels,
   SIZE_LABELS, yoloCandidates,
 } from "../../src/catalog/index.js";
 import { EmbeddedBackend } from "../../src/embedded/embedded-backend.js";
@@ -48,6 +48,14 @@ test("catalog: YOLO ONNX models take `images` FP32 [1,3,S,S] and give `output0` 
     assert.equal(fmt(m.onnx.outputs), `output0 FP32 [1,84,${yoloCandidates(s)}]`);
   }
   assert.deepEqual([320, 640, 960].map(yoloCandidates), [2100, 8400, 18900]);
+});
+
+test("catalog: a model's input values (what the embedded backend balances its workers by)", () => {
+  const values = (name: string) => inputValues(findModel(name)!);
+  assert.equal(values("yolo11n_640"), 3 * 640 * 640);
+  assert.equal(values("raft_512"), 2 * 3 * 512 * 512); // a pair of frames
+  assert.equal(values("clip_text"), 77);
+  assert.ok(values("midas_512") > values("clip_image_448"));
 });
 
 test("catalog: both axes compose names: yolo11n..x x 320/640/960", () => {
