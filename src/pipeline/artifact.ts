@@ -1,5 +1,5 @@
 import { relative } from "node:path";
-import type { NpyDtype, NpyInput, NpzWriter } from "../artifacts/npz.js";
+import { NpzWriter, type NpyArrayStream, type NpyDtype, type NpyInput, type StreamShape } from "../artifacts/npz.js";
 import type { ComponentName } from "../catalog/types.js";
 import { floatToHalf } from "../tensor.js";
 import type { FrameResult } from "./pipeline.js";
@@ -63,6 +63,39 @@ export class ArrayLog {
 
   record(component: ComponentName, writer: NpzWriter, runDir: string, frames: number): ArtifactRecord {
     return { component, path: relative(runDir, writer.path).split("\\").join("/"), bytes: writer.size, frames, arrays: this.arrays };
+  }
+}
+
+/**
+ * One float map per frame streamed into the first member of a new .npz (depth, flow): float32, or
+ * float16 with output.float16. If the member cannot be begun, the file is aborted.
+ */
+export class MapStream {
+  private constructor(
+    readonly writer: NpzWriter,
+    private readonly stream: NpyArrayStream<"float32" | "float16">,
+    private readonly name: string,
+    private readonly float16: boolean,
+  ) {}
+
+  static async open(path: string, name: string, shape: StreamShape, float16: boolean): Promise<MapStream> {
+    const writer = await NpzWriter.create(path);
+    try {
+      return new MapStream(writer, await writer.beginArray(name, float16 ? "float16" : "float32", shape), name, float16);
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+  }
+
+  write(map: Float32Array): Promise<void> {
+    if (this.float16) return (this.stream as NpyArrayStream<"float16">).write(toFloat16Bits(map));
+    return (this.stream as NpyArrayStream<"float32">).write(map);
+  }
+
+  /** Ends the member and notes it in `log`. */
+  async end(log: ArrayLog): Promise<void> {
+    log.add(this.name, this.float16 ? "float16" : "float32", await this.stream.end());
   }
 }
 

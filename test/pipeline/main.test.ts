@@ -106,6 +106,32 @@ describe("main: a run folder from the contract models", () => {
     }
   });
 
+  test("output.float16: depth and flow stored as float16, within half precision of the float32 run", async () => {
+    const full = await ModelManager.fromProfile(EMBEDDED_PROFILE);
+    const half = await ModelManager.fromProfile(EMBEDDED_PROFILE, { overrides: { output: { float16: true } } });
+    const a = join(tmp.dir, "run-f32");
+    const b = join(tmp.dir, "run-f16");
+    try {
+      await full.run(files.video!, { out: a, maxFrames: 4 });
+      const r = await half.run(files.video!, { out: b, maxFrames: 4 });
+      const arrays = Object.fromEntries(r.manifest.artifacts.map((x) => [x.path, x.arrays]));
+      assert.equal(arrays["core_depth_midas/depth.npz"]!.depth!.dtype, "float16");
+      assert.equal(arrays["core_optical_flow/flow.npz"]!.flow!.dtype, "float16");
+      const script =
+        "import sys,numpy as np\n" +
+        "for f,k in [('core_depth_midas/depth.npz','depth'),('core_optical_flow/flow.npz','flow')]:\n" +
+        "  x=np.load(sys.argv[1]+'/'+f)[k]; y=np.load(sys.argv[2]+'/'+f)[k]\n" +
+        "  assert y.dtype==np.float16 and x.shape==y.shape, (f, y.dtype, x.shape, y.shape)\n" +
+        "  assert np.allclose(x, y.astype(np.float32), rtol=1e-3, atol=1e-3), f\n" +
+        "print('ok')";
+      const { stdout } = await run("python3", ["-c", script, a, b]);
+      assert.equal(stdout.trim(), "ok");
+    } finally {
+      await full.close();
+      await half.close();
+    }
+  });
+
   test("every routed model starts loading before the prompts are embedded, not at the first frame", async () => {
     const probe = new ProbeBackend(await contractBackend());
     const mm = await ModelManager.fromProfile(EMBEDDED_PROFILE, { backend: probe });

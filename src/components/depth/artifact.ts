@@ -1,6 +1,5 @@
 import { join } from "node:path";
-import { NpzWriter, type NpyArrayStream } from "../../artifacts/npz.js";
-import { ArrayLog, toFloat16Bits, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
+import { ArrayLog, MapStream, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
 import { Column, int64Of } from "../../pipeline/columns.js";
 import type { FrameResult } from "../../pipeline/pipeline.js";
 
@@ -18,51 +17,42 @@ export class DepthArtifact implements ArtifactSink {
   private readonly log = new ArrayLog();
 
   private constructor(
-    private readonly writer: NpzWriter,
-    private readonly stream: NpyArrayStream<"float32" | "float16">,
+    private readonly map: MapStream,
     private readonly runDir: string,
     private readonly size: number,
     private readonly frameSize: readonly [number, number],
-    private readonly float16: boolean,
   ) {}
 
   get path(): string {
-    return this.writer.path;
+    return this.map.writer.path;
   }
 
   static async create(runDir: string, size: number, frameSize: readonly [number, number], float16 = false): Promise<DepthArtifact> {
-    const writer = await NpzWriter.create(join(runDir, "core_depth_midas", "depth.npz"));
-    try {
-      const stream = await writer.beginArray("depth", float16 ? "float16" : "float32", [null, size, size]);
-      return new DepthArtifact(writer, stream, runDir, size, frameSize, float16);
-    } catch (e) {
-      await writer.abort();
-      throw e;
-    }
+    const map = await MapStream.open(join(runDir, "core_depth_midas", "depth.npz"), "depth", [null, size, size], float16);
+    return new DepthArtifact(map, runDir, size, frameSize);
   }
 
   async write(r: FrameResult): Promise<void> {
     const d = r.depth;
     if (!d) return;
     if (d.width !== this.size || d.height !== this.size) throw new RangeError(`depth map ${d.width}x${d.height} in a ${this.size}x${this.size} artifact`);
-    if (this.float16) await (this.stream as NpyArrayStream<"float16">).write(toFloat16Bits(d.data));
-    else await (this.stream as NpyArrayStream<"float32">).write(d.data);
+    await this.map.write(d.data);
     this.index.push(r.index);
     this.time.push(r.timestamp);
   }
 
   async finish(): Promise<ArtifactRecord> {
-    const shape = await this.stream.end();
-    this.log.add("depth", this.float16 ? "float16" : "float32", shape);
+    await this.map.end(this.log);
+    const w = this.map.writer;
     const n = this.index.rows;
-    await this.log.write(this.writer, "frame_index", "int64", [n], int64Of(this.index.values()));
-    await this.log.write(this.writer, "timestamp", "float64", [n], this.time.values());
-    await this.log.write(this.writer, "frame_size", "int32", [2], Int32Array.from(this.frameSize));
-    await this.writer.close();
-    return this.log.record(this.component, this.writer, this.runDir, n);
+    await this.log.write(w, "frame_index", "int64", [n], int64Of(this.index.values()));
+    await this.log.write(w, "timestamp", "float64", [n], this.time.values());
+    await this.log.write(w, "frame_size", "int32", [2], Int32Array.from(this.frameSize));
+    await w.close();
+    return this.log.record(this.component, w, this.runDir, n);
   }
 
   abort(): Promise<void> {
-    return this.writer.abort();
+    return this.map.writer.abort();
   }
 }

@@ -1,6 +1,5 @@
 import { join } from "node:path";
-import { NpzWriter, type NpyArrayStream } from "../../artifacts/npz.js";
-import { ArrayLog, toFloat16Bits, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
+import { ArrayLog, MapStream, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
 import { Column, int64Of } from "../../pipeline/columns.js";
 import type { FrameResult } from "../../pipeline/pipeline.js";
 
@@ -21,27 +20,19 @@ export class FlowArtifact implements ArtifactSink {
   private frames = 0;
 
   private constructor(
-    private readonly writer: NpzWriter,
-    private readonly stream: NpyArrayStream<"float32" | "float16">,
+    private readonly map: MapStream,
     private readonly runDir: string,
     private readonly size: number,
     private readonly frameSize: readonly [number, number],
-    private readonly float16: boolean,
   ) {}
 
   get path(): string {
-    return this.writer.path;
+    return this.map.writer.path;
   }
 
   static async create(runDir: string, size: number, frameSize: readonly [number, number], float16 = false): Promise<FlowArtifact> {
-    const writer = await NpzWriter.create(join(runDir, "core_optical_flow", "flow.npz"));
-    try {
-      const stream = await writer.beginArray("flow", float16 ? "float16" : "float32", [null, 2, size, size]);
-      return new FlowArtifact(writer, stream, runDir, size, frameSize, float16);
-    } catch (e) {
-      await writer.abort();
-      throw e;
-    }
+    const map = await MapStream.open(join(runDir, "core_optical_flow", "flow.npz"), "flow", [null, 2, size, size], float16);
+    return new FlowArtifact(map, runDir, size, frameSize);
   }
 
   async write(r: FrameResult): Promise<void> {
@@ -49,8 +40,7 @@ export class FlowArtifact implements ArtifactSink {
     const f = r.flow;
     if (!f) return;
     if (f.width !== this.size || f.height !== this.size) throw new RangeError(`flow field ${f.width}x${f.height} in a ${this.size}x${this.size} artifact`);
-    if (this.float16) await (this.stream as NpyArrayStream<"float16">).write(toFloat16Bits(f.data));
-    else await (this.stream as NpyArrayStream<"float32">).write(f.data);
+    await this.map.write(f.data);
     this.from.push(f.fromIndex);
     this.to.push(f.toIndex);
     this.fromTime.push(f.fromTimestamp);
@@ -58,21 +48,21 @@ export class FlowArtifact implements ArtifactSink {
   }
 
   async finish(): Promise<ArtifactRecord> {
-    const shape = await this.stream.end();
-    this.log.add("flow", this.float16 ? "float16" : "float32", shape);
+    await this.map.end(this.log);
+    const w = this.map.writer;
     const n = this.from.rows;
     for (const [name, col] of [["frame_index", this.from], ["next_frame_index", this.to]] as const) {
-      await this.log.write(this.writer, name, "int64", [n], int64Of(col.values()));
+      await this.log.write(w, name, "int64", [n], int64Of(col.values()));
     }
     for (const [name, col] of [["timestamp", this.fromTime], ["next_timestamp", this.toTime]] as const) {
-      await this.log.write(this.writer, name, "float64", [n], col.values());
+      await this.log.write(w, name, "float64", [n], col.values());
     }
-    await this.log.write(this.writer, "frame_size", "int32", [2], Int32Array.from(this.frameSize));
-    await this.writer.close();
-    return this.log.record(this.component, this.writer, this.runDir, this.frames);
+    await this.log.write(w, "frame_size", "int32", [2], Int32Array.from(this.frameSize));
+    await w.close();
+    return this.log.record(this.component, w, this.runDir, this.frames);
   }
 
   abort(): Promise<void> {
-    return this.writer.abort();
+    return this.map.writer.abort();
   }
 }
