@@ -1,26 +1,26 @@
 import type { CatalogModel, Normalization } from "../catalog/types.js";
 import { VideoAnalysisError } from "../errors.js";
 import type { Tensor } from "../tensor.js";
-import { compileModule, F64, I32, instantiate, moduleBytes, op, uleb, V128, vec, type WasmMemory } from "../wasm/assemble.js";
+import { compileModule, F32, I32, instantiate, moduleBytes, op, uleb, V128, vec, type WasmMemory } from "../wasm/assemble.js";
 
 /**
- * The normalisation in WebAssembly SIMD, 16 pixels per step: norm3(src, groups, out, plane, a0, a1, a2,
- * b0, b1, b2) reads groups x 48 bytes of RGB at byte address src and writes groups x 16 FP32 values to
+ * The normalisation in WebAssembly SIMD, 16 pixels per step: norm3(src, groups, out, plane, s, m0, m1, m2,
+ * d0, d1, d2) reads groups x 48 bytes of RGB at byte address src and writes groups x 16 FP32 values to
  * each of the planes at out, out + plane, out + 2 plane. Per channel: two shuffles gather its 16 bytes,
- * they widen to Int32, and each pair of values is converted to double, multiplied by a, added to b and
- * rounded to FP32: the JavaScript loop's arithmetic exactly.
+ * they widen to Int32 and convert to FP32, then ((x * s) - m[c]) / d[c] in FP32, each step rounded: the
+ * arithmetic of the Triton preprocess model (numpy, float32) bit for bit.
  */
 function norm3Body(): number[] {
-  const [SRC, N, OUT, PLANE] = [0, 1, 2, 3];
-  const [I, O0, O1, O2] = [10, 11, 12, 13];
-  const [V0, V1, V2, A0, B0, C, H, Q] = [14, 15, 16, 17, 20, 23, 24, 25];
+  const [SRC, N, OUT, PLANE, S, M0, D0] = [0, 1, 2, 3, 4, 5, 8];
+  const [I, O0] = [11, 12];
+  const [V0, V1, V2, VS, VM0, VD0, C, H] = [15, 16, 17, 18, 19, 22, 25, 26];
   const locals = vec([[4, I32], [12, V128]].map(([n, t]) => [...uleb(n!), t!]));
   const range = (n: number, f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i));
-  const code: number[] = [];
-  for (let c = 0; c < 3; c++) code.push(...op.get(4 + c), ...op.f64x2Splat, ...op.set(A0 + c), ...op.get(7 + c), ...op.f64x2Splat, ...op.set(B0 + c));
+  const code: number[] = [...op.get(S), ...op.f32x4Splat, ...op.set(VS)];
+  for (let c = 0; c < 3; c++) code.push(...op.get(M0 + c), ...op.f32x4Splat, ...op.set(VM0 + c), ...op.get(D0 + c), ...op.f32x4Splat, ...op.set(VD0 + c));
   code.push(
     ...op.get(OUT), ...op.set(O0),
-    ...op.get(OUT), ...op.get(PLANE), ...op.i32Add, ...op.tee(O1), ...op.get(PLANE), ...op.i32Add, ...op.set(O2),
+    ...op.get(OUT), ...op.get(PLANE), ...op.i32Add, ...op.tee(O0 + 1), ...op.get(PLANE), ...op.i32Add, ...op.set(O0 + 2),
     ...op.block, ...op.loop,
     ...op.get(I), ...op.get(N), ...op.i32GeU, ...op.brIf(1),
     ...op.get(SRC), ...op.v128Load(0), ...op.set(V0),
@@ -37,24 +37,19 @@ function norm3Body(): number[] {
       ...op.set(C),
     );
     for (let k = 0; k < 4; k++) {
-      const half = (v: number[]) => [...v, ...(k < 2 ? op.i16x8ExtendLowU : op.i16x8ExtendHighU)];
-      const quad = (v: number[]) => [...v, ...(k % 2 === 0 ? op.i32x4ExtendLowU : op.i32x4ExtendHighU)];
-      const fma = (v: number[]) => [...v, ...op.f64x2ConvertLowI32x4U, ...op.get(A0 + c), ...op.f64x2Mul, ...op.get(B0 + c), ...op.f64x2Add, ...op.f32x4DemoteF64x2Zero];
+      // Pixels 4k..4k+3: bytes -> Int16 (half of C) -> Int32 (half of that) -> FP32 (exact).
+      if (k % 2 === 0) code.push(...op.get(C), ...(k < 2 ? op.i16x8ExtendLowU : op.i16x8ExtendHighU), ...op.set(H));
       code.push(
-        ...(k % 2 === 0 ? half([...op.get(C)]) : []),
-        ...(k % 2 === 0 ? op.set(H) : []),
-        ...quad([...op.get(H)]), ...op.set(Q),
         ...op.get(O0 + c),
-        ...fma([...op.get(Q)]),
-        ...fma([...op.get(Q), ...op.get(Q), ...op.shuffle([...range(8, (i) => 8 + i), ...range(8, (i) => 8 + i)])]),
-        ...op.shuffle([...range(8, (i) => i), ...range(8, (i) => 16 + i)]),
+        ...op.get(H), ...(k % 2 === 0 ? op.i32x4ExtendLowU : op.i32x4ExtendHighU), ...op.f32x4ConvertI32x4S,
+        ...op.get(VS), ...op.f32x4Mul, ...op.get(VM0 + c), ...op.f32x4Sub, ...op.get(VD0 + c), ...op.f32x4Div,
         ...op.v128Store(16 * k),
       );
     }
   }
   code.push(
     ...op.get(SRC), ...op.i32(48), ...op.i32Add, ...op.set(SRC),
-    ...[O0, O1, O2].flatMap((o) => [...op.get(o), ...op.i32(64), ...op.i32Add, ...op.set(o)]),
+    ...[O0, O0 + 1, O0 + 2].flatMap((o) => [...op.get(o), ...op.i32(64), ...op.i32Add, ...op.set(o)]),
     ...op.get(I), ...op.i32(1), ...op.i32Add, ...op.set(I),
     ...op.br(0),
     ...op.end, ...op.end,
@@ -64,13 +59,13 @@ function norm3Body(): number[] {
 }
 
 interface NormKernel {
-  norm3(src: number, groups: number, out: number, plane: number, a0: number, a1: number, a2: number, b0: number, b1: number, b2: number): void;
+  norm3(src: number, groups: number, out: number, plane: number, s: number, m0: number, m1: number, m2: number, d0: number, d1: number, d2: number): void;
 }
 
 let normModule: object | null | undefined;
 
 function normModuleOrNull(): object | null {
-  normModule ??= compileModule(moduleBytes([{ name: "norm3", params: [I32, I32, I32, I32, F64, F64, F64, F64, F64, F64], results: [], body: norm3Body() }]));
+  normModule ??= compileModule(moduleBytes([{ name: "norm3", params: [I32, I32, I32, I32, F32, F32, F32, F32, F32, F32, F32], results: [], body: norm3Body() }]));
   return normModule;
 }
 
@@ -113,17 +108,16 @@ export class NormalizedPixels {
   /** Normalises `pixels` (UINT8 NHWC of this shape) into `data` and returns it. */
   normalize(pixels: Uint8Array, norm: Normalization): Float32Array {
     const [n, hw] = imageShape(pixels, this.shape);
-    const a = norm.std.map((s) => norm.scale / s) as [number, number, number];
-    const b = norm.std.map((s, c) => -norm.mean[c]! / s) as [number, number, number];
+    const k = float32Constants(norm);
     // The kernel does each image's whole groups of 16 pixels; the JavaScript loop does the rest.
     const groups = this.kernel ? hw >> 4 : 0;
     for (let i = 0; i < n; i++) {
       const r = i * hw * 3;
       if (groups > 0) {
         new Uint8Array(this.kernel!.memory.buffer, 0, groups * 48).set(pixels.subarray(r, r + groups * 48));
-        this.kernel!.exports.norm3(0, groups, this.planesAt + r * 4, hw * 4, a[0], a[1], a[2], b[0], b[1], b[2]);
+        this.kernel!.exports.norm3(0, groups, this.planesAt + r * 4, hw * 4, k.scale, ...k.mean, ...k.std);
       }
-      normalizeLoop(pixels, this.data, r, hw, groups * 16, a, b);
+      normalizeLoop(pixels, this.data, r, hw, groups * 16, k);
     }
     return this.data;
   }
@@ -142,9 +136,10 @@ export interface NormalizeOptions {
 /**
  * UINT8 NHWC (RGB) to FP32 NCHW, normalised: what the server-side `preprocess_<model>` does, for the
  * embedded backend. `shape` is [N, H, W, 3]; the result holds N x 3 x H x W values. Each value is
- * v * (scale / std[c]) - mean[c] / std[c] in double precision, rounded to FP32 (within 1 ulp of
- * (v * scale - mean) / std), by a SIMD kernel (about 3x the JavaScript loop) or the same arithmetic in
- * JavaScript. For repeated calls on one shape, NormalizedPixels reuses its buffer.
+ * ((v * scale) - mean[c]) / std[c] in FP32 arithmetic, every step rounded, with the constants as FP32:
+ * numpy's float32 arithmetic in the preprocess model, so both backends feed a model the same bits. A SIMD
+ * kernel does it, or the same arithmetic in JavaScript. For repeated calls on one shape,
+ * NormalizedPixels reuses its buffer.
  *
  * @example
  * normalizeNhwcToNchw(new Uint8Array([0, 128, 255]), [1, 1, 1, 3], NORMALIZATIONS.unit)
@@ -165,16 +160,34 @@ export function normalizeNhwcToNchw(pixels: Uint8Array, shape: readonly number[]
   return values.slice();
 }
 
-/** Pixels `from`..hw - 1 of the image at `r` (its R plane starts at dst[r]), in JavaScript. */
-function normalizeLoop(pixels: Uint8Array, dst: Float32Array, r: number, hw: number, from: number, a: readonly number[], b: readonly number[]): void {
-  const [a0, a1, a2] = a as [number, number, number];
-  const [b0, b1, b2] = b as [number, number, number];
+interface Float32Constants {
+  scale: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+/** The normalisation's constants as FP32 values (numpy's np.float32 of them in the preprocess model). */
+function float32Constants(norm: Normalization): Float32Constants {
+  const f = Math.fround;
+  return { scale: f(norm.scale), mean: norm.mean.map(f) as Float32Constants["mean"], std: norm.std.map(f) as Float32Constants["std"] };
+}
+
+/**
+ * Pixels `from`..hw - 1 of the image at `r` (its R plane starts at dst[r]), in JavaScript. Each step is
+ * rounded to FP32 (the double result of one operation on FP32 values, rounded once more to FP32, is the
+ * correctly rounded FP32 result), so this is numpy's float32 arithmetic too.
+ */
+function normalizeLoop(pixels: Uint8Array, dst: Float32Array, r: number, hw: number, from: number, k: Float32Constants): void {
+  const f = Math.fround;
+  const s = k.scale;
+  const [m0, m1, m2] = k.mean;
+  const [d0, d1, d2] = k.std;
   const g = r + hw;
   const bl = g + hw;
-  for (let p = from, s = r + 3 * from; p < hw; p++, s += 3) {
-    dst[r + p] = pixels[s]! * a0 + b0;
-    dst[g + p] = pixels[s + 1]! * a1 + b1;
-    dst[bl + p] = pixels[s + 2]! * a2 + b2;
+  for (let p = from, i = r + 3 * from; p < hw; p++, i += 3) {
+    dst[r + p] = f(f(pixels[i]! * s) - m0) / d0;
+    dst[g + p] = f(f(pixels[i + 1]! * s) - m1) / d1;
+    dst[bl + p] = f(f(pixels[i + 2]! * s) - m2) / d2;
   }
 }
 

@@ -34,7 +34,6 @@ const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...bo
 
 export const I32 = 0x7f;
 export const F32 = 0x7d;
-export const F64 = 0x7c;
 export const V128 = 0x7b;
 
 const simd = (code: number) => [0xfd, ...uleb(code)];
@@ -70,11 +69,6 @@ export const op = {
   i32x4ExtendLowU: simd(0xa9),
   i32x4ExtendHighU: simd(0xaa),
   i32x4DotI16x8S: simd(0xba),
-  f64x2Splat: simd(0x14),
-  f64x2Add: simd(0xf0),
-  f64x2Mul: simd(0xf2),
-  f64x2ConvertLowI32x4U: simd(0xff),
-  f32x4DemoteF64x2Zero: simd(0x5e),
   i8x16NarrowI16x8U: simd(0x66),
   i32x4Splat: simd(0x11),
   f32x4Splat: simd(0x13),
@@ -86,6 +80,10 @@ export const op = {
   i32x4Add: simd(0xae),
   i32x4Mul: simd(0xb5),
   f32x4Pmax: simd(0xeb),
+  f32x4Sub: simd(0xe5),
+  f32x4Mul: simd(0xe6),
+  f32x4Div: simd(0xe7),
+  f32x4ConvertI32x4S: simd(0xfa),
 };
 
 /** One exported function: parameter and result types, then its body (locals vector and code, ending in `end`). */

@@ -1,10 +1,11 @@
 """The generated python-backend preprocess models (triton/models/preprocess_*/1/model.py) against the
 SDK's TypeScript preprocessing (src/preprocess/normalize.ts, used by the embedded backend), on the same
-real images: the two must agree within 1e-5 for every preprocess model of the repository.
+real images and on a ramp of every byte value in every channel: the two must give the same FP32 bits for
+every preprocess model of the repository (both do numpy's float32 arithmetic).
 
 The TypeScript side runs from dist/ (npm run build first): a small node script decodes each image with
-sharp, resizes it to the branch's S x S, and writes the UINT8 pixels and its FP32 result as raw files;
-the Python side feeds the same UINT8 pixels to model.py's preprocess().
+sharp, resizes it to the branch's S x S (or makes the ramp), and writes the UINT8 pixels and its FP32
+result as raw files; the Python side feeds the same UINT8 pixels to model.py's preprocess().
 """
 import importlib.util
 import json
@@ -31,8 +32,10 @@ import { normalizeNhwcToNchw } from "./dist/src/preprocess/normalize.js";
 const jobs = JSON.parse(readFileSync(0, "utf8"));
 for (const j of jobs) {
   const m = findModel(j.model);
-  const px = await sharp(j.image).toColourspace("srgb").removeAlpha().resize(j.size, j.size, { fit: "fill" }).raw().toBuffer();
-  const u8 = new Uint8Array(px.buffer, px.byteOffset, px.byteLength);
+  // The ramp: byte i of the image is (i / 3 + channel) mod 256, so every value meets every channel.
+  const u8 = j.image === "ramp"
+    ? new Uint8Array(j.size * j.size * 3).map((_, i) => (Math.floor(i / 3) + (i % 3)) & 255)
+    : await sharp(j.image).toColourspace("srgb").removeAlpha().resize(j.size, j.size, { fit: "fill" }).raw().toBuffer();
   const f32 = normalizeNhwcToNchw(u8, [1, j.size, j.size, 3], m.normalization);
   writeFileSync(j.u8, u8);
   writeFileSync(j.f32, new Uint8Array(f32.buffer));
@@ -88,7 +91,7 @@ def ts_outputs(tmp_path_factory):
             picks = [shared_testdata("raft", "frame_0016.png"), shared_testdata("raft", "frame_0017.png")]
         else:
             picks = [images[i % len(images)], images[(i + 3) % len(images)]]
-        for k, img in enumerate(picks):
+        for k, img in enumerate([*picks, "ramp"]):
             jobs.append({"model": mod.MODEL, "size": mod.SIZE, "image": str(img), "u8": str(tmp / f"{mod.MODEL}_{k}.u8"), "f32": str(tmp / f"{mod.MODEL}_{k}.f32")})
     subprocess.run(["node", "--input-type=module", "-e", NODE_SCRIPT], cwd=REPO, input=json.dumps(jobs), text=True, check=True)
     out = {}
@@ -114,20 +117,20 @@ def test_python_preprocess_matches_typescript(model_dir, ts_outputs):
         got = mod.preprocess(u8)
         assert got.dtype == np.float32 and got.shape == (1, 3, mod.SIZE, mod.SIZE)
         assert got.flags["C_CONTIGUOUS"]
-        diff = float(np.max(np.abs(got - want)))
-        assert diff <= 1e-5, f"{mod.MODEL} on {image}: max |python - typescript| = {diff}"
-        # Not a trivial agreement: real images span a range of values.
+        differ = int(np.count_nonzero(got.view(np.uint32) != want.view(np.uint32)))
+        assert differ == 0, f"{mod.MODEL} on {image}: {differ} values differ, max |python - typescript| = {float(np.max(np.abs(got - want)))}"
+        # Not a trivial agreement: the inputs span a range of values.
         assert float(want.max() - want.min()) > 0.5
 
 
 def test_triton_python_model_execute_names_outputs_as_the_onnx_inputs(ts_outputs):
     mod = load_model_py(MODELS / "preprocess_raft_256")
-    (_, a, fa), (_, b, fb) = ts_outputs["raft_256"]
+    (_, a, fa), (_, b, fb) = ts_outputs["raft_256"][:2]
     [resp] = mod.TritonPythonModel().execute([[_Tensor("INPUT0__0", a), _Tensor("INPUT1__0", b)]])
     assert resp.error is None
     assert [t.name() for t in resp.output_tensors] == ["image1", "image2"]
-    np.testing.assert_allclose(resp.output_tensors[0].as_numpy(), fa, atol=1e-5)
-    np.testing.assert_allclose(resp.output_tensors[1].as_numpy(), fb, atol=1e-5)
+    np.testing.assert_array_equal(resp.output_tensors[0].as_numpy(), fa)
+    np.testing.assert_array_equal(resp.output_tensors[1].as_numpy(), fb)
     # A malformed request becomes that request's error, not a crash of the batch.
     [bad] = mod.TritonPythonModel().execute([[_Tensor("INPUT0__0", a.astype(np.float32)), _Tensor("INPUT1__0", b)]])
     assert bad.error is not None and "expected UINT8" in str(bad.error)
