@@ -606,20 +606,19 @@ export class NpzWriter {
     return h;
   }
 
-  /** Appends bytes at the end: small ones through the buffer, large ones straight to the file. */
+  /**
+   * Appends bytes at the end: small ones through the buffer; one of half the buffer or more straight to
+   * the file, uncopied (a streamed array's rows, such as a 1 MiB depth map).
+   */
   async append(data: Uint8Array): Promise<void> {
-    if (data.byteLength <= BUFFER_SIZE - this.bufLen) {
+    if (data.byteLength < BUFFER_SIZE / 2) {
+      if (data.byteLength > BUFFER_SIZE - this.bufLen) await this.flush();
       this.buf.set(data, this.bufLen);
       this.bufLen += data.byteLength;
       if (this.bufLen === BUFFER_SIZE) await this.flush();
       return;
     }
     await this.flush();
-    if (data.byteLength < BUFFER_SIZE) {
-      this.buf.set(data, 0);
-      this.bufLen = data.byteLength;
-      return;
-    }
     await this.writeAt(data, this.bufPos);
     this.bufPos += data.byteLength;
   }
