@@ -3,30 +3,32 @@ import { readFileSync } from "node:fs";
 import { isVideoAnalysisError } from "../errors.js";
 import { commands } from "./commands/index.js";
 
-function help(): string {
+async function help(): Promise<string> {
   const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
-  const width = Math.max(...commands.map((c) => c.name.length));
+  const loaded = await Promise.all(commands.map((c) => c.load()));
+  const width = Math.max(...loaded.map((c) => c.name.length));
   return [
     `video-analysis ${pkg.version}: video analysis through NVIDIA Triton or in-process onnxruntime`,
     "",
     "usage: video-analysis <command> [options]     (video-analysis <command> --help for its options)",
     "",
     "commands:",
-    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    ...loaded.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
   ].join("\n");
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === "--help" || name === "-h" || name === "help") {
-    console.log(help());
+    console.log(await help());
     return name ? 0 : 2;
   }
-  const cmd = commands.find((c) => c.name === name);
-  if (!cmd) {
-    console.error(`video-analysis: unknown command "${name}"\n\n${help()}`);
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
+    console.error(`video-analysis: unknown command "${name}"\n\n${await help()}`);
     return 2;
   }
+  const cmd = await entry.load();
   if (rest.includes("--help") || rest.includes("-h")) {
     console.log(`usage: ${cmd.usage}`);
     return 0;

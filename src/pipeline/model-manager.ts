@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { MANIFEST_FILE, MANIFEST_VERSION, maskedProfile, sdkVersion, writeManifest, type Manifest } from "../artifacts/manifest.js";
 import type { InferenceBackend, ModelContract } from "../backend/backend.js";
 import { EmbeddedEnsembles } from "../embedded/embedded-ensembles.js";
@@ -22,7 +22,7 @@ import { embeddedModelPath, embeddedWorkers, maxInFlight, preprocessWorkers, ser
 import { resolveModelMapping, routableModels, type ResolvedModel, type Routing, type VideoMetadata as RouteVideo } from "../routing/index.js";
 import { readFrames } from "../video/frame-reader.js";
 import { planFrames } from "../video/frame-plan.js";
-import { probeVideo } from "../video/metadata.js";
+import { probeVideo, type VideoMetadata } from "../video/metadata.js";
 import type { ArtifactRecord, ArtifactSink } from "./artifact.js";
 import { FitPool } from "./fit-pool.js";
 import { checkFrame, FittedFrame, type RgbFrame } from "./frame.js";
@@ -54,6 +54,11 @@ export interface RunOptions {
   overwrite?: boolean;
   /** Analyse at most this many frames (from the start). */
   maxFrames?: number;
+  /**
+   * The video's metadata from probeVideo(video), or its promise: for a caller that has probed the video
+   * already or started to while it set up. Otherwise run() probes it.
+   */
+  metadata?: VideoMetadata | Promise<VideoMetadata>;
 }
 
 export interface RunResult {
@@ -299,11 +304,14 @@ export class ModelManager {
 
     await RunFolder.check(out, overwrite);
     signal?.throwIfAborted();
-    const probing = probeVideo(video);
+    const probing = options.metadata ?? probeVideo(video);
     // CLIP's vocabulary loads while ffprobe runs; a failure is reported where the tokenizer is needed.
     const clip = this.profile.components.core_clip;
     if (clip?.enabled) clipTokenizer(clip.bpe_path).catch(() => undefined);
     const meta = await probing;
+    if (options.metadata && meta.path !== resolve(video)) {
+      throw new VideoAnalysisError("INVALID_ARGUMENT", `run: the metadata given is of ${meta.path}, not of the video ${resolve(video)}; pass probeVideo(video)'s`);
+    }
     const routing = await this.route({ width: meta.width, height: meta.height, rotation: meta.rotation }, this.profile.analysis.max_side);
     const fps = Math.min(this.profile.analysis.fps, meta.frameRate);
     const a = routing.analysis;

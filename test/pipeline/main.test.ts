@@ -2,13 +2,14 @@
 // the CLI, bad inputs, failures and cancellation (nothing left behind).
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { VideoAnalysisError } from "../../src/errors.js";
 import { ModelManager } from "../../src/pipeline/model-manager.js";
 import { ARTIFACT_FILES } from "../../src/pipeline/run-folder.js";
+import { probeVideo } from "../../src/video/metadata.js";
 import { repoRoot } from "../support/testdata.js";
 import { CLI, contractBackend, EMBEDDED_PROFILE, ffmpegRun, filesUnder, makeVideo, npzDifferences, ProbeBackend, processesGone, tempDir } from "./support.js";
 
@@ -129,6 +130,25 @@ describe("main: a run folder from the contract models", () => {
     } finally {
       await full.close();
       await half.close();
+    }
+  });
+
+  test("metadata probed beforehand (or its promise) is used as it is; another video's is refused", async () => {
+    const mm = await ModelManager.fromProfile(EMBEDDED_PROFILE);
+    try {
+      // A marked copy shows that run() took it rather than probing again.
+      const metadata = probeVideo(files.video!).then((m) => ({ ...m, codec: `${m.codec} (probed before)` }));
+      const r = await mm.run(files.video!, { out: join(tmp.dir, "run-probed"), maxFrames: 2, metadata });
+      assert.match(r.manifest.video.codec, /\(probed before\)$/);
+      assert.equal(r.manifest.analysis.frames, 2);
+      const other = join(tmp.dir, "run-other");
+      await assert.rejects(
+        mm.run(files.video!, { out: other, metadata: await probeVideo(files.longer!) }),
+        (e: unknown) => e instanceof VideoAnalysisError && e.code === "INVALID_ARGUMENT" && e.message.includes(files.longer!),
+      );
+      assert.ok(!existsSync(other));
+    } finally {
+      await mm.close();
     }
   });
 

@@ -1,11 +1,18 @@
 import type { Command } from "../command.js";
-import { benchCommand } from "./bench.js";
-import { detectCommand } from "./detect.js";
-import { mainCommand } from "./main.js";
-import { trackCommand } from "./track.js";
-import { routeCommand } from "./route.js";
-import { smokeCommand } from "./smoke.js";
-import { tritonRepoCommand } from "./triton-repo.js";
+
+/** A command by name. Its module, and what that imports, loads only when the command runs or `--help` lists it. */
+export interface CommandEntry {
+  name: string;
+  load(): Promise<Command>;
+}
 
 /** Every command of the CLI, in the order `--help` lists them. */
-export const commands: Command[] = [mainCommand, benchCommand, routeCommand, tritonRepoCommand, smokeCommand, detectCommand, trackCommand];
+export const commands: CommandEntry[] = [
+  { name: "main", load: async () => (await import("./main.js")).mainCommand },
+  { name: "bench", load: async () => (await import("./bench.js")).benchCommand },
+  { name: "route", load: async () => (await import("./route.js")).routeCommand },
+  { name: "triton-repo", load: async () => (await import("./triton-repo.js")).tritonRepoCommand },
+  { name: "smoke", load: async () => (await import("./smoke.js")).smokeCommand },
+  { name: "detect", load: async () => (await import("./detect.js")).detectCommand },
+  { name: "track", load: async () => (await import("./track.js")).trackCommand },
+];

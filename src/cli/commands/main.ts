@@ -1,7 +1,8 @@
 import { basename, isAbsolute, relative } from "node:path";
 import { VideoAnalysisError } from "../../errors.js";
-import { ModelManager, type RunResult } from "../../pipeline/model-manager.js";
+import type { RunResult } from "../../pipeline/model-manager.js";
 import { ProgressReporter } from "../../pipeline/progress.js";
+import { probeVideo } from "../../video/metadata.js";
 import { numberFlag, parseCommandArgs, required, type Command } from "../command.js";
 
 function kib(bytes: number): string {
@@ -87,10 +88,16 @@ export const mainCommand: Command = {
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
 
+    // ffprobe reads the video while the pipeline's modules load and the profile is read; its errors
+    // surface in run(), after the profile's and the output folder's.
+    const metadata = probeVideo(video);
+    metadata.catch(() => undefined);
+    const { ModelManager } = await import("../../pipeline/model-manager.js");
     const reporter = new ProgressReporter(process.stderr, values.json ? "none" : ProgressReporter.modeFor(process.stderr, values.quiet));
     const mm = await ModelManager.fromProfile(profilePath, { overrides });
     try {
       const r = await mm.run(video, {
+        metadata,
         ...(values.out !== undefined ? { out: values.out } : {}),
         signal: controller.signal,
         onProgress: (p) => reporter.update(p),
