@@ -3,7 +3,8 @@ import type { ModelHandle } from "../../pipeline/model.js";
 import type { StageClock } from "../../pipeline/stats.js";
 import { tensor, toFloat32 } from "../../tensor.js";
 import { topKIndices } from "../scene/labels.js";
-import { l2Normalize, selectTextEmbedding, similarityMatrix, softmaxRows } from "./similarity.js";
+import { softmaxRows } from "../softmax.js";
+import { CLIP_LOGIT_SCALE, l2Normalize, selectTextEmbedding, similarityMatrix } from "./similarity.js";
 import { ClipTokenizer } from "./tokenizer.js";
 
 /** What CLIP says about one frame. */
@@ -130,7 +131,7 @@ export class ClipComponent {
     const text = this.text;
     if (!text) return { embedding, similarity: new Float32Array(0), probabilities: new Float32Array(0), top: [] };
     const similarity = similarityMatrix(embedding, text, embedding.length, { normalized: true });
-    const probabilities = softmaxRows(similarity, this.prompts.length);
+    const probabilities = softmaxRows(similarity, this.prompts.length, CLIP_LOGIT_SCALE);
     const top = topKIndices(probabilities, this.topK).map((index) => ({ index, prompt: this.prompts[index]!, probability: probabilities[index]! }));
     return { embedding, similarity, probabilities, top };
   }

@@ -82,30 +82,6 @@ export function similarityMatrix(
 }
 
 /**
- * Softmax of each row of `[rows, cols]` after multiplying by `scale`: with cosine similarities and
- * CLIP's logit scale 100 this is CLIP's `logits_per_image.softmax(dim=-1)`, the probability of each
- * prompt for each frame. Numerically stable (max subtracted), computed in float64.
- */
-export function softmaxRows(matrix: ArrayLike<number>, cols: number, scale = CLIP_LOGIT_SCALE): Float32Array {
-  const rows = cols > 0 ? Math.floor(matrix.length / cols) : 0;
-  checkShape("softmaxRows", matrix, rows, cols);
-  const out = new Float32Array(matrix.length);
-  const exps = new Float64Array(cols);
-  for (let r = 0; r < rows; r++) {
-    const base = r * cols;
-    let max = -Infinity;
-    for (let c = 0; c < cols; c++) max = Math.max(max, scale * matrix[base + c]!);
-    let sum = 0;
-    for (let c = 0; c < cols; c++) {
-      exps[c] = Math.exp(scale * matrix[base + c]! - max);
-      sum += exps[c]!;
-    }
-    for (let c = 0; c < cols; c++) out[base + c] = exps[c]! / sum;
-  }
-  return out;
-}
-
-/**
  * The text embedding of one prompt from the text model's output. A per-token output (`[1, 77, D]` or
  * `[77, D]`, the SPEC's clip_text contract) gives the row at the EOT position of `ids` (the first
  * position of the largest id); a pooled output (`[1, D]` or `[D]`) is returned as is. Returns a copy,

@@ -12,6 +12,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { VideoAnalysisError } from "../../errors.js";
+import { softmaxRows } from "../softmax.js";
 import { PLACES365_CATEGORIES } from "./places365-labels.js";
 
 export interface SceneLabel {
@@ -122,20 +123,6 @@ function checkLogits(logits: ArrayLike<number>, labels: readonly SceneLabel[], m
   }
 }
 
-/** Softmax probabilities (float64, max subtracted for stability). */
-export function softmax(logits: ArrayLike<number>): Float64Array {
-  const out = new Float64Array(logits.length);
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]!);
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) {
-    out[i] = Math.exp(logits[i]! - max);
-    sum += out[i]!;
-  }
-  for (let i = 0; i < out.length; i++) out[i] /= sum;
-  return out;
-}
-
 /**
  * Indices of the k largest values, largest first (ties: lower index first). One pass keeping a sorted
  * buffer of k: O(n) for the usual k = 5, no full sort.
@@ -170,8 +157,9 @@ export function topK(
   if (!Number.isInteger(k) || k < 1) {
     throw new VideoAnalysisError("INVALID_ARGUMENT", `Scene top-k must be a positive integer, got ${k}.`, { details: { k } });
   }
-  const probs = softmax(logits);
-  return topKIndices(probs, k).map((i) => {
+  // Softmax keeps the order: the top logits are the top probabilities.
+  const probs = softmaxRows(logits, logits.length);
+  return topKIndices(logits, k).map((i) => {
     const { index, label, name, indoor } = labels[i]!;
     return { index, label, name, indoor, score: probs[i]! };
   });

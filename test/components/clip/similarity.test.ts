@@ -7,8 +7,8 @@ import {
   l2NormalizeRows,
   selectTextEmbedding,
   similarityMatrix,
-  softmaxRows,
 } from "../../../src/components/clip/similarity.js";
+import { softmaxRows } from "../../../src/components/softmax.js";
 
 const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol: number) => {
   assert.equal(a.length, b.length);
@@ -70,7 +70,7 @@ test("softmaxRows with CLIP's logit scale reproduces CLIP-style probabilities (s
   });
   const sims = similarityMatrix(image, texts, dim);
   close(sims, c, 1e-7);
-  const probs = softmaxRows(sims, 3);
+  const probs = softmaxRows(sims, 3, CLIP_LOGIT_SCALE);
   const total = p.reduce((a, b) => a + b, 0);
   close(probs, p.map((x) => x / total), 2e-6);
   assert.ok(Math.abs(probs.reduce((a, b) => a + b, 0) - 1) < 1e-6);
@@ -80,6 +80,7 @@ test("softmaxRows: per row, stable for large values, scale 1 is a plain softmax"
   const m = softmaxRows([0, 0, 1000, 1000, 0, Math.log(3)], 2, 1);
   close(m, [0.5, 0.5, 0.5, 0.5, 0.25, 0.75], 1e-7);
   assert.throws(() => softmaxRows([1, 2, 3], 2), isCode("INVALID_ARGUMENT"));
+  assert.deepEqual([...softmaxRows([Math.log(3), 0], 2)].map((x) => +x.toFixed(6)), [0.75, 0.25]);
 });
 
 test("selectTextEmbedding: the EOT row of a per-token [1,77,D] output", () => {
