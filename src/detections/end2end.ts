@@ -1,4 +1,5 @@
 import { VideoAnalysisError } from "../errors.js";
+import { toFloat32, type Tensor } from "../tensor.js";
 import { unletterboxBoxes, type LetterboxInfo } from "../preprocess/letterbox.js";
 import { Detections } from "./detections.js";
 import { DEFAULT_NMS_OPTIONS, type NmsOptions } from "./nms.js";
@@ -35,6 +36,19 @@ export interface End2EndOutputs {
   scores: Float32Array;
   /** `det_classes` INT32 [100] (some exports give FP32). */
   classes: Int32Array | Float32Array;
+}
+
+/**
+ * The four End2End tensors of an answer (num_dets, det_boxes, det_scores, det_classes, in any of the
+ * datatypes engines give them) as decodeEnd2End takes them.
+ */
+export function end2endOutputs(numDets: Tensor, boxes: Tensor, scores: Tensor, classes: Tensor): End2EndOutputs {
+  return {
+    numDets: Number((numDets.data as ArrayLike<number | bigint>)[0] ?? 0),
+    boxes: toFloat32(boxes),
+    scores: toFloat32(scores),
+    classes: classes.datatype === "INT32" ? (classes.data as Int32Array) : toFloat32(classes),
+  };
 }
 
 /**

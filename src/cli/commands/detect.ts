@@ -1,7 +1,7 @@
 import { basename } from "node:path";
 import { yoloClassNames } from "../../detections/class-names.js";
 import type { Detections } from "../../detections/detections.js";
-import { decodeEnd2End, type BoxFormat } from "../../detections/end2end.js";
+import { decodeEnd2End, end2endOutputs, type BoxFormat } from "../../detections/end2end.js";
 import { YoloDecoder } from "../../detections/yolo.js";
 import { EmbeddedBackend } from "../../embedded/embedded-backend.js";
 import { VideoAnalysisError } from "../../errors.js";
@@ -90,15 +90,9 @@ export const detectCommand: Command = {
       let numClasses: number;
       const outNames = Object.keys(result.outputs);
       if (END2END.every((n) => n in result.outputs)) {
-        const o = result.outputs;
-        const numDets = o["num_dets"]!;
+        const [numDets, boxes, scores, cls] = END2END.map((n) => result.outputs[n]!) as [Tensor, Tensor, Tensor, Tensor];
         dets = decodeEnd2End(
-          {
-            numDets: Number((numDets.data as ArrayLike<number | bigint>)[0] ?? 0),
-            boxes: toFloat32(o["det_boxes"]!),
-            scores: toFloat32(o["det_scores"]!),
-            classes: toFloat32(o["det_classes"]!),
-          },
+          end2endOutputs(numDets, boxes, scores, cls),
           { confidence, maxDet, classes, boxFormat },
           info,
         );

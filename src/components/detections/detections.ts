@@ -1,6 +1,6 @@
 import { ByteTrack, type ByteTrackOptions } from "../../detections/byte-track.js";
 import { Detections } from "../../detections/detections.js";
-import { decodeEnd2End } from "../../detections/end2end.js";
+import { decodeEnd2End, end2endOutputs } from "../../detections/end2end.js";
 import { YoloDecoder } from "../../detections/yolo.js";
 import type { FrameContext } from "../../pipeline/component.js";
 import type { ModelHandle } from "../../pipeline/model.js";
@@ -62,12 +62,7 @@ export class DetectionsComponent {
       };
       const [numDets, boxes, scores, classes] = outs.map((o) => get(o.name)) as [Tensor, Tensor, Tensor, Tensor];
       return decodeEnd2End(
-        {
-          numDets: Number((numDets.data as ArrayLike<number | bigint>)[0] ?? 0),
-          boxes: toFloat32(boxes),
-          scores: toFloat32(scores),
-          classes: classes.datatype === "INT32" ? (classes.data as Int32Array) : toFloat32(classes),
-        },
+        end2endOutputs(numDets, boxes, scores, classes),
         { confidence: this.settings.conf, maxDet: this.settings.max_det, classes: this.settings.classes },
         info,
         frameIndex,
