@@ -24,7 +24,7 @@ export type ByteTrackVariant = "python" | "cpp";
 
 /** ByteTrack settings; every field has a default from the chosen variant. */
 export interface ByteTrackOptions {
-  /** Which published semantics to follow (see above); "python" by default. */
+  /** Which published semantics to follow (see above); "cpp" by default, as in profiles and the CLI. */
   variant: ByteTrackVariant;
   /**
    * Score splitting detections into high (first association, may start tracks) and low (second
@@ -86,7 +86,7 @@ export const BYTETRACK_DEFAULTS: Readonly<Record<ByteTrackVariant, Readonly<Byte
 /** Defaults filled in from the variant and every field checked (TypeError / RangeError). */
 export function resolveByteTrackOptions(partial: Partial<ByteTrackOptions> = {}): ByteTrackOptions {
   const given = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) as Partial<ByteTrackOptions>;
-  const variant = given.variant ?? "python";
+  const variant = given.variant ?? "cpp";
   if (variant !== "python" && variant !== "cpp") throw new RangeError(`variant must be "python" or "cpp", got ${JSON.stringify(variant)}`);
   const base = BYTETRACK_DEFAULTS[variant];
   const o: ByteTrackOptions = { ...base, ...given, variant };

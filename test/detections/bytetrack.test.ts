@@ -129,8 +129,9 @@ test("score thresholds: cpp takes score == trackThresh as high, python does not;
 });
 
 test("ByteTrack options: defaults per variant, derived new-track threshold, checks", () => {
-  assert.equal(resolveByteTrackOptions().variant, "python");
-  assert.equal(resolveByteTrackOptions({ trackThresh: 0.4 }).newTrackThresh, 0.5);
+  // cpp by default, as profiles and the track command have it.
+  assert.equal(resolveByteTrackOptions().variant, "cpp");
+  assert.equal(resolveByteTrackOptions({ variant: "python", trackThresh: 0.4 }).newTrackThresh, 0.5);
   assert.equal(resolveByteTrackOptions({ variant: "cpp", trackThresh: 0.4 }).newTrackThresh, 0.6);
   assert.equal(BYTETRACK_DEFAULTS.cpp.fuseScore, false);
   assert.equal(BYTETRACK_DEFAULTS.python.lowThresh, 0.1);

@@ -10,7 +10,7 @@ export const trackCommand: Command = {
   name: "track",
   summary: "run ByteTrack on MOTChallenge detections (det.txt) and write MOTChallenge results",
   usage:
-    "video-analysis track --mot-det det.txt --out tracks.txt [--fps 30] [--variant python|cpp] [--track-thresh 0.5] " +
+    "video-analysis track --mot-det det.txt --out tracks.txt [--fps 30] [--variant cpp|python] [--track-thresh 0.5] " +
     "[--new-track-thresh T] [--low-thresh T] [--match-thresh 0.8] [--track-buffer 30] [--json]",
   async run(argv) {
     const { values } = parseCommandArgs(this, argv, {
@@ -27,7 +27,7 @@ export const trackCommand: Command = {
     });
     const detPath = required(this, "mot-det", values["mot-det"]);
     const outPath = required(this, "out", values.out);
-    const variant = (values.variant ?? "python") as ByteTrackVariant;
+    const variant = (values.variant ?? "cpp") as ByteTrackVariant;
     if (variant !== "python" && variant !== "cpp") throw new VideoAnalysisError("INVALID_ARGUMENT", `--variant must be python or cpp, got "${variant}"`);
     const options: Partial<ByteTrackOptions> = { variant, frameRate: numberFlag("fps", values.fps, 30, { min: 0.001 }) };
     if (values["track-thresh"] !== undefined) options.trackThresh = numberFlag("track-thresh", values["track-thresh"], 0.5, { min: 0, max: 1 });
