@@ -43,12 +43,18 @@ export interface AtomicFileOptions {
   fsync?: boolean;
 }
 
+/** With fsync on, a large file is flushed to disk in the background every this many bytes written. */
+const FLUSH_EVERY = 64 << 20;
+
 /**
  * A file written under a temporary name and renamed to `path` by commit(); abort() deletes it.
  * A process killed in between leaves only the temporary file.
  */
 export class AtomicFile {
   private done = false;
+  private unflushed = 0;
+  private flushing: Promise<void> | undefined;
+  private flushError: unknown;
 
   private constructor(
     /** The final path. */
@@ -76,11 +82,34 @@ export class AtomicFile {
     return this.done;
   }
 
+  /**
+   * Notes `bytes` more written to the handle. With fsync on, every FLUSH_EVERY bytes a datasync starts in
+   * the background, so the disk takes the file while it is being made and commit()'s fsync finds little
+   * left to write (a minute of 1080p made a gigabyte of depth and flow, whose one fsync at the end took
+   * a third of a second).
+   */
+  wrote(bytes: number): void {
+    if (!this.fsync || this.done) return;
+    this.unflushed += bytes;
+    if (this.unflushed < FLUSH_EVERY || this.flushing) return;
+    this.unflushed = 0;
+    this.flushing = this.handle
+      .datasync()
+      .catch((e: unknown) => {
+        this.flushError ??= e;
+      })
+      .finally(() => {
+        this.flushing = undefined;
+      });
+  }
+
   /** Flushes, closes and renames the file into place. */
   async commit(): Promise<void> {
     if (this.done) throw new Error(`AtomicFile: ${this.path} was already committed or aborted`);
     this.done = true;
     try {
+      await this.flushing;
+      if (this.flushError) throw this.flushError;
       if (this.fsync) await this.handle.sync();
       await this.handle.close();
       await rename(this.tempPath, this.path);
@@ -104,6 +133,7 @@ export class AtomicFile {
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
+    await this.flushing;
     await this.handle.close().catch(() => {});
     await unlink(this.tempPath).catch(() => {});
   }

@@ -647,6 +647,7 @@ export class NpzWriter {
       while (done < data.byteLength) {
         const { bytesWritten } = await this.file.handle.write(data, done, data.byteLength - done, position + done);
         done += bytesWritten;
+        this.file.wrote(bytesWritten);
       }
     } catch (e) {
       throw ioError(this.path, "write", e);

@@ -402,12 +402,18 @@ export class ModelManager {
       await writes;
       signal?.throwIfAborted();
 
-      const records: ArtifactRecord[] = [];
+      // The artifacts are finished together: each ends with an fsync, and the disk can take them at once.
       const tw = performance.now();
-      for (const s of sinks) {
-        records.push(await s.finish());
-        folder.committedFile(s.path);
-      }
+      const finished = await Promise.allSettled(sinks.map((s) => s.finish()));
+      const records: ArtifactRecord[] = [];
+      finished.forEach((f, i) => {
+        if (f.status === "fulfilled") {
+          records.push(f.value);
+          folder.committedFile(sinks[i]!.path);
+        }
+      });
+      const failed = finished.find((f) => f.status === "rejected");
+      if (failed) throw failed.reason;
       const manifest: Manifest = {
         manifest_version: MANIFEST_VERSION,
         sdk: sdkVersion(),

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import {
   NpzWriter, crc32, crc32Combine, crc32Js, npyHeader, saveNpz, shapeRepr, toTypedArray,
 } from "../../src/artifacts/npz.js";
-import { isTempArtifact, removeStaleTempFiles, writeFileAtomic } from "../../src/artifacts/atomic.js";
+import { AtomicFile, isTempArtifact, removeStaleTempFiles, writeFileAtomic } from "../../src/artifacts/atomic.js";
 import { VideoAnalysisError } from "../../src/errors.js";
 
 const dir = mkdtempSync(join(tmpdir(), "va-npz-"));
@@ -353,5 +353,50 @@ describe("writeFileAtomic", () => {
     await writeFileAtomic(p, '{"a":2}');
     assert.equal(readFileSync(p, "utf8"), '{"a":2}');
     assert.equal(readdirSync(dir).filter((n) => n.includes(".tmp-")).length, 0);
+  });
+});
+
+describe("AtomicFile", () => {
+  /** An AtomicFile whose datasync calls are counted and can be made to fail. */
+  async function counted(fail = false): Promise<{ f: AtomicFile; syncs: () => number }> {
+    const f = await AtomicFile.create(fresh("bin"));
+    let n = 0;
+    const real = f.handle.datasync.bind(f.handle);
+    f.handle.datasync = async () => {
+      n++;
+      await real();
+      if (fail) throw Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" });
+    };
+    return { f, syncs: () => n };
+  }
+
+  test("a large file is flushed in the background every 64 MiB written, one flush at a time", async () => {
+    const { f, syncs } = await counted();
+    await f.handle.write(Buffer.from("data"));
+    f.wrote(32 << 20);
+    assert.equal(syncs(), 0);
+    f.wrote(32 << 20);
+    assert.equal(syncs(), 1);
+    // While that flush runs, more writing starts no second one.
+    f.wrote(64 << 20);
+    assert.equal(syncs(), 1);
+    await f.commit();
+    assert.equal(readFileSync(f.path, "utf8"), "data");
+  });
+
+  test("a failed background flush fails commit() with IO_ERROR and leaves no file", async () => {
+    const { f } = await counted(true);
+    f.wrote(64 << 20);
+    await assert.rejects(f.commit(), (e: unknown) => e instanceof VideoAnalysisError && e.code === "IO_ERROR" && /EIO/.test(e.message));
+    assert.ok(!existsSync(f.path) && !existsSync(f.tempPath));
+  });
+
+  test("without fsync nothing is flushed", async () => {
+    const f = await AtomicFile.create(fresh("bin"), { fsync: false });
+    let n = 0;
+    f.handle.datasync = async () => void n++;
+    f.wrote(256 << 20);
+    await f.commit();
+    assert.equal(n, 0);
   });
 });
