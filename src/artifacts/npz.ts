@@ -31,7 +31,7 @@
  * ```
  */
 import { endianness } from "node:os";
-import * as zlib from "node:zlib";
+import { crc32, crc32Combine, crc32Of } from "../checksum.js";
 import { AtomicFile, ioError } from "./atomic.js";
 
 if (endianness() !== "LE") throw new Error("video-analysis-sdk needs a little-endian host");
@@ -162,80 +162,6 @@ export function npyHeader(descr: string, shape: readonly number[], extraSpaces =
 
 // ---------------------------------------------------------------------------------------------------
 // CRC-32 (ZIP's: reflected 0xEDB88320)
-
-const CRC_TABLES = (() => {
-  // Slicing-by-8 tables for the fallback on Node versions without zlib.crc32 (added in 20.15 / 22.2).
-  const t = new Int32Array(8 * 256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c;
-  }
-  for (let n = 0; n < 256; n++) for (let k = 1; k < 8; k++) t[k * 256 + n] = (t[(k - 1) * 256 + n]! >>> 8) ^ t[t[(k - 1) * 256 + n]! & 0xff]!;
-  return t;
-})();
-
-/** CRC-32 in JavaScript (slicing-by-8). Exported for tests; crc32() uses zlib's when Node has it. */
-export function crc32Js(data: Uint8Array, prev = 0): number {
-  const t = CRC_TABLES;
-  let c = ~prev;
-  let i = 0;
-  const n = data.length;
-  for (; i + 8 <= n; i += 8) {
-    const a = c ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24));
-    c =
-      t[7 * 256 + (a & 0xff)]! ^ t[6 * 256 + ((a >>> 8) & 0xff)]! ^ t[5 * 256 + ((a >>> 16) & 0xff)]! ^ t[4 * 256 + (a >>> 24)]! ^
-      t[3 * 256 + data[i + 4]!]! ^ t[2 * 256 + data[i + 5]!]! ^ t[256 + data[i + 6]!]! ^ t[data[i + 7]!]!;
-  }
-  for (; i < n; i++) c = t[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-  return ~c >>> 0;
-}
-
-const zlibCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
-
-/** CRC-32 of `data`, continuing from `prev` (the CRC of the bytes before it). */
-export function crc32(data: Uint8Array, prev = 0): number {
-  // Node 20's zlib.crc32 returns 0, not `prev`, for an empty view of a zero-length ArrayBuffer.
-  if (data.byteLength === 0) return prev >>> 0;
-  return zlibCrc32 ? zlibCrc32(data, prev) >>> 0 : crc32Js(data, prev);
-}
-
-function gf2Times(mat: Uint32Array, vec: number): number {
-  let sum = 0;
-  for (let i = 0; vec !== 0; i++, vec >>>= 1) if (vec & 1) sum ^= mat[i]!;
-  return sum >>> 0;
-}
-
-function gf2Square(square: Uint32Array, mat: Uint32Array): void {
-  for (let n = 0; n < 32; n++) square[n] = gf2Times(mat, mat[n]!);
-}
-
-/**
- * CRC-32 of A followed by B, from crc(A), crc(B) and B's length (zlib's crc32_combine). `len2` may
- * exceed 2^32.
- */
-export function crc32Combine(crc1: number, crc2: number, len2: number): number {
-  if (len2 <= 0) return crc1 >>> 0;
-  const even = new Uint32Array(32);
-  const odd = new Uint32Array(32);
-  odd[0] = 0xedb88320;
-  for (let n = 1, row = 1; n < 32; n++, row <<= 1) odd[n] = row;
-  gf2Square(even, odd); // two zero bits
-  gf2Square(odd, even); // four zero bits
-  let c = crc1 >>> 0;
-  let len = len2;
-  for (;;) {
-    gf2Square(even, odd);
-    if (len % 2 === 1) c = gf2Times(even, c);
-    len = Math.floor(len / 2);
-    if (len === 0) break;
-    gf2Square(odd, even);
-    if (len % 2 === 1) c = gf2Times(odd, c);
-    len = Math.floor(len / 2);
-    if (len === 0) break;
-  }
-  return (c ^ crc2) >>> 0;
-}
 
 // ---------------------------------------------------------------------------------------------------
 // ZIP records
@@ -692,8 +618,11 @@ export class NpyArrayStream<D extends NpyDtype = NpyDtype> {
     this.writer.checkStream(this);
     if (this.finished) throw new Error(`NpyArrayStream: "${this.name}" has ended`);
     await this.writer.run(async () => {
-      await this.writer.append(bytes);
-      this.crc = crc32(bytes, this.crc);
+      const writing = this.writer.append(bytes);
+      // A CRC noted by whoever made the bytes is combined in; else it is computed while they are written.
+      const known = crc32Of(bytes);
+      this.crc = known === undefined ? crc32(bytes, this.crc) : crc32Combine(this.crc, known, bytes.byteLength);
+      await writing;
       this.bytes += bytes.byteLength;
     });
   }

@@ -37,6 +37,12 @@ export interface InferOptions {
   requestId?: string;
   /** Request parameters for Triton (sequence_id, sequence_start, priority, ...); ignored in-process. */
   parameters?: Record<string, string | number | boolean>;
+  /**
+   * Outputs that go to an artifact as they are: the embedded backend computes their CRC-32 on its worker
+   * and notes it (checksum.ts noteCrc32), so the npz writer does not read them again on this thread.
+   * A backend that cannot ignores it.
+   */
+  checksums?: boolean;
 }
 
 export interface InferResult {

@@ -4,6 +4,7 @@ import { ContractCache, checkInputs } from "../backend/contract.js";
 import { findModel, inputValues } from "../catalog/catalog.js";
 import type { CatalogModel } from "../catalog/types.js";
 import { type ErrorCode, type ErrorDetails, abortError, raceAbort, VideoAnalysisError } from "../errors.js";
+import { noteCrc32 } from "../checksum.js";
 import { sealedId } from "../preprocess/normalize.js";
 import type { Tensor } from "../tensor.js";
 import { WorkerLink } from "../worker-link.js";
@@ -26,9 +27,14 @@ export interface WorkerSetup {
 /** A request to the worker (ort-worker.ts) and its answer. */
 export type WorkerRequest =
   | { id: number; op: "metadata" | "ready"; model: string }
-  | { id: number; op: "infer"; model: string; inputs: Tensor[]; outputs: string[] | undefined; ensemble: boolean; shareIds: Array<number | null> | undefined }
+  | { id: number; op: "infer"; model: string; inputs: Tensor[]; outputs: string[] | undefined; ensemble: boolean; shareIds: Array<number | null> | undefined; checksums: boolean }
   | { id: number; op: "close" }
   | { id: 0; op: "recycle"; buffers: ArrayBuffer[] };
+/** The worker's answer to an infer request: the outputs, and their CRC-32s when asked for. */
+export interface InferAnswer {
+  outputs: Record<string, Tensor>;
+  crc32?: Record<string, number>;
+}
 export type WorkerReply =
   | { id: number; ok: true; value: unknown }
   | { id: number; ok: false; error: { code: ErrorCode; message: string; model: string | undefined; details: ErrorDetails } };
@@ -162,9 +168,14 @@ export class EmbeddedBackend implements InferenceBackend {
     const own = inputs.map((t) =>
       ArrayBuffer.isView(t.data) && t.data.buffer instanceof ArrayBuffer && t.data.byteLength !== t.data.buffer.byteLength ? ({ ...t, data: t.data.slice() } as Tensor) : t,
     );
-    const call = this.call<{ outputs: Record<string, Tensor> }>({ op: "infer", model, inputs: own, outputs: options.outputs, ensemble, shareIds }, this.link(model));
+    const checksums = options.checksums === true;
+    const call = this.call<InferAnswer>({ op: "infer", model, inputs: own, outputs: options.outputs, ensemble, shareIds, checksums }, this.link(model));
     // An abort answers at once; the worker finishes the run it is in and its answer is dropped.
     const r = options.signal ? await raceAbort(call, options.signal, "the call") : await call;
+    for (const [name, crc] of Object.entries(r.crc32 ?? {})) {
+      const data = r.outputs[name]?.data;
+      if (ArrayBuffer.isView(data)) noteCrc32(data, crc);
+    }
     return { model, version: "1", id: options.requestId ?? "", outputs: r.outputs };
   }
 

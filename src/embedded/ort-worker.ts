@@ -15,7 +15,8 @@ import type { Normalization } from "../catalog/types.js";
 import { VideoAnalysisError } from "../errors.js";
 import { ensembleOutputs, NormalizedPixels, preprocessInputs } from "../preprocess/normalize.js";
 import type { DataType, Tensor } from "../tensor.js";
-import type { WorkerReply, WorkerRequest, WorkerSetup } from "./embedded-backend.js";
+import { crc32 } from "../checksum.js";
+import type { InferAnswer, WorkerReply, WorkerRequest, WorkerSetup } from "./embedded-backend.js";
 
 // onnxruntime's tensor type names -> Triton's.
 const ORT_TO_TRITON: Record<string, DataType> = {
@@ -135,7 +136,7 @@ async function metadata(model: string): Promise<ModelMetadata> {
   return { name: model, versions: ["1"], platform: "onnxruntime_onnx", inputs: s.inputMetadata.map(specOf), outputs: s.outputMetadata.map(specOf) };
 }
 
-async function infer(req: Extract<WorkerRequest, { op: "infer" }>): Promise<Record<string, Tensor>> {
+async function infer(req: Extract<WorkerRequest, { op: "infer" }>): Promise<InferAnswer> {
   const s = await session(req.model);
   const m = req.ensemble ? findModel(req.model) : undefined;
   if (req.ensemble && !m) throw new VideoAnalysisError("NOT_FOUND", "not a catalog model", { model: req.model });
@@ -167,7 +168,13 @@ async function infer(req: Extract<WorkerRequest, { op: "infer" }>): Promise<Reco
   // A preallocated output is ours, filled by onnxruntime (its returned copy is dropped); another goes
   // into a spare buffer when one fits.
   for (const name of wanted) outputs[name] = pre[name] ? fromOrt(name, pre[name]) : intoSpare(fromOrt(name, out[name]!));
-  return m ? ensembleOutputs(m, outputs) : outputs;
+  const answer = m ? ensembleOutputs(m, outputs) : outputs;
+  if (!req.checksums) return { outputs: answer };
+  const crcs: Record<string, number> = {};
+  for (const [name, t] of Object.entries(answer)) {
+    if (ArrayBuffer.isView(t.data)) crcs[name] = crc32(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  }
+  return { outputs: answer, crc32: crcs };
 }
 
 async function close(): Promise<void> {
@@ -261,8 +268,8 @@ parentPort!.on("message", (req: WorkerRequest) => {
   queue = queue.then(async () => {
     try {
       if (req.op === "infer") {
-        const outputs = await infer(req);
-        reply({ id: req.id, ok: true, value: { outputs } }, outputBuffers(outputs));
+        const answer = await infer(req);
+        reply({ id: req.id, ok: true, value: answer }, outputBuffers(answer.outputs));
       } else {
         reply({ id: req.id, ok: true, value: await handle(req) });
       }

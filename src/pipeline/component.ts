@@ -14,5 +14,7 @@ export interface FrameContext {
    * size and reports boxes in the video's own pixels; frames from elsewhere keep their own size.
    */
   outputSize: { width: number; height: number };
+  /** The maps (depth, flow) go to artifacts as they are: their models are asked for checksums. */
+  checksums?: boolean;
 }
 

@@ -369,6 +369,8 @@ export class ModelManager {
         fps,
         outputSize: { width: meta.displayWidth, height: meta.displayHeight },
         recycle: (f) => reader.recycle(f.data),
+        // FP32 maps are written as the models answer them, so their CRC-32 can be taken on the backend's thread.
+        checksums: !float16,
         ...(fitter ? { fitter } : {}),
         ...(signal ? { signal } : {}),
       });

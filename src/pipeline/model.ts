@@ -63,13 +63,13 @@ export class ModelHandle {
 
   /**
    * One inference, holding one of the model's in-flight slots; its duration goes to the call statistics
-   * and, when a clock is given, to its inference stage.
+   * and, when a clock is given, to its inference stage. `checksums`: InferOptions.checksums.
    */
-  async infer(inputs: Tensor[], signal?: AbortSignal, clock?: StageClock): Promise<Record<string, Tensor>> {
+  async infer(inputs: Tensor[], signal?: AbortSignal, clock?: StageClock, checksums = false): Promise<Record<string, Tensor>> {
     const release = await this.limiter.acquire(signal);
     const t = performance.now();
     try {
-      const r = await this.backend.infer(this.callName, inputs, { contract: this.contract, ...(signal ? { signal } : {}) });
+      const r = await this.backend.infer(this.callName, inputs, { contract: this.contract, ...(signal ? { signal } : {}), ...(checksums ? { checksums } : {}) });
       const ms = performance.now() - t;
       this.latency.add(ms);
       clock?.add("inference", ms);

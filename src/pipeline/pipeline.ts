@@ -52,6 +52,8 @@ export interface PipelineOptions {
   recycle?: (frame: RgbFrame) => void;
   /** Fits frames in shared memory on other threads (FitPool); others are fitted on this thread. */
   fitter?: Fitter;
+  /** The depth and flow maps are written to artifacts as they are (FrameContext.checksums). */
+  checksums?: boolean;
 }
 
 /**
@@ -110,6 +112,7 @@ export async function* analyzeFrames(frames: AsyncIterable<RgbFrame>, c: Pipelin
       fitted,
       clock,
       outputSize: options.outputSize ?? { width: image.width, height: image.height },
+      ...(options.checksums ? { checksums: true } : {}),
     };
     // Called in frame order: each analyze() runs synchronously up to its first await (the flow component
     // relies on it to pair frame t with t+1).

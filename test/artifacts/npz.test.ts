@@ -5,9 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  NpzWriter, crc32, crc32Combine, crc32Js, npyHeader, saveNpz, shapeRepr, toTypedArray,
-} from "../../src/artifacts/npz.js";
+import { NpzWriter, npyHeader, saveNpz, shapeRepr, toTypedArray } from "../../src/artifacts/npz.js";
+import { crc32, crc32Combine, crc32Js, crc32Of, noteCrc32 } from "../../src/checksum.js";
 import { AtomicFile, isTempArtifact, removeStaleTempFiles, writeFileAtomic } from "../../src/artifacts/atomic.js";
 import { VideoAnalysisError } from "../../src/errors.js";
 
@@ -168,6 +167,25 @@ describe("crc32", () => {
       const b = data.subarray(cut);
       assert.equal(crc32Combine(crc32(a), crc32(b), b.length), crc32(data), `cut at ${cut}`);
     }
+  });
+
+  test("crc32Combine: a length met again (its kept operator) gives the same as the first time", () => {
+    const rows = Array.from({ length: 4 }, () => randomBytes(4099));
+    const whole = Buffer.concat(rows);
+    let c = 0;
+    for (const r of rows) c = crc32Combine(c, crc32(r), r.length);
+    assert.equal(c, crc32(whole));
+  });
+
+  test("noteCrc32: the noted CRC of a whole buffer is found again; a part of a buffer is neither noted nor found", () => {
+    const a = new Float32Array(16).fill(1.5);
+    noteCrc32(a, 1234);
+    assert.equal(crc32Of(a), 1234);
+    assert.equal(crc32Of(new Uint8Array(a.buffer)), 1234);
+    assert.equal(crc32Of(a.subarray(1)), undefined);
+    const b = new Uint8Array(32);
+    noteCrc32(b.subarray(4), 99);
+    assert.equal(crc32Of(b), undefined);
   });
 
   test("crc32Combine with lengths beyond 4 GiB matches appending zeros the slow way", () => {
@@ -343,6 +361,31 @@ describe("NpzWriter", () => {
     assert.equal(bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06])), -1, "no end of central directory record");
     assert.deepEqual(await removeStaleTempFiles(sub), names);
     assert.deepEqual(readdirSync(sub), []);
+  });
+});
+
+describe("NpzWriter and noted CRCs", () => {
+  test("a streamed row whose CRC was noted is not read again: the noted value is what the member gets", async () => {
+    const rows = [new Float32Array(256).map((_, i) => i), new Float32Array(256).map((_, i) => -i)];
+    const good = fresh();
+    const w = await NpzWriter.create(good);
+    const s = await w.beginArray("depth", "float32", [null, 16, 16]);
+    noteCrc32(rows[1]!, crc32(new Uint8Array(rows[1]!.buffer)));
+    for (const r of rows) await s.write(r);
+    await s.end();
+    await w.close();
+    // readZip checks every member's CRC against its bytes.
+    assert.equal(readZip(good).members.length, 1);
+    // A wrong note shows in the archive: proof that it was used, not recomputed.
+    const bad = fresh();
+    const w2 = await NpzWriter.create(bad);
+    const s2 = await w2.beginArray("depth", "float32", [null, 16, 16]);
+    const third = new Float32Array(256).fill(7);
+    noteCrc32(third, 0xdeadbeef);
+    await s2.write(third);
+    await s2.end();
+    await w2.close();
+    assert.throws(() => readZip(bad), /CRC of depth.npy/);
   });
 });
 

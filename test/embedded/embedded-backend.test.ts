@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { promisify } from "node:util";
 import { findModel } from "../../src/catalog/index.js";
+import { crc32, crc32Of } from "../../src/checksum.js";
 import { EmbeddedBackend } from "../../src/embedded/embedded-backend.js";
 import { EmbeddedEnsembles } from "../../src/embedded/embedded-ensembles.js";
 import { VideoAnalysisError } from "../../src/errors.js";
@@ -97,6 +98,21 @@ test("embedded: recycled output buffers are answered into again, with the same v
     const y = (await be.infer("yolo11n_320", [tensor("INPUT__0", "UINT8", [1, 320, 320, 3], pixels(320, 3))])).outputs.OUTPUT__0!;
     assert.deepEqual(y.shape, [1, 84, 2100]);
     assert.equal(await depth(5).then((d) => d.every((v, i) => v === fresh[1]![i])), true);
+  } finally {
+    await be.close();
+  }
+});
+
+test("embedded: asked for checksums, the worker notes each output's CRC-32 (and only then)", async () => {
+  const emb = await EmbeddedBackend.create({ models: { raft_256: contract("raft_256") }, intraOpNumThreads: 1 });
+  const be = new EmbeddedEnsembles(emb);
+  try {
+    const inputs = [tensor("INPUT0__0", "UINT8", [1, 256, 256, 3], pixels(256, 3)), tensor("INPUT1__0", "UINT8", [1, 256, 256, 3], pixels(256, 7))];
+    const flow = (await be.infer("raft_256", inputs, { checksums: true })).outputs.OUTPUT__0!.data as Float32Array;
+    assert.equal(crc32Of(flow), crc32(new Uint8Array(flow.buffer)));
+    const plain = (await be.infer("raft_256", inputs)).outputs.OUTPUT__0!.data as Float32Array;
+    assert.deepEqual(plain, flow);
+    assert.equal(crc32Of(plain), undefined);
   } finally {
     await be.close();
   }

@@ -31,7 +31,7 @@ export class DepthComponent {
       const img = (await ctx.fitted.get(this.model.catalog.family.resize ?? "stretch", s)).image;
       return tensor(spec.name, "UINT8", [1, s, s, 3], img.data);
     });
-    const out = await this.model.infer([input], signal, ctx.clock);
+    const out = await this.model.infer([input], signal, ctx.clock, ctx.checksums);
     return ctx.clock.time("postprocess", () => {
       const t = out[this.model.contract.outputs[0]!.name]!;
       return { width: s, height: s, data: toFloat32(t) };

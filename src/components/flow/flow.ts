@@ -66,7 +66,7 @@ export class FlowComponent {
       return undefined;
     }
     const [first, second] = await Promise.all([prev.input, input]);
-    const out = await this.model.infer([{ ...first, name: in0!.name }, second], signal, ctx.clock);
+    const out = await this.model.infer([{ ...first, name: in0!.name }, second], signal, ctx.clock, ctx.checksums);
     return ctx.clock.time("postprocess", () => ({
       fromIndex: prev.index,
       toIndex: ctx.index,
