@@ -304,11 +304,7 @@ export class ModelManager {
 
     await RunFolder.check(out, overwrite);
     signal?.throwIfAborted();
-    const probing = options.metadata ?? probeVideo(video);
-    // CLIP's vocabulary loads while ffprobe runs; a failure is reported where the tokenizer is needed.
-    const clip = this.profile.components.core_clip;
-    if (clip?.enabled) clipTokenizer(clip.bpe_path).catch(() => undefined);
-    const meta = await probing;
+    const meta = await (options.metadata ?? probeVideo(video));
     if (options.metadata && meta.path !== resolve(video)) {
       throw new VideoAnalysisError("INVALID_ARGUMENT", `run: the metadata given is of ${meta.path}, not of the video ${resolve(video)}; pass probeVideo(video)'s`);
     }
@@ -325,6 +321,10 @@ export class ModelManager {
     const fitter = this.fitter();
     const reader = readFrames(video, { ...readOptions, highWaterMarkFrames: ahead, shared: fitter !== undefined });
     reader.on("error", () => {});
+    // CLIP's vocabulary loads (tens of ms of parsing here) once ffmpeg is decoding, not before it starts;
+    // a failure is reported where the tokenizer is needed.
+    const clip = this.profile.components.core_clip;
+    if (clip?.enabled) clipTokenizer(clip.bpe_path).catch(() => undefined);
     let session: Session;
     let folder: RunFolder;
     try {
