@@ -16,11 +16,6 @@ export interface EmbeddedBackendOptions {
   intraOpNumThreads?: number;
   /** Worker threads the models are spread over (default 1). */
   workers?: number;
-  /**
-   * Sessions one model may have, each on its own worker (default 1). A model all of whose sessions have
-   * a call running or waiting gets another on a worker that has nothing to do, up to this many.
-   */
-  replicas?: number;
 }
 
 /** What the worker is started with. */
@@ -56,8 +51,7 @@ export class EmbeddedBackend implements InferenceBackend {
   readonly endpoint = "embedded";
   private readonly contracts = new ContractCache();
   private readonly links: WorkerLink<WorkerReply>[] = [];
-  /** Per model: the workers holding a session of it (the first chosen by load) and its calls on each. */
-  private readonly placed = new Map<string, { links: WorkerLink<WorkerReply>[]; calls: number[] }>();
+  private readonly linkOf = new Map<string, WorkerLink<WorkerReply>>();
   private readonly load: number[] = [];
   private nextId = 1;
   private closed: Promise<void> | undefined;
@@ -94,9 +88,8 @@ export class EmbeddedBackend implements InferenceBackend {
     if (typeof options !== "object" || options === null || typeof options.models !== "object") {
       throw new TypeError("EmbeddedBackend.create: options.models must map model names to .onnx paths");
     }
-    for (const k of ["workers", "replicas"] as const) {
-      const v = options[k];
-      if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new RangeError(`EmbeddedBackend.create: ${k} must be a positive integer, got ${String(v)}`);
+    if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 1)) {
+      throw new RangeError(`EmbeddedBackend.create: workers must be a positive integer, got ${String(options.workers)}`);
     }
     for (const [name, path] of Object.entries(options.models)) {
       if (!existsSync(path)) {
@@ -118,47 +111,16 @@ export class EmbeddedBackend implements InferenceBackend {
    * models apart.
    */
   private link(model: string): WorkerLink<WorkerReply> {
-    return this.placement(model).links[0]!;
-  }
-
-  /** How many workers hold a session of `model` so far (0 before its first call). */
-  sessions(model: string): number {
-    return this.placed.get(model)?.links.length ?? 0;
-  }
-
-  private placement(model: string): { links: WorkerLink<WorkerReply>[]; calls: number[] } {
-    let p = this.placed.get(model);
-    if (!p) {
+    let link = this.linkOf.get(model);
+    if (!link) {
       let best = 0;
       for (let i = 1; i < this.links.length; i++) if (this.load[i]! < this.load[best]!) best = i;
-      p = { links: [this.links[best]!], calls: [0] };
+      link = this.links[best]!;
       const m = findModel(model);
       this.load[best]! += m ? inputValues(m) : 1;
-      this.placed.set(model, p);
+      this.linkOf.set(model, link);
     }
-    return p;
-  }
-
-  /**
-   * The session an inference goes to: the one of the model's with the fewest of its calls. When each has
-   * one running or waiting (the model holds up the pipeline) and another worker has nothing at all to do,
-   * that worker gets a session of the model too, up to `replicas` of them: on a machine with many cores a
-   * model heavier than the rest runs on two workers at once.
-   */
-  private pick(model: string): { link: WorkerLink<WorkerReply>; done: () => void } {
-    const p = this.placement(model);
-    let i = 0;
-    for (let k = 1; k < p.links.length; k++) if (p.calls[k]! < p.calls[i]!) i = k;
-    if (p.calls[i]! > 0 && p.links.length < (this.options.replicas ?? 1)) {
-      const idle = this.links.find((l) => l.pending.size === 0 && !p.links.includes(l));
-      if (idle) {
-        p.links.push(idle);
-        p.calls.push(0);
-        i = p.links.length - 1;
-      }
-    }
-    p.calls[i]!++;
-    return { link: p.links[i]!, done: () => void p.calls[i]!-- };
+    return link;
   }
 
   private call<T>(req: DistributiveOmit<WorkerRequest, "id">, link: WorkerLink<WorkerReply>): Promise<T> {
@@ -207,9 +169,7 @@ export class EmbeddedBackend implements InferenceBackend {
       ArrayBuffer.isView(t.data) && t.data.buffer instanceof ArrayBuffer && t.data.byteLength !== t.data.buffer.byteLength ? ({ ...t, data: t.data.slice() } as Tensor) : t,
     );
     const checksums = options.checksums === true;
-    const to = this.pick(model);
-    const call = this.call<InferAnswer>({ op: "infer", model, inputs: own, outputs: options.outputs, ensemble, shareIds, checksums }, to.link);
-    call.then(to.done, to.done);
+    const call = this.call<InferAnswer>({ op: "infer", model, inputs: own, outputs: options.outputs, ensemble, shareIds, checksums }, this.link(model));
     // An abort answers at once; the worker finishes the run it is in and its answer is dropped.
     const r = options.signal ? await raceAbort(call, options.signal, "the call") : await call;
     for (const [name, crc] of Object.entries(r.crc32 ?? {})) {

@@ -18,7 +18,7 @@ import { SceneComponent, type SceneResult } from "../components/scene/scene.js";
 import type { Detections } from "../detections/detections.js";
 import { EmbeddedBackend } from "../embedded/embedded-backend.js";
 import { VideoAnalysisError } from "../errors.js";
-import { embeddedModelPath, embeddedReplicas, embeddedWorkers, maxInFlight, preprocessWorkers, serverModelName, tritonClientOptions, type Profile } from "../profiles/index.js";
+import { embeddedModelPath, embeddedWorkers, maxInFlight, preprocessWorkers, serverModelName, tritonClientOptions, type Profile } from "../profiles/index.js";
 import { resolveModelMapping, routableModels, type ResolvedModel, type Routing, type VideoMetadata as RouteVideo } from "../routing/index.js";
 import { readFrames } from "../video/frame-reader.js";
 import { planFrames } from "../video/frame-plan.js";
@@ -155,12 +155,7 @@ export class ModelManager {
       if (p && existsSync(p)) present[m.name] = p;
     }
     const threads = profile.backend.embedded?.intra_op_threads;
-    const emb = await EmbeddedBackend.create({
-      models: present,
-      workers: embeddedWorkers(profile),
-      replicas: embeddedReplicas(profile),
-      ...(threads ? { intraOpNumThreads: threads } : {}),
-    });
+    const emb = await EmbeddedBackend.create({ models: present, workers: embeddedWorkers(profile), ...(threads ? { intraOpNumThreads: threads } : {}) });
     return new ModelManager(profile, file, new EmbeddedEnsembles(emb), true, files);
   }
 

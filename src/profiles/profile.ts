@@ -30,12 +30,6 @@ export function embeddedWorkers(profile: Profile, cores = availableParallelism()
   return w === "auto" ? Math.min(4, Math.max(1, Math.floor(cores / 4))) : w;
 }
 
-/** Sessions per model in the embedded backend: the profile's number, or for "auto" 2 with 3+ workers, else 1. */
-export function embeddedReplicas(profile: Profile, cores = availableParallelism()): number {
-  const r = profile.backend.embedded?.replicas ?? "auto";
-  return r === "auto" ? (embeddedWorkers(profile, cores) >= 3 ? 2 : 1) : r;
-}
-
 /** The fitting worker threads (FitPool): the profile's number, or for "auto" one per 8 cores, at most 2 (none below 8). */
 export function preprocessWorkers(profile: Profile, cores = availableParallelism()): number {
   const w = profile.concurrency.preprocess_workers;

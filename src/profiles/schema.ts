@@ -48,11 +48,6 @@ export const embeddedBackendSchema = z.strictObject({
    * to ffmpeg's decoder first; more workers than models gain nothing).
    */
   workers: z.union([positiveInt(), z.literal("auto")]).default("auto"),
-  /**
-   * Sessions one model may have, each on its own worker, or "auto": 2 with 3 workers or more (12+ cores),
-   * else 1. A model whose calls queue while a worker is idle gets its next session there (and its memory).
-   */
-  replicas: z.union([positiveInt(), z.literal("auto")]).default("auto"),
 });
 
 export const backendSchema = z.strictObject({

@@ -151,31 +151,6 @@ test("embedded: models spread over several workers answer as on one, recycling i
   await assert.rejects(EmbeddedBackend.create({ models: {}, workers: 0 }), /workers must be a positive integer, got 0/);
 });
 
-test("embedded: a model whose calls queue gets a second session on an idle worker (replicas), with the same answers", async () => {
-  const names = ["yolo11n_320", "midas_256"];
-  const models = Object.fromEntries(names.map((n) => [n, contract(n)]));
-  const input = () => [tensor("INPUT__0", "UINT8", [1, 320, 320, 3], pixels(320, 5))];
-  for (const replicas of [1, 2]) {
-    const emb = await EmbeddedBackend.create({ models, workers: 3, replicas, intraOpNumThreads: 1 });
-    const be = new EmbeddedEnsembles(emb);
-    try {
-      for (const n of names) await be.modelMetadata(n);
-      // Two calls at once: the second finds the first one's session busy.
-      const [a, b] = await Promise.all([be.infer("yolo11n_320", input()), be.infer("yolo11n_320", input())]);
-      assert.equal(emb.sessions("yolo11n_320"), replicas);
-      assert.deepEqual(b.outputs.OUTPUT__0!.data, a.outputs.OUTPUT__0!.data);
-      // One at a time, no more sessions are made.
-      await be.infer("yolo11n_320", input());
-      await be.infer("midas_256", [tensor("INPUT__0", "UINT8", [1, 256, 256, 3], pixels(256, 3))]);
-      assert.equal(emb.sessions("yolo11n_320"), replicas);
-      assert.equal(emb.sessions("midas_256"), 1);
-    } finally {
-      await be.close();
-    }
-  }
-  await assert.rejects(EmbeddedBackend.create({ models, replicas: 0 }), /replicas must be a positive integer/);
-});
-
 test("embedded: the worker's preprocessing equals preprocessInputs on this thread", async () => {
   const m = findModel("places365_resnet50_224")!;
   const emb = await EmbeddedBackend.create({ models: { [m.name]: contract(m.name) }, intraOpNumThreads: 1 });

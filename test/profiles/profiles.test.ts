@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { isVideoAnalysisError } from "../../src/errors.js";
-import { embeddedModelPath, embeddedReplicas, embeddedWorkers, loadProfile, preprocessWorkers, parseProfile, serverModelName, substituteEnv, type LocatedIssue } from "../../src/profiles/index.js";
+import { embeddedModelPath, embeddedWorkers, loadProfile, preprocessWorkers, parseProfile, serverModelName, substituteEnv, type LocatedIssue } from "../../src/profiles/index.js";
 import { repoRoot } from "../support/testdata.js";
 
 const dir = mkdtempSync(join(tmpdir(), "profiles-test-"));
@@ -194,7 +194,7 @@ components: { scene: {} }
   assert.throws(both, (e: unknown) => isVideoAnalysisError(e) && e.details.keyPath === "backend.triton" && /exactly one of "url" or "urls"/.test(e.message));
 });
 
-test("profiles: embedded workers, replicas and fitting workers: a number, or auto by the cores", () => {
+test("profiles: embedded and fitting workers: a number, or auto by the cores", () => {
   const profile = (workers: string) => parseProfile(`version: 1\nname: t\nbackend:\n  embedded: { models_dir: m${workers} }\ncomponents: { scene: {} }\n`, "w.yaml", { env: {} });
   const auto = profile("");
   assert.equal(auto.backend.embedded!.workers, "auto");
@@ -205,11 +205,7 @@ test("profiles: embedded workers, replicas and fitting workers: a number, or aut
   assert.equal(preprocessWorkers(parseProfile(`version: 1\nname: t\nbackend:\n  embedded: { models_dir: m }\nconcurrency: { preprocess_workers: 0 }\ncomponents: { scene: {} }\n`, "w.yaml", { env: {} }), 64), 0);
   for (const bad of ["0", "many", "1.5"]) {
     assert.throws(() => profile(`, workers: ${bad}`), (e: unknown) => isVideoAnalysisError(e) && e.details.keyPath === "backend.embedded.workers", bad);
-    assert.throws(() => profile(`, replicas: ${bad}`), (e: unknown) => isVideoAnalysisError(e) && e.details.keyPath === "backend.embedded.replicas", bad);
   }
-  // Sessions per model: 2 once there are 3 workers (12 cores), else 1; or the profile's number.
-  assert.deepEqual([2, 8, 11, 12, 16, 64].map((cores) => embeddedReplicas(auto, cores)), [1, 1, 1, 2, 2, 2]);
-  assert.equal(embeddedReplicas(profile(", replicas: 3"), 2), 3);
 });
 
 test("profiles: substituteEnv follows the shell: default when unset or empty, $$ for $", () => {
