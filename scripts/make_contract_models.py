@@ -128,29 +128,32 @@ def clip_text(g: Graph, c: dict) -> None:
 
 
 def yolo(g: Graph, c: dict) -> None:
+    """Raw YOLO head [1, 4 + classes, anchors]: cheap on purpose, like midas (onnxruntime's time here is
+    counted as the SDK's by `bench pipeline`). Three 1x1 convolutions on the input sampled at strides 8,
+    16 and 32 (one pixel per cell, no pooling pass over the full image), concatenated once; then one pass
+    of out = sigmoid(raw + boost) x scale: boxes scaled to the input, classes as scores."""
     s = c["size"]
     rows = c["outputs"][0]["shape"][1]
     # Class logits biased to -7: sigmoid stays below 0.01 for inputs in [0, 1].
     bias = np.concatenate([np.zeros(4), np.full(rows - 4, -7.0)]).astype(np.float32)
-    # The three heads read one pyramid: the input pooled by 8, then by 2 twice.
     heads, x = [], c["inputs"][0]["name"]
-    for st, step in ((8, 8), (16, 2), (32, 2)):
-        x = g.op("AveragePool", [x], kernel_shape=[step, step], strides=[step, step])
-        heads.append(g.reshape(g.pooled_conv(x, 1, rows, bias), [1, rows, (s // st) ** 2]))
+    for st in (8, 16, 32):
+        cell = g.op("Slice", [x, *(g.const(np.array(v, np.int64)) for v in ([0, 0], [s, s], [2, 3], [st, st]))])
+        conv = g.op("Conv", [cell, g.weights(rows, 3, 1, 1), g.const(bias, "b")])
+        heads.append(g.reshape(conv, [1, rows, (s // st) ** 2]))
     raw = g.op("Concat", heads, axis=2)
-    box, cls = g.fresh("box"), g.fresh("cls")
-    g.nodes.append(helper.make_node("Split", [raw, g.const(np.array([4, rows - 4], np.int64))], [box, cls], axis=1))
-    # cx, cy anywhere in the input; w, h up to a quarter of it (letterboxed input pixels).
-    box = g.op("Mul", [g.op("Sigmoid", [box]), g.const(np.array([s, s, s / 4, s / 4], np.float32).reshape(1, 4, 1))])
     # One candidate in POSITIVE_EVERY gets +8 on one class (index mod 80), so a handful score about
-    # 0.5-0.9, like the few objects of a real frame, and NMS has some work to do.
+    # 0.5-0.9, like the few objects of a real frame, and NMS has some work to do. Boxes get no boost.
+    # The boost is computed from the anchor index (onnxruntime folds it into one constant at load).
     n = sum((s // st) ** 2 for st in (8, 16, 32))
     idx = g.op("Range", [g.const(np.array(0, np.int64)), g.const(np.array(n, np.int64)), g.const(np.array(1, np.int64))])
     idx = g.reshape(idx, [1, 1, n])
     chosen = g.op("Equal", [g.op("Mod", [idx, g.const(np.array(POSITIVE_EVERY, np.int64))]), g.const(np.array(0, np.int64))])
-    which = g.op("Equal", [g.const(np.arange(rows - 4, dtype=np.int64).reshape(1, rows - 4, 1)), g.op("Mod", [idx, g.const(np.array(rows - 4, np.int64))])])
+    which = g.op("Equal", [g.const(np.arange(-4, rows - 4, dtype=np.int64).reshape(1, rows, 1)), g.op("Mod", [idx, g.const(np.array(rows - 4, np.int64))])])
     boost = g.op("Mul", [g.op("Cast", [g.op("And", [chosen, which])], to=TensorProto.FLOAT), g.const(np.array(8.0, np.float32))])
-    g.op("Concat", [box, g.op("Sigmoid", [g.op("Add", [cls, boost])])], c["outputs"][0]["name"], axis=1)
+    # cx, cy anywhere in the input; w, h up to a quarter of it (letterboxed input pixels); scores as they are.
+    scale = np.concatenate([[s, s, s / 4, s / 4], np.ones(rows - 4)]).astype(np.float32).reshape(1, rows, 1)
+    g.op("Mul", [g.op("Sigmoid", [g.op("Add", [raw, boost])]), g.const(scale)], c["outputs"][0]["name"])
 
 
 def generic(g: Graph, c: dict) -> None:
