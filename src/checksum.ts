@@ -1,10 +1,10 @@
-import * as zlib from "node:zlib";
-
 /**
- * CRC-32 (the ZIP one) for the npz writer: zlib's when Node has it, a JavaScript fallback, zlib's
- * combination of two CRCs, and a note of the CRC of whole buffers whose bytes were checksummed elsewhere
- * (the embedded backend's worker does it for the depth and flow maps it answers, off the main thread).
+ * CRC-32 (ZIP's: reflected 0xEDB88320) for the npz writer: zlib's when Node has it, a JavaScript
+ * fallback, zlib's combination of two CRCs, and a note of the CRC of whole buffers whose bytes were
+ * checksummed elsewhere (the embedded backend's worker does it for the depth and flow maps it answers,
+ * off the main thread).
  */
+import * as zlib from "node:zlib";
 
 const CRC_TABLES = (() => {
   // Slicing-by-8 tables for the fallback on Node versions without zlib.crc32 (added in 20.15 / 22.2).

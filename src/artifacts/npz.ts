@@ -161,10 +161,7 @@ export function npyHeader(descr: string, shape: readonly number[], extraSpaces =
 }
 
 // ---------------------------------------------------------------------------------------------------
-// CRC-32 (ZIP's: reflected 0xEDB88320)
-
-// ---------------------------------------------------------------------------------------------------
-// ZIP records
+// ZIP records (CRC-32s from ../checksum.ts)
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
