@@ -256,21 +256,24 @@ export class ModelManager {
       handles.push(x);
       return x;
     };
-    const components: PipelineComponents = {};
     const depth = h("core_depth_midas");
-    if (depth) components.depth = new DepthComponent(depth);
     const flow = h("core_optical_flow");
-    if (flow) components.flow = new FlowComponent(flow);
     const clipImage = h("core_clip.image");
     const clipTextModel = h("core_clip.text");
+    const scene = h("scene");
+    const det = h("core_object_detections");
+    // Every model starts loading now, while CLIP's vocabulary is read and the prompts are embedded, not at
+    // the first frame; heaviest first, which is how the embedded backend spreads them over its workers.
+    for (const x of [...handles].sort((a, b) => inputValues(b.catalog) - inputValues(a.catalog))) x.warm();
+    const components: PipelineComponents = {};
+    if (depth) components.depth = new DepthComponent(depth);
+    if (flow) components.flow = new FlowComponent(flow);
     if (clipImage || clipTextModel) {
       const c = p.components.core_clip!;
       const tokenizer = clipTextModel ? await clipTokenizer(c.bpe_path) : undefined;
       components.clip = new ClipComponent(clipImage, clipTextModel, tokenizer, c.prompts, c.top_k);
     }
-    const scene = h("scene");
     if (scene) components.scene = new SceneComponent(scene, p.components.scene!.top_k);
-    const det = h("core_object_detections");
     if (det) {
       const s = p.components.core_object_detections!;
       components.detections = new DetectionsComponent(det, s.detection, s.output_format);
@@ -340,9 +343,6 @@ export class ModelManager {
     let last: number | null = null;
     try {
       signal?.throwIfAborted();
-      // Every model's session starts loading now, while the prompts are embedded, not at the first frame;
-      // heaviest first, which is how the embedded backend spreads them over its workers.
-      for (const h of [...session.handles].sort((x, y) => inputValues(y.catalog) - inputValues(x.catalog))) h.warm();
       if (components.clip) await components.clip.prepare(clock, signal);
       const float16 = this.profile.output.float16;
       const frameSize = [a.width, a.height] as const;
