@@ -1,6 +1,7 @@
 /**
- * CLIP's embedding arithmetic: L2 normalisation, the frame x prompt cosine-similarity matrix, CLIP's
- * softmax over prompts, and picking the text embedding (the EOT row) out of a per-token text output.
+ * CLIP's embedding arithmetic: L2 normalisation, the frame x prompt cosine-similarity matrix (its
+ * softmax over prompts, at CLIP_LOGIT_SCALE, is softmaxRows in ../softmax.ts), and picking the text
+ * embedding (the EOT row) out of a per-token text output.
  *
  * Matrices are Float32Array, row-major: `[rows, dim]` embeddings, `[frames, prompts]` similarities.
  * Sums are accumulated in float64.
