@@ -48,11 +48,10 @@ function norm3Body(): number[] {
     }
   }
   code.push(
-    ...op.get(SRC), ...op.i32(48), ...op.i32Add, ...op.set(SRC),
-    ...[O0, O0 + 1, O0 + 2].flatMap((o) => [...op.get(o), ...op.i32(64), ...op.i32Add, ...op.set(o)]),
-    ...op.get(I), ...op.i32(1), ...op.i32Add, ...op.set(I),
-    ...op.br(0),
-    ...op.end, ...op.end,
+    ...op.inc(SRC, 48),
+    ...[O0, O0 + 1, O0 + 2].flatMap((o) => op.inc(o, 64)),
+    ...op.inc(I, 1),
+    ...op.loopEnd,
     ...op.end,
   );
   return [...locals, ...code];

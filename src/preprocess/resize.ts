@@ -140,12 +140,11 @@ function vpassBody(): number[] {
     ...lane(0), ...lane(1), ...op.i16x8NarrowI32x4S,
     ...lane(2), ...lane(3), ...op.i16x8NarrowI32x4S,
     ...op.i8x16NarrowI16x8U, ...op.v128Store(0),
-    ...op.get(S0), ...op.i32(64), ...op.i32Add, ...op.set(S0),
-    ...op.get(S1), ...op.i32(64), ...op.i32Add, ...op.set(S1),
-    ...op.get(OUT), ...op.i32(16), ...op.i32Add, ...op.set(OUT),
-    ...op.get(I), ...op.i32(1), ...op.i32Add, ...op.set(I),
-    ...op.br(0),
-    ...op.end, ...op.end,
+    ...op.inc(S0, 64),
+    ...op.inc(S1, 64),
+    ...op.inc(OUT, 16),
+    ...op.inc(I, 1),
+    ...op.loopEnd,
     ...op.end,
   ];
   return [...locals, ...code];
@@ -175,11 +174,10 @@ function hpass3Body(): number[] {
     ...op.get(W), ...op.v128Load(0),
     ...op.i32x4DotI16x8S,
     ...op.v128Store(0),
-    ...op.get(OFS), ...op.i32(4), ...op.i32Add, ...op.set(OFS),
-    ...op.get(W), ...op.i32(16), ...op.i32Add, ...op.set(W),
-    ...op.get(OUT), ...op.i32(12), ...op.i32Add, ...op.set(OUT),
-    ...op.br(0),
-    ...op.end, ...op.end,
+    ...op.inc(OFS, 4),
+    ...op.inc(W, 16),
+    ...op.inc(OUT, 12),
+    ...op.loopEnd,
     ...op.end,
   ];
   return [...locals, ...code];

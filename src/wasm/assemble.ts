@@ -45,12 +45,15 @@ export const op = {
   else: [0x05],
   loop: [0x03, 0x40],
   end: [0x0b],
-  br: (d: number) => [0x0c, ...uleb(d)],
+  /** The end of a counted loop: branch back to the start of the `loop`, then end it and its `block`. */
+  loopEnd: [0x0c, 0x00, 0x0b, 0x0b],
   brIf: (d: number) => [0x0d, ...uleb(d)],
   get: (i: number) => [0x20, ...uleb(i)],
   set: (i: number) => [0x21, ...uleb(i)],
   tee: (i: number) => [0x22, ...uleb(i)],
   i32: (v: number) => [0x41, ...sleb(v)],
+  /** local i += n (i32): a loop's pointer or counter stepping on. */
+  inc: (i: number, n: number) => [0x20, ...uleb(i), 0x41, ...sleb(n), 0x6a, 0x21, ...uleb(i)],
   i32Load: [0x28, 2, 0],
   i32Store: [0x36, 2, 0],
   i32Eqz: [0x45],
