@@ -20,7 +20,9 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gunzipSync } from "node:zlib";
+import { setImmediate as setImmediatePromise } from "node:timers/promises";
+import { promisify } from "node:util";
+import { gunzip } from "node:zlib";
 import { VideoAnalysisError } from "../../errors.js";
 
 /** The file name of CLIP's BPE merges, as openai/CLIP ships it. */
@@ -38,6 +40,7 @@ export const CLIP_CONTEXT_LENGTH = 77;
 const SOT_TEXT = "<|startoftext|>";
 const EOT_TEXT = "<|endoftext|>";
 const END_OF_WORD = "</w>";
+const gunzipAsync = promisify(gunzip);
 
 /** Pre-tokenisation pattern (openai/CLIP's, with JavaScript's Unicode property escapes). */
 const PIECE_PATTERN = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+/giu;
@@ -174,27 +177,68 @@ export class ClipTokenizer {
   private readonly merged: Int32Array;
   private readonly cache = new Map<string, readonly number[]>();
 
-  private constructor(merges: ReadonlyArray<readonly [string, string]>) {
+  private constructor(parts: { vocabText: string; vocabStart: Int32Array; byteIds: Int32Array; ranks: MergeTable; merged: Int32Array }) {
+    this.vocabText = parts.vocabText;
+    this.vocabStart = parts.vocabStart;
+    this.byteIds = parts.byteIds;
+    this.ranks = parts.ranks;
+    this.merged = parts.merged;
+  }
+
+  /**
+   * Parses the merges file's text and builds the tables, pausing (yield) every STEP lines or pairs:
+   * fromFile lets the event loop run at each pause, so that a caller's I/O (ffmpeg's frames, say) is not
+   * held up for the whole build (about 0.1 s); fromMergesText runs it straight through.
+   */
+  private static *build(text: string, source: string): Generator<void, ClipTokenizer> {
+    const STEP = 2048;
+    const bad = (why: string) =>
+      new VideoAnalysisError(
+        "IO_ERROR",
+        `${source} is not CLIP's BPE merges file (${CLIP_BPE_FILENAME} from openai/CLIP): ${why}.`,
+        { details: { file: source } },
+      );
+    const merges: Array<[string, string]> = [];
+    // The header line is `#version: 0.2` (openai/CLIP's copy has the file name before it); merges follow.
+    let start = text.indexOf("\n") + 1;
+    if (start === 0 || !text.slice(0, start).includes("#version")) throw bad("the first line is not a `#version` header");
+    for (let line = 1; line <= CLIP_NUM_MERGES; line++) {
+      let end = text.indexOf("\n", start);
+      if (end === -1) end = text.length;
+      if (start >= text.length) throw bad(`it has ${line - 1} merges, CLIP needs ${CLIP_NUM_MERGES}`);
+      const parts = text.slice(start, end).trim().split(" ");
+      if (parts.length !== 2 || !parts[0] || !parts[1]) throw bad(`line ${line + 1} is not a pair of symbols`);
+      merges.push([parts[0], parts[1]]);
+      start = end + 1;
+      if (line % STEP === 0) yield;
+    }
+
     const vocab: string[] = BYTE_ORDER.map((b) => BYTE_TO_CHAR[b]!);
     const n = vocab.length;
     for (let i = 0; i < n; i++) vocab.push(vocab[i] + END_OF_WORD);
     for (const [a, b] of merges) vocab.push(a + b);
     vocab.push(SOT_TEXT, EOT_TEXT);
     // Only while building: string -> id (the last id of a string that occurs twice, as a dict would keep).
-    const encoder = new Map(vocab.map((t, i) => [t, i]));
-    this.byteIds = new Int32Array(256);
-    BYTE_ORDER.forEach((b, i) => (this.byteIds[b] = i));
-    this.ranks = new MergeTable(merges.length);
-    this.merged = new Int32Array(merges.length);
-    merges.forEach(([a, b], rank) => {
+    const encoder = new Map<string, number>();
+    for (let i = 0; i < vocab.length; i++) {
+      encoder.set(vocab[i]!, i);
+      if ((i + 1) % STEP === 0) yield;
+    }
+    const byteIds = new Int32Array(256);
+    BYTE_ORDER.forEach((b, i) => (byteIds[b] = i));
+    const ranks = new MergeTable(merges.length);
+    const merged = new Int32Array(merges.length);
+    for (let rank = 0; rank < merges.length; rank++) {
+      const [a, b] = merges[rank]!;
       const [ia, ib] = [encoder.get(a), encoder.get(b)];
-      this.merged[rank] = encoder.get(a + b)!;
+      merged[rank] = encoder.get(a + b)!;
       // A pair of symbols outside the vocabulary can never be formed, so it never merges.
-      if (ia !== undefined && ib !== undefined) this.ranks.set(ia, ib, rank);
-    });
-    this.vocabText = vocab.join("");
-    this.vocabStart = new Int32Array(vocab.length + 1);
-    vocab.forEach((t, i) => (this.vocabStart[i + 1] = this.vocabStart[i]! + t.length));
+      if (ia !== undefined && ib !== undefined) ranks.set(ia, ib, rank);
+      if ((rank + 1) % STEP === 0) yield;
+    }
+    const vocabStart = new Int32Array(vocab.length + 1);
+    vocab.forEach((t, i) => (vocabStart[i + 1] = vocabStart[i]! + t.length));
+    return new ClipTokenizer({ vocabText: vocab.join(""), vocabStart, byteIds, ranks, merged });
   }
 
   /** Vocabulary size (49,408 for CLIP). */
@@ -219,14 +263,19 @@ export class ClipTokenizer {
     }
     let text: string;
     try {
-      text = (raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw) : raw).toString("utf8");
+      text = (raw[0] === 0x1f && raw[1] === 0x8b ? await gunzipAsync(raw, { chunkSize: 1 << 20 }) : raw).toString("utf8");
     } catch (e) {
       throw new VideoAnalysisError("IO_ERROR", `CLIP's BPE vocabulary file ${path} is not a readable gzip file: ${(e as Error).message}`, {
         details: { file: path },
         cause: e,
       });
     }
-    return ClipTokenizer.fromMergesText(text, path);
+    const steps = ClipTokenizer.build(text, path);
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+      await setImmediatePromise();
+    }
   }
 
   /** Loads from wherever `resolveClipBpePath` finds the file. */
@@ -236,26 +285,11 @@ export class ClipTokenizer {
 
   /** Builds the tokenizer from the merges file's text (`source` names it in errors). */
   static fromMergesText(text: string, source = "CLIP BPE merges"): ClipTokenizer {
-    const bad = (why: string) =>
-      new VideoAnalysisError(
-        "IO_ERROR",
-        `${source} is not CLIP's BPE merges file (${CLIP_BPE_FILENAME} from openai/CLIP): ${why}.`,
-        { details: { file: source } },
-      );
-    const merges: Array<[string, string]> = [];
-    // The header line is `#version: 0.2` (openai/CLIP's copy has the file name before it); merges follow.
-    let start = text.indexOf("\n") + 1;
-    if (start === 0 || !text.slice(0, start).includes("#version")) throw bad("the first line is not a `#version` header");
-    for (let line = 1; line <= CLIP_NUM_MERGES; line++) {
-      let end = text.indexOf("\n", start);
-      if (end === -1) end = text.length;
-      if (start >= text.length) throw bad(`it has ${line - 1} merges, CLIP needs ${CLIP_NUM_MERGES}`);
-      const parts = text.slice(start, end).trim().split(" ");
-      if (parts.length !== 2 || !parts[0] || !parts[1]) throw bad(`line ${line + 1} is not a pair of symbols`);
-      merges.push([parts[0], parts[1]]);
-      start = end + 1;
+    const steps = ClipTokenizer.build(text, source);
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
     }
-    return new ClipTokenizer(merges);
   }
 
   /** Token ids of `text`, with SOT first and EOT last, no padding and no length limit. */

@@ -160,6 +160,30 @@ test("a file that is not CLIP's merges is refused with IO_ERROR", async () => {
   }
 });
 
+test("fromFile lets the event loop run while it builds: no pause near a whole build", { skip: skipBpe }, async () => {
+  // Pauses of the event loop, seen by a chain of immediates, during one load; then the time of one
+  // synchronous build of the same text. Building in one go, the longest pause would be about that long.
+  let done = false;
+  let longest = 0;
+  let last = performance.now();
+  const tick = () => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+    if (!done) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const t = await ClipTokenizer.fromFile(testdata(...BPE));
+  await new Promise((r) => setImmediate(r)); // the tick queued before the last stretch measures it
+  done = true;
+  const text = gunzipSync(readFileSync(testdata(...BPE))).toString("utf8");
+  const t0 = performance.now();
+  const sync = ClipTokenizer.fromMergesText(text);
+  const build = performance.now() - t0;
+  assert.ok(longest < build / 2, `longest pause ${longest.toFixed(1)} ms, one synchronous build ${build.toFixed(1)} ms`);
+  assert.deepEqual(t.encode("a photo of a person"), sync.encode("a photo of a person"));
+});
+
 test("an uncompressed copy of the merges file works too", { skip: skipBpe }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "clip-bpe-"));
   try {
