@@ -161,27 +161,33 @@ test("a file that is not CLIP's merges is refused with IO_ERROR", async () => {
 });
 
 test("fromFile lets the event loop run while it builds: no pause near a whole build", { skip: skipBpe }, async () => {
-  // Pauses of the event loop, seen by a chain of immediates, during one load; then the time of one
-  // synchronous build of the same text. Building in one go, the longest pause would be about that long.
-  let done = false;
-  let longest = 0;
-  let last = performance.now();
-  const tick = () => {
-    const now = performance.now();
-    longest = Math.max(longest, now - last);
-    last = now;
-    if (!done) setImmediate(tick);
+  // The longest pause of the event loop during a load, seen by a chain of immediates (the least of three
+  // loads, so that one preemption of a busy machine does not count); then the time of one synchronous build
+  // of the same text. Building in one go, the longest pause would be about that long.
+  const longestPause = async (): Promise<[number, ClipTokenizer]> => {
+    let done = false;
+    let longest = 0;
+    let last = performance.now();
+    const tick = () => {
+      const now = performance.now();
+      longest = Math.max(longest, now - last);
+      last = now;
+      if (!done) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const t = await ClipTokenizer.fromFile(testdata(...BPE));
+    await new Promise((r) => setImmediate(r)); // the tick queued before the last stretch measures it
+    done = true;
+    return [longest, t];
   };
-  setImmediate(tick);
-  const t = await ClipTokenizer.fromFile(testdata(...BPE));
-  await new Promise((r) => setImmediate(r)); // the tick queued before the last stretch measures it
-  done = true;
+  const loads = [await longestPause(), await longestPause(), await longestPause()];
+  const longest = Math.min(...loads.map(([p]) => p));
   const text = gunzipSync(readFileSync(testdata(...BPE))).toString("utf8");
   const t0 = performance.now();
   const sync = ClipTokenizer.fromMergesText(text);
   const build = performance.now() - t0;
   assert.ok(longest < build / 2, `longest pause ${longest.toFixed(1)} ms, one synchronous build ${build.toFixed(1)} ms`);
-  assert.deepEqual(t.encode("a photo of a person"), sync.encode("a photo of a person"));
+  assert.deepEqual(loads[0]![1].encode("a photo of a person"), sync.encode("a photo of a person"));
 });
 
 test("an uncompressed copy of the merges file works too", { skip: skipBpe }, async () => {
