@@ -111,6 +111,7 @@ async function replayInChild(video: string, profile: string, fps: number, out: s
 }
 
 const r2 = (v: number) => Math.round(v * 100) / 100;
+const mib = (b: number) => Math.round((b / (1 << 20)) * 10) / 10;
 const RATIO_GOAL = 0.8;
 
 /**
@@ -130,7 +131,6 @@ export function cpuFigures(ffmpegSeconds: number, ffmpegCpu: number | undefined,
     sdk_cpu_budget_s: minus((cores * ffmpegSeconds) / RATIO_GOAL, ffmpegCpu),
   };
 }
-const mib = (b: number) => Math.round((b / (1 << 20)) * 10) / 10;
 
 export const pipelineBench: Benchmark = {
   summary: "main (five components, contract models, 5 fps) on a generated 1080p30 H.264 video against ffmpeg alone; stage times; peak memory 1 vs 10 minutes",

@@ -34,12 +34,12 @@ export class WorkerLink<M = unknown> {
   }
 
   /** Posts a call and waits for the answer that carries its id (the receiver resolves it through take()). */
-  call<T>(id: number, msg: unknown, transfer: ArrayBuffer[] = []): Promise<T> {
+  call<T>(id: number, msg: unknown): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref();
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       try {
-        this.worker.postMessage(msg, transfer);
+        this.worker.postMessage(msg);
       } catch (e) {
         this.take(id);
         reject(e as Error);
