@@ -3,6 +3,7 @@ import type { ModelUsage } from "../pipeline/model.js";
 import type { ArtifactRecord } from "../pipeline/artifact.js";
 import type { Profile } from "../profiles/schema.js";
 import type { ResolvedModel, Routing } from "../routing/route.js";
+import type { DecodeStats } from "../video/frame-reader.js";
 import type { VideoMetadata } from "../video/metadata.js";
 import { writeFileAtomic } from "./atomic.js";
 
@@ -29,6 +30,8 @@ export interface Manifest {
     last_timestamp: number | null;
     /** Set when the run stopped after a number of frames (--max-frames). */
     max_frames: number | null;
+    /** How ffmpeg decoded the video: sparse (the frames it decoded of those in the stream) or in full, and why. */
+    decode: DecodeStats;
   };
   /** The profile as validated (defaults filled in, secrets masked unless output.mask_secrets is false). */
   profile: Profile;

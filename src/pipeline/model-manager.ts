@@ -322,7 +322,12 @@ export class ModelManager {
     // (at most 16 MiB) wait for the pipeline, then ffmpeg pauses. Its errors reach the frame loop below.
     const ahead = Math.max(2, Math.min(16, Math.floor((16 << 20) / (a.width * a.height * 3))));
     const fitter = this.fitter();
-    const reader = readFrames(video, { ...readOptions, highWaterMarkFrames: ahead, shared: fitter !== undefined });
+    const reader = readFrames(video, {
+      ...readOptions,
+      highWaterMarkFrames: ahead,
+      shared: fitter !== undefined,
+      sparse: this.profile.analysis.sparse_decode,
+    });
     reader.on("error", () => {});
     // CLIP's vocabulary loads (tens of ms of parsing here) once ffmpeg is decoding, not before it starts;
     // a failure is reported where the tokenizer is needed.
@@ -429,6 +434,7 @@ export class ModelManager {
           first_timestamp: first,
           last_timestamp: last,
           max_frames: options.maxFrames ?? null,
+          decode: reader.stats.decode ?? { mode: "full", reason: "not started" },
         },
         profile: maskedProfile(this.profile),
         profile_source: this.profileSource,

@@ -60,6 +60,12 @@ export const analysisSchema = z.strictObject({
   fps: z.number().positive().default(2),
   /** Frames are scaled down (aspect kept, never up) so their longer side is at most this; null: source size. */
   max_side: positiveInt().nullable().default(null),
+  /**
+   * Leave out, before decoding, the frames that the analysis rate does not pick and that no other frame
+   * is predicted from (H.264 in MP4/MOV): the frames analysed are exactly the same, ffmpeg does less.
+   * false: decode every frame.
+   */
+  sparse_decode: z.boolean().default(true),
 });
 
 export const fallbackSchema = z.strictObject({

@@ -68,10 +68,18 @@ function rotationFilter(rotation: VideoMetadata["rotation"]): string | undefined
  * 5 fps, which is 0.19999... in floating point) in that slot.
  */
 export function selectExpression(fps: number, origin = 0): string {
-  const f = String(fps);
   const o = origin === 0 ? "" : origin > 0 ? `-${origin}` : `+${-origin}`;
-  const slot = (t: string) => `floor((${t}${o})*${f}+0.0001)`;
+  const slot = (t: string) => `floor((${t}${o})*${fps}+0.0001)`;
   return `isnan(prev_selected_t)+gte(${slot("t")},${slot("prev_selected_t")}+1)`;
+}
+
+/**
+ * The slot of time `t` exactly as selectExpression's filter computes it (the same double operations in
+ * the same order, on the same decimal constants), for working out in advance which frames it keeps.
+ */
+export function selectSlot(t: number, fps: number, origin = 0): number {
+  const shifted = origin === 0 ? t : origin > 0 ? t - origin : t + -origin;
+  return Math.floor(shifted * fps + 0.0001);
 }
 
 /** Checks the options' types and ranges (TypeError / RangeError naming the option). */
@@ -127,9 +135,10 @@ export function planFrames(meta: VideoMetadata, options: FramePlanOptions = {}):
 
 /**
  * The full ffmpeg argument list that writes the plan's frames as raw rgb24 to stdout. Exported so that a
- * benchmark can time ffmpeg alone on exactly the same work.
+ * benchmark can time ffmpeg alone on exactly the same work. `input`: what ffmpeg reads (default the file
+ * itself; a sparse decode gives its own URL).
  */
-export function ffmpegFrameArgs(meta: VideoMetadata, plan: FramePlan, output = "pipe:1"): string[] {
+export function ffmpegFrameArgs(meta: VideoMetadata, plan: FramePlan, output = "pipe:1", input = ffmpegFileUrl(meta.path)): string[] {
   return [
     "-nostdin", "-hide_banner", "-nostats",
     // "level+" tags every log line with its level, so errors can be told from showinfo's info lines.
@@ -138,7 +147,7 @@ export function ffmpegFrameArgs(meta: VideoMetadata, plan: FramePlan, output = "
     // (for MPEG-TS not always the container start), and frame timestamps must be the real ones.
     "-copyts",
     "-noautorotate",
-    "-i", ffmpegFileUrl(meta.path),
+    "-i", input,
     "-map", `0:${meta.streamIndex}`,
     "-an", "-sn", "-dn",
     "-vf", plan.filter,

@@ -1,10 +1,11 @@
 import { execFile } from "node:child_process";
-import { open, stat } from "node:fs/promises";
+import { open, stat, type FileHandle } from "node:fs/promises";
 import { resolve } from "node:path";
 import ffmpeg from "fluent-ffmpeg";
 import type { FfprobeData, FfprobeStream } from "fluent-ffmpeg";
 import { VideoAnalysisError } from "../errors.js";
 import { ffmpegFileUrl, ffprobePath } from "./ffmpeg-tools.js";
+import { dataEnd, Mp4Unsupported, readMp4Index, readTrack } from "./mp4-index.js";
 
 /** Clockwise rotation, in degrees, that a player (and ffmpeg's autorotation) applies for display. */
 export type Rotation = 0 | 90 | 180 | 270;
@@ -328,11 +329,38 @@ async function countPackets(path: string, streamIndex: number): Promise<number> 
 }
 
 /**
+ * Checks in-process that every sample of an MP4/MOV video track lies inside the file; throws the
+ * truncation error if not. False when the index is not one mp4-index reads (the ffprobe check runs then).
+ */
+async function checkMp4End(meta: VideoMetadata): Promise<boolean> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(meta.path, "r");
+    const t = readTrack(await readMp4Index(fh), meta.streamIndex);
+    const end = dataEnd(t);
+    if (end <= meta.sizeBytes) return true;
+    const why = `the video's data runs to byte ${end} of a ${meta.sizeBytes}-byte file`;
+    throw invalid(
+      meta.path,
+      `is truncated: its index declares ${meta.duration.toFixed(2)} s of video but the data ends early (${why}). Re-download or re-encode the file.`,
+      { reason: why },
+    );
+  } catch (e) {
+    if (e instanceof Mp4Unsupported) return false;
+    throw e;
+  } finally {
+    await fh?.close();
+  }
+}
+
+/**
  * Reads the packets of the last second of the video stream. A file cut short (its index still declaring
  * the full length) makes the demuxer report "partial file" or return no packets there.
  */
 async function checkEnd(meta: VideoMetadata, streamStart: number): Promise<void> {
   if (!(meta.duration > 0)) return;
+  // MP4/MOV: the index says where every frame's bytes are, so the check needs no second ffprobe.
+  if (/\b(mov|mp4)\b/.test(meta.container) && (await checkMp4End(meta))) return;
   // -read_intervals takes the stream's own (absolute) timestamps.
   const from = Math.max(0, streamStart + meta.duration - 1);
   const args = [
@@ -346,16 +374,19 @@ async function checkEnd(meta: VideoMetadata, streamStart: number): Promise<void>
   const { code, stdout, stderr } = await runFfprobe(args);
   const errors = stderr.split(/\r?\n/).map((l) => l.replace(/^\[[^\]]*@ [^\]]*\] /, "").trim()).filter(Boolean);
   const packets = stdout.split(/\r?\n/).filter((l) => l.trim() !== "");
-  const partial = errors.find((l) => /partial file|End of file|truncat/i.test(l));
+  const partial = errors.find((l) => /partial file|End of file|ended prematurely|truncat/i.test(l));
   let beyond = false;
+  let late = 0;
   for (const p of packets) {
     // ffprobe prints the fields in its own order: pts_time, size, pos.
-    const [, sz, pos] = p.split(",").map(Number);
+    const [t, sz, pos] = p.split(",").map(Number);
     if (sz !== undefined && pos !== undefined && pos >= 0 && pos + sz > meta.sizeBytes) beyond = true;
+    // A seek that found no index reads from the start instead: only packets in the last second count.
+    if (t === undefined || Number.isNaN(t) || t >= from - 0.5) late++;
   }
   // An empty read only means truncation when the duration is the video stream's own; a container duration
   // may include audio that runs on after the last picture.
-  const empty = packets.length === 0 && meta.durationSource === "stream";
+  const empty = late === 0 && meta.durationSource === "stream";
   if (code !== 0 || partial || empty || beyond) {
     const why = partial ?? errors.at(-1) ?? (packets.length === 0 ? "no packets in the last second" : "packets extend past the end of the file");
     throw invalid(

@@ -43,7 +43,11 @@ describe("main: a run folder from the contract models", () => {
     const m = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8"));
     assert.equal(m.video.width, 320);
     assert.equal(m.analysis.frames, 6);
-    assert.deepEqual(m.analysis, { width: 320, height: 180, fps: 2, frames: 6, first_timestamp: 0, last_timestamp: 2.5, max_frames: null });
+    // The test video has no B-frames (x264 ultrafast), so every frame is a reference and all are decoded.
+    assert.deepEqual(m.analysis, {
+      width: 320, height: 180, fps: 2, frames: 6, first_timestamp: 0, last_timestamp: 2.5, max_frames: null,
+      decode: { mode: "full", reason: "only 0 of 30 frames could be left out" },
+    });
     assert.equal(m.profile.name, "embedded_cpu");
     const slots = m.models_used.map((u: { slot: string }) => u.slot).sort();
     assert.deepEqual(slots, ["core_clip.image", "core_clip.text", "core_depth_midas", "core_object_detections", "core_optical_flow", "scene"]);

@@ -37,6 +37,10 @@ before(() => {
   files.truncEnd = truncateCopy(files.plain, join(d, "trunc-moov-end.mp4"), 0.5);
   // moov at the start: the index survives and still declares 2 s, the frame data does not.
   files.truncStart = truncateCopy(files.faststart, join(d, "trunc-moov-start.mp4"), 0.5);
+  // Matroska states its duration up front: cut short, only reading the end shows the data missing.
+  files.longMkv = join(d, "long.mkv");
+  ffmpegRun(["-f", "lavfi", "-i", "testsrc=size=160x120:rate=25", "-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", files.longMkv]);
+  files.truncMkv = truncateCopy(files.longMkv, join(d, "trunc.mkv"), 0.5);
   // A video stream with zero frames: a YUV4MPEG2 header and nothing after it.
   files.zeroFrames = join(d, "zero.y4m");
   writeFileSync(files.zeroFrames, "YUV4MPEG2 W320 H240 F10:1 Ip A1:1 C420jpeg\n");
@@ -155,10 +159,17 @@ describe("probeVideo", () => {
   });
 
   test("MP4 cut in half, index at the start -> VIDEO_INVALID (data ends early)", async () => {
-    await rejectsWith(probeVideo(files.truncStart!), "VIDEO_INVALID", files.truncStart!, /truncated/);
+    // Found from the index itself (no ffprobe run): where the video's last bytes should be.
+    await rejectsWith(probeVideo(files.truncStart!), "VIDEO_INVALID", files.truncStart!, /truncated.*data runs to byte \d+ of a \d+-byte file/);
     // Without the end check the index alone looks complete.
     const m = await probeVideo(files.truncStart!, { checkEnd: false });
     assert.equal(m.frameCount, 20);
+  });
+
+  test("Matroska cut in half -> VIDEO_INVALID (ffprobe finds no packets where the last second should be)", async () => {
+    const whole = await probeVideo(files.longMkv!);
+    assert.ok(Math.abs(whole.duration - 4) < 0.1);
+    await rejectsWith(probeVideo(files.truncMkv!), "VIDEO_INVALID", files.truncMkv!, /truncated: its index declares 4\.\d+ s/);
   });
 
   test("a video stream with zero frames -> VIDEO_INVALID (no frames)", async () => {

@@ -44,6 +44,12 @@ export function formatRun(r: RunResult): string {
     lines.push(`  ${u.slot.padEnd(w)}  ${u.branch}${u.size ? ` (${u.size})` : ""}  ${u.calls} calls, ${lat}`);
   }
   const t = m.timings;
+  const d = m.analysis.decode;
+  lines.push(
+    d.mode === "sparse"
+      ? `decoded  ${d.decodedFrames} of ${d.sourceFrames} source frames (the others are neither analysed nor referenced)`
+      : `decoded  every source frame (${d.reason})`,
+  );
   lines.push(`wrote    ${rel}/: ${m.analysis.frames} frames in ${(t.wall_ms / 1000).toFixed(1)} s (${t.frames_per_second.toFixed(1)} frames/s)`);
   const pw = Math.max(...m.artifacts.map((a) => a.path.length), "manifest.json".length);
   for (const a of m.artifacts) lines.push(`  ${a.path.padEnd(pw)}  ${kib(a.bytes).padStart(10)}  ${Object.entries(a.arrays).map(([k, x]) => `${k}${JSON.stringify(x.shape)}`).join(" ")}`);

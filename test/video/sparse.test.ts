@@ -1,0 +1,189 @@
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { FrameReader, probeVideo, readFrames, type ReadFramesOptions } from "../../src/video/index.js";
+import { planSparseInput, type SparsePlan } from "../../src/video/sparse.js";
+import type { VideoMetadata } from "../../src/video/metadata.js";
+import { skipUnlessTestdata, testdata } from "../support/testdata.js";
+import { ffmpegRun, makeVideo, tempDir } from "./fixtures.js";
+
+const tmp = tempDir();
+const files: Record<string, string> = {};
+
+// libx264's preset veryfast (and its default) makes B-frames, about half of them never referenced: the
+// frames a sparse decode may leave out. (The other tests' videos use ultrafast, which makes none.)
+const bframes = ["-preset", "veryfast"];
+
+before(() => {
+  const mk = (name: string, rate: number | string, extra: string[] = [], seconds = 4) =>
+    (files[name] = makeVideo(tmp.dir, name, { size: "160x120", rate: Number(rate), seconds, pattern: "testsrc2", extra: [...extra, ...bframes] }));
+  mk("b30.mp4", 30, ["-g", "30"], 6);
+  mk("ntsc.mp4", 30000 / 1001, ["-r", "30000/1001"]);
+  mk("faststart.mp4", 25, ["-movflags", "+faststart"]);
+  mk("clip.mov", 24);
+  files["audio.mp4"] = join(tmp.dir, "audio.mp4");
+  ffmpegRun([
+    "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-f", "lavfi", "-i", "sine=d=4",
+    "-t", "4", "-c:v", "libx264", ...bframes, "-pix_fmt", "yuv420p", "-c:a", "aac", files["audio.mp4"],
+  ]);
+  // Cut at 1.3 s without re-encoding: an edit list starts the video after its first frames (which ffmpeg
+  // decodes for reference and then drops).
+  files["trimmed.mp4"] = join(tmp.dir, "trimmed.mp4");
+  ffmpegRun(["-ss", "1.3", "-i", files["b30.mp4"]!, "-c", "copy", files["trimmed.mp4"]]);
+  // Without an edit list the first frame's pts is its composition offset, not 0.
+  files["noedit.mp4"] = join(tmp.dir, "noedit.mp4");
+  ffmpegRun(["-i", files["b30.mp4"]!, "-c", "copy", "-use_editlist", "0", files["noedit.mp4"]]);
+  // An empty edit before the video (two edits): not a case the planner takes on.
+  files["offset.mp4"] = join(tmp.dir, "offset.mp4");
+  ffmpegRun(["-itsoffset", "0.5", "-i", files["b30.mp4"]!, "-c", "copy", files["offset.mp4"]]);
+  files["clip.mkv"] = join(tmp.dir, "clip.mkv");
+  ffmpegRun(["-i", files["b30.mp4"]!, "-c", "copy", files["clip.mkv"]]);
+  files["ultrafast.mp4"] = makeVideo(tmp.dir, "ultrafast.mp4", { size: "160x120", rate: 30, seconds: 2, pattern: "testsrc2" });
+});
+after(() => tmp.cleanup());
+
+interface Read {
+  data: Buffer[];
+  timestamps: number[];
+  reader: FrameReader;
+}
+
+async function read(reader: FrameReader): Promise<Read> {
+  const data: Buffer[] = [];
+  const timestamps: number[] = [];
+  for await (const f of reader) {
+    data.push(Buffer.from(f.data));
+    timestamps.push(f.timestamp);
+    reader.recycle(f.data);
+  }
+  return { data, timestamps, reader };
+}
+
+function assertSame(sparse: Read, full: Read, what: string): void {
+  assert.deepEqual(sparse.timestamps, full.timestamps, `${what}: timestamps`);
+  assert.equal(sparse.data.length, full.data.length);
+  sparse.data.forEach((d, i) => assert.ok(d.equals(full.data[i]!), `${what}: frame ${i} differs from the full decode's`));
+}
+
+/** A reader whose sparse plan is handed over to `tamper` first (and whose index folder is remembered). */
+class Tampered extends FrameReader {
+  folder: string | undefined;
+  constructor(path: string, options: ReadFramesOptions, private readonly tamper: (pts: number[]) => number[] = (p) => p) {
+    super(path, options);
+  }
+  protected override async planSparse(meta: VideoMetadata, fps: number): Promise<SparsePlan> {
+    const plan = await super.planSparse(meta, fps);
+    if (plan.input) {
+      plan.input.selectedPts = this.tamper([...plan.input.selectedPts]);
+      this.folder = indexFolder(plan.input.url);
+    }
+    return plan;
+  }
+}
+
+/** The temporary folder holding a sparse input's index (from its URL). */
+function indexFolder(url: string): string {
+  return dirname(/file:([^|]*\/moov)$/.exec(url)![1]!);
+}
+
+async function gone(path: string): Promise<boolean> {
+  for (let i = 0; i < 100 && existsSync(path); i++) await sleep(10);
+  return !existsSync(path);
+}
+
+describe("sparse decoding", () => {
+  for (const [name, fps] of [
+    ["b30.mp4", 5], ["b30.mp4", 1], ["b30.mp4", 7], ["b30.mp4", 12], ["ntsc.mp4", 2.5], ["faststart.mp4", 5],
+    ["clip.mov", 5], ["audio.mp4", 5], ["trimmed.mp4", 5], ["noedit.mp4", 5],
+  ] as const) {
+    test(`${name} at ${fps} fps: the same frames and timestamps as a full decode, from fewer decoded frames`, async () => {
+      const opts = { fps, width: 96 };
+      const sparse = await read(new Tampered(files[name]!, opts));
+      const full = await read(readFrames(files[name]!, { ...opts, sparse: false }));
+      assertSame(sparse, full, name);
+      const d = sparse.reader.stats.decode!;
+      assert.equal(d.mode, "sparse", JSON.stringify(d));
+      if (d.mode !== "sparse") return;
+      assert.ok(d.decodedFrames < 0.9 * d.sourceFrames, `${d.decodedFrames} of ${d.sourceFrames} decoded`);
+      assert.ok(d.decodedFrames >= sparse.data.length);
+      assert.deepEqual(full.reader.stats.decode, { mode: "full", reason: "sparse: false" });
+      assert.ok(await gone((sparse.reader as Tampered).folder!), "the index folder is removed once ffmpeg exits");
+    });
+  }
+
+  test("ffmpeg sees only the frames to decode: the rewritten index lists them, at their own timestamps", async () => {
+    const meta = await probeVideo(files["b30.mp4"]!);
+    const plan = await planSparseInput(meta, 5);
+    assert.ok(plan.input);
+    try {
+      const packets = (url: string) =>
+        execFileSync("ffprobe", ["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts,dts", "-of", "csv=p=0", url], { encoding: "utf8" })
+          .trim()
+          .split("\n");
+      const thin = packets(plan.input.url);
+      const all = new Set(packets(meta.path));
+      assert.equal(thin.length, plan.input.decoded);
+      assert.equal(all.size, 180);
+      // Every packet left keeps the pts and dts it had in the original file.
+      for (const p of thin) assert.ok(all.has(p), `packet ${p} is not one of the original's`);
+    } finally {
+      await plan.input.dispose();
+    }
+  });
+
+  for (const at of [0, 5]) {
+    test(`a planned frame that is not the one ffmpeg picks (frame ${at}) makes the reader decode in full: still the same frames`, async () => {
+      const opts = { fps: 5, width: 96, highWaterMarkFrames: 1 };
+      const reader = new Tampered(files["b30.mp4"]!, opts, (pts) => pts.map((p, i) => (i === at ? p + 1 : p)));
+      const sparse = await read(reader);
+      const full = await read(readFrames(files["b30.mp4"]!, { ...opts, sparse: false }));
+      assertSame(sparse, full, "after the fallback");
+      const d = reader.stats.decode!;
+      assert.equal(d.mode, "full");
+      assert.ok(d.mode === "full" && d.fellBack && /picked frame \d+ at pts/.test(d.reason), JSON.stringify(d));
+      assert.ok(await gone(reader.folder!), "the abandoned sparse input's folder is removed");
+    });
+  }
+
+  test("aborting a sparse decode stops ffmpeg and removes the index folder", async () => {
+    const ac = new AbortController();
+    const reader = new Tampered(files["b30.mp4"]!, { fps: 5, width: 96, signal: ac.signal });
+    await assert.rejects(
+      (async () => {
+        for await (const f of reader) if (f.index === 2) ac.abort();
+      })(),
+      { name: "VideoAnalysisError", code: "CANCELLED" },
+    );
+    assert.ok(await gone(reader.folder!));
+  });
+
+  for (const [name, options, reason] of [
+    ["ultrafast.mp4", { fps: 5 }, /only 0 of 60 frames could be left out/],
+    ["clip.mkv", { fps: 5 }, /container matroska/],
+    ["offset.mp4", { fps: 5 }, /edit list with 2 entries/],
+    ["b30.mp4", {}, /every frame is analysed/],
+    ["b30.mp4", { fps: 5, sparse: false }, /sparse: false/],
+  ] as const) {
+    test(`${name} ${JSON.stringify(options)}: decoded in full, and the stats say why`, async () => {
+      const reader = readFrames(files[name]!, { ...options, width: 96 });
+      let n = 0;
+      for await (const f of reader) (n++, reader.recycle(f.data));
+      assert.ok(n > 0);
+      const d = reader.stats.decode!;
+      assert.equal(d.mode, "full");
+      assert.match(d.mode === "full" ? d.reason : "", reason);
+    });
+  }
+
+  test("the people video at 5 fps: a real camera-style file, the same frames from 61% of them", { skip: skipUnlessTestdata("video", "people_768x432_10fps.mp4") }, async () => {
+    const path = testdata("video", "people_768x432_10fps.mp4");
+    const opts = { fps: 5, width: 192 };
+    const sparse = await read(readFrames(path, opts));
+    const full = await read(readFrames(path, { ...opts, sparse: false }));
+    assertSame(sparse, full, "people");
+    assert.deepEqual(sparse.reader.stats.decode, { mode: "sparse", sourceFrames: 1394, decodedFrames: 849 });
+  });
+});
