@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { VideoAnalysisError } from "../errors.js";
+import { openDirect } from "./append-file.js";
 
 /**
  * Artifacts are written under a temporary name in their own folder and renamed into place when complete
@@ -41,6 +42,8 @@ export interface AtomicFileOptions {
   /** fsync the file before the rename and the folder after it (default true), so a crash cannot leave
    * a renamed but empty file. */
   fsync?: boolean;
+  /** Also open the file for O_DIRECT writes where the file system allows it (`directHandle`; see AppendFile). */
+  direct?: boolean;
 }
 
 /** With fsync on, a large file is flushed to disk in the background every this many bytes written. */
@@ -63,6 +66,8 @@ export class AtomicFile {
     readonly tempPath: string,
     readonly handle: FileHandle,
     private readonly fsync: boolean,
+    /** The same file opened with O_DIRECT, when asked for and possible. */
+    readonly directHandle: FileHandle | undefined,
   ) {}
 
   static async create(path: string, options: AtomicFileOptions = {}): Promise<AtomicFile> {
@@ -75,7 +80,8 @@ export class AtomicFile {
     } catch (e) {
       throw ioError(abs, "create", e);
     }
-    return new AtomicFile(abs, temp, handle, options.fsync ?? true);
+    const direct = options.direct ? await openDirect(temp) : undefined;
+    return new AtomicFile(abs, temp, handle, options.fsync ?? true, direct);
   }
 
   get finished(): boolean {
@@ -111,9 +117,11 @@ export class AtomicFile {
       await this.flushing;
       if (this.flushError) throw this.flushError;
       if (this.fsync) await this.handle.sync();
+      await this.directHandle?.close();
       await this.handle.close();
       await rename(this.tempPath, this.path);
     } catch (e) {
+      await this.directHandle?.close().catch(() => {});
       await this.handle.close().catch(() => {});
       await unlink(this.tempPath).catch(() => {});
       throw ioError(this.path, "write", e);
@@ -134,6 +142,7 @@ export class AtomicFile {
     if (this.done) return;
     this.done = true;
     await this.flushing;
+    await this.directHandle?.close().catch(() => {});
     await this.handle.close().catch(() => {});
     await unlink(this.tempPath).catch(() => {});
   }

@@ -32,6 +32,7 @@
  */
 import { endianness } from "node:os";
 import { crc32, crc32Combine, crc32Of } from "../checksum.js";
+import { AppendFile } from "./append-file.js";
 import { AtomicFile, ioError } from "./atomic.js";
 
 if (endianness() !== "LE") throw new Error("video-analysis-sdk needs a little-endian host");
@@ -204,8 +205,6 @@ export interface NpzWriterOptions {
 /** Leading dimension not known yet: `null` (or -1) as the first entry of beginArray's shape. */
 export type StreamShape = readonly (number | null)[];
 
-const BUFFER_SIZE = 1 << 20;
-
 function checkShape(shape: readonly (number | null)[], allowUnknownLeading: boolean, what: string): void {
   if (!Array.isArray(shape)) throw new TypeError(`${what}: shape must be an array of integers`);
   if (shape.length > 64) throw new RangeError(`${what}: shape has ${shape.length} dimensions; numpy allows at most 64`);
@@ -236,16 +235,14 @@ export class NpzWriter {
   private readonly when: { time: number; date: number };
   private readonly entries: Entry[] = [];
   private readonly names = new Set<string>();
-  private readonly buf = Buffer.allocUnsafe(BUFFER_SIZE);
-  private bufLen = 0;
-  /** File position where the buffer's first byte goes. */
-  private bufPos = 0;
+  private readonly out: AppendFile;
   private open: NpyArrayStream | undefined;
   private busy = false;
   private state: "open" | "closed" | "aborted" | "failed" = "open";
 
   private constructor(file: AtomicFile, options: NpzWriterOptions) {
     this.file = file;
+    this.out = new AppendFile(file, (action, e) => ioError(file.path, action, e));
     this.path = file.path;
     this.tempPath = file.tempPath;
     this.threshold = options.zip64Threshold ?? U32_MAX;
@@ -257,7 +254,7 @@ export class NpzWriter {
     const t = options.zip64Threshold;
     if (t !== undefined && !(Number.isSafeInteger(t) && t >= 1 && t <= U32_MAX))
       throw new RangeError(`NpzWriter.create: zip64Threshold must be an integer in [1, ${U32_MAX}], got ${String(t)}`);
-    const file = await AtomicFile.create(path, options.fsync === undefined ? {} : { fsync: options.fsync });
+    const file = await AtomicFile.create(path, { direct: true, ...(options.fsync === undefined ? {} : { fsync: options.fsync }) });
     return new NpzWriter(file, options);
   }
 
@@ -268,7 +265,7 @@ export class NpzWriter {
 
   /** Bytes written so far (the archive's size once closed). */
   get size(): number {
-    return this.bufPos + this.bufLen;
+    return this.out.size;
   }
 
   /** Writes a whole array held in memory. `data` has product(shape) elements (see NpyInput). */
@@ -360,7 +357,8 @@ export class NpzWriter {
       end.writeUInt32LE(cdSize >= t ? U32_MAX : cdSize, 12);
       end.writeUInt32LE(cdOffset >= t ? U32_MAX : cdOffset, 16);
       await this.append(end);
-      await this.flush();
+      await this.out.finish();
+      await this.out.release();
       await this.file.commit();
       this.state = "closed";
     });
@@ -372,6 +370,7 @@ export class NpzWriter {
     this.state = "aborted";
     if (this.open) this.open.detach();
     this.open = undefined;
+    await this.out.release();
     await this.file.abort();
   }
 
@@ -529,52 +528,13 @@ export class NpzWriter {
     return h;
   }
 
-  /**
-   * Appends bytes at the end: small ones through the buffer; one of half the buffer or more straight to
-   * the file, uncopied (a streamed array's rows, such as a 1 MiB depth map).
-   */
+  /** Appends bytes at the end of the archive. */
   async append(data: Uint8Array): Promise<void> {
-    if (data.byteLength < BUFFER_SIZE / 2) {
-      if (data.byteLength > BUFFER_SIZE - this.bufLen) await this.flush();
-      this.buf.set(data, this.bufLen);
-      this.bufLen += data.byteLength;
-      if (this.bufLen === BUFFER_SIZE) await this.flush();
-      return;
-    }
-    await this.flush();
-    await this.writeAt(data, this.bufPos);
-    this.bufPos += data.byteLength;
+    await this.out.append(data);
   }
 
-  private async flush(): Promise<void> {
-    if (this.bufLen === 0) return;
-    await this.writeAt(this.buf.subarray(0, this.bufLen), this.bufPos);
-    this.bufPos += this.bufLen;
-    this.bufLen = 0;
-  }
-
-  /** Overwrites bytes already appended: in the buffer if they are still there, else in the file. */
   private async patch(data: Uint8Array, position: number): Promise<void> {
-    if (position + data.byteLength > this.size) throw new Error("NpzWriter: internal error, patch beyond the end");
-    if (position >= this.bufPos) {
-      this.buf.set(data, position - this.bufPos);
-      return;
-    }
-    if (position + data.byteLength > this.bufPos) await this.flush(); // straddles the flushed part and the buffer
-    await this.writeAt(data, position);
-  }
-
-  private async writeAt(data: Uint8Array, position: number): Promise<void> {
-    try {
-      let done = 0;
-      while (done < data.byteLength) {
-        const { bytesWritten } = await this.file.handle.write(data, done, data.byteLength - done, position + done);
-        done += bytesWritten;
-        this.file.wrote(bytesWritten);
-      }
-    } catch (e) {
-      throw ioError(this.path, "write", e);
-    }
+    await this.out.patch(data, position);
   }
 }
 

@@ -127,6 +127,14 @@ interface WasmApi {
 }
 const WebAssembly = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
+/**
+ * `bytes` (a multiple of 64 KiB) of fresh memory that starts on a page boundary, as a WebAssembly memory
+ * always does (JavaScript has no other way to ask for alignment); undefined without WebAssembly.
+ */
+export function pageAlignedMemory(bytes: number): ArrayBuffer | undefined {
+  return WebAssembly ? new WebAssembly.Memory({ initial: bytes / 65536 }).buffer : undefined;
+}
+
 /** The compiled module, or null where the runtime has no WebAssembly SIMD. */
 export function compileModule(bytes: Uint8Array): object | null {
   if (!WebAssembly) return null;
