@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A small ffmpeg/ffprobe 5.1 for a machine that has none and no internet: only what `main` asks of it
-# (H.264/HEVC/MPEG-4 decode from MP4/MKV/TS, select/showinfo/scale/format/transpose filters, rawvideo out).
+# (H.264/HEVC/MPEG-4 decode from MP4/MKV/TS, the concat and subfile protocols of sparse decoding,
+# select/showinfo/scale/format/transpose filters, rawvideo out).
 # Linked against glibc and libm alone, so it runs on any newer glibc. Needs gcc, make, nasm here; ~4 min.
 #
 #   bench/gpu/build-ffmpeg.sh [PREFIX=/tmp/ffmin]      -> PREFIX/bin/ffmpeg, PREFIX/bin/ffprobe (~4.5 MB each)
@@ -19,7 +20,7 @@ tar xf ffmpeg_5.1.*.orig.tar.xz
 cd ffmpeg-5.1.*/
 ./configure --prefix="$PREFIX" --disable-everything --disable-autodetect --disable-doc --disable-debug \
   --enable-static --disable-shared --disable-ffplay --enable-ffmpeg --enable-ffprobe \
-  --enable-protocol=file,pipe --enable-demuxer=mov,matroska,mpegts,rawvideo --enable-decoder=h264,hevc,mpeg4,rawvideo \
+  --enable-protocol=file,pipe,concat,subfile --enable-demuxer=mov,matroska,mpegts,rawvideo --enable-decoder=h264,hevc,mpeg4,rawvideo \
   --enable-parser=h264,hevc,mpeg4video --enable-filter=select,showinfo,scale,format,transpose,hflip,vflip,null,fps,copy \
   --enable-muxer=rawvideo,null --enable-encoder=rawvideo --enable-swscale --enable-pthreads --extra-ldflags=-static-libgcc
 make -j"$(nproc)"

@@ -260,13 +260,14 @@ export class FrameReader extends Readable {
   }
 
   /**
-   * The sparse decode picked a frame other than the one planned: its assumptions do not hold for this file.
-   * Decode the whole file again from the start, throwing away the frames already delivered (their
-   * timestamps are checked to be the same), so the result is the full decode's.
+   * The sparse decode went other than planned (a frame other than the planned one, fewer frames, or
+   * ffmpeg failing on the rewritten input, e.g. a build without the concat or subfile protocol): decode
+   * the whole file again from the start, throwing away the frames already delivered (their timestamps are
+   * checked to be the same), so the result, or the error, is the full decode's.
    */
-  private fallBack(found: string): void {
+  private fallBack(what: string): void {
     const old = this.child!;
-    const reason = `a sparse decode picked ${found}; decoded in full instead`;
+    const reason = `${what}; decoded in full instead`;
     this.child = undefined;
     old.kill("SIGKILL");
     old.stdout.destroy();
@@ -358,7 +359,7 @@ export class FrameReader extends Readable {
         if (this.sparse) {
           const want = this.sparse.selectedPts[k];
           if (num !== 1 || den !== this.sparse.timescale || pts !== want) {
-            this.fallBack(`frame ${k} at pts ${pts} (time base ${num}/${den}) instead of ${want ?? "none"} (1/${this.sparse.timescale})`);
+            this.fallBack(`a sparse decode picked frame ${k} at pts ${pts} (time base ${num}/${den}) instead of ${want ?? "none"} (1/${this.sparse.timescale})`);
             return;
           }
           this.deliveredPts.push(pts);
@@ -404,11 +405,21 @@ export class FrameReader extends Readable {
   }
 
   private onClose(code: number | null, sig: NodeJS.Signals | null): void {
-    this.options.signal?.removeEventListener("abort", this.onAbort);
-    if (this.destroyed || this.killedByUs) return;
+    if (this.destroyed || this.killedByUs) {
+      this.options.signal?.removeEventListener("abort", this.onAbort);
+      return;
+    }
+    const child = this.child;
     if (this.stderrRest) this.onLogLine(this.stderrRest);
+    if (this.child !== child) return; // that last line made it fall back
     this.stderrRest = "";
     this.drain();
+    if (this.sparse) {
+      const planned = this.sparse.selectedPts.length;
+      if (code !== 0) return this.fallBack(`ffmpeg could not decode the sparse input (${sig ?? `exit code ${code}`}: ${this.errors.summary()})`);
+      if (this.selected !== planned) return this.fallBack(`a sparse decode ended after ${this.selected} of ${planned} planned frames`);
+    }
+    this.options.signal?.removeEventListener("abort", this.onAbort);
     const err = this.finalError(code, sig);
     if (err) this.destroy(err);
     else this.push(null);

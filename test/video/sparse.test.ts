@@ -5,7 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { FrameReader, probeVideo, readFrames, type ReadFramesOptions } from "../../src/video/index.js";
-import { planSparseInput, type SparsePlan } from "../../src/video/sparse.js";
+import { planSparseInput, type SparseInput, type SparsePlan } from "../../src/video/sparse.js";
 import type { VideoMetadata } from "../../src/video/metadata.js";
 import { skipUnlessTestdata, testdata } from "../support/testdata.js";
 import { ffmpegRun, makeVideo, tempDir } from "./fixtures.js";
@@ -71,14 +71,14 @@ function assertSame(sparse: Read, full: Read, what: string): void {
 /** A reader whose sparse plan is handed over to `tamper` first (and whose index folder is remembered). */
 class Tampered extends FrameReader {
   folder: string | undefined;
-  constructor(path: string, options: ReadFramesOptions, private readonly tamper: (pts: number[]) => number[] = (p) => p) {
+  constructor(path: string, options: ReadFramesOptions, private readonly tamper: (input: SparseInput) => void = () => {}) {
     super(path, options);
   }
   protected override async planSparse(meta: VideoMetadata, fps: number): Promise<SparsePlan> {
     const plan = await super.planSparse(meta, fps);
     if (plan.input) {
-      plan.input.selectedPts = this.tamper([...plan.input.selectedPts]);
       this.folder = indexFolder(plan.input.url);
+      this.tamper(plan.input);
     }
     return plan;
   }
@@ -134,16 +134,22 @@ describe("sparse decoding", () => {
     }
   });
 
-  for (const at of [0, 5]) {
-    test(`a planned frame that is not the one ffmpeg picks (frame ${at}) makes the reader decode in full: still the same frames`, async () => {
+  for (const [what, tamper, reason] of [
+    ["a planned frame that is not the one ffmpeg picks (frame 0)", (s: SparseInput) => void (s.selectedPts = s.selectedPts.map((p, i) => (i === 0 ? p + 1 : p))), /picked frame 0 at pts/],
+    ["a planned frame that is not the one ffmpeg picks (frame 5)", (s: SparseInput) => void (s.selectedPts = s.selectedPts.map((p, i) => (i === 5 ? p + 1 : p))), /picked frame 5 at pts/],
+    ["a planned frame that never comes", (s: SparseInput) => void (s.selectedPts = [...s.selectedPts, 1e9]), /ended after 30 of 31 planned frames/],
+    // As with an ffmpeg built without the concat or subfile protocol.
+    ["ffmpeg failing on the rewritten input", (s: SparseInput) => void (s.url = s.url.replace(/^concat:/, "nosuchprotocol:")), /could not decode the sparse input \(exit code \d+: .*/],
+  ] as const) {
+    test(`${what} makes the reader decode in full: still the same frames`, async () => {
       const opts = { fps: 5, width: 96, highWaterMarkFrames: 1 };
-      const reader = new Tampered(files["b30.mp4"]!, opts, (pts) => pts.map((p, i) => (i === at ? p + 1 : p)));
+      const reader = new Tampered(files["b30.mp4"]!, opts, tamper);
       const sparse = await read(reader);
       const full = await read(readFrames(files["b30.mp4"]!, { ...opts, sparse: false }));
       assertSame(sparse, full, "after the fallback");
       const d = reader.stats.decode!;
       assert.equal(d.mode, "full");
-      assert.ok(d.mode === "full" && d.fellBack && /picked frame \d+ at pts/.test(d.reason), JSON.stringify(d));
+      assert.ok(d.mode === "full" && d.fellBack && reason.test(d.reason), JSON.stringify(d));
       assert.ok(await gone(reader.folder!), "the abandoned sparse input's folder is removed");
     });
   }
