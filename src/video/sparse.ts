@@ -39,20 +39,20 @@ export interface SparseInput {
   dispose(): Promise<void>;
 }
 
-/** Why a video is decoded in full: `undefined` from planSparseInput comes with one of these. */
+/** planSparseInput's answer: the input to give ffmpeg, or why the video is decoded in full. */
 export type SparsePlan = { input: SparseInput } | { input?: undefined; reason: string };
 
 /** Sparse decoding pays only when it leaves out at least this share of the frames. */
 const MIN_SKIPPED_SHARE = 0.1;
 /** The sample table boxes the rewrite knows (any other makes the file decode in full). */
 const STBL_BOXES = new Set(["stsd", "stts", "ctts", "cslg", "stss", "stsc", "stsz", "stco", "co64", "sdtp", "sbgp", "sgpd", "stps", "subs"]);
+
 /** A full box's version+flags word followed by a table of 32-bit big-endian words. */
 function table(version: number, header: number[], rows: ArrayLike<number>, columns: number, signed = false): Buffer {
   const b = Buffer.alloc(4 + 4 * (header.length + rows.length));
   b.writeUInt32BE(version << 24, 0);
-  let p = 4;
-  for (const h of header) (b.writeUInt32BE(h, p), (p += 4));
-  for (let i = 0; i < rows.length; i++, p += 4) {
+  header.forEach((h, i) => b.writeUInt32BE(h, 4 + 4 * i));
+  for (let i = 0, p = 4 + 4 * header.length; i < rows.length; i++, p += 4) {
     // Odd columns of ctts are signed offsets; every other value is unsigned.
     if (signed && i % columns === 1) b.writeInt32BE(rows[i]!, p);
     else b.writeUInt32BE(rows[i]!, p);
@@ -151,9 +151,11 @@ function thinnedStbl(b: Buffer, t: SampleTable, keep: number[]): Buffer {
       case "cslg":
         parts.push(b.subarray(c.start, c.end));
         break;
-      case "stts":
-        parts.push(box("stts", table(0, [runs(durations).length / 2], runs(durations), 2)));
+      case "stts": {
+        const r = runs(durations);
+        parts.push(box("stts", table(0, [r.length / 2], r, 2)));
         break;
+      }
       case "ctts": {
         const r = runs(keep.map((i) => t.ctts![i]!));
         parts.push(box("ctts", table(t.cttsVersion, [r.length / 2], r, 2, true)));
