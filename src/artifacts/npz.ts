@@ -200,6 +200,8 @@ export interface NpzWriterOptions {
   zip64Threshold?: number;
   /** fsync before the rename (default true). */
   fsync?: boolean;
+  /** Write in O_DIRECT blocks where the file system allows (default true; see AppendFile). */
+  direct?: boolean;
 }
 
 /** Leading dimension not known yet: `null` (or -1) as the first entry of beginArray's shape. */
@@ -254,7 +256,7 @@ export class NpzWriter {
     const t = options.zip64Threshold;
     if (t !== undefined && !(Number.isSafeInteger(t) && t >= 1 && t <= U32_MAX))
       throw new RangeError(`NpzWriter.create: zip64Threshold must be an integer in [1, ${U32_MAX}], got ${String(t)}`);
-    const file = await AtomicFile.create(path, { direct: true, ...(options.fsync === undefined ? {} : { fsync: options.fsync }) });
+    const file = await AtomicFile.create(path, { direct: options.direct ?? true, ...(options.fsync === undefined ? {} : { fsync: options.fsync }) });
     return new NpzWriter(file, options);
   }
 

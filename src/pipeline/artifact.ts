@@ -66,6 +66,12 @@ export class ArrayLog {
   }
 }
 
+/** How depth and flow maps are stored: float16 (output.float16) and O_DIRECT writes (output.direct_io). */
+export interface MapOptions {
+  float16?: boolean;
+  directIo?: boolean;
+}
+
 /**
  * One float map per frame streamed into the first member of a new .npz (depth, flow): float32, or
  * float16 with output.float16. If the member cannot be begun, the file is aborted.
@@ -78,8 +84,9 @@ export class MapStream {
     private readonly float16: boolean,
   ) {}
 
-  static async open(path: string, name: string, shape: StreamShape, float16: boolean): Promise<MapStream> {
-    const writer = await NpzWriter.create(path);
+  static async open(path: string, name: string, shape: StreamShape, options: MapOptions = {}): Promise<MapStream> {
+    const float16 = options.float16 ?? false;
+    const writer = await NpzWriter.create(path, { direct: options.directIo ?? true });
     try {
       return new MapStream(writer, await writer.beginArray(name, float16 ? "float16" : "float32", shape), name, float16);
     } catch (e) {

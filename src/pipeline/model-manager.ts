@@ -357,8 +357,9 @@ export class ModelManager {
         sinks.push(s);
         return s;
       };
-      if (components.depth) await open("core_depth_midas/depth.npz", () => DepthArtifact.create(folder.dir, components.depth!.size, frameSize, float16));
-      if (components.flow) await open("core_optical_flow/flow.npz", () => FlowArtifact.create(folder.dir, components.flow!.size, frameSize, float16));
+      const maps = { float16, directIo: this.profile.output.direct_io };
+      if (components.depth) await open("core_depth_midas/depth.npz", () => DepthArtifact.create(folder.dir, components.depth!.size, frameSize, maps));
+      if (components.flow) await open("core_optical_flow/flow.npz", () => FlowArtifact.create(folder.dir, components.flow!.size, frameSize, maps));
       if (components.clip?.imageModel) {
         const c = components.clip;
         const dim = c.imageModel!.contract.outputs[0]!.shape.at(-1)!;

@@ -177,6 +177,11 @@ export const outputSchema = z.strictObject({
   overwrite: z.boolean().default(false),
   /** Store depth and flow as float16 in the .npz files (half the size). */
   float16: z.boolean().default(false),
+  /**
+   * Write depth and flow with O_DIRECT where the file system allows it, past the page cache (far less
+   * CPU per gigabyte); false: through the page cache, e.g. for a network file system slow with it.
+   */
+  direct_io: z.boolean().default(true),
   /** Write the manifest's resolved profile with secrets (header values) masked. */
   mask_secrets: z.boolean().default(true),
 });

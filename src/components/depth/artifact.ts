@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { ArrayLog, MapStream, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
+import { ArrayLog, MapStream, type ArtifactRecord, type ArtifactSink, type MapOptions } from "../../pipeline/artifact.js";
 import { Column, int64Of } from "../../pipeline/columns.js";
 import type { FrameResult } from "../../pipeline/pipeline.js";
 
@@ -27,8 +27,8 @@ export class DepthArtifact implements ArtifactSink {
     return this.map.writer.path;
   }
 
-  static async create(runDir: string, size: number, frameSize: readonly [number, number], float16 = false): Promise<DepthArtifact> {
-    const map = await MapStream.open(join(runDir, "core_depth_midas", "depth.npz"), "depth", [null, size, size], float16);
+  static async create(runDir: string, size: number, frameSize: readonly [number, number], options: MapOptions = {}): Promise<DepthArtifact> {
+    const map = await MapStream.open(join(runDir, "core_depth_midas", "depth.npz"), "depth", [null, size, size], options);
     return new DepthArtifact(map, runDir, size, frameSize);
   }
 

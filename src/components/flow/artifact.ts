@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { ArrayLog, MapStream, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
+import { ArrayLog, MapStream, type ArtifactRecord, type ArtifactSink, type MapOptions } from "../../pipeline/artifact.js";
 import { Column, int64Of } from "../../pipeline/columns.js";
 import type { FrameResult } from "../../pipeline/pipeline.js";
 
@@ -30,8 +30,8 @@ export class FlowArtifact implements ArtifactSink {
     return this.map.writer.path;
   }
 
-  static async create(runDir: string, size: number, frameSize: readonly [number, number], float16 = false): Promise<FlowArtifact> {
-    const map = await MapStream.open(join(runDir, "core_optical_flow", "flow.npz"), "flow", [null, 2, size, size], float16);
+  static async create(runDir: string, size: number, frameSize: readonly [number, number], options: MapOptions = {}): Promise<FlowArtifact> {
+    const map = await MapStream.open(join(runDir, "core_optical_flow", "flow.npz"), "flow", [null, 2, size, size], options);
     return new FlowArtifact(map, runDir, size, frameSize);
   }
 
