@@ -62,7 +62,7 @@ export const analysisSchema = z.strictObject({
   max_side: positiveInt().nullable().default(null),
   /**
    * Leave out, before decoding, the frames that the analysis rate does not pick and that no other frame
-   * is predicted from (H.264 in MP4/MOV): the frames analysed are exactly the same, ffmpeg does less.
+   * is predicted from (H.264 or HEVC in MP4/MOV): the frames analysed are exactly the same, ffmpeg does less.
    * false: decode every frame.
    */
   sparse_decode: z.boolean().default(true),

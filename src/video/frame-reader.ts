@@ -41,7 +41,7 @@ export interface ReadFramesOptions extends FramePlanOptions {
   strict?: boolean;
   /**
    * Decode only the frames the analysis rate picks and the frames those depend on (default true): an
-   * H.264 MP4/MOV frame that no other frame references is left out before decoding when the select filter
+   * H.264 or HEVC MP4/MOV frame that no other frame references is left out before decoding when the select filter
    * would not pick it (see sparse.ts). The frames and timestamps are exactly those of a full decode; only
    * ffmpeg's work shrinks (by about 30% for libx264's default B-frames at 5 of 30 fps). Other codecs and
    * containers, and `fps` omitted, always decode in full. false: always decode every frame.

@@ -114,10 +114,12 @@ export interface SampleTable {
   timescale: number;
   /** The track's edit list (empty without one). */
   edits: Edit[];
-  /** The sample entry's type ("avc1", "hvc1", ...) and, for H.264, the NAL length prefix size. */
+  /** The sample entry's type ("avc1", "hvc1", ...) and the number of sample entries. */
   entryType: string;
   entries: number;
+  /** H.264/HEVC: the NAL units' length prefix size (avcC/hvcC), and HEVC's temporal layers (0: not stated). */
   nalLengthSize: number | undefined;
+  temporalLayers: number | undefined;
   /** True when a data reference points outside the file. */
   externalData: boolean;
   /** Byte offset and size of each sample, in decode order. */
@@ -186,10 +188,16 @@ export function readTrack(idx: Mp4Index, index: number): SampleTable {
   const entries = b.readUInt32BE(stsd.body + 4);
   const entry = children(b, stsd.body + 8, stsd.end).next().value ?? unsupported("empty sample description");
   let nalLengthSize: number | undefined;
-  if (entry.type === "avc1" || entry.type === "avc3") {
+  let temporalLayers: number | undefined;
+  if (["avc1", "avc3", "hvc1", "hev1"].includes(entry.type)) {
     // A visual sample entry's fields take 78 bytes before its child boxes.
-    const avcC = [...children(b, entry.body + 78, entry.end)].find((c) => c.type === "avcC");
-    if (avcC) nalLengthSize = (b[avcC.body + 4]! & 3) + 1;
+    const config = [...children(b, entry.body + 78, entry.end)].find((c) => c.type === "avcC" || c.type === "hvcC");
+    if (config?.type === "avcC" && config.end - config.body > 4) nalLengthSize = (b[config.body + 4]! & 3) + 1;
+    if (config?.type === "hvcC" && config.end - config.body > 21) {
+      // Byte 21: constantFrameRate (2 bits), numTemporalLayers (3), temporalIdNested (1), lengthSizeMinusOne (2).
+      nalLengthSize = (b[config.body + 21]! & 3) + 1;
+      temporalLayers = (b[config.body + 21]! >> 3) & 7;
+    }
   }
 
   const stsz = only(b, stbl, "stsz", true);
@@ -241,7 +249,7 @@ export function readTrack(idx: Mp4Index, index: number): SampleTable {
   }
   if (s !== count) unsupported("stsc and stsz disagree");
 
-  return { timescale, edits, entryType: entry.type, entries, nalLengthSize, externalData, offsets, sizes, dts, ctts, cttsVersion, sync, total: t, stbl, path: [trak, mdia, minf] };
+  return { timescale, edits, entryType: entry.type, entries, nalLengthSize, temporalLayers, externalData, offsets, sizes, dts, ctts, cttsVersion, sync, total: t, stbl, path: [trak, mdia, minf] };
 }
 
 /** Where the track's data ends: the end of its last-placed sample (0 without samples). */

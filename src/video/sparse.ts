@@ -1,8 +1,9 @@
 /**
  * Sparse decoding: at an analysis rate below the source's, most decoded frames are thrown away by the
  * select filter. In H.264 a picture whose slices all have nal_ref_idc 0 is, by the standard, never used to
- * predict another picture, so such a frame that the filter would not pick can be left out before decoding
- * without changing a single decoded pixel (libx264's default encodes roughly half its B-frames that way).
+ * predict another picture (in HEVC, a sub-layer non-reference picture of the highest temporal layer), so
+ * such a frame that the filter would not pick can be left out before decoding without changing a single
+ * decoded pixel (libx264's and x265's defaults encode roughly half their B-frames that way).
  *
  * ffmpeg cannot be told "skip these packets", so the SDK gives it a copy of the file's index instead: the
  * MP4/MOV `moov` box with the video track's sample table rewritten to list only the frames to decode, each
@@ -71,15 +72,52 @@ function runs(values: ArrayLike<number>): number[] {
   return out;
 }
 
+/** What a NAL unit says of its picture: "ref" (or unknown: kept to be safe), "nonref", or "none" (no slice). */
+type NalKind = "ref" | "nonref" | "none";
+interface NalRules {
+  headerBytes: number;
+  kind(b: Buffer, at: number): NalKind;
+}
+
+/** H.264: slices (types 1-5) carry nal_ref_idc; SVC/MVC extension units (14, 20, 21) are kept. */
+const H264_RULES: NalRules = {
+  headerBytes: 1,
+  kind(b, at) {
+    const h = b[at]!;
+    const type = h & 31;
+    if (type >= 1 && type <= 5) return h & 0x60 ? "ref" : "nonref";
+    return type === 14 || type === 20 || type === 21 ? "ref" : "none";
+  },
+};
+
 /**
- * Which samples are reference pictures: any slice (NAL types 1-5) with nal_ref_idc > 0, or anything this
- * walk cannot classify (kept, to be safe). Reads a few bytes at each sample's start and at each further
- * NAL: synchronous reads of the page cache, in batches with the event loop let run between them.
+ * HEVC: a sub-layer non-reference picture (VCL types 0, 2, ..., 14: TRAIL_N, TSA_N, STSA_N, RADL_N,
+ * RASL_N and the reserved _N types) is never used to predict pictures of its own temporal sub-layer, so at
+ * the highest one (`maxTid`) it predicts none at all. Other layers than the base one are kept.
  */
-async function referenceSamples(fd: number, t: SampleTable): Promise<Uint8Array> {
+function hevcRules(maxTid: number): NalRules {
+  return {
+    headerBytes: 2,
+    kind(b, at) {
+      const type = (b[at]! >> 1) & 63;
+      if (type > 31) return "none";
+      const layer = ((b[at]! & 1) << 5) | (b[at + 1]! >> 3);
+      const tid = (b[at + 1]! & 7) - 1;
+      return type < 16 && type % 2 === 0 && layer === 0 && tid === maxTid ? "nonref" : "ref";
+    },
+  };
+}
+
+/**
+ * Which samples are reference pictures: any slice that is one, or anything this walk cannot classify
+ * (kept, to be safe). Reads a few bytes at each sample's start and at each further NAL: synchronous reads
+ * of the page cache, in batches with the event loop let run between them.
+ */
+async function referenceSamples(fd: number, t: SampleTable, rules: NalRules): Promise<Uint8Array> {
   const count = t.sizes.length;
   const ref = new Uint8Array(count);
   const L = t.nalLengthSize!;
+  const need = L + rules.headerBytes;
   const win = Buffer.alloc(512);
   const BATCH = 512;
   for (let i = 0; i < count; i++) {
@@ -87,35 +125,32 @@ async function referenceSamples(fd: number, t: SampleTable): Promise<Uint8Array>
     const base = t.offsets[i]!;
     const size = t.sizes[i]!;
     let pos = 0;
-    let vcl = false;
+    let nonref = false;
     let isRef = false;
     let winStart = 0;
     let winLen = 0;
-    for (let hops = 0; pos + L + 1 <= size; hops++) {
+    for (let hops = 0; pos + need <= size && !isRef; hops++) {
       if (hops === 64) {
         isRef = true;
         break;
       }
-      if (pos < winStart || pos + L + 1 > winStart + winLen) {
+      if (pos < winStart || pos + need > winStart + winLen) {
         winStart = pos;
         winLen = readSync(fd, win, 0, Math.min(win.length, size - pos), base + pos);
-        if (winLen < L + 1) {
+        if (winLen < need) {
           isRef = true;
           break;
         }
       }
       const w = pos - winStart;
       const len = L === 4 ? win.readUInt32BE(w) : L === 2 ? win.readUInt16BE(w) : win[w]!;
-      const h = win[w + L]!;
-      const type = h & 31;
-      if (type >= 1 && type <= 5) {
-        vcl = true;
-        if (h & 0x60) isRef = true;
-      } else if (type === 14 || type === 20 || type === 21) isRef = true; // SVC/MVC extension data: keep
+      const kind = rules.kind(win, w + L);
+      if (kind === "ref") isRef = true;
+      else if (kind === "nonref") nonref = true;
       if (len === 0) break;
       pos += L + len;
     }
-    ref[i] = isRef || !vcl ? 1 : 0;
+    ref[i] = isRef || !nonref ? 1 : 0;
   }
   return ref;
 }
@@ -209,11 +244,11 @@ function rebuiltMoov(b: Buffer, moov: Box, path: Box[], stbl: Box, newStbl: Buff
 
 /**
  * Plans a sparse decode of `meta`'s video for analysis at `fps` (see the file comment). Returns the input
- * to give ffmpeg, or the reason the video is decoded in full: not H.264 in MP4/MOV, a fragmented or
+ * to give ffmpeg, or the reason the video is decoded in full: not H.264 or HEVC in MP4/MOV, a fragmented or
  * unusual index, an edit list other than a single plain edit, or too few frames to leave out.
  */
 export async function planSparseInput(meta: VideoMetadata, fps: number): Promise<SparsePlan> {
-  if (meta.codec !== "h264") return { reason: `codec ${meta.codec}` };
+  if (meta.codec !== "h264" && meta.codec !== "hevc") return { reason: `codec ${meta.codec}` };
   if (!/\b(mov|mp4)\b/.test(meta.container)) return { reason: `container ${meta.container}` };
   let fh: FileHandle | undefined;
   let dir: string | undefined;
@@ -221,9 +256,12 @@ export async function planSparseInput(meta: VideoMetadata, fps: number): Promise
     fh = await open(meta.path, "r");
     const idx = await readMp4Index(fh);
     const t = readTrack(idx, meta.streamIndex);
-    if (t.entryType !== "avc1" && t.entryType !== "avc3") no(`sample entry ${t.entryType}`);
+    const hevc = meta.codec === "hevc";
+    if (!(hevc ? ["hvc1", "hev1"] : ["avc1", "avc3"]).includes(t.entryType)) no(`sample entry ${t.entryType}`);
     if (t.entries !== 1) no("more than one sample description");
-    if (t.nalLengthSize === undefined || t.nalLengthSize === 3) no("no usable avcC box");
+    if (t.nalLengthSize === undefined || t.nalLengthSize === 3) no(`no usable ${hevc ? "hvcC" : "avcC"} box`);
+    if (hevc && !t.temporalLayers) no("hvcC does not state the temporal layers");
+    const rules = hevc ? hevcRules(t.temporalLayers! - 1) : H264_RULES;
     if (t.externalData) no("data in another file");
     if (idx.top.some((x) => x.end > idx.size) || dataEnd(t) > idx.size) no("the file is cut short");
     if (t.edits.length > 1) no(`edit list with ${t.edits.length} entries`);
@@ -239,7 +277,7 @@ export async function planSparseInput(meta: VideoMetadata, fps: number): Promise
     const output = (i: number) => !edit || pts[i]! >= 0;
     const picked = pickedSamples(pts, output, t.timescale, fps, meta.containerStartTime);
 
-    const ref = await referenceSamples(fh.fd, t);
+    const ref = await referenceSamples(fh.fd, t, rules);
     const needed = new Uint8Array(ref);
     for (const i of picked) needed[i] = 1;
     const keep: number[] = [];

@@ -41,6 +41,18 @@ before(() => {
   ffmpegRun(["-itsoffset", "0.5", "-i", files["b30.mp4"]!, "-c", "copy", files["offset.mp4"]]);
   files["clip.mkv"] = join(tmp.dir, "clip.mkv");
   ffmpegRun(["-i", files["b30.mp4"]!, "-c", "copy", files["clip.mkv"]]);
+  // HEVC: x265's defaults (hvc1), two temporal layers (hev1: only the top layer's _N pictures may go), and a
+  // deeper B-pyramid at 29.97 fps with audio and the index first.
+  const x265 = (name: string, rate: string, params: string, extra: string[] = []) => {
+    files[name] = join(tmp.dir, name);
+    ffmpegRun([
+      "-f", "lavfi", "-i", `testsrc2=size=160x120:rate=${rate}`, ...extra, "-t", "4",
+      "-c:v", "libx265", "-x265-params", `log-level=error${params}`, "-pix_fmt", "yuv420p", files[name],
+    ]);
+  };
+  x265("hevc.mp4", "30", "", ["-tag:v", "hvc1"]);
+  x265("hevc-layers.mp4", "30", ":temporal-layers=1");
+  x265("hevc-pyramid.mp4", "30000/1001", ":bframes=7:b-pyramid=1", ["-f", "lavfi", "-i", "sine=d=4", "-c:a", "aac", "-movflags", "+faststart"]);
   files["ultrafast.mp4"] = makeVideo(tmp.dir, "ultrafast.mp4", { size: "160x120", rate: 30, seconds: 2, pattern: "testsrc2" });
 });
 after(() => tmp.cleanup());
@@ -98,6 +110,7 @@ describe("sparse decoding", () => {
   for (const [name, fps] of [
     ["b30.mp4", 5], ["b30.mp4", 1], ["b30.mp4", 7], ["b30.mp4", 12], ["ntsc.mp4", 2.5], ["faststart.mp4", 5],
     ["clip.mov", 5], ["audio.mp4", 5], ["trimmed.mp4", 5], ["noedit.mp4", 5],
+    ["hevc.mp4", 5], ["hevc.mp4", 1], ["hevc-layers.mp4", 5], ["hevc-pyramid.mp4", 7],
   ] as const) {
     test(`${name} at ${fps} fps: the same frames and timestamps as a full decode, from fewer decoded frames`, async () => {
       const opts = { fps, width: 96 };
