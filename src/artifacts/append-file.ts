@@ -54,10 +54,13 @@ export class AppendFile {
   private bufLen = 0;
   /** File position of the current buffer's first byte (a multiple of BLOCK in direct mode). */
   private bufPos = 0;
-  /** The direct write in flight (of the other half), and the file range it covers. */
+  /** The block write in flight (of the other half). */
   private pending: Promise<void> | undefined;
   private direct: FileHandle | undefined;
+  /** Calls under way: the staging memory goes back to the pool only once none is (a writer may be aborted mid-write). */
+  private ops = 0;
   private released = false;
+  private returned = false;
 
   constructor(
     private readonly file: AtomicFile,
@@ -81,7 +84,11 @@ export class AppendFile {
     return this.stage.length === SLICE ? this.stage.subarray(this.half * BLOCK, (this.half + 1) * BLOCK) : this.stage;
   }
 
-  async append(data: Uint8Array): Promise<void> {
+  append(data: Uint8Array): Promise<void> {
+    return this.op(() => this.appendNow(data));
+  }
+
+  private async appendNow(data: Uint8Array): Promise<void> {
     if (this.stage.length !== SLICE && data.byteLength >= BUFFERED_SIZE / 2) {
       // Buffered mode: a large piece goes to the file as it is, uncopied.
       await this.flush();
@@ -139,7 +146,11 @@ export class AppendFile {
   }
 
   /** Overwrites bytes already appended: in the buffer if they are still there, else in the file. */
-  async patch(data: Uint8Array, position: number): Promise<void> {
+  patch(data: Uint8Array, position: number): Promise<void> {
+    return this.op(() => this.patchNow(data, position));
+  }
+
+  private async patchNow(data: Uint8Array, position: number): Promise<void> {
     if (position + data.byteLength > this.size) throw new Error("AppendFile: internal error, patch beyond the end");
     // The first `behind` bytes lie before the buffer: in the file (or in the block being written).
     const behind = Math.max(0, Math.min(data.byteLength, this.bufPos - position));
@@ -151,17 +162,38 @@ export class AppendFile {
   }
 
   /** Writes everything out (the last partial block through the page cache). */
-  async finish(): Promise<void> {
-    await this.settle();
-    if (this.bufLen > 0) await this.writeAt(this.current().subarray(0, this.bufLen), this.bufPos);
-    this.bufPos += this.bufLen;
-    this.bufLen = 0;
+  finish(): Promise<void> {
+    return this.op(async () => {
+      await this.settle();
+      if (this.bufLen > 0) await this.writeAt(this.current().subarray(0, this.bufLen), this.bufPos);
+      this.bufPos += this.bufLen;
+      this.bufLen = 0;
+    });
   }
 
-  /** Gives the staging memory back (after finish(), or when the file is abandoned). */
+  /**
+   * Gives the staging memory back to the pool, once no call is under way and no block is being written
+   * from it (after finish(), or when the file is abandoned, even mid-write). No call is taken after this.
+   */
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
+    if (this.ops === 0) await this.giveBack();
+  }
+
+  private async op(f: () => Promise<void>): Promise<void> {
+    if (this.released) throw new Error("AppendFile: released; no more writes");
+    this.ops++;
+    try {
+      await f();
+    } finally {
+      if (--this.ops === 0 && this.released) await this.giveBack();
+    }
+  }
+
+  private async giveBack(): Promise<void> {
+    if (this.returned) return;
+    this.returned = true;
     await this.pending?.catch(() => undefined);
     this.pending = undefined;
     if (this.stage.length === SLICE) freeSlices.push(this.stage);

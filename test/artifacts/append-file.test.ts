@@ -96,6 +96,34 @@ describe("AppendFile", () => {
     assert.ok(readFileSync(path).equals(expected));
   });
 
+  test("released mid-write (an aborted writer): its staging memory is not lent again until the write is over", async () => {
+    const stageOf = (f: AppendFile) => (f as unknown as { stage: Buffer }).stage;
+    const same = (a: Buffer, b: Buffer) => a.buffer === b.buffer && a.byteOffset === b.byteOffset;
+    const handle = await open(join(dir, "held.bin"), "w+");
+    let open1!: () => void;
+    const gate = new Promise<void>((r) => (open1 = r));
+    const slowDirect = { write: async (_b: Buffer, _o: number, n: number) => (await gate, { bytesWritten: n }) };
+    const quickDirect = { write: async (_b: Buffer, _o: number, n: number) => ({ bytesWritten: n }) };
+    try {
+      const first = new AppendFile({ handle, directHandle: slowDirect, wrote: () => {} } as unknown as AtomicFile, (_a, e) => e as Error);
+      // 5 MiB: the first block's write waits at the gate, so the append waits to reuse that half.
+      const writing = first.append(Buffer.alloc(5 << 20, 0xaa));
+      await new Promise((r) => setImmediate(r));
+      await first.release();
+      const second = new AppendFile({ handle, directHandle: quickDirect, wrote: () => {} } as unknown as AtomicFile, (_a, e) => e as Error);
+      assert.ok(!same(stageOf(second), stageOf(first)), "a writer got the staging memory of one still writing into it");
+      await second.release();
+      open1();
+      await writing;
+      await assert.rejects(first.append(Buffer.alloc(1)), /released/);
+      const third = new AppendFile({ handle, directHandle: quickDirect, wrote: () => {} } as unknown as AtomicFile, (_a, e) => e as Error);
+      assert.ok(same(stageOf(third), stageOf(first)), "the memory goes back to the pool once the write is over");
+      await third.release();
+    } finally {
+      await handle.close();
+    }
+  });
+
   test("another write error is the writer's error, not a silent fallback", async () => {
     const handle = await open(join(dir, "nospace.bin"), "w+");
     const directHandle = { write: async () => Promise.reject(Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" })) };
