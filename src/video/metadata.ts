@@ -5,7 +5,7 @@ import ffmpeg from "fluent-ffmpeg";
 import type { FfprobeData, FfprobeStream } from "fluent-ffmpeg";
 import { VideoAnalysisError } from "../errors.js";
 import { ffmpegFileUrl, ffprobePath } from "./ffmpeg-tools.js";
-import { dataEnd, Mp4Unsupported, readMp4Index, readTrack } from "./mp4-index.js";
+import { dataEnd, isMp4Container, Mp4Unsupported, readMp4Index, readTrack } from "./mp4-index.js";
 
 /** Clockwise rotation, in degrees, that a player (and ffmpeg's autorotation) applies for display. */
 export type Rotation = 0 | 90 | 180 | 270;
@@ -328,6 +328,14 @@ async function countPackets(path: string, streamIndex: number): Promise<number> 
   return r.code === 0 && Number.isFinite(n) ? n : 0;
 }
 
+function truncated(meta: VideoMetadata, why: string): VideoAnalysisError {
+  return invalid(
+    meta.path,
+    `is truncated: its index declares ${meta.duration.toFixed(2)} s of video but the data ends early (${why}). Re-download or re-encode the file.`,
+    { reason: why },
+  );
+}
+
 /**
  * Checks in-process that every sample of an MP4/MOV video track lies inside the file; throws the
  * truncation error if not. False when the index is not one mp4-index reads (the ffprobe check runs then).
@@ -339,12 +347,7 @@ async function checkMp4End(meta: VideoMetadata): Promise<boolean> {
     const t = readTrack(await readMp4Index(fh), meta.streamIndex);
     const end = dataEnd(t);
     if (end <= meta.sizeBytes) return true;
-    const why = `the video's data runs to byte ${end} of a ${meta.sizeBytes}-byte file`;
-    throw invalid(
-      meta.path,
-      `is truncated: its index declares ${meta.duration.toFixed(2)} s of video but the data ends early (${why}). Re-download or re-encode the file.`,
-      { reason: why },
-    );
+    throw truncated(meta, `the video's data runs to byte ${end} of a ${meta.sizeBytes}-byte file`);
   } catch (e) {
     if (e instanceof Mp4Unsupported) return false;
     throw e;
@@ -360,7 +363,7 @@ async function checkMp4End(meta: VideoMetadata): Promise<boolean> {
 async function checkEnd(meta: VideoMetadata, streamStart: number): Promise<void> {
   if (!(meta.duration > 0)) return;
   // MP4/MOV: the index says where every frame's bytes are, so the check needs no second ffprobe.
-  if (/\b(mov|mp4)\b/.test(meta.container) && (await checkMp4End(meta))) return;
+  if (isMp4Container(meta.container) && (await checkMp4End(meta))) return;
   // -read_intervals takes the stream's own (absolute) timestamps.
   const from = Math.max(0, streamStart + meta.duration - 1);
   const args = [
@@ -387,12 +390,6 @@ async function checkEnd(meta: VideoMetadata, streamStart: number): Promise<void>
   // An empty read only means truncation when the duration is the video stream's own; a container duration
   // may include audio that runs on after the last picture.
   const empty = late === 0 && meta.durationSource === "stream";
-  if (code !== 0 || partial || empty || beyond) {
-    const why = partial ?? errors.at(-1) ?? (packets.length === 0 ? "no packets in the last second" : "packets extend past the end of the file");
-    throw invalid(
-      meta.path,
-      `is truncated: its index declares ${meta.duration.toFixed(2)} s of video but the data ends early (${why}). Re-download or re-encode the file.`,
-      { reason: why },
-    );
-  }
+  if (code !== 0 || partial || empty || beyond)
+    throw truncated(meta, partial ?? errors.at(-1) ?? (beyond ? "packets extend past the end of the file" : "no packets in the last second"));
 }

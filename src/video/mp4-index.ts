@@ -6,6 +6,11 @@
  */
 import type { FileHandle } from "node:fs/promises";
 
+/** True for ffprobe's format names of the MP4/MOV family ("mov,mp4,m4a,3gp,3g2,mj2"). */
+export function isMp4Container(container: string): boolean {
+  return /\b(mov|mp4)\b/.test(container);
+}
+
 /** The file is not one this reader takes on (fragmented, malformed, an unusual layout): the reason. */
 export class Mp4Unsupported extends Error {}
 export const unsupported = (reason: string): never => {

@@ -23,7 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { selectSlot } from "./frame-plan.js";
 import type { VideoMetadata } from "./metadata.js";
-import { box, children, dataEnd, Mp4Unsupported, readMp4Index, readTrack, unsupported as no, type Box, type SampleTable } from "./mp4-index.js";
+import { box, children, dataEnd, isMp4Container, Mp4Unsupported, readMp4Index, readTrack, unsupported as no, type Box, type SampleTable } from "./mp4-index.js";
 
 /** An input that decodes only the frames the analysis needs, and what it promises. */
 export interface SparseInput {
@@ -249,7 +249,7 @@ function rebuiltMoov(b: Buffer, moov: Box, path: Box[], stbl: Box, newStbl: Buff
  */
 export async function planSparseInput(meta: VideoMetadata, fps: number): Promise<SparsePlan> {
   if (meta.codec !== "h264" && meta.codec !== "hevc") return { reason: `codec ${meta.codec}` };
-  if (!/\b(mov|mp4)\b/.test(meta.container)) return { reason: `container ${meta.container}` };
+  if (!isMp4Container(meta.container)) return { reason: `container ${meta.container}` };
   let fh: FileHandle | undefined;
   let dir: string | undefined;
   try {
