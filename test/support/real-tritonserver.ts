@@ -24,6 +24,8 @@ import { repoRoot } from "./testdata.js";
 export interface RealTriton {
   /** "127.0.0.1:port" of the gRPC endpoint. */
   address: string;
+  /** "127.0.0.1:port" of the HTTP/REST endpoint (KServe v2), when started with `http: true`. */
+  httpAddress?: string;
   /** The temporary test repository the server serves. */
   repository: string;
   /** Model directories of the test repository (= those of the source repository). */
@@ -47,6 +49,13 @@ export interface RealTritonOptions {
   deadlineMs?: number;
   /** Extra tritonserver flags. */
   args?: string[];
+  /** Also serve HTTP/REST on a free port (RealTriton.httpAddress); gRPC only by default. */
+  http?: boolean;
+  /**
+   * Builds the repository to serve into the given folder and returns its model names, instead of the
+   * committed triton/models (`source`, `contractDir` are then ignored).
+   */
+  build?: (dest: string) => string[];
 }
 
 const SCRIPT = join(repoRoot, "scripts/tritonserver-local.sh");
@@ -197,14 +206,14 @@ export async function startRealTriton(options: RealTritonOptions = {}): Promise<
   const repository = join(dir, "models");
   const keep = process.env.VIDEO_SDK_REAL_TRITON_KEEP === "1";
   try {
-    const models = buildTestRepository(repository, options.source, options.contractDir);
+    const models = options.build ? options.build(repository) : buildTestRepository(repository, options.source, options.contractDir);
     const deadlineMs = options.deadlineMs ?? Number(process.env.VIDEO_SDK_REAL_TRITON_TIMEOUT_S ?? 120) * 1000;
     for (let attempt = 1; ; attempt++) {
       try {
-        return { server: await launch(dir, repository, models, deadlineMs, options.args ?? [], keep) };
+        return { server: await launch(dir, repository, models, deadlineMs, options.args ?? [], keep, options.http ?? false) };
       } catch (e) {
         // Another process may have taken the port between freePort() and the server's bind.
-        if (attempt < 3 && /address already in use|failed to start grpc/i.test(String((e as Error).message))) continue;
+        if (attempt < 3 && /address already in use|failed to start (grpc|http)/i.test(String((e as Error).message))) continue;
         throw e;
       }
     }
@@ -214,9 +223,10 @@ export async function startRealTriton(options: RealTritonOptions = {}): Promise<
   }
 }
 
-async function launch(dir: string, repository: string, models: string[], deadlineMs: number, args: string[], keep: boolean): Promise<RealTriton> {
+async function launch(dir: string, repository: string, models: string[], deadlineMs: number, args: string[], keep: boolean, http: boolean): Promise<RealTriton> {
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
+  const httpPort = http ? await freePort() : undefined;
   // A unique prefix for the python stubs' /dev/shm regions, so stop() removes exactly this server's.
   const shmPrefix = `vasdk_rt_${process.pid}_${port}_`;
   let output = "";
@@ -228,7 +238,7 @@ async function launch(dir: string, repository: string, models: string[], deadlin
       `--model-repository=${repository}`,
       `--grpc-address=127.0.0.1`,
       `--grpc-port=${port}`,
-      "--allow-http=false",
+      ...(httpPort ? ["--allow-http=true", "--http-address=127.0.0.1", `--http-port=${httpPort}`] : ["--allow-http=false"]),
       "--allow-metrics=false",
       "--exit-timeout-secs=5",
       // Explicit control (everything loaded at start) so tests may unload and load models.
@@ -309,5 +319,5 @@ async function launch(dir: string, repository: string, models: string[], deadlin
     await client.close();
   }
   const startupMs = performance.now() - t0;
-  return { address, repository, models, startupMs, log: () => output, stop };
+  return { address, ...(httpPort ? { httpAddress: `127.0.0.1:${httpPort}` } : {}), repository, models, startupMs, log: () => output, stop };
 }
