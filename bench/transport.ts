@@ -2,8 +2,9 @@ import * as grpc from "@grpc/grpc-js";
 import { parseCommandArgs, numberFlag } from "../src/cli/command.js";
 import type { Benchmark } from "../src/cli/commands/bench.js";
 import { TritonClient } from "../src/triton/client.js";
-import { serviceClientConstructor } from "../src/triton/proto.js";
-import { decodeInferResponse, encodeInferRequest } from "../src/triton/wire.js";
+import { decodeModelInferResponse, encodeModelInferRequest } from "../src/triton/grpc/codec.js";
+import { inferenceService } from "../src/triton/proto.js";
+import { inferResult, inferRequest } from "../src/triton/wire.js";
 import { tensor } from "../src/tensor.js";
 import { TestServer, type TestModel } from "../test/support/test-server.js";
 import { percentile, printTable } from "./stats.js";
@@ -82,19 +83,16 @@ export const transportBench: Benchmark = {
           sdk.push(...(await timeIt(1, viaSdk)));
           bareT.push(...(await timeIt(1, viaBare)));
         }
-        // Where the copies are: encoding the request copies the frame once (protobuf's writer), decoding
+        // Where the copies are: encoding the request copies nothing (the frame is sent as it is), decoding
         // the response copies nothing (outputs view the message). Compared with one plain memcpy.
-        const Ctor = serviceClientConstructor();
-        const ser = (Ctor.service.ModelInfer as grpc.MethodDefinition<any, any>).requestSerialize;
-        const deser = (Ctor.service.ModelInfer as grpc.MethodDefinition<any, any>).responseDeserialize;
-        const req = encodeInferRequest(`echo_${size}`, [input], {});
-        const wire = ser(req);
-        const respWire = (Ctor.service.ModelInfer as grpc.MethodDefinition<any, any>).responseSerialize({
+        const request = () => encodeModelInferRequest(inferRequest(`echo_${size}`, [input], {}));
+        const wire = request().reduce((n, p) => n + p.byteLength, 0);
+        const response = inferenceService().ModelInfer!.responseSerialize({
           model_name: `echo_${size}`, outputs: [{ name: "OUTPUT__0", datatype: "UINT8", shape: [1, size, size, 3] }], raw_output_contents: [payload],
         });
         const memcpy = await timeIt(30, async () => Buffer.from(payload));
-        const encode = await timeIt(30, async () => ser(req));
-        const decode = await timeIt(30, async () => decodeInferResponse("m", deser(respWire)));
+        const encode = await timeIt(30, async () => request());
+        const decode = await timeIt(30, async () => inferResult("m", decodeModelInferResponse(response)));
         const p50 = percentile(sdk, 50);
         const b50 = percentile(bareT, 50);
         rows.push({
@@ -105,7 +103,7 @@ export const transportBench: Benchmark = {
           mb_per_s: +((2 * bytes) / 1e6 / (p50 / 1e3)).toFixed(1),
           bare_echo_p50_ms: +b50.toFixed(3),
           ratio_vs_bare_echo: +(p50 / b50).toFixed(3),
-          request_wire_overhead_bytes: wire.length - bytes,
+          request_wire_overhead_bytes: wire - bytes,
           encode_vs_memcpy: +(percentile(encode, 50) / percentile(memcpy, 50)).toFixed(2),
           decode_vs_memcpy: +(percentile(decode, 50) / percentile(memcpy, 50)).toFixed(3),
         });

@@ -7,7 +7,7 @@ export {
 export type { InferenceBackend, InferOptions, InferResult, ModelContract, ModelMetadata, TensorSpec } from "./backend/backend.js";
 export { checkContract } from "./backend/contract.js";
 export { TritonClient, type TritonClientOptions, type TlsOptions, type ServerMetadata, type RepositoryModel } from "./triton/client.js";
-export { InferStream } from "./triton/stream.js";
+export { InferStream } from "./triton/grpc/stream.js";
 export { SystemSharedMemory } from "./triton/shared-memory.js";
 export type { InferInput, SharedMemoryTensor } from "./triton/wire.js";
 export type { RetryPolicy } from "./triton/retry.js";

@@ -1,5 +1,4 @@
 import { fileURLToPath } from "node:url";
-import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 
 /** proto/ at the package root: Triton's protocol files, loaded at run time so they stay the one source. */
@@ -19,28 +18,19 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   includeDirs: [PROTO_DIR],
 };
 
-export type UnaryMethod = (
-  request: unknown,
-  metadata: grpc.Metadata,
-  options: grpc.CallOptions,
-  callback: (err: grpc.ServiceError | null, response?: any) => void,
-) => grpc.ClientUnaryCall;
+export const SERVICE = "inference.GRPCInferenceService";
 
-export interface InferenceServiceClient extends grpc.Client {
-  [method: string]: any;
-}
+let cached: protoLoader.ServiceDefinition | undefined;
 
-let cached: grpc.GrpcObject | undefined;
-
-/** The loaded `inference` package (GRPCInferenceService and its messages). */
-export function inferencePackage(): grpc.GrpcObject {
+/**
+ * inference.GRPCInferenceService's methods with their serializers. The calls other than inference
+ * (health, metadata, repository, shared memory) are small and use these; ModelInfer and ModelStreamInfer
+ * have a codec of their own (grpc/codec.ts).
+ */
+export function inferenceService(): protoLoader.ServiceDefinition {
   if (!cached) {
     const def = protoLoader.loadSync(["grpc_service.proto"], LOADER_OPTIONS);
-    cached = grpc.loadPackageDefinition(def).inference as grpc.GrpcObject;
+    cached = def[SERVICE] as protoLoader.ServiceDefinition;
   }
   return cached;
-}
-
-export function serviceClientConstructor(): grpc.ServiceClientConstructor {
-  return inferencePackage().GRPCInferenceService as grpc.ServiceClientConstructor;
 }

@@ -1,5 +1,4 @@
-import { status } from "@grpc/grpc-js";
-import { isGrpcServiceError } from "../errors.js";
+import { TransportError } from "./protocol.js";
 
 export interface RetryPolicy {
   /** Total attempts including the first (1 = no retry). */
@@ -35,7 +34,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 /**
  * Runs `call` until it succeeds or fails with something other than UNAVAILABLE, at most
  * `policy.maxAttempts` times, sleeping an exponential backoff (jittered between half and all of it) in between. Only
- * UNAVAILABLE is retried: it is the status gRPC gives when the request did not reach a server (or the
+ * UNAVAILABLE is retried: it is the status a protocol gives when the request did not reach a server (or the
  * connection broke), while every other status is the server's answer and would come again.
  * Callers pass `safe = false` for calls that must not run twice (stateful sequences, loads).
  */
@@ -47,7 +46,7 @@ export async function withRetry<T>(call: () => Promise<T>, policy: RetryPolicy, 
     try {
       return { value: await call(), attempts: attempt, elapsedMs: performance.now() - start };
     } catch (e) {
-      const retriable = isGrpcServiceError(e) && e.code === status.UNAVAILABLE;
+      const retriable = e instanceof TransportError && e.code === "UNAVAILABLE";
       if (!retriable || attempt >= max || signal?.aborted) throw new RetriesExhausted(e, attempt, performance.now() - start);
       await sleep(backoff * (0.5 + Math.random() / 2), signal);
       backoff = Math.min(policy.maxBackoffMs, backoff * policy.multiplier);

@@ -1,6 +1,10 @@
-import type { InferOptions, InferResult } from "../backend/backend.js";
+import type { InferOptions } from "../backend/backend.js";
 import { VideoAnalysisError } from "../errors.js";
 import { fromRaw, isDataType, toRaw, type DataType, type Tensor, type TensorData } from "../tensor.js";
+import type { ParamValue, WireContents, WireOutput, WireRequest } from "./grpc/codec.js";
+import type { ProtocolInferOptions, ProtocolInferResult } from "./protocol.js";
+
+export type { ParamValue } from "./grpc/codec.js";
 
 /** An input whose bytes already sit in a registered shared-memory region. */
 export interface SharedMemoryTensor {
@@ -11,92 +15,87 @@ export interface SharedMemoryTensor {
 }
 export type InferInput = Tensor | SharedMemoryTensor;
 
-type Param = { bool_param?: boolean; int64_param?: string; string_param?: string; double_param?: number };
-
-function param(v: string | number | boolean): Param {
-  if (typeof v === "boolean") return { bool_param: v };
-  if (typeof v === "string") return { string_param: v };
-  return Number.isInteger(v) ? { int64_param: String(v) } : { double_param: v };
-}
-
-function shmParams(s: { region: string; byteSize: number; offset?: number }): Record<string, Param> {
+/** The parameters that place a tensor in a registered shared-memory region (both protocols use these names). */
+export function shmParameters(s: { region: string; byteSize: number; offset?: number }): Record<string, ParamValue> {
   return {
-    shared_memory_region: { string_param: s.region },
-    shared_memory_byte_size: { int64_param: String(s.byteSize) },
-    ...(s.offset ? { shared_memory_offset: { int64_param: String(s.offset) } } : {}),
+    shared_memory_region: s.region,
+    shared_memory_byte_size: s.byteSize,
+    ...(s.offset ? { shared_memory_offset: s.offset } : {}),
   };
 }
 
 /**
- * An inference.ModelInferRequest as proto-loader takes it. Tensor bytes go in raw_input_contents as views
- * of the caller's memory: protobuf's writer copies them once into the message, and nothing else does.
+ * The request's parameters: the caller's, and Triton's `timeout` (microseconds; it bounds queueing on the
+ * server, where the client's deadline in ms bounds the whole call: different knobs).
  */
-export function encodeInferRequest(
-  model: string,
-  inputs: readonly InferInput[],
-  options: InferOptions & { sharedMemoryOutputs?: Record<string, { region: string; byteSize: number; offset?: number }> },
-) {
-  const parameters: Record<string, Param> = {};
-  for (const [k, v] of Object.entries(options.parameters ?? {})) parameters[k] = param(v);
-  // Triton's `timeout` request parameter is in microseconds and bounds queueing on the server; the
-  // client's deadline (ms) bounds the whole call. They are different knobs.
-  if (options.serverTimeoutUs !== undefined) parameters.timeout = { int64_param: String(Math.round(options.serverTimeoutUs)) };
+export function requestParameters(options: InferOptions): Record<string, ParamValue> {
+  const parameters: Record<string, ParamValue> = { ...options.parameters };
+  if (options.serverTimeoutUs !== undefined) parameters.timeout = Math.round(options.serverTimeoutUs);
+  return parameters;
+}
+
+/** An inference request in the protocols' common form; tensor bytes are views of the caller's memory. */
+export function inferRequest(model: string, inputs: readonly InferInput[], options: ProtocolInferOptions): WireRequest {
   const raw: Uint8Array[] = [];
   const tensors = inputs.map((t) => {
-    if ("sharedMemory" in t) return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: shmParams(t.sharedMemory) };
+    if ("sharedMemory" in t) return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: shmParameters(t.sharedMemory) };
     raw.push(toRaw(t));
     return { name: t.name, datatype: t.datatype, shape: t.shape };
   });
   const shmOut = options.sharedMemoryOutputs ?? {};
   const names = options.outputs ?? Object.keys(shmOut);
   return {
-    model_name: model,
-    model_version: options.version ?? "",
+    model,
+    version: options.version ?? "",
     id: options.requestId ?? "",
-    parameters,
+    parameters: requestParameters(options),
     inputs: tensors,
-    outputs: names.map((name) => (shmOut[name] ? { name, parameters: shmParams(shmOut[name]) } : { name })),
-    raw_input_contents: raw,
+    outputs: names.map((name) => (shmOut[name] ? { name, parameters: shmParameters(shmOut[name]) } : { name })),
+    raw,
   };
 }
 
-// Typed `contents` fields of InferTensorContents, for servers that answer without raw contents.
-function fromContents(datatype: DataType, shape: number[], c: Record<string, any[]>, name: string): TensorData {
-  const pick = (k: string) => (c[k] ?? []) as any[];
+// Typed contents (InferTensorContents), for servers that answer without raw contents.
+function fromContents(datatype: DataType, shape: number[], c: WireContents, name: string): TensorData {
   switch (datatype) {
-    case "BOOL": return Uint8Array.from(pick("bool_contents"), (b) => (b ? 1 : 0));
-    case "UINT8": return Uint8Array.from(pick("uint_contents"));
-    case "UINT16": return Uint16Array.from(pick("uint_contents"));
-    case "UINT32": return Uint32Array.from(pick("uint_contents"));
-    case "UINT64": return BigUint64Array.from(pick("uint64_contents"), BigInt);
-    case "INT8": return Int8Array.from(pick("int_contents"));
-    case "INT16": return Int16Array.from(pick("int_contents"));
-    case "INT32": return Int32Array.from(pick("int_contents"));
-    case "INT64": return BigInt64Array.from(pick("int64_contents"), BigInt);
-    case "FP32": return Float32Array.from(pick("fp32_contents"));
-    case "FP64": return Float64Array.from(pick("fp64_contents"));
-    case "BYTES": return pick("bytes_contents").map((b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+    case "BOOL": return Uint8Array.from(c.bool ?? [], (b) => (b ? 1 : 0));
+    case "UINT8": return Uint8Array.from(c.uint ?? []);
+    case "UINT16": return Uint16Array.from(c.uint ?? []);
+    case "UINT32": return Uint32Array.from(c.uint ?? []);
+    case "UINT64": return BigUint64Array.from(c.uint64 ?? []);
+    case "INT8": return Int8Array.from(c.int ?? []);
+    case "INT16": return Int16Array.from(c.int ?? []);
+    case "INT32": return Int32Array.from(c.int ?? []);
+    case "INT64": return BigInt64Array.from(c.int64 ?? []);
+    case "FP32": return Float32Array.from(c.fp32 ?? []);
+    case "FP64": return Float64Array.from(c.fp64 ?? []);
+    case "BYTES": return c.bytes ?? [];
     default: throw new VideoAnalysisError("INVALID_ARGUMENT", `output ${name}: ${datatype} [${shape}] came without raw contents, which Triton always sends for it`);
   }
 }
 
-/** An inference.ModelInferResponse as the SDK's result; raw outputs are views of the received message. */
-export function decodeInferResponse(model: string, res: any, shmOut: Record<string, unknown> = {}): InferResult & { sharedMemory: Record<string, { datatype: DataType; shape: number[] }> } {
+/**
+ * An inference answer as the SDK's result. `raw` holds one entry per output in output order (an empty one
+ * for an output written to shared memory), or none when the server answered with typed contents; raw
+ * outputs are views of the received message.
+ */
+export function inferResult(
+  model: string,
+  res: { model: string; version: string; id: string; outputs: WireOutput[]; raw: readonly Uint8Array[] },
+  shmOut: Record<string, unknown> = {},
+): ProtocolInferResult {
   const outputs: Record<string, Tensor> = {};
-  const sharedMemory: Record<string, { datatype: DataType; shape: number[] }> = {};
-  // Triton sends one raw_output_contents entry per output, in output order (an empty one for an output
-  // written to shared memory), or none at all when it answers with typed contents.
-  const raws: Buffer[] = res.raw_output_contents ?? [];
-  const outs = (res.outputs ?? []) as { name: string; datatype: string; shape?: string[]; parameters?: Record<string, unknown>; contents?: Record<string, any[]> }[];
-  for (const [i, o] of outs.entries()) {
-    const shape = (o.shape ?? []).map(Number);
+  const sharedMemory: ProtocolInferResult["sharedMemory"] = {};
+  for (const [i, o] of res.outputs.entries()) {
     if (!isDataType(o.datatype)) throw new VideoAnalysisError("UNIMPLEMENTED", `output ${o.name} has datatype ${o.datatype}, which the SDK does not know`, { model });
-    if (o.name in shmOut || o.parameters?.shared_memory_region) {
-      sharedMemory[o.name] = { datatype: o.datatype, shape };
+    if (o.name in shmOut || o.parameters.shared_memory_region !== undefined) {
+      sharedMemory[o.name] = { datatype: o.datatype, shape: o.shape };
       continue;
     }
-    const data = raws.length ? fromRaw(o.datatype, shape, raws[i] ?? Buffer.alloc(0), `${model} output ${o.name}`) : fromContents(o.datatype, shape, o.contents ?? {}, o.name);
-    outputs[o.name] = { name: o.name, datatype: o.datatype, shape, data } as Tensor;
+    const data = res.raw.length
+      ? fromRaw(o.datatype, o.shape, res.raw[i] ?? new Uint8Array(0), `${model} output ${o.name}`)
+      : fromContents(o.datatype, o.shape, o.contents ?? {}, o.name);
+    outputs[o.name] = { name: o.name, datatype: o.datatype, shape: o.shape, data } as Tensor;
   }
-  return { model: res.model_name || model, version: res.model_version ?? "", id: res.id ?? "", outputs, sharedMemory };
+  return { model: res.model || model, version: res.version, id: res.id, outputs, sharedMemory };
 }

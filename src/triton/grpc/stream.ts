@@ -1,7 +1,10 @@
-import type * as grpc from "@grpc/grpc-js";
-import type { InferOptions, InferResult } from "../backend/backend.js";
-import { VideoAnalysisError, type ErrorCode } from "../errors.js";
-import { decodeInferResponse, encodeInferRequest, type InferInput } from "./wire.js";
+import type { InferOptions, InferResult } from "../../backend/backend.js";
+import { VideoAnalysisError, type ErrorCode } from "../../errors.js";
+import { SERVICE } from "../proto.js";
+import type { TransportError } from "../protocol.js";
+import { inferRequest, inferResult, type InferInput } from "../wire.js";
+import type { GrpcCall, GrpcChannel } from "./channel.js";
+import { decodeModelStreamInferResponse, encodeModelInferRequest } from "./codec.js";
 
 /**
  * A stream error carries only Triton's message, no status. The messages Triton uses for an unknown model
@@ -29,23 +32,36 @@ export class InferStream {
   private readonly pending: Pending[] = [];
   private nextId = 0;
   private ended: VideoAnalysisError | undefined;
+  private readonly call: GrpcCall;
+  private closed: (() => void) | undefined;
 
-  constructor(private readonly call: grpc.ClientDuplexStream<unknown, any>, toError: (e: unknown) => VideoAnalysisError) {
-    call.on("data", (msg: { error_message?: string; infer_response?: any }) => this.onMessage(msg));
-    call.on("error", (e) => this.fail(toError(e)));
-    call.on("end", () => this.fail(new VideoAnalysisError("UNAVAILABLE", "the server closed the inference stream; open a new one")));
+  constructor(channel: GrpcChannel, deadlineMs: number, toError: (e: TransportError) => VideoAnalysisError) {
+    this.call = channel.start(`/${SERVICE}/ModelStreamInfer`, { deadlineMs }, {
+      onMessage: (m) => this.onMessage(m),
+      onEnd: (e) => {
+        this.fail(e ? toError(e) : new VideoAnalysisError("UNAVAILABLE", "the server closed the inference stream; open a new one"));
+        this.closed?.();
+      },
+    });
   }
 
-  private onMessage(msg: { error_message?: string; infer_response?: any }): void {
-    const id: string | undefined = msg.infer_response?.id;
+  private onMessage(m: Buffer): void {
+    let msg: ReturnType<typeof decodeModelStreamInferResponse>;
+    try {
+      msg = decodeModelStreamInferResponse(m);
+    } catch (e) {
+      this.pending.shift()?.reject(e);
+      return;
+    }
+    const id = msg.response?.id;
     // Match by request id when the server echoes it, else the oldest request still waiting.
     const i = id ? Math.max(0, this.pending.findIndex((p) => p.id === id)) : 0;
     const p = this.pending.splice(i, 1)[0];
     if (!p) return;
-    if (msg.error_message) p.reject(new VideoAnalysisError(streamErrorCode(msg.error_message), `the server failed this stream request: ${msg.error_message}`, { model: p.model }));
+    if (msg.error !== undefined) p.reject(new VideoAnalysisError(streamErrorCode(msg.error), `the server failed this stream request: ${msg.error}`, { model: p.model }));
     else {
       try {
-        p.resolve(decodeInferResponse(p.model, msg.infer_response ?? {}));
+        p.resolve(inferResult(p.model, msg.response ?? { model: "", version: "", id: "", outputs: [], raw: [] }));
       } catch (e) {
         p.reject(e);
       }
@@ -62,18 +78,15 @@ export class InferStream {
     const id = options.requestId || `s${this.nextId++}`;
     return new Promise<InferResult>((resolve, reject) => {
       this.pending.push({ id, model, resolve, reject });
-      this.call.write(encodeInferRequest(model, inputs, { ...options, requestId: id }));
+      this.call.write(encodeModelInferRequest(inferRequest(model, inputs, { ...options, requestId: id })));
     });
   }
 
   /** Ends the stream after the requests already sent are answered. */
   async close(): Promise<void> {
-    const waiting = this.pending.map((p) => new Promise<void>((res) => {
-      const { resolve, reject } = p;
-      p.resolve = (r) => { resolve(r); res(); };
-      p.reject = (e) => { reject(e); res(); };
-    }));
+    if (this.ended) return;
+    const done = new Promise<void>((res) => (this.closed = res));
     this.call.end();
-    await Promise.all(waiting);
+    await done;
   }
 }
