@@ -6,4 +6,5 @@ export const benches: Record<string, () => Promise<Benchmark>> = {
   postprocess: async () => (await import("./postprocess.js")).postprocessBench,
   pipeline: async () => (await import("./pipeline.js")).pipelineBench,
   models: async () => (await import("./models.js")).modelsBench,
+  client: async () => (await import("./client.js")).clientBench,
 };
