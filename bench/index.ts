@@ -7,4 +7,5 @@ export const benches: Record<string, () => Promise<Benchmark>> = {
   pipeline: async () => (await import("./pipeline.js")).pipelineBench,
   models: async () => (await import("./models.js")).modelsBench,
   client: async () => (await import("./client.js")).clientBench,
+  "triton-main": async () => (await import("./triton-main.js")).tritonMainBench,
 };

@@ -32,7 +32,7 @@ interface MainSummary {
  * The benchmark's input: `seconds` of ffmpeg's testsrc2 at 1920x1080, 30 fps, H.264 (yuv420p, CRF 23,
  * preset veryfast, a keyframe every 2 s), made once and kept in the cache folder.
  */
-async function benchVideo(cache: string, seconds: number): Promise<string> {
+export async function benchVideo(cache: string, seconds: number): Promise<string> {
   mkdirSync(cache, { recursive: true });
   const path = join(cache, `testsrc2_1920x1080_30fps_${seconds}s.mp4`);
   if (existsSync(path)) return path;

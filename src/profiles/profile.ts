@@ -41,6 +41,8 @@ export function tritonClientOptions(profile: Profile): TritonClientOptions {
   const t = profile.backend.triton;
   if (!t) throw new VideoAnalysisError("PROFILE_INVALID", `profile ${profile.name} has no triton backend`);
   return {
+    protocol: t.protocol,
+    sharedMemory: t.shared_memory,
     ...(t.urls ? { urls: t.urls } : { url: t.url! }),
     ...(t.tls ? { tls: { ca: t.tls.ca, cert: t.tls.cert, key: t.tls.key } } : {}),
     headers: t.headers,

@@ -23,7 +23,12 @@ const tlsSchema = z.strictObject({
 });
 
 export const tritonBackendSchema = z.strictObject({
-  /** gRPC target, host:port. */
+  /**
+   * Triton's gRPC protocol (port 8001) or its HTTP/REST one (port 8000, KServe v2 with binary tensors).
+   * gRPC is the default: it costs the client less CPU per frame (README, bench client).
+   */
+  protocol: z.enum(["grpc", "http"]).default("grpc"),
+  /** The server's endpoint for the protocol, host:port. */
   url: nonEmpty().optional(),
   /** Several targets of the same repository; requests are spread over them. */
   urls: z.array(nonEmpty()).min(1).optional(),
@@ -34,6 +39,12 @@ export const tritonBackendSchema = z.strictObject({
   deadline_ms: positiveInt().default(30000),
   /** Retries of a call that failed with UNAVAILABLE (never for other errors). */
   retries: z.int().min(0).max(10).default(2),
+  /**
+   * Frames and large outputs through POSIX shared memory instead of the messages: "auto" when the URLs
+   * are loopback addresses and the server registers a region, "system" always (the server must be on
+   * this host), "off" never.
+   */
+  shared_memory: z.enum(["auto", "system", "off"]).default("auto"),
 });
 
 export const embeddedBackendSchema = z.strictObject({

@@ -5,11 +5,13 @@ import { VideoAnalysisError, type ErrorCode } from "../errors.js";
 import type { Tensor } from "../tensor.js";
 import { GrpcProtocol } from "./grpc/protocol.js";
 import { InferStream } from "./grpc/stream.js";
-import { TransportError, type ConnectionOptions, type Protocol, type ProtocolName, type RepositoryModel, type ServerMetadata, type SharedMemoryOutputs } from "./protocol.js";
+import { TransportError, type CallOptions, type ConnectionOptions, type Protocol, type ProtocolName, type RepositoryModel, type ServerMetadata, type SharedMemoryOutputs } from "./protocol.js";
+import { SharedMemoryPool, SharedMemoryUnavailable, isLocalEndpoint, type SharedMemoryMode } from "./shm-pool.js";
 import { DEFAULT_RETRY, RetriesExhausted, withRetry, type RetryPolicy } from "./retry.js";
 import type { InferInput } from "./wire.js";
 
 export type { ProtocolName, RepositoryModel, ServerMetadata, SharedMemoryOutputs } from "./protocol.js";
+export type { SharedMemoryMode } from "./shm-pool.js";
 
 export interface TlsOptions {
   /** PEM of the CA that signed the server's certificate, or a path to it; the system roots when omitted. */
@@ -46,6 +48,13 @@ export interface TritonClientOptions {
   keepaliveTimeoutMs?: number;
   /** Largest message received (default 1 GiB; a [1,84,18900] FP32 output is 6.4 MB). */
   maxReceiveMessageBytes?: number;
+  /**
+   * How infer() moves tensors of 64 KiB or more: "off" (default) in the messages; "system" through POSIX
+   * shared memory regions that the client makes, registers and reuses (the server must run on this
+   * host); "auto": "system" when every URL is a loopback address and the server registers a region,
+   * else "off". Outputs go through shared memory when the call's contract fixes their shape.
+   */
+  sharedMemory?: SharedMemoryMode;
 }
 
 /** Where a call stood when it ended: for retry accounting in errors and logs. */
@@ -76,11 +85,20 @@ export class TritonClient implements InferenceBackend {
   private readonly retry: RetryPolicy;
   private readonly deadlineMs: number;
   readonly endpoint: string;
+  private shm: SharedMemoryPool | undefined;
+  private readonly shmMode: SharedMemoryMode;
 
-  private constructor(private readonly protocol: Protocol, options: TritonClientOptions) {
+  private constructor(private readonly protocol: Protocol, options: TritonClientOptions, urls: string[]) {
     this.endpoint = protocol.endpoint;
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.deadlineMs = options.deadlineMs ?? 60_000;
+    this.shmMode = options.sharedMemory ?? "off";
+    if (this.shmMode === "system" || (this.shmMode === "auto" && isLocalEndpoint(urls))) this.shm = new SharedMemoryPool(protocol);
+  }
+
+  /** Whether infer() sends large tensors through system shared memory (it may turn off in "auto" mode). */
+  get sharedMemoryActive(): boolean {
+    return this.shm !== undefined;
   }
 
   /** "grpc" or "http". */
@@ -93,6 +111,9 @@ export class TritonClient implements InferenceBackend {
     const urls = options.urls ?? (options.url ? [options.url] : []);
     if (urls.length === 0) throw new VideoAnalysisError("INVALID_ARGUMENT", "no Triton URL given; set backend.triton.url (or urls) in the profile");
     const protocol = options.protocol ?? "grpc";
+    if (options.sharedMemory !== undefined && !["auto", "system", "off"].includes(options.sharedMemory)) {
+      throw new VideoAnalysisError("INVALID_ARGUMENT", `TritonClient.create: sharedMemory must be "auto", "system" or "off", got ${JSON.stringify(options.sharedMemory)}`);
+    }
     if (protocol !== "grpc" && protocol !== "http") throw new VideoAnalysisError("INVALID_ARGUMENT", `TritonClient.create: protocol must be "grpc" or "http", got ${JSON.stringify(protocol)}`);
     if (options.deadlineMs !== undefined && !(options.deadlineMs > 0)) {
       throw new RangeError(`TritonClient.create: deadlineMs must be > 0, got ${options.deadlineMs}`);
@@ -116,7 +137,7 @@ export class TritonClient implements InferenceBackend {
       maxReceiveMessageBytes: options.maxReceiveMessageBytes ?? 1 << 30,
     };
     const wire: Protocol = protocol === "grpc" ? new GrpcProtocol(conn) : new (await import("./http.js")).HttpProtocol(conn);
-    return new TritonClient(wire, options);
+    return new TritonClient(wire, options, urls);
   }
 
   /** One call with deadline, cancellation and (when safe) retries of UNAVAILABLE. */
@@ -240,7 +261,26 @@ export class TritonClient implements InferenceBackend {
     }
     // Inference on a stateless model is safe to repeat; a request that is part of a sequence is not.
     const safe = options.parameters?.sequence_id === undefined;
-    return this.unary("ModelInfer", (o) => this.protocol.infer(model, inputs, options, o), { model, safe, deadlineMs: options.deadlineMs, signal: options.signal });
+    const viaShm = this.shm && !options.sharedMemoryOutputs && !inputs.some((t) => "sharedMemory" in t);
+    const run = viaShm ? (o: CallOptions) => this.inferShm(model, inputs, options, o) : (o: CallOptions) => this.protocol.infer(model, inputs, options, o);
+    return this.unary("ModelInfer", run, { model, safe, deadlineMs: options.deadlineMs, signal: options.signal });
+  }
+
+  private async inferShm(model: string, inputs: InferInput[], options: InferOptions, o: CallOptions): Promise<InferResult> {
+    try {
+      return await this.shm!.infer(model, inputs, options, o);
+    } catch (e) {
+      if (!(e instanceof SharedMemoryUnavailable)) throw e;
+      if (this.shmMode === "system") {
+        throw new VideoAnalysisError("FAILED_PRECONDITION", `system shared memory with Triton at ${this.endpoint} could not be set up: ${e.reason}; the server must run on this host and see its /dev/shm (or set shared_memory to off)`, { model, cause: e });
+      }
+      // "auto": say once what is lost, and go on with tensors in the messages.
+      process.emitWarning(`shared memory with Triton at ${this.endpoint} is off for this client: ${e.reason}; tensors travel in the messages`, { code: "VASDK_SHM_OFF" });
+      const pool = this.shm;
+      this.shm = undefined;
+      await pool?.close(o);
+      return this.protocol.infer(model, inputs, options, o);
+    }
   }
 
   /**
@@ -255,6 +295,8 @@ export class TritonClient implements InferenceBackend {
   }
 
   async close(): Promise<void> {
+    await this.shm?.close({ deadlineMs: 5_000 });
+    this.shm = undefined;
     await this.protocol.close();
   }
 }

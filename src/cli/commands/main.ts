@@ -23,6 +23,8 @@ export function runSummary(r: RunResult): Record<string, unknown> {
     models_used: m.models_used.map((u) => ({ slot: u.slot, name: u.name, branch: u.branch, size: u.size, backend: u.backend, calls: u.calls, latency_ms: u.latency_ms })),
     /** High-water mark of this process's resident memory (ffmpeg's own not included). */
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+    /** CPU seconds of this process so far (ffmpeg's own not included): what the SDK costs the client machine. */
+    cpu_s: +((process.cpuUsage().user + process.cpuUsage().system) / 1e6).toFixed(3),
   };
 }
 
