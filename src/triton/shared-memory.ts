@@ -1,22 +1,76 @@
 import { closeSync, ftruncateSync, openSync, readSync, rmSync, writeSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import { VideoAnalysisError } from "../errors.js";
 
+interface NativeShm {
+  map(key: string, byteSize: number, create: boolean): ArrayBuffer;
+  unlink(key: string): void;
+}
+
+let native: { addon?: NativeShm; reason?: string } | undefined;
+let warned = false;
+
+/** The addon (dist/native/shm.node, built by scripts/build-native.mjs), or why it is not there. */
+function loadNative(): { addon?: NativeShm; reason?: string } {
+  if (native) return native;
+  if (process.env.VIDEO_SDK_SHM_NATIVE === "0") return (native = { reason: "VIDEO_SDK_SHM_NATIVE=0" });
+  try {
+    native = { addon: createRequire(import.meta.url)("../../native/shm.node") as NativeShm };
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    native = {
+      reason:
+        err.code === "MODULE_NOT_FOUND"
+          ? `dist/native/shm.node is missing: it is built at install with a C compiler (cc); build it with "node ${fileURLToPath(new URL("../../../scripts/build-native.mjs", import.meta.url))}"`
+          : `dist/native/shm.node did not load: ${err.message}`,
+    };
+  }
+  return native;
+}
+
 /**
- * A POSIX shared-memory region that a Triton server on the same host can read and write. On Linux,
- * shm_open("/name") is the file /dev/shm/name, so Node reaches it with plain file calls. Register it
- * with TritonClient.registerSystemSharedMemory(regionName, region.key, region.byteSize).
+ * A POSIX shared-memory region that a Triton server on the same host reads and writes. It is mapped into
+ * this process (a small addon of the SDK's: shm_open + mmap), so `bytes` is the region itself: a frame
+ * written there is what the server reads, and outputs are read in place. Register it with
+ * TritonClient.registerSystemSharedMemory(regionName, region.key, region.byteSize).
+ *
+ * Where the addon could not be built (no C compiler at install), the region is reached through file
+ * calls on /dev/shm<key> instead: one copy more per tensor and a system call, and no `bytes`; a warning
+ * says so once (nativeStatus() tells why).
  */
 export class SystemSharedMemory {
   private fd: number | undefined;
+  private mapping: Buffer | undefined;
+  private destroyed = false;
 
-  private constructor(readonly key: string, readonly byteSize: number, fd: number) {
+  private constructor(readonly key: string, readonly byteSize: number, mapping: Buffer | undefined, fd: number | undefined) {
+    this.mapping = mapping;
     this.fd = fd;
+  }
+
+  /** Whether regions are mapped (the addon loaded), and if not why. */
+  static nativeStatus(): { mapped: boolean; reason?: string } {
+    const n = loadNative();
+    return n.addon ? { mapped: true } : { mapped: false, reason: n.reason };
   }
 
   /** Creates (or truncates) the region `key` ("/name") of byteSize bytes. */
   static create(key: string, byteSize: number): SystemSharedMemory {
     if (!/^\/[^/]+$/.test(key)) throw new RangeError(`shared memory key must look like "/name", got "${key}"`);
     if (!(Number.isInteger(byteSize) && byteSize > 0)) throw new RangeError(`shared memory byteSize must be a positive integer, got ${byteSize}`);
+    const n = loadNative();
+    if (n.addon) {
+      try {
+        return new SystemSharedMemory(key, byteSize, Buffer.from(n.addon.map(key, byteSize, true)), undefined);
+      } catch (e) {
+        throw new VideoAnalysisError("IO_ERROR", `cannot create shared memory ${key}: ${(e as Error).message}`);
+      }
+    }
+    if (!warned) {
+      warned = true;
+      process.emitWarning(`shared memory: the native mapping is not available (${n.reason}); reading and writing /dev/shm through file calls, one extra copy per tensor`, { code: "VASDK_SHM_FALLBACK" });
+    }
     let fd: number;
     try {
       fd = openSync(`/dev/shm${key}`, "w+", 0o600);
@@ -24,31 +78,60 @@ export class SystemSharedMemory {
     } catch (e) {
       throw new VideoAnalysisError("IO_ERROR", `cannot create shared memory ${key} in /dev/shm: ${(e as Error).message}`);
     }
-    return new SystemSharedMemory(key, byteSize, fd);
+    return new SystemSharedMemory(key, byteSize, undefined, fd);
   }
 
-  private handle(): number {
-    if (this.fd === undefined) throw new VideoAnalysisError("FAILED_PRECONDITION", `shared memory ${this.key} was destroyed`);
-    return this.fd;
+  /** Whether the region is mapped into this process (else reached through file calls). */
+  get mapped(): boolean {
+    return this.mapping !== undefined;
+  }
+
+  /** The whole region, when mapped: write a frame straight into it. */
+  get bytes(): Buffer | undefined {
+    this.check(0, 0);
+    return this.mapping;
+  }
+
+  private check(offset: number, length: number): void {
+    if (this.destroyed) throw new VideoAnalysisError("FAILED_PRECONDITION", `shared memory ${this.key} was destroyed`);
+    if (!(offset >= 0 && length >= 0 && offset + length <= this.byteSize)) throw new RangeError(`${length} bytes at ${offset} exceed region ${this.key} of ${this.byteSize} bytes`);
   }
 
   write(offset: number, bytes: Uint8Array): void {
-    if (offset < 0 || offset + bytes.byteLength > this.byteSize) throw new RangeError(`write of ${bytes.byteLength} bytes at ${offset} exceeds region ${this.key} of ${this.byteSize} bytes`);
-    writeSync(this.handle(), bytes, 0, bytes.byteLength, offset);
+    this.check(offset, bytes.byteLength);
+    if (this.mapping) this.mapping.set(bytes, offset);
+    else writeSync(this.fd!, bytes, 0, bytes.byteLength, offset);
   }
 
-  read(offset: number, length: number): Buffer {
-    if (offset < 0 || offset + length > this.byteSize) throw new RangeError(`read of ${length} bytes at ${offset} exceeds region ${this.key} of ${this.byteSize} bytes`);
+  /**
+   * `length` bytes at `offset`: a view of the region when mapped (no copy; it sees later writes), else a
+   * copy read from the file (writing to it then does not reach the region).
+   */
+  view(offset: number, length: number): Buffer {
+    this.check(offset, length);
+    if (this.mapping) return this.mapping.subarray(offset, offset + length);
     const out = Buffer.allocUnsafe(length);
-    readSync(this.handle(), out, 0, length, offset);
+    readSync(this.fd!, out, 0, length, offset);
     return out;
   }
 
-  /** Closes and removes the region; unregister it from the server first. */
+  /** As view(): a view when mapped, a copy otherwise. */
+  read(offset: number, length: number): Buffer {
+    return this.view(offset, length);
+  }
+
+  /**
+   * Removes the region's name (unregister it from the server first). Views taken earlier stay readable:
+   * the memory is unmapped when the last of them is garbage-collected.
+   */
   destroy(): void {
-    if (this.fd === undefined) return;
-    closeSync(this.fd);
+    if (this.destroyed) return;
+    this.destroyed = true;
+    const mapped = this.mapping !== undefined;
+    this.mapping = undefined;
+    if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
-    rmSync(`/dev/shm${this.key}`, { force: true });
+    if (mapped) loadNative().addon!.unlink(this.key);
+    else rmSync(`/dev/shm${this.key}`, { force: true });
   }
 }

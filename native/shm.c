@@ -1,0 +1,108 @@
+/*
+ * Maps a POSIX shared-memory region (shm_open + mmap) into Node as an ArrayBuffer, for Triton's system
+ * shared memory: the caller writes frames straight into the region and reads outputs as views of it.
+ *
+ * Built by scripts/build-native.mjs with a plain C compiler. It declares the few Node-API functions it
+ * uses itself instead of including node_api.h: Node-API is a stable C ABI, and many machines that run
+ * Node have no Node headers. The symbols are resolved from the node binary when the addon is loaded.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct napi_env__ *napi_env;
+typedef struct napi_value__ *napi_value;
+typedef struct napi_callback_info__ *napi_callback_info;
+typedef int napi_status; /* napi_ok is 0 */
+typedef napi_value (*napi_callback)(napi_env env, napi_callback_info info);
+typedef void (*napi_finalize)(napi_env env, void *data, void *hint);
+
+extern napi_status napi_get_cb_info(napi_env, napi_callback_info, size_t *, napi_value *, napi_value *, void **);
+extern napi_status napi_get_value_string_utf8(napi_env, napi_value, char *, size_t, size_t *);
+extern napi_status napi_get_value_double(napi_env, napi_value, double *);
+extern napi_status napi_get_value_bool(napi_env, napi_value, bool *);
+extern napi_status napi_create_external_arraybuffer(napi_env, void *, size_t, napi_finalize, void *, napi_value *);
+extern napi_status napi_create_function(napi_env, const char *, size_t, napi_callback, void *, napi_value *);
+extern napi_status napi_set_named_property(napi_env, napi_value, const char *, napi_value);
+extern napi_status napi_throw_error(napi_env, const char *, const char *);
+
+/* The mapping goes when the garbage collector frees the last view of it: no view can outlive it. */
+static void unmap(napi_env env, void *data, void *hint) {
+  (void)env;
+  munmap(data, (size_t)(uintptr_t)hint);
+}
+
+static napi_value fail(napi_env env, const char *what, const char *key) {
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s %s: %s", what, key, strerror(errno));
+  napi_throw_error(env, "VASDK_SHM", msg);
+  return NULL;
+}
+
+/* map(key: string, byteSize: number, create: boolean): ArrayBuffer */
+static napi_value map_region(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  char key[256];
+  size_t keylen = 0;
+  double size = 0;
+  bool create = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc < 3 ||
+      napi_get_value_string_utf8(env, argv[0], key, sizeof key, &keylen) != 0 ||
+      napi_get_value_double(env, argv[1], &size) != 0 || napi_get_value_bool(env, argv[2], &create) != 0) {
+    napi_throw_error(env, "VASDK_SHM", "map(key: string, byteSize: number, create: boolean)");
+    return NULL;
+  }
+  if (keylen >= sizeof key - 1 || !(size > 0) || size > (double)SIZE_MAX) {
+    napi_throw_error(env, "VASDK_SHM", "map: key too long or byteSize not positive");
+    return NULL;
+  }
+  size_t n = (size_t)size;
+  int fd = shm_open(key, O_RDWR | (create ? O_CREAT : 0), 0600);
+  if (fd < 0) return fail(env, "cannot open shared memory", key);
+  if (create && ftruncate(fd, (off_t)n) != 0) {
+    close(fd);
+    return fail(env, "cannot size shared memory", key);
+  }
+  void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd); /* the mapping keeps the region */
+  if (p == MAP_FAILED) return fail(env, "cannot map shared memory", key);
+  napi_value ab;
+  if (napi_create_external_arraybuffer(env, p, n, unmap, (void *)(uintptr_t)n, &ab) != 0) {
+    munmap(p, n);
+    napi_throw_error(env, "VASDK_SHM", "cannot make an ArrayBuffer over the mapping");
+    return NULL;
+  }
+  return ab;
+}
+
+/* unlink(key: string): removes the region's name; mappings stay valid until unmapped. */
+static napi_value unlink_region(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  char key[256];
+  size_t keylen = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc < 1 ||
+      napi_get_value_string_utf8(env, argv[0], key, sizeof key, &keylen) != 0) {
+    napi_throw_error(env, "VASDK_SHM", "unlink(key: string)");
+    return NULL;
+  }
+  if (shm_unlink(key) != 0 && errno != ENOENT) return fail(env, "cannot remove shared memory", key);
+  return NULL;
+}
+
+napi_value napi_register_module_v1(napi_env env, napi_value exports) {
+  napi_value fn;
+  if (napi_create_function(env, "map", (size_t)-1, map_region, NULL, &fn) == 0) napi_set_named_property(env, exports, "map", fn);
+  if (napi_create_function(env, "unlink", (size_t)-1, unlink_region, NULL, &fn) == 0) napi_set_named_property(env, exports, "unlink", fn);
+  return exports;
+}
+
+int32_t node_api_module_get_api_version_v1(void) { return 8; }
