@@ -206,6 +206,8 @@ export interface GrpcCall {
   /** No more messages from this side. */
   end(): void;
   cancel(): void;
+  /** Whether the call keeps the process alive (it does from its start): a stream waiting idle should not. */
+  keepAlive(on: boolean): void;
 }
 
 export interface CallHandlers {
@@ -238,9 +240,10 @@ export class GrpcChannel {
    * Starts a call of `method` ("/package.Service/Method"). The handlers hear every message and exactly
    * one end. deadlineMs 0: none.
    */
-  start(method: string, o: { deadlineMs: number; signal?: AbortSignal; align?: (head: Buffer) => number }, h: CallHandlers): GrpcCall {
-    const conn = this.connections[this.next++ % this.connections.length]!;
+  start(method: string, o: { deadlineMs: number; signal?: AbortSignal; align?: (head: Buffer) => number; connection?: number }, h: CallHandlers): GrpcCall {
+    const conn = this.connections[(o.connection ?? this.next++) % this.connections.length]!;
     let ended = false;
+    let held = true;
     let stream: http2.ClientHttp2Stream | undefined;
     let timer: NodeJS.Timeout | undefined;
     const finish = (e: TransportError | undefined) => {
@@ -248,7 +251,8 @@ export class GrpcChannel {
       ended = true;
       clearTimeout(timer);
       o.signal?.removeEventListener("abort", onAbort);
-      conn.release();
+      if (held) conn.release();
+      held = false;
       h.onEnd(e);
     };
     const abortWith = (e: TransportError) => {
@@ -259,7 +263,7 @@ export class GrpcChannel {
     conn.hold();
     if (o.signal?.aborted) {
       finish(new TransportError("CANCELLED", "cancelled by the caller"));
-      return { write() {}, end() {}, cancel() {} };
+      return { write() {}, end() {}, cancel() {}, keepAlive() {} };
     }
     o.signal?.addEventListener("abort", onAbort, { once: true });
     const headers: http2.OutgoingHttpHeaders = { ...this.baseHeaders, ":method": "POST", ":path": method };
@@ -271,7 +275,7 @@ export class GrpcChannel {
       stream = conn.get().request(headers, { endStream: false });
     } catch (e) {
       finish(new TransportError("UNAVAILABLE", `cannot start a call to ${conn.authority}: ${(e as Error).message}`, { grpc: 14 }));
-      return { write() {}, end() {}, cancel() {} };
+      return { write() {}, end() {}, cancel() {}, keepAlive() {} };
     }
     let httpStatus = 0;
     let grpcStatus: number | undefined;
@@ -337,6 +341,12 @@ export class GrpcChannel {
         if (!ended) s.end();
       },
       cancel: onAbort,
+      keepAlive(on) {
+        if (ended || on === held) return;
+        held = on;
+        if (on) conn.hold();
+        else conn.release();
+      },
     };
   }
 
@@ -355,6 +365,11 @@ export class GrpcChannel {
       call.write(parts);
       call.end();
     });
+  }
+
+  /** How many endpoints calls are spread over. */
+  get size(): number {
+    return this.connections.length;
   }
 
   close(): void {

@@ -434,19 +434,33 @@ export function decodeModelStreamInferResponse(msg: Buffer): { error?: string; r
  * offset is 8-byte aligned, and the output becomes a typed array over the message without a copy.
  */
 export function firstRawOffset(head: Buffer): number {
-  const r = new Reader(head, 0, head.length);
-  try {
-    while (r.more()) {
-      const t = r.varint();
-      if (t === ((6 << 3) | LEN)) {
-        r.varint();
-        return r.pos;
-      }
-      r.skip(t & 7);
-      if (r.pos > head.length) return -1;
+  // A scan that never throws: `head` usually ends inside some field, which is no error here.
+  let pos = 0;
+  const varint = (): number => {
+    let v = 0;
+    let mul = 1;
+    for (let i = 0; i < 8 && pos < head.length; i++) {
+      const b = head[pos++]!;
+      v += (b & 0x7f) * mul;
+      if (!(b & 0x80)) return v;
+      mul *= 128;
     }
-  } catch {
-    // The head ends inside a field.
+    return -1;
+  };
+  while (pos < head.length) {
+    const t = varint();
+    if (t < 0) return -1;
+    const wire = t & 7;
+    if (t === ((6 << 3) | LEN)) return varint() < 0 || pos > head.length ? -1 : pos;
+    if (wire === VARINT) {
+      if (varint() < 0) return -1;
+    } else if (wire === LEN) {
+      const n = varint();
+      if (n < 0) return -1;
+      pos += n;
+    } else if (wire === I64) pos += 8;
+    else if (wire === I32) pos += 4;
+    else return -1;
   }
   return -1;
 }

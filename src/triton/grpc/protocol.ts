@@ -4,7 +4,8 @@ import { inferenceService, SERVICE } from "../proto.js";
 import type { CallOptions, ConnectionOptions, Protocol, ProtocolInferOptions, ProtocolInferResult, RepositoryModel, ServerMetadata, SharedMemoryRegionStatus } from "../protocol.js";
 import { inferRequest, inferResult, type InferInput } from "../wire.js";
 import { GrpcChannel } from "./channel.js";
-import { decodeModelInferResponse, encodeModelInferRequest, firstRawOffset, frame } from "./codec.js";
+import { decodeModelInferResponse, decodeModelStreamInferResponse, encodeModelInferRequest, firstRawOffset, frame } from "./codec.js";
+import { Lanes } from "./lanes.js";
 
 const toSpec = (t: { name: string; datatype: string; shape?: string[] }): TensorSpec => ({
   name: t.name,
@@ -19,10 +20,12 @@ export class GrpcProtocol implements Protocol {
   readonly name = "grpc" as const;
   readonly endpoint: string;
   readonly channel: GrpcChannel;
+  private readonly lanes: Lanes;
 
   constructor(options: ConnectionOptions) {
     this.endpoint = options.urls.join(",");
     this.channel = new GrpcChannel(options);
+    this.lanes = new Lanes(this.channel);
   }
 
   /** A call other than inference, through the .proto's own serializers. */
@@ -96,13 +99,23 @@ export class GrpcProtocol implements Protocol {
     return Object.values(r.regions ?? {}).map((x) => ({ name: x.name, key: x.key, offset: Number(x.offset ?? 0), byteSize: Number(x.byte_size ?? 0) }));
   }
 
+  /**
+   * ModelInfer, carried on an open stream (lanes.ts), the same request and answer. A request the server
+   * refuses is asked again as a unary call: a stream's error is only a text, the unary call's has Triton's
+   * gRPC status. Requests of a sequence (stateful models) are never repeated, so they go as unary calls.
+   */
   async infer(model: string, inputs: readonly InferInput[], options: ProtocolInferOptions, o: CallOptions): Promise<ProtocolInferResult> {
     const parts = encodeModelInferRequest(inferRequest(model, inputs, options));
+    if (options.parameters?.sequence_id === undefined) {
+      const msg = decodeModelStreamInferResponse(await this.lanes.send(parts, o));
+      if (msg.error === undefined && msg.response) return inferResult(model, msg.response, options.sharedMemoryOutputs);
+    }
     const answer = await this.channel.unary(INFER, parts, { ...o, align: firstRawOffset });
     return inferResult(model, decodeModelInferResponse(answer), options.sharedMemoryOutputs);
   }
 
   async close(): Promise<void> {
+    this.lanes.close();
     this.channel.close();
   }
 }

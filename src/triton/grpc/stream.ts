@@ -1,7 +1,7 @@
-import type { InferOptions, InferResult } from "../../backend/backend.js";
+import type { InferResult } from "../../backend/backend.js";
 import { VideoAnalysisError, type ErrorCode } from "../../errors.js";
 import { SERVICE } from "../proto.js";
-import type { TransportError } from "../protocol.js";
+import type { ProtocolInferOptions, TransportError } from "../protocol.js";
 import { inferRequest, inferResult, type InferInput } from "../wire.js";
 import type { GrpcCall, GrpcChannel } from "./channel.js";
 import { decodeModelStreamInferResponse, encodeModelInferRequest } from "./codec.js";
@@ -19,6 +19,7 @@ function streamErrorCode(message: string): ErrorCode {
 interface Pending {
   id: string;
   model: string;
+  shmOut: Record<string, unknown> | undefined;
   resolve(r: InferResult): void;
   reject(e: unknown): void;
 }
@@ -61,7 +62,7 @@ export class InferStream {
     if (msg.error !== undefined) p.reject(new VideoAnalysisError(streamErrorCode(msg.error), `the server failed this stream request: ${msg.error}`, { model: p.model }));
     else {
       try {
-        p.resolve(inferResult(p.model, msg.response ?? { model: "", version: "", id: "", outputs: [], raw: [] }));
+        p.resolve(inferResult(p.model, msg.response ?? { model: "", version: "", id: "", outputs: [], raw: [] }, p.shmOut));
       } catch (e) {
         p.reject(e);
       }
@@ -73,11 +74,11 @@ export class InferStream {
     for (const p of this.pending.splice(0)) p.reject(e);
   }
 
-  infer(model: string, inputs: InferInput[], options: InferOptions = {}): Promise<InferResult> {
+  infer(model: string, inputs: InferInput[], options: ProtocolInferOptions = {}): Promise<InferResult> {
     if (this.ended) return Promise.reject(this.ended);
     const id = options.requestId || `s${this.nextId++}`;
     return new Promise<InferResult>((resolve, reject) => {
-      this.pending.push({ id, model, resolve, reject });
+      this.pending.push({ id, model, shmOut: options.sharedMemoryOutputs, resolve, reject });
       this.call.write(encodeModelInferRequest(inferRequest(model, inputs, { ...options, requestId: id })));
     });
   }
