@@ -1,7 +1,7 @@
 import type { ModelMetadata, TensorSpec } from "../../backend/backend.js";
 import { isDataType, type DataType } from "../../tensor.js";
 import { inferenceService, SERVICE } from "../proto.js";
-import type { CallOptions, ConnectionOptions, Protocol, ProtocolInferOptions, ProtocolInferResult, RepositoryModel, ServerMetadata, SharedMemoryRegionStatus } from "../protocol.js";
+import { TransportError, type CallOptions, type ConnectionOptions, type Protocol, type ProtocolInferOptions, type ProtocolInferResult, type RepositoryModel, type ServerMetadata, type SharedMemoryRegionStatus } from "../protocol.js";
 import { inferRequest, inferResult, type InferInput } from "../wire.js";
 import { GrpcChannel } from "./channel.js";
 import { decodeModelInferResponse, decodeModelStreamInferResponse, encodeModelInferRequest, firstRawOffset, frame } from "./codec.js";
@@ -106,11 +106,21 @@ export class GrpcProtocol implements Protocol {
    */
   async infer(model: string, inputs: readonly InferInput[], options: ProtocolInferOptions, o: CallOptions): Promise<ProtocolInferResult> {
     const parts = encodeModelInferRequest(inferRequest(model, inputs, options));
+    let streamError: string | undefined;
     if (options.parameters?.sequence_id === undefined) {
       const msg = decodeModelStreamInferResponse(await this.lanes.send(parts, o));
       if (msg.error === undefined && msg.response) return inferResult(model, msg.response, options.sharedMemoryOutputs);
+      streamError = msg.error;
     }
-    const answer = await this.channel.unary(INFER, parts, { ...o, align: firstRawOffset });
+    let answer: Buffer;
+    try {
+      answer = await this.channel.unary(INFER, parts, { ...o, align: firstRawOffset });
+    } catch (e) {
+      // Triton 2.51 answers some refusals (a wrong shape) on the unary call with a status and no text; the
+      // stream said what was wrong.
+      if (e instanceof TransportError && !e.details && streamError) throw new TransportError(e.code, streamError, e.status);
+      throw e;
+    }
     return inferResult(model, decodeModelInferResponse(answer), options.sharedMemoryOutputs);
   }
 

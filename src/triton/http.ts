@@ -1,0 +1,296 @@
+/**
+ * Triton's HTTP/REST protocol (KServe v2 with Triton's binary tensor extension) on undici, behind the same
+ * Protocol interface as gRPC. An inference request is a JSON header followed by the inputs' raw bytes,
+ * sent as they are (not joined into one buffer); the answer's raw outputs are views of the one buffer it
+ * is received into, placed so that the first output starts 8-byte aligned.
+ */
+import { isIP } from "node:net";
+import { Pool } from "undici";
+import type { ModelMetadata, TensorSpec } from "../backend/backend.js";
+import type { ErrorCode } from "../errors.js";
+import { isDataType, type DataType, type TensorData } from "../tensor.js";
+import type { WireOutput } from "./grpc/codec.js";
+import { TransportError, type CallOptions, type ConnectionOptions, type Protocol, type ProtocolInferOptions, type ProtocolInferResult, type RepositoryModel, type ServerMetadata, type SharedMemoryRegionStatus } from "./protocol.js";
+import { parseEndpoint } from "./target.js";
+import { inferRequest, inferResult, type InferInput } from "./wire.js";
+
+const HEADER_LENGTH = "inference-header-content-length";
+
+/** A Triton error answer's status as the gRPC front would give it (http_server.cc maps them one to one). */
+function statusCode(status: number, text: string): ErrorCode {
+  if (/unknown model|has no available versions/i.test(text)) return /not at ready state/i.test(text) ? "UNAVAILABLE" : "NOT_FOUND";
+  switch (status) {
+    case 400: return "INVALID_ARGUMENT";
+    case 401: return "UNAUTHENTICATED";
+    case 403: return "PERMISSION_DENIED";
+    case 404: return "NOT_FOUND";
+    case 409: return "ALREADY_EXISTS";
+    case 500: return "INTERNAL";
+    case 501: return "UNIMPLEMENTED";
+    case 429: case 502: case 503: case 504: return "UNAVAILABLE";
+    default: return "UNKNOWN";
+  }
+}
+
+const path = (...parts: string[]) => `/${parts.map(encodeURIComponent).join("/")}`;
+const modelPath = (model: string, version: string) => (version ? `/v2/models/${encodeURIComponent(model)}/versions/${encodeURIComponent(version)}` : `/v2/models/${encodeURIComponent(model)}`);
+
+/** A JSON `data` array (outputs sent without binary data) as typed data. */
+function fromJson(datatype: DataType, data: unknown[]): TensorData {
+  switch (datatype) {
+    case "BOOL": return Uint8Array.from(data, (b) => (b ? 1 : 0));
+    case "UINT8": return Uint8Array.from(data as number[]);
+    case "UINT16": return Uint16Array.from(data as number[]);
+    case "UINT32": return Uint32Array.from(data as number[]);
+    case "UINT64": return BigUint64Array.from(data as number[], (v) => BigInt(v));
+    case "INT8": return Int8Array.from(data as number[]);
+    case "INT16": return Int16Array.from(data as number[]);
+    case "INT32": return Int32Array.from(data as number[]);
+    case "INT64": return BigInt64Array.from(data as number[], (v) => BigInt(v));
+    case "FP32": return Float32Array.from(data as number[]);
+    case "FP64": return Float64Array.from(data as number[]);
+    case "BYTES": return data.map((s) => Buffer.from(String(s)));
+    default: throw new TransportError("UNIMPLEMENTED", `an output of ${datatype} came as JSON data, which has no JSON form`);
+  }
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** Triton's HTTP/REST protocol: one undici connection pool per endpoint, calls round robin over them. */
+export class HttpProtocol implements Protocol {
+  readonly name = "http" as const;
+  readonly endpoint: string;
+  private readonly pools: Pool[];
+  private readonly origins: string[];
+  private next = 0;
+  private readonly headers: Record<string, string>;
+
+  constructor(private readonly options: ConnectionOptions) {
+    this.endpoint = options.urls.join(",");
+    const tls = options.tls;
+    this.origins = options.urls.map((u) => {
+      const { host, port } = parseEndpoint(u, 8000);
+      return `${tls ? "https" : "http"}://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+    });
+    this.pools = this.origins.map((origin) => {
+      const host = new URL(origin).hostname.replace(/^\[|\]$/g, "");
+      return new Pool(origin, {
+        pipelining: 1,
+        keepAliveTimeout: 60_000,
+        headersTimeout: 0,
+        bodyTimeout: 0,
+        ...(tls ? { connect: { ca: tls.ca, cert: tls.cert, key: tls.key, ...(isIP(host) ? {} : { servername: host }) } } : {}),
+      });
+    });
+    this.headers = { ...options.headers };
+  }
+
+  /**
+   * One HTTP request within the call's deadline; connection failures are UNAVAILABLE. `align`: the offset
+   * into the body that should start on an 8-byte boundary.
+   */
+  private async request(method: "GET" | "POST", p: string, o: CallOptions, body?: string | Iterable<Uint8Array>, extra: Record<string, string> = {}, align?: (headers: Answer["headers"]) => number): Promise<Answer> {
+    const i = this.next++ % this.pools.length;
+    const ac = new AbortController();
+    let why: TransportError | undefined;
+    const timer = o.deadlineMs > 0 ? setTimeout(() => ac.abort((why = new TransportError("DEADLINE_EXCEEDED", "Deadline exceeded"))), o.deadlineMs) : undefined;
+    const onAbort = () => ac.abort((why = new TransportError("CANCELLED", "cancelled by the caller")));
+    o.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      if (o.signal?.aborted) throw new TransportError("CANCELLED", "cancelled by the caller");
+      const res = await this.pools[i]!.request({ method, path: p, headers: { ...this.headers, ...extra }, body: body as any, signal: ac.signal });
+      const declared = Number(res.headers["content-length"]);
+      let buf: Buffer;
+      if (Number.isFinite(declared) && declared >= 0) {
+        const at = align?.(res.headers) ?? -1;
+        const base = at < 0 ? 0 : (8 - (at % 8)) % 8;
+        if (declared > this.options.maxReceiveMessageBytes) {
+          res.body.destroy();
+          throw new TransportError("RESOURCE_EXHAUSTED", `received message larger than max (${declared} vs. ${this.options.maxReceiveMessageBytes})`);
+        }
+        buf = Buffer.allocUnsafeSlow(declared + base).subarray(base);
+        let n = 0;
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          if (n + chunk.length > declared) throw new TransportError("INTERNAL", `the server sent more than its Content-Length of ${declared}`);
+          chunk.copy(buf, n);
+          n += chunk.length;
+        }
+        if (n !== declared) throw new TransportError("UNAVAILABLE", `the answer ended after ${n} of ${declared} bytes`);
+      } else {
+        buf = Buffer.from(await res.body.arrayBuffer());
+      }
+      return { status: res.statusCode, headers: res.headers, body: buf };
+    } catch (e) {
+      if (why) throw why;
+      if (e instanceof TransportError) throw e;
+      const err = e as NodeJS.ErrnoException;
+      throw new TransportError("UNAVAILABLE", `${err.code ? `${err.code}: ` : ""}${err.message} (${this.origins[i]})`, { http: 0 });
+    } finally {
+      clearTimeout(timer);
+      o.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** A JSON answer, or Triton's error as a TransportError. */
+  private async json<T>(method: "GET" | "POST", p: string, o: CallOptions, body?: unknown): Promise<T> {
+    const a = await this.request(method, p, o, body === undefined ? undefined : JSON.stringify(body), body === undefined ? {} : { "content-type": "application/json" });
+    if (a.status >= 200 && a.status < 300) return (a.body.length ? JSON.parse(a.body.toString("utf8")) : {}) as T;
+    throw this.failure(a);
+  }
+
+  private failure(a: Answer): TransportError {
+    let text = a.body.toString("utf8");
+    try {
+      text = (JSON.parse(text) as { error?: string }).error ?? text;
+    } catch {
+      // Not JSON: a proxy's page, kept as it is.
+    }
+    return new TransportError(statusCode(a.status, text), text || `HTTP ${a.status}`, { http: a.status });
+  }
+
+  /** Health and readiness answer with a status and no body: 200 is true. */
+  private async ok(p: string, o: CallOptions): Promise<boolean> {
+    const a = await this.request("GET", p, o);
+    if (a.status === 401 || a.status === 403) throw this.failure(a);
+    return a.status === 200;
+  }
+
+  serverLive(o: CallOptions): Promise<boolean> {
+    return this.ok("/v2/health/live", o);
+  }
+
+  serverReady(o: CallOptions): Promise<boolean> {
+    return this.ok("/v2/health/ready", o);
+  }
+
+  modelReady(model: string, version: string, o: CallOptions): Promise<boolean> {
+    return this.ok(`${modelPath(model, version)}/ready`, o);
+  }
+
+  async serverMetadata(o: CallOptions): Promise<ServerMetadata> {
+    const r = await this.json<{ name?: string; version?: string; extensions?: string[] }>("GET", "/v2", o);
+    return { name: r.name ?? "", version: r.version ?? "", extensions: r.extensions ?? [] };
+  }
+
+  async modelMetadata(model: string, version: string, o: CallOptions): Promise<ModelMetadata> {
+    const r = await this.json<any>("GET", modelPath(model, version), o);
+    const spec = (t: { name: string; datatype: string; shape?: number[] }): TensorSpec => ({
+      name: t.name,
+      datatype: (isDataType(t.datatype) ? t.datatype : "BYTES") as DataType,
+      shape: (t.shape ?? []).map(Number),
+    });
+    return { name: r.name ?? model, versions: r.versions ?? [], platform: r.platform ?? "", inputs: (r.inputs ?? []).map(spec), outputs: (r.outputs ?? []).map(spec) };
+  }
+
+  /** The configuration as Triton prints it: protobuf's JSON form (field names as in the .proto, int64 as strings). */
+  modelConfig(model: string, version: string, o: CallOptions): Promise<Record<string, any>> {
+    return this.json("GET", `${modelPath(model, version)}/config`, o);
+  }
+
+  async modelStatistics(model: string, version: string, o: CallOptions): Promise<Record<string, any>[]> {
+    const p = model ? `${modelPath(model, version)}/stats` : "/v2/models/stats";
+    return (await this.json<{ model_stats?: Record<string, any>[] }>("GET", p, o)).model_stats ?? [];
+  }
+
+  async repositoryIndex(repository: string, ready: boolean, o: CallOptions): Promise<RepositoryModel[]> {
+    const p = repository ? `${path("v2", "repository", repository)}/index` : "/v2/repository/index";
+    const r = await this.json<Partial<RepositoryModel>[]>("POST", p, o, { ready });
+    return r.map((m) => ({ name: m.name ?? "", version: m.version ?? "", state: m.state ?? "", reason: m.reason ?? "" }));
+  }
+
+  private repoModel(model: string, repository: string | undefined, action: string): string {
+    return `${repository ? path("v2", "repository", repository) : "/v2/repository"}/models/${encodeURIComponent(model)}/${action}`;
+  }
+
+  async loadModel(model: string, options: { config?: string; repository?: string }, o: CallOptions): Promise<void> {
+    await this.json("POST", this.repoModel(model, options.repository, "load"), o, options.config ? { parameters: { config: options.config } } : {});
+  }
+
+  async unloadModel(model: string, options: { unloadDependents?: boolean; repository?: string }, o: CallOptions): Promise<void> {
+    await this.json("POST", this.repoModel(model, options.repository, "unload"), o, options.unloadDependents ? { parameters: { unload_dependents: true } } : {});
+  }
+
+  async registerSystemSharedMemory(name: string, key: string, byteSize: number, offset: number, o: CallOptions): Promise<void> {
+    await this.json("POST", `${path("v2", "systemsharedmemory", "region", name)}/register`, o, { key, offset, byte_size: byteSize });
+  }
+
+  async unregisterSystemSharedMemory(name: string, o: CallOptions): Promise<void> {
+    await this.json("POST", name ? `${path("v2", "systemsharedmemory", "region", name)}/unregister` : "/v2/systemsharedmemory/unregister", o, {});
+  }
+
+  async systemSharedMemoryStatus(name: string, o: CallOptions): Promise<SharedMemoryRegionStatus[]> {
+    const p = name ? `${path("v2", "systemsharedmemory", "region", name)}/status` : "/v2/systemsharedmemory/status";
+    const r = await this.json<{ name: string; key: string; offset?: number; byte_size?: number }[]>("GET", p, o);
+    return r.map((x) => ({ name: x.name, key: x.key, offset: Number(x.offset ?? 0), byteSize: Number(x.byte_size ?? 0) }));
+  }
+
+  async infer(model: string, inputs: readonly InferInput[], options: ProtocolInferOptions, o: CallOptions): Promise<ProtocolInferResult> {
+    const req = inferRequest(model, inputs, options);
+    let r = 0;
+    const header = {
+      ...(req.id ? { id: req.id } : {}),
+      parameters: { ...req.parameters, ...(req.outputs.length ? {} : { binary_data_output: true }) },
+      inputs: req.inputs.map((t) => {
+        if (t.parameters) return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: t.parameters };
+        return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: req.raw[r++]!.byteLength } };
+      }),
+      ...(req.outputs.length ? { outputs: req.outputs.map((x) => ({ name: x.name, parameters: x.parameters ?? { binary_data: true } })) } : {}),
+    };
+    const json = Buffer.from(JSON.stringify(header, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
+    let length = json.length;
+    for (const b of req.raw) length += b.byteLength;
+    const parts = [json, ...req.raw.filter((b) => b.byteLength > 0)];
+    const a = await this.request(
+      "POST",
+      `${modelPath(model, req.version)}/infer`,
+      o,
+      parts,
+      { "content-type": "application/octet-stream", [HEADER_LENGTH]: String(json.length), "content-length": String(length) },
+      (h) => Number(h[HEADER_LENGTH] ?? -1),
+    );
+    if (a.status < 200 || a.status >= 300) throw this.failure(a);
+    const jsonLength = a.headers[HEADER_LENGTH] !== undefined ? Number(a.headers[HEADER_LENGTH]) : a.body.length;
+    const res = JSON.parse(a.body.toString("utf8", 0, jsonLength)) as {
+      model_name?: string;
+      model_version?: string;
+      id?: string;
+      outputs?: { name: string; datatype: string; shape?: number[]; parameters?: Record<string, unknown>; data?: unknown[] }[];
+    };
+    // Outputs come as binary data (binary_data_size bytes each, in order after the JSON), in shared memory,
+    // or as JSON `data` (a server that ignored binary_data).
+    const shmOut = options.sharedMemoryOutputs ?? {};
+    const outs: WireOutput[] = [];
+    const raw: Uint8Array[] = [];
+    const asJson: { name: string; datatype: string; shape: number[]; data: unknown[] }[] = [];
+    let at = jsonLength;
+    for (const x of res.outputs ?? []) {
+      const parameters = (x.parameters ?? {}) as WireOutput["parameters"];
+      const shape = (x.shape ?? []).map(Number);
+      const n = Number(parameters.binary_data_size ?? -1);
+      if (n >= 0) {
+        if (at + n > a.body.length) throw new TransportError("INTERNAL", `output ${x.name}: binary_data_size ${n} runs past the end of the answer`);
+        raw.push(a.body.subarray(at, at + n));
+        at += n;
+      } else if (x.name in shmOut || parameters.shared_memory_region !== undefined) raw.push(new Uint8Array(0));
+      else {
+        asJson.push({ name: x.name, datatype: x.datatype, shape, data: x.data ?? [] });
+        continue;
+      }
+      outs.push({ name: x.name, datatype: x.datatype, shape, parameters });
+    }
+    const result = inferResult(model, { model: res.model_name ?? "", version: res.model_version ?? "", id: res.id ?? "", outputs: outs, raw }, shmOut);
+    for (const x of asJson) {
+      if (!isDataType(x.datatype)) throw new TransportError("UNIMPLEMENTED", `output ${x.name} has datatype ${x.datatype}, which the SDK does not know`);
+      result.outputs[x.name] = { name: x.name, datatype: x.datatype, shape: x.shape, data: fromJson(x.datatype, x.data) } as ProtocolInferResult["outputs"][string];
+    }
+    return result;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.pools.map((p) => p.close()));
+  }
+}
