@@ -6,6 +6,7 @@
  * uses itself instead of including node_api.h: Node-API is a stable C ABI, and many machines that run
  * Node have no Node headers. The symbols are resolved from the node binary when the addon is loaded.
  */
+#define _FILE_OFFSET_BITS 64 /* regions over 2 GiB on 32-bit systems too */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -32,11 +33,19 @@ extern napi_status napi_create_external_arraybuffer(napi_env, void *, size_t, na
 extern napi_status napi_create_function(napi_env, const char *, size_t, napi_callback, void *, napi_value *);
 extern napi_status napi_set_named_property(napi_env, napi_value, const char *, napi_value);
 extern napi_status napi_throw_error(napi_env, const char *, const char *);
+extern napi_status napi_adjust_external_memory(napi_env, int64_t, int64_t *);
 
-/* The mapping goes when the garbage collector frees the last view of it: no view can outlive it. */
+/*
+ * The mapping goes when the garbage collector frees the last view of it: no view can outlive it. The
+ * mapped bytes are reported to V8 as external memory (and taken back here), so that regions dropped by
+ * their owners are collected as promptly as ordinary buffers of that size: a removed region's pages stay
+ * in RAM until it is unmapped.
+ */
 static void unmap(napi_env env, void *data, void *hint) {
-  (void)env;
-  munmap(data, (size_t)(uintptr_t)hint);
+  size_t n = (size_t)(uintptr_t)hint;
+  int64_t total;
+  munmap(data, n);
+  napi_adjust_external_memory(env, -(int64_t)n, &total);
 }
 
 static napi_value fail(napi_env env, const char *what, const char *key) {
@@ -67,10 +76,37 @@ static napi_value map_region(napi_env env, napi_callback_info info) {
   size_t n = (size_t)size;
   int fd = shm_open(key, O_RDWR | (create ? O_CREAT : 0), 0600);
   if (fd < 0) return fail(env, "cannot open shared memory", key);
-  if (create && ftruncate(fd, (off_t)n) != 0) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return fail(env, "cannot stat shared memory", key);
+  }
+  /* macOS sizes a shared-memory object once only: leave one already of this size as it is. */
+  if (create && (size_t)st.st_size != n && ftruncate(fd, (off_t)n) != 0) {
     close(fd);
     return fail(env, "cannot size shared memory", key);
   }
+  /* Touching a page past the end of a smaller region would kill the process (SIGBUS): refuse. */
+  if (!create && (size_t)st.st_size < n) {
+    close(fd);
+    errno = EINVAL;
+    return fail(env, "shared memory is smaller than asked", key);
+  }
+#ifdef __linux__
+  /*
+   * Reserve the pages now. tmpfs sizes a file without allocating it, and a page that a full /dev/shm
+   * (64 MiB in a default Docker container) cannot supply is a SIGBUS when first written through the
+   * mapping; here it is an ENOSPC error instead.
+   */
+  if (create) {
+    int err = posix_fallocate(fd, 0, (off_t)n);
+    if (err != 0 && err != EOPNOTSUPP && err != ENOSYS) {
+      close(fd);
+      errno = err;
+      return fail(env, "cannot reserve shared memory", key);
+    }
+  }
+#endif
   void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   close(fd); /* the mapping keeps the region */
   if (p == MAP_FAILED) return fail(env, "cannot map shared memory", key);
@@ -80,6 +116,8 @@ static napi_value map_region(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "VASDK_SHM", "cannot make an ArrayBuffer over the mapping");
     return NULL;
   }
+  int64_t total;
+  napi_adjust_external_memory(env, (int64_t)n, &total);
   return ab;
 }
 

@@ -56,7 +56,8 @@ function fromJson(datatype: DataType, data: unknown[]): TensorData {
 
 interface Answer {
   status: number;
-  headers: Record<string, string | string[] | undefined>;
+  /** Lower-case names. */
+  headers: Record<string, string>;
   body: Buffer;
 }
 
@@ -90,49 +91,83 @@ export class HttpProtocol implements Protocol {
   }
 
   /**
-   * One HTTP request within the call's deadline; connection failures are UNAVAILABLE. `align`: the offset
-   * into the body that should start on an 8-byte boundary.
+   * One HTTP request within the call's deadline; connection failures are UNAVAILABLE. Through undici's
+   * dispatcher API: the answer's chunks are copied once into a buffer of its Content-Length, with no
+   * stream object or async iteration per answer. `align` gives, from the headers, the offset into the body
+   * that should start on an 8-byte boundary.
    */
-  private async request(method: "GET" | "POST", p: string, o: CallOptions, body?: string | Iterable<Uint8Array>, extra: Record<string, string> = {}, align?: (headers: Answer["headers"]) => number): Promise<Answer> {
+  private request(method: "GET" | "POST", p: string, o: CallOptions, body?: string | Uint8Array[], extra: Record<string, string> = {}, align?: (headers: Record<string, string>) => number): Promise<Answer> {
     const i = this.next++ % this.pools.length;
-    const ac = new AbortController();
-    let why: TransportError | undefined;
-    const timer = o.deadlineMs > 0 ? setTimeout(() => ac.abort((why = new TransportError("DEADLINE_EXCEEDED", "Deadline exceeded"))), o.deadlineMs) : undefined;
-    const onAbort = () => ac.abort((why = new TransportError("CANCELLED", "cancelled by the caller")));
-    o.signal?.addEventListener("abort", onAbort, { once: true });
-    try {
-      if (o.signal?.aborted) throw new TransportError("CANCELLED", "cancelled by the caller");
-      const res = await this.pools[i]!.request({ method, path: p, headers: { ...this.headers, ...extra }, body: body as any, signal: ac.signal });
-      const declared = Number(res.headers["content-length"]);
-      let buf: Buffer;
-      if (Number.isFinite(declared) && declared >= 0) {
-        const at = align?.(res.headers) ?? -1;
-        const base = at < 0 ? 0 : (8 - (at % 8)) % 8;
-        if (declared > this.options.maxReceiveMessageBytes) {
-          res.body.destroy();
-          throw new TransportError("RESOURCE_EXHAUSTED", `received message larger than max (${declared} vs. ${this.options.maxReceiveMessageBytes})`);
-        }
-        buf = Buffer.allocUnsafeSlow(declared + base).subarray(base);
-        let n = 0;
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          if (n + chunk.length > declared) throw new TransportError("INTERNAL", `the server sent more than its Content-Length of ${declared}`);
-          chunk.copy(buf, n);
+    const origin = this.origins[i]!;
+    const max = this.options.maxReceiveMessageBytes;
+    return new Promise<Answer>((resolve, reject) => {
+      let settled = false;
+      let abort: ((e?: Error) => void) | undefined;
+      let why: TransportError | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => stop(new TransportError("CANCELLED", "cancelled by the caller"));
+      const end = (e: TransportError | undefined, a?: Answer) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        o.signal?.removeEventListener("abort", onAbort);
+        if (e) reject(e);
+        else resolve(a!);
+      };
+      const stop = (e: TransportError) => {
+        why = e;
+        abort?.(e);
+        end(e);
+      };
+      if (o.signal?.aborted) return end(new TransportError("CANCELLED", "cancelled by the caller"));
+      o.signal?.addEventListener("abort", onAbort, { once: true });
+      if (o.deadlineMs > 0) timer = setTimeout(() => stop(new TransportError("DEADLINE_EXCEEDED", "Deadline exceeded")), o.deadlineMs);
+      let status = 0;
+      const headers: Record<string, string> = {};
+      let buf: Buffer | undefined;
+      let chunks: Buffer[] | undefined;
+      let n = 0;
+      const handler = {
+        onConnect: (a: (e?: Error) => void) => {
+          abort = a;
+          if (why) a(why);
+        },
+        onHeaders: (statusCode: number, raw: Buffer[] | string[] | null) => {
+          status = statusCode;
+          for (let k = 0; raw && k + 1 < raw.length; k += 2) headers[raw[k]!.toString().toLowerCase()] = raw[k + 1]!.toString();
+          const declared = Number(headers["content-length"] ?? NaN);
+          if (declared > max) {
+            stop(new TransportError("RESOURCE_EXHAUSTED", `received message larger than max (${declared} vs. ${max})`));
+            return false;
+          }
+          if (Number.isFinite(declared)) {
+            const at = align?.(headers) ?? -1;
+            const base = at < 0 ? 0 : (8 - (at % 8)) % 8;
+            buf = Buffer.allocUnsafeSlow(declared + base).subarray(base);
+          } else chunks = [];
+          return true;
+        },
+        onData: (chunk: Buffer) => {
+          if (chunks) chunks.push(chunk);
+          else if (n + chunk.length > buf!.length) {
+            stop(new TransportError("INTERNAL", `the server sent more than its Content-Length of ${buf!.length}`));
+            return false;
+          } else chunk.copy(buf!, n);
           n += chunk.length;
-        }
-        if (n !== declared) throw new TransportError("UNAVAILABLE", `the answer ended after ${n} of ${declared} bytes`);
-      } else {
-        buf = Buffer.from(await res.body.arrayBuffer());
-      }
-      return { status: res.statusCode, headers: res.headers, body: buf };
-    } catch (e) {
-      if (why) throw why;
-      if (e instanceof TransportError) throw e;
-      const err = e as NodeJS.ErrnoException;
-      throw new TransportError("UNAVAILABLE", `${err.code ? `${err.code}: ` : ""}${err.message} (${this.origins[i]})`, { http: 0 });
-    } finally {
-      clearTimeout(timer);
-      o.signal?.removeEventListener("abort", onAbort);
-    }
+          return true;
+        },
+        onComplete: () => {
+          if (buf && n !== buf.length) return end(new TransportError("UNAVAILABLE", `the answer ended after ${n} of ${buf.length} bytes`));
+          end(undefined, { status, headers, body: buf ?? Buffer.concat(chunks ?? []) });
+        },
+        onError: (e: Error) => {
+          if (why) return end(why);
+          const err = e as NodeJS.ErrnoException;
+          end(new TransportError("UNAVAILABLE", `${err.code ? `${err.code}: ` : ""}${err.message} (${origin})`, { http: 0 }));
+        },
+      };
+      this.pools[i]!.dispatch({ origin, method, path: p, headers: { ...this.headers, ...extra }, body: body as any }, handler as any);
+    });
   }
 
   /** A JSON answer, or Triton's error as a TransportError. */

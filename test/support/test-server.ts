@@ -1,4 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
+import * as http from "node:http";
+import * as https from "node:https";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -78,6 +81,11 @@ export interface TestServerOptions {
    * UNAUTHENTICATED, as an authenticating proxy in front of Triton answers.
    */
   requiredHeaders?: Record<string, string>;
+  /**
+   * Also serve Triton's HTTP/REST protocol (KServe v2, binary tensor extension) on another port
+   * (TestServer.httpAddress), with the same models, TLS, required headers and faults (by gRPC method name).
+   */
+  http?: boolean;
   /** ServerMetadata's version; "0.0.0-test" by default. */
   serverVersion?: string;
   /** false answers shared-memory registration as Triton started without --allow-client-shm. Default true. */
@@ -321,6 +329,9 @@ type UnaryHandler = (request: any, call: grpc.ServerUnaryCall<any, any>) => unkn
 export class TestServer {
   /** "127.0.0.1:PORT" (the host given to start, and the bound port). */
   readonly address: string;
+  /** "127.0.0.1:PORT" of the HTTP/REST front, when started with `http: true`. */
+  httpAddress: string | undefined;
+  private httpServer: http.Server | undefined;
   /** The headers of every call received, oldest first (the last 1000). */
   readonly receivedMetadata: { method: string; headers: Record<string, string> }[] = [];
   private readonly models = new Map<string, Entry>();
@@ -368,6 +379,7 @@ export class TestServer {
       throw e;
     }
     self.register();
+    if (options.http) await self.startHttp(host);
     return self;
   }
 
@@ -433,6 +445,10 @@ export class TestServer {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    if (this.httpServer) {
+      this.httpServer.closeAllConnections();
+      await new Promise<void>((resolve) => this.httpServer!.close(() => resolve()));
+    }
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
         this.server.forceShutdown();
@@ -443,6 +459,160 @@ export class TestServer {
         resolve();
       });
     });
+  }
+
+  // ---- the HTTP/REST front (KServe v2 as tritonserver's http_server.cc serves it) ----
+
+  private async startHttp(host: string): Promise<void> {
+    const tls = this.options.tls;
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const chunks: Buffer[] = [];
+      // A client that goes away before its answer cancels the call (its deadline passed, or it was aborted).
+      const ac = new AbortController();
+      res.on("close", () => {
+        if (!res.writableFinished) ac.abort();
+      });
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        this.serveHttp(req, Buffer.concat(chunks), ac.signal).then(
+          ({ status, body, headers }) => {
+            res.writeHead(status, { "content-length": body.length, ...headers });
+            res.end(body);
+          },
+          (e: unknown) => {
+            const { code, details } = toStatus(e);
+            // Triton's mapping of its error codes to HTTP statuses.
+            const status = { [NOT_FOUND]: 404, [UNAVAILABLE]: 503, [INTERNAL]: 500, [UNIMPLEMENTED]: 501, [ALREADY_EXISTS]: 409, [UNAUTHENTICATED]: 401 }[code as number] ?? 400;
+            const body = Buffer.from(JSON.stringify({ error: details }));
+            if (!res.headersSent) res.writeHead(status, { "content-type": "application/json", "content-length": body.length });
+            res.end(body);
+          },
+        );
+      });
+    };
+    const server = tls
+      ? https.createServer({ key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca } : {}), requestCert: tls.requireClientCert ?? false, rejectUnauthorized: tls.requireClientCert ?? false }, handler)
+      : http.createServer(handler);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, host, () => resolve());
+    });
+    this.httpServer = server;
+    this.httpAddress = `${host}:${(server.address() as AddressInfo).port}`;
+  }
+
+  /** One REST call: the gRPC method it stands for goes through admit() (headers, faults) and the same handlers. */
+  private async serveHttp(req: http.IncomingMessage, body: Buffer, signal: AbortSignal): Promise<{ status: number; body: Buffer; headers?: Record<string, string | number> }> {
+    const url = new URL(req.url ?? "/", "http://x");
+    const seg = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+    const json = (v: unknown, status = 200) => ({ status, body: Buffer.from(JSON.stringify(v)), headers: { "content-type": "application/json" } });
+    const empty = (status: number) => ({ status, body: Buffer.alloc(0) });
+    const jsonBody = () => (body.length ? JSON.parse(body.toString("utf8")) : {}) as Record<string, any>;
+    const admit = (method: string) => {
+      const md = new grpc.Metadata();
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string" && !["host", "connection", "content-length", "content-type", "inference-header-content-length"].includes(k)) md.set(k, v);
+      const refused = this.admit(method, md);
+      if (refused) throw refused;
+    };
+    if (seg[0] !== "v2") throw rpcError(NOT_FOUND, "Not Found");
+    // /v2/models/<m>[/versions/<v>][/action]
+    if (seg[1] === "models" && seg.length >= 3 && seg[2] !== "stats") {
+      const name = seg[2]!;
+      const versioned = seg[3] === "versions";
+      const version = versioned ? seg[4] ?? "" : "";
+      const action = seg[versioned ? 5 : 3];
+      switch (action) {
+        case "ready":
+          admit("ModelReady");
+          return empty(this.modelReady(name, version) ? 200 : 400);
+        case "config":
+          admit("ModelConfig");
+          return json(this.modelConfig(name, version));
+        case "stats":
+          admit("ModelStatistics");
+          return json(this.modelStatistics(name, version));
+        case "infer": {
+          admit("ModelInfer");
+          const n = Number(req.headers["inference-header-content-length"] ?? body.length);
+          const head = JSON.parse(body.toString("utf8", 0, n)) as { id?: string; parameters?: Record<string, unknown>; inputs?: any[]; outputs?: any[] };
+          const toParams = (p: Record<string, unknown> = {}): Params =>
+            Object.fromEntries(Object.entries(p).map(([k, v]): [string, InferParameterMsg] => [k,
+              typeof v === "boolean" ? { parameter_choice: "bool_param", bool_param: v }
+              : typeof v === "string" ? { parameter_choice: "string_param", string_param: v }
+              : Number.isInteger(v) ? { parameter_choice: "int64_param", int64_param: String(v) }
+              : { parameter_choice: "double_param", double_param: Number(v) }]));
+          let at = n;
+          const raw: Buffer[] = [];
+          const inputs = (head.inputs ?? []).map((t) => {
+            const { binary_data_size, ...rest } = (t.parameters ?? {}) as Record<string, unknown>;
+            if (binary_data_size !== undefined) {
+              raw.push(body.subarray(at, at + Number(binary_data_size)));
+              at += Number(binary_data_size);
+            }
+            return { name: t.name, datatype: t.datatype, shape: (t.shape ?? []).map(String), parameters: toParams(rest) };
+          });
+          const { binary_data_output, ...reqParams } = (head.parameters ?? {}) as Record<string, unknown>;
+          void binary_data_output;
+          const outputs = (head.outputs ?? []).map((o) => {
+            const { binary_data, ...rest } = (o.parameters ?? {}) as Record<string, unknown>;
+            void binary_data;
+            return { name: o.name, parameters: toParams(rest) };
+          });
+          const r = await this.infer({ model_name: name, model_version: version, id: head.id ?? "", parameters: toParams(reqParams), inputs, outputs, raw_input_contents: raw }, signal);
+          const shmNames = new Set(outputs.filter((o) => o.parameters.shared_memory_region).map((o) => o.name));
+          const outJson = r.outputs.map((o, i) => ({
+            name: o.name,
+            datatype: o.datatype,
+            shape: o.shape,
+            parameters: shmNames.has(o.name) ? {} : { binary_data_size: r.raw_output_contents[i]!.byteLength },
+          }));
+          const header = Buffer.from(JSON.stringify({ model_name: r.model_name, model_version: r.model_version, ...(r.id ? { id: r.id } : {}), outputs: outJson }));
+          const parts = [header, ...r.raw_output_contents.filter((_, i) => !shmNames.has(r.outputs[i]!.name)).map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength))];
+          return { status: 200, body: Buffer.concat(parts), headers: { "content-type": "application/octet-stream", "inference-header-content-length": header.length } };
+        }
+        case undefined:
+          admit("ModelMetadata");
+          return json(this.modelMetadata(name, version));
+        default:
+          throw rpcError(NOT_FOUND, "Not Found");
+      }
+    }
+    const route = `${req.method} /${seg.join("/")}`;
+    if (route === "GET /v2/health/live") return admit("ServerLive"), empty(200);
+    if (route === "GET /v2/health/ready") return admit("ServerReady"), empty(this.serverReady() ? 200 : 400);
+    if (route === "GET /v2") {
+      admit("ServerMetadata");
+      return json({ name: "triton", version: this.options.serverVersion ?? "0.0.0-test", extensions: ["model_repository", "model_configuration", "system_shared_memory", "binary_tensor_data", "parameters", "statistics"] });
+    }
+    if (route === "GET /v2/models/stats") return admit("ModelStatistics"), json(this.modelStatistics("", ""));
+    if (route === "POST /v2/repository/index") return admit("RepositoryIndex"), json((this.repositoryIndex("", jsonBody().ready ?? false) as { models: unknown[] }).models);
+    if (seg[1] === "repository" && seg[2] === "models" && req.method === "POST" && (seg[4] === "load" || seg[4] === "unload")) {
+      admit(seg[4] === "load" ? "RepositoryModelLoad" : "RepositoryModelUnload");
+      if (seg[4] === "load") this.load("", seg[3]!);
+      else this.unload("", seg[3]!);
+      return json({});
+    }
+    if (seg[1] === "systemsharedmemory") {
+      const region = seg[2] === "region" ? seg[3]! : "";
+      const action = seg[region ? 4 : 2];
+      if (action === "status") {
+        admit("SystemSharedMemoryStatus");
+        const st = this.shmStatus(region) as { regions: Record<string, { name: string; key: string; offset: string; byte_size: string }> };
+        return json(Object.values(st.regions).map((x) => ({ name: x.name, key: x.key, offset: Number(x.offset), byte_size: Number(x.byte_size) })));
+      }
+      if (action === "register") {
+        admit("SystemSharedMemoryRegister");
+        const b = jsonBody();
+        this.shmRegister(region, b.key ?? "", Number(b.offset ?? 0), Number(b.byte_size ?? 0));
+        return json({});
+      }
+      if (action === "unregister") {
+        admit("SystemSharedMemoryUnregister");
+        this.shmUnregister(region);
+        return json({});
+      }
+    }
+    throw rpcError(NOT_FOUND, "Not Found");
   }
 
   // ---- plumbing ----

@@ -1,7 +1,7 @@
 import { status as grpcStatus } from "@grpc/grpc-js";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -80,12 +80,16 @@ async function rejectsWith(p: Promise<unknown>, check: (e: VideoAnalysisError) =
   });
 }
 
-describe("TritonClient against the protocol-faithful test server", () => {
+const PROTOCOLS = ["grpc", "http"] as const;
+type Protocol = (typeof PROTOCOLS)[number];
+const urlOf = (s: TestServer, protocol: Protocol) => (protocol === "grpc" ? s.address : s.httpAddress!);
+
+for (const protocol of PROTOCOLS) describe(`TritonClient (${protocol}) against the protocol-faithful test server`, () => {
   let server: TestServer;
   let client: TritonClient;
   before(async () => {
-    server = await TestServer.start({ models });
-    client = await TritonClient.create({ url: server.address });
+    server = await TestServer.start({ models, http: true });
+    client = await TritonClient.create({ url: urlOf(server, protocol), protocol });
   });
   after(async () => {
     await client.close();
@@ -184,7 +188,24 @@ describe("TritonClient against the protocol-faithful test server", () => {
     assert.equal(await client.modelReady("id_int32"), true);
   });
 
-  test("the stream delivers results in order and surfaces a server error without closing", async () => {
+  test("a cancelled call gives CANCELLED at once", async () => {
+    const ac = new AbortController();
+    const t0 = performance.now();
+    setTimeout(() => ac.abort(), 50);
+    await rejectsWith(client.infer("slow", [tensor("IN", "FP32", [1], Float32Array.of(1))], { signal: ac.signal }), (e) => assert.equal(e.code, "CANCELLED"));
+    assert.ok(performance.now() - t0 < 300);
+    // The client goes on working after a cancel.
+    const r = await client.infer("id_fp32", [tensor("IN", "FP32", [2, 2], Float32Array.of(1, 2, 3, 4))]);
+    assert.deepEqual(Array.from(r.outputs.OUT!.data as Float32Array), [1, 2, 3, 4]);
+  });
+
+  test("a wrong shape's error carries the server's own text", async () => {
+    await rejectsWith(client.infer("id_fp32", [tensor("IN", "FP32", [4], new Float32Array(4))]), (e) => {
+      assert.match(e.message, /unexpected shape for input 'IN' for model 'id_fp32'/);
+    });
+  });
+
+  test("the stream delivers results in order and surfaces a server error without closing", { skip: protocol === "http" && "gRPC only" }, async () => {
     const stream = client.stream();
     const values = [1, 2, -3, 4, 5];
     const settled = await Promise.allSettled(values.map((v) => stream.infer("fails_on_negative", [tensor("IN", "INT32", [1], Int32Array.of(v))])));
@@ -218,11 +239,57 @@ describe("TritonClient against the protocol-faithful test server", () => {
       region.destroy();
     }
   });
+
+  test("sharedMemory system: frames and fixed-shape outputs go through pooled regions, answers equal, regions gone after close", async () => {
+    const viaShm = await TritonClient.create({ url: urlOf(server, protocol), protocol, sharedMemory: "system" });
+    const contract = { inputs: [{ name: "INPUT__0", datatype: "UINT8" as const, shape: [1, 960, 960, 3] }], outputs: [{ name: "OUTPUT__0", datatype: "FP32" as const, shape: yoloShape }] };
+    const px = new Uint8Array(960 * 960 * 3).map((_, i) => (i * 7) % 253);
+    let keys: string[] = [];
+    try {
+      const want = await client.infer("yolo_like_960", [tensor("INPUT__0", "UINT8", [1, 960, 960, 3], px)]);
+      const before = server.callCount("SystemSharedMemoryRegister");
+      for (let i = 0; i < 3; i++) {
+        const got = await viaShm.infer("yolo_like_960", [tensor("INPUT__0", "UINT8", [1, 960, 960, 3], px)], { contract });
+        assert.deepEqual(got.outputs.OUTPUT__0!.shape, yoloShape);
+        const bytes = (t: Float32Array) => Buffer.from(t.buffer, t.byteOffset, t.byteLength);
+        assert.ok(bytes(got.outputs.OUTPUT__0!.data as Float32Array).equals(bytes(want.outputs.OUTPUT__0!.data as Float32Array)), "same output through shared memory");
+      }
+      // One input and one output region, made once and reused.
+      assert.equal(server.callCount("SystemSharedMemoryRegister") - before, 2);
+      keys = (await viaShm.systemSharedMemoryStatus()).map((r) => r.key);
+      assert.equal(keys.length, 2);
+      for (const k of keys) assert.ok(existsSync(`/dev/shm${k}`));
+    } finally {
+      await viaShm.close();
+    }
+    assert.deepEqual(await client.systemSharedMemoryStatus(), []);
+    for (const k of keys) assert.equal(existsSync(`/dev/shm${k}`), false);
+  });
+
+  test("sharedMemory auto: a server that cannot register a region is used without, with one warning", async () => {
+    const viaShm = await TritonClient.create({ url: urlOf(server, protocol), protocol, sharedMemory: "auto" });
+    const warnings: string[] = [];
+    const onWarning = (w: Error & { code?: string }) => warnings.push(w.code ?? "");
+    process.on("warning", onWarning);
+    try {
+      assert.equal(viaShm.sharedMemoryActive, true);
+      server.injectFault("SystemSharedMemoryRegister", grpcStatus.INTERNAL, { message: "Unable to open shared memory region" });
+      const px = new Uint8Array(960 * 960 * 3);
+      const r = await viaShm.infer("yolo_like_960", [tensor("INPUT__0", "UINT8", [1, 960, 960, 3], px)]);
+      assert.deepEqual(r.outputs.OUTPUT__0!.shape, yoloShape);
+      await new Promise((res) => setImmediate(res));
+      assert.equal(viaShm.sharedMemoryActive, false);
+      assert.deepEqual(warnings, ["VASDK_SHM_OFF"]);
+    } finally {
+      process.off("warning", onWarning);
+      await viaShm.close();
+    }
+  });
 });
 
-test("a server that is down gives UNAVAILABLE after the configured retries, with attempts and time", async () => {
+for (const protocol of PROTOCOLS) test(`a server that is down gives UNAVAILABLE after the configured retries, with attempts and time (${protocol})`, async () => {
   const port = await freePort();
-  const client = await TritonClient.create({ url: `127.0.0.1:${port}`, retry: { maxAttempts: 4, initialBackoffMs: 50, maxBackoffMs: 200 } });
+  const client = await TritonClient.create({ url: `127.0.0.1:${port}`, protocol, retry: { maxAttempts: 4, initialBackoffMs: 50, maxBackoffMs: 200 } });
   try {
     const t0 = performance.now();
     await rejectsWith(client.serverReady(), (e) => {
@@ -239,10 +306,10 @@ test("a server that is down gives UNAVAILABLE after the configured retries, with
   }
 });
 
-test("several endpoints are spread by round robin", async () => {
-  const a = await TestServer.start({ models: [identity("m", "FP32", [1])] });
-  const b = await TestServer.start({ models: [identity("m", "FP32", [1])] });
-  const client = await TritonClient.create({ urls: [a.address, b.address] });
+for (const protocol of PROTOCOLS) test(`several endpoints are spread by round robin (${protocol})`, async () => {
+  const a = await TestServer.start({ models: [identity("m", "FP32", [1])], http: true });
+  const b = await TestServer.start({ models: [identity("m", "FP32", [1])], http: true });
+  const client = await TritonClient.create({ urls: [urlOf(a, protocol), urlOf(b, protocol)], protocol });
   const direct = await Promise.all([TritonClient.create({ url: a.address }), TritonClient.create({ url: b.address })]);
   try {
     for (let i = 0; i < 20; i++) await client.infer("m", [tensor("IN", "FP32", [1], Float32Array.of(i))]);
@@ -256,7 +323,7 @@ test("several endpoints are spread by round robin", async () => {
   }
 });
 
-describe("TLS with client certificates, and auth headers", () => {
+for (const protocol of PROTOCOLS) describe(`TLS with client certificates, and auth headers (${protocol})`, () => {
   const dir = mkdtempSync(join(tmpdir(), "va-tls-"));
   const f = (n: string) => join(dir, n);
   const ssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
@@ -273,6 +340,7 @@ describe("TLS with client certificates, and auth headers", () => {
       models: [identity("m", "FP32", [1])],
       tls: { key: readFileSync(f("server.key")), cert: readFileSync(f("server.pem")), ca: readFileSync(f("ca.pem")), requireClientCert: true },
       requiredHeaders: { authorization: "Bearer s3cret" },
+      http: true,
     });
   });
   after(async () => {
@@ -280,11 +348,12 @@ describe("TLS with client certificates, and auth headers", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const port = () => server.address.split(":").pop();
+  const port = () => urlOf(server, protocol).split(":").pop();
 
   test("mutual TLS with the right token works", async () => {
     const c = await TritonClient.create({
       url: `localhost:${port()}`,
+      protocol,
       tls: { ca: f("ca.pem"), cert: f("client.pem"), key: f("client.key") },
       headers: { authorization: "Bearer s3cret" },
     });
@@ -297,7 +366,7 @@ describe("TLS with client certificates, and auth headers", () => {
   });
 
   test("a wrong token gives UNAUTHENTICATED", async () => {
-    const c = await TritonClient.create({ url: `localhost:${port()}`, tls: { ca: f("ca.pem"), cert: f("client.pem"), key: f("client.key") }, headers: { authorization: "Bearer nope" } });
+    const c = await TritonClient.create({ url: `localhost:${port()}`, protocol, tls: { ca: f("ca.pem"), cert: f("client.pem"), key: f("client.key") }, headers: { authorization: "Bearer nope" } });
     try {
       await rejectsWith(c.serverReady(), (e) => assert.equal(e.code, "UNAUTHENTICATED"));
     } finally {
@@ -306,7 +375,7 @@ describe("TLS with client certificates, and auth headers", () => {
   });
 
   test("plaintext against a TLS server fails as UNAVAILABLE, not with a stack trace", async () => {
-    const c = await TritonClient.create({ url: `localhost:${port()}`, retry: { maxAttempts: 1 } });
+    const c = await TritonClient.create({ url: `localhost:${port()}`, protocol, retry: { maxAttempts: 1 } });
     try {
       await rejectsWith(c.serverReady(), (e) => assert.equal(e.code, "UNAVAILABLE"));
     } finally {
