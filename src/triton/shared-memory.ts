@@ -22,7 +22,7 @@ function loadNative(): { addon?: NativeShm; reason?: string } {
     native = {
       reason:
         err.code === "MODULE_NOT_FOUND"
-          ? `dist/native/shm.node is missing: it is built at install with a C compiler (cc); build it with "node ${fileURLToPath(new URL("../../../scripts/build-native.mjs", import.meta.url))}"`
+          ? `dist/native/shm.node is missing: it is built by npm run build and at install, and a C compiler (cc) is needed; build it with "node ${fileURLToPath(new URL("../../../scripts/build-native.mjs", import.meta.url))}"`
           : `dist/native/shm.node did not load: ${err.message}`,
     };
   }
@@ -37,7 +37,11 @@ function loadNative(): { addon?: NativeShm; reason?: string } {
  *
  * Where the addon could not be built (no C compiler at install), the region is reached through file
  * calls on /dev/shm<key> instead: one copy more per tensor and a system call, and no `bytes`; a warning
- * says so once (nativeStatus() tells why).
+ * says so once (nativeStatus() tells why). VIDEO_SDK_SHM_NATIVE=0 asks for the file calls.
+ *
+ * Mapped regions have their pages reserved at create (a full /dev/shm is an IO_ERROR there, not a
+ * SIGBUS on a later write). Another process shrinking the file under a live mapping (creating the same
+ * key again with a smaller size) would still make access past its new end fatal: keys are this process's.
  */
 export class SystemSharedMemory {
   private fd: number | undefined;
@@ -64,18 +68,20 @@ export class SystemSharedMemory {
       try {
         return new SystemSharedMemory(key, byteSize, Buffer.from(n.addon.map(key, byteSize, true)), undefined);
       } catch (e) {
-        throw new VideoAnalysisError("IO_ERROR", `cannot create shared memory ${key}: ${(e as Error).message}`);
+        // The addon's message names the key, the step and the errno text.
+        throw new VideoAnalysisError("IO_ERROR", (e as Error).message, { cause: e });
       }
     }
     if (!warned) {
       warned = true;
       process.emitWarning(`shared memory: the native mapping is not available (${n.reason}); reading and writing /dev/shm through file calls, one extra copy per tensor`, { code: "VASDK_SHM_FALLBACK" });
     }
-    let fd: number;
+    let fd: number | undefined;
     try {
       fd = openSync(`/dev/shm${key}`, "w+", 0o600);
       ftruncateSync(fd, byteSize);
     } catch (e) {
+      if (fd !== undefined) closeSync(fd);
       throw new VideoAnalysisError("IO_ERROR", `cannot create shared memory ${key} in /dev/shm: ${(e as Error).message}`);
     }
     return new SystemSharedMemory(key, byteSize, undefined, fd);
@@ -100,7 +106,15 @@ export class SystemSharedMemory {
   write(offset: number, bytes: Uint8Array): void {
     this.check(offset, bytes.byteLength);
     if (this.mapping) this.mapping.set(bytes, offset);
-    else writeSync(this.fd!, bytes, 0, bytes.byteLength, offset);
+    else this.io("write", () => writeSync(this.fd!, bytes, 0, bytes.byteLength, offset));
+  }
+
+  private io(what: string, call: () => number): number {
+    try {
+      return call();
+    } catch (e) {
+      throw new VideoAnalysisError("IO_ERROR", `cannot ${what} shared memory ${this.key} in /dev/shm: ${(e as Error).message}`, { cause: e });
+    }
   }
 
   /**
@@ -111,7 +125,8 @@ export class SystemSharedMemory {
     this.check(offset, length);
     if (this.mapping) return this.mapping.subarray(offset, offset + length);
     const out = Buffer.allocUnsafe(length);
-    readSync(this.fd!, out, 0, length, offset);
+    const got = this.io("read", () => readSync(this.fd!, out, 0, length, offset));
+    if (got < length) out.fill(0, got); // a file shortened by someone else: no stale memory
     return out;
   }
 
@@ -121,8 +136,10 @@ export class SystemSharedMemory {
   }
 
   /**
-   * Removes the region's name (unregister it from the server first). Views taken earlier stay readable:
-   * the memory is unmapped when the last of them is garbage-collected.
+   * Removes the region's name (unregister it from the server first) and drops this object's reference to
+   * the mapping; later calls throw FAILED_PRECONDITION. Views taken earlier stay readable and writable
+   * (never a crash): the memory is unmapped, and its pages given back, once the garbage collector has
+   * collected the last of them and the event loop has turned (the addon's finalizer runs then).
    */
   destroy(): void {
     if (this.destroyed) return;

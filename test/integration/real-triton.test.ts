@@ -35,7 +35,7 @@ let server: RealTriton | undefined;
 let startError: Error | undefined;
 let skip: string | false = false;
 try {
-  const r = await startRealTriton();
+  const r = await startRealTriton({ http: true });
   if (r.skip !== undefined) skip = `real tritonserver not run: ${r.skip}`;
   else server = r.server;
 } catch (e) {
@@ -371,6 +371,78 @@ test("system shared memory: regions registered from offset 0, tensors placed by 
   }
   assert.deepEqual(await client.systemSharedMemoryStatus(), []);
 });
+
+test("HTTP/REST: every ensemble answers bit for bit as over gRPC; the same models, metadata and configs", { skip }, async (t) => {
+  const { server, client } = live();
+  const http = await TritonClient.create({ url: server.httpAddress!, protocol: "http" });
+  try {
+    assert.equal(await http.serverReady(), true);
+    assert.equal((await http.serverMetadata()).version, (await client.serverMetadata()).version);
+    assert.deepEqual(await http.repositoryIndex(), await client.repositoryIndex());
+    for (const { name, m } of committedEnsembles()) {
+      await t.test(name, async () => {
+        assert.deepEqual(await http.modelMetadata(name), await client.modelMetadata(name));
+        assert.equal((await http.modelConfig(name)).platform, "ensemble");
+        const inputs = await realisticInputs(m);
+        const contract = contractFor(m, "triton");
+        const [viaHttp, viaGrpc] = [await http.infer(name, inputs, { contract }), await client.infer(name, inputs, { contract })];
+        for (const spec of contract.outputs) {
+          const [a, b] = [toFloat32(viaHttp.outputs[spec.name]!), toFloat32(viaGrpc.outputs[spec.name]!)];
+          assert.deepEqual(viaHttp.outputs[spec.name]!.shape, spec.shape);
+          assert.ok(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength)), `${name} ${spec.name}: HTTP and gRPC differ`);
+        }
+      });
+    }
+  } finally {
+    await http.close();
+  }
+});
+
+test("HTTP/REST errors carry Triton's status and text: unknown model, wrong shape, wrong datatype", { skip }, async () => {
+  const { server } = live();
+  const http = await TritonClient.create({ url: server.httpAddress!, protocol: "http", retry: { maxAttempts: 1 } });
+  const httpStatus = (e: unknown, status: number) => (assert.equal((e as VideoAnalysisError).details.httpStatus, status, String(e)), true);
+  try {
+    const m = findModel("midas_256")!;
+    const [good] = await realisticInputs(m);
+    await assert.rejects(http.infer("no_such_model", [good!]), (e) => assertSdkError(e, "NOT_FOUND", undefined, /Request for unknown model: 'no_such_model' is not found/) && httpStatus(e, 404));
+    assert.equal(await http.modelReady("no_such_model"), false);
+    const wrongShape = tensor("INPUT__0", "UINT8", [1, 255, 256, 3], (good!.data as Uint8Array).subarray(0, 255 * 256 * 3));
+    await assert.rejects(http.infer("midas_256", [wrongShape]), (e) => assertSdkError(e, "INVALID_ARGUMENT", undefined, /unexpected shape for input 'INPUT__0' for model 'midas_256'\. Expected \[1,256,256,3\], got \[1,255,256,3\]/) && httpStatus(e, 400));
+    const wrongType = tensor("INPUT__0", "FP32", [1, 256, 256, 3], new Float32Array(256 * 256 * 3));
+    await assert.rejects(http.infer("midas_256", [wrongType]), (e) => assertSdkError(e, "INVALID_ARGUMENT", undefined, /expects 'UINT8'/));
+  } finally {
+    await http.close();
+  }
+  // Over gRPC Triton 2.51 answers the wrong shape with a status and no text; the SDK still says what was wrong.
+  const m = findModel("midas_256")!;
+  const [good] = await realisticInputs(m);
+  const wrongShape = tensor("INPUT__0", "UINT8", [1, 255, 256, 3], (good!.data as Uint8Array).subarray(0, 255 * 256 * 3));
+  await assert.rejects(live().client.infer("midas_256", [wrongShape]), (e) => assertSdkError(e, "INVALID_ARGUMENT", 3, /Expected \[1,256,256,3\], got \[1,255,256,3\]/));
+});
+
+for (const protocol of ["grpc", "http"] as const) {
+  test(`shared memory pool (${protocol}): frames in and outputs out through /dev/shm, answers equal to the messages'`, { skip }, async () => {
+    const { server, client } = live();
+    const url = protocol === "grpc" ? server.address : server.httpAddress!;
+    const viaShm = await TritonClient.create({ url, protocol, sharedMemory: "system" });
+    try {
+      for (const name of ["raft_256", "yolo11x_640"]) {
+        const m = findModel(name)!;
+        const contract = contractFor(m, "triton");
+        const inputs = await realisticInputs(m);
+        const [a, b] = [await viaShm.infer(name, inputs, { contract }), await client.infer(name, inputs, { contract })];
+        for (const spec of contract.outputs) assert.deepEqual(toFloat32(a.outputs[spec.name]!), toFloat32(b.outputs[spec.name]!), `${name} ${spec.name}`);
+      }
+      const regions = (await client.systemSharedMemoryStatus()).filter((r) => r.name.startsWith("vasdk_shm_"));
+      // raft: two frames and the flow; yolo: the frame and its output.
+      assert.equal(regions.length, 5);
+    } finally {
+      await viaShm.close();
+    }
+    assert.deepEqual((await client.systemSharedMemoryStatus()).filter((r) => r.name.startsWith("vasdk_shm_")), []);
+  });
+}
 
 test("model control: an ensemble unloaded is NOT_FOUND, loaded again it answers", { skip }, async () => {
   const { client } = live();

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
@@ -75,4 +76,64 @@ test("without the addon regions are reached through file calls, with one warning
     console.log(JSON.stringify({ ...out, warnings }));`;
   const got = JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", script], { env: { ...process.env, VIDEO_SDK_SHM_NATIVE: "0" }, encoding: "utf8" }));
   assert.deepEqual(got, { mapped: false, bytes: true, value: 42, status: { mapped: false, reason: "VIDEO_SDK_SHM_NATIVE=0" }, warnings: ["VASDK_SHM_FALLBACK"] });
+});
+
+test("a view outlives destroy() and the region object; the mapping goes once the last view is collected", { skip: !linux && "Linux only" }, () => {
+  const mod = fileURLToPath(new URL("../../src/triton/shared-memory.js", import.meta.url));
+  const k = `/vasdk_it_${process.pid}_gc`;
+  const script = `
+    const { readFileSync } = await import("node:fs");
+    const { SystemSharedMemory } = await import(${JSON.stringify(mod)});
+    const mapped = () => readFileSync("/proc/self/maps", "utf8").includes(${JSON.stringify(k.slice(1))});
+    const turn = async () => { for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((r) => setImmediate(r)); } };
+    let r = SystemSharedMemory.create(${JSON.stringify(k)}, 1 << 20);
+    let v = r.view(4096, 16);
+    v.fill(7);
+    r.destroy();
+    r = undefined;
+    await turn();
+    const kept = { mapped: mapped(), sum: v.reduce((a, b) => a + b, 0) };
+    v[0] = 1;
+    v = undefined;
+    await turn();
+    console.log(JSON.stringify({ kept, after: mapped() }));`;
+  const got = JSON.parse(execFileSync(process.execPath, ["--expose-gc", "--input-type=module", "-e", script], { encoding: "utf8" }));
+  assert.deepEqual(got, { kept: { mapped: true, sum: 7 * 16 }, after: false });
+});
+
+test("the addon refuses to map more than a region holds (touching past its end would be a SIGBUS)", { skip: !linux && "Linux only" }, () => {
+  const addon = createRequire(import.meta.url)("../../native/shm.node") as { map(key: string, n: number, create: boolean): ArrayBuffer; unlink(key: string): void };
+  const k = key();
+  const r = SystemSharedMemory.create(k, 4096);
+  try {
+    assert.equal(addon.map(k, 4096, false).byteLength, 4096);
+    assert.throws(() => addon.map(k, 8192, false), /shared memory is smaller than asked \/vasdk_it_.*: Invalid argument/);
+    assert.throws(() => addon.map(`/vasdk_it_${process.pid}_absent`, 16, false), /cannot open shared memory \/vasdk_it_\d+_absent: No such file or directory/);
+  } finally {
+    r.destroy();
+  }
+});
+
+// A full /dev/shm (64 MiB in a default Docker container) must be an error at create, not a SIGBUS that
+// kills the process on the first write. Needs a private mount namespace (root and unshare).
+const unshare = linux && process.getuid?.() === 0 && spawnSync("unshare", ["-m", "true"]).status === 0;
+test("a /dev/shm too small for the region is an IO_ERROR at create, not a crash on write", { skip: !unshare && "needs root and unshare -m" }, () => {
+  const mod = fileURLToPath(new URL("../../src/triton/shared-memory.js", import.meta.url));
+  const script = `
+    const { SystemSharedMemory } = await import(${JSON.stringify(mod)});
+    const out = { mapped: SystemSharedMemory.nativeStatus().mapped };
+    try {
+      const r = SystemSharedMemory.create("/vasdk_it_${process.pid}_full", 8 << 20);
+      r.bytes.fill(1);
+      out.created = true;
+    } catch (e) {
+      out.code = e.code;
+      out.message = e.message;
+    }
+    console.log(JSON.stringify(out));`;
+  const sh = `mount -t tmpfs -o size=1m tmpfs /dev/shm && exec "$0" --input-type=module -e "$1"`;
+  const got = JSON.parse(execFileSync("unshare", ["-m", "sh", "-c", sh, process.execPath, script], { encoding: "utf8" }));
+  assert.equal(got.mapped, true);
+  assert.equal(got.code, "IO_ERROR");
+  assert.match(got.message, /No space left on device/);
 });
