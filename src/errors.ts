@@ -62,8 +62,7 @@ export function isVideoAnalysisError(e: unknown): e is VideoAnalysisError {
   return e instanceof VideoAnalysisError;
 }
 
-// gRPC's status numbers 1..16 in order (0 is OK). Listed here rather than taken from grpc-js, so that
-// runs that never talk gRPC (the embedded backend and its worker) never load it.
+// gRPC's status numbers 1..16 in order (0 is OK), as the SDK's own gRPC client reads them from grpc-status.
 const GRPC_CODES: ErrorCode[] = [
   "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
   "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE",
@@ -74,11 +73,6 @@ const grpcNames = new Map<number, ErrorCode>(GRPC_CODES.map((name, i) => [i + 1,
 /** The status name of a gRPC status number ("UNKNOWN" for numbers gRPC does not define). */
 export function grpcCodeName(code: number): ErrorCode {
   return grpcNames.get(code) ?? "UNKNOWN";
-}
-
-/** True for a grpc-js ServiceError (an Error carrying a numeric `code` and `details`). */
-export function isGrpcServiceError(e: unknown): e is Error & { code: number; details: string } {
-  return e instanceof Error && typeof (e as { code?: unknown }).code === "number" && "details" in e;
 }
 
 /** The error an aborted signal stands for: a failure's own error, else CANCELLED ("`what` was cancelled"). */
