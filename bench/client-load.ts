@@ -25,7 +25,7 @@ import { pathToFileURL } from "node:url";
 import { elementCount, elementSize, tensor, type DataType } from "../src/tensor.js";
 import { TritonClient, type TritonClientOptions } from "../src/triton/client.js";
 import { SystemSharedMemory } from "../src/triton/shared-memory.js";
-import type { SharedMemoryTensor } from "../src/triton/wire.js";
+import type { SharedMemoryTensor } from "../src/triton/protocol.js";
 import { percentile } from "./stats.js";
 
 export interface TensorSpec {

@@ -6,10 +6,10 @@ export {
 } from "./tensor.js";
 export type { InferenceBackend, InferOptions, InferResult, ModelContract, ModelMetadata, TensorSpec } from "./backend/backend.js";
 export { checkContract } from "./backend/contract.js";
-export { TritonClient, type TritonClientOptions, type TlsOptions, type ServerMetadata, type RepositoryModel } from "./triton/client.js";
+export { TritonClient, type TritonClientOptions, type TlsOptions, type ServerMetadata, type RepositoryModel, type SharedMemoryMode } from "./triton/client.js";
 export { InferStream } from "./triton/grpc/stream.js";
 export { SystemSharedMemory } from "./triton/shared-memory.js";
-export type { InferInput, SharedMemoryTensor } from "./triton/wire.js";
+export type { InferInput, SharedMemoryTensor, ProtocolName, SharedMemoryOutputs } from "./triton/protocol.js";
 export type { RetryPolicy } from "./triton/retry.js";
 export { EmbeddedBackend, type EmbeddedBackendOptions } from "./embedded/embedded-backend.js";
 

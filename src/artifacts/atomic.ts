@@ -3,6 +3,7 @@ import { open, readdir, rename, unlink, type FileHandle } from "node:fs/promises
 import { basename, dirname, join, resolve } from "node:path";
 import { VideoAnalysisError } from "../errors.js";
 import { openDirect } from "./append-file.js";
+import { isProcessAlive } from "../pid.js";
 
 /**
  * Artifacts are written under a temporary name in their own folder and renamed into place when complete
@@ -176,7 +177,7 @@ export async function removeStaleTempFiles(dir: string): Promise<string[]> {
     const m = TEMP_RE.exec(name);
     if (!m) continue;
     const pid = Number(m[1]);
-    if (pid === process.pid || isAlive(pid)) continue;
+    if (pid === process.pid || isProcessAlive(pid)) continue;
     try {
       await unlink(join(dir, name));
       removed.push(name);
@@ -187,11 +188,3 @@ export async function removeStaleTempFiles(dir: string): Promise<string[]> {
   return removed;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}

@@ -6,6 +6,7 @@ import type { ResolvedModel, Routing } from "../routing/route.js";
 import type { DecodeStats } from "../video/frame-reader.js";
 import type { VideoMetadata } from "../video/metadata.js";
 import { writeFileAtomic } from "./atomic.js";
+import type { OutageRecord } from "../triton/outage.js";
 
 /** The manifest's format: bumped when a field changes meaning. */
 export const MANIFEST_VERSION = 1;
@@ -40,6 +41,8 @@ export interface Manifest {
   resolved_model_mapping: Record<string, ResolvedModel>;
   models_used: ModelUsage[];
   artifacts: ArtifactRecord[];
+  /** Server outages the run waited out (Triton backend with backend.triton.outage_budget_s). */
+  outages: OutageRecord[];
   timings: {
     wall_ms: number;
     /** Busy time per stage; stages overlap, so they add up to more than the wall time. */

@@ -62,4 +62,9 @@ export class ContractCache {
     }
     return p;
   }
+
+  /** Forgets every check, so each model is checked again (after a server restart). */
+  clear(): void {
+    this.checked.clear();
+  }
 }

@@ -33,6 +33,7 @@ import { resolveProfile, type ProfileSource, type ProfileSourceOptions } from ".
 import { ProgressMeter, type Progress } from "./progress.js";
 import { ARTIFACT_FILES, RunFolder } from "./run-folder.js";
 import { round2, StageClock } from "./stats.js";
+import type { TritonClient } from "../triton/client.js";
 
 export interface ModelManagerOptions extends ProfileSourceOptions {
   /**
@@ -317,6 +318,16 @@ export class ModelManager {
     const readOptions = { fps: this.profile.analysis.fps, width: a.width, height: a.height, metadata: meta, ...(signal ? { signal } : {}) };
     const estimate = planFrames(meta, readOptions).estimatedFrames;
     const meter = new ProgressMeter(options.maxFrames ? Math.min(options.maxFrames, estimate) : estimate);
+    // A Triton client that waits out a server outage says so in the progress, and the manifest lists it.
+    const triton = this.backend.kind === "triton" && "outages" in this.backend ? (this.backend as TritonClient) : undefined;
+    const outagesBefore = triton?.outages.length ?? 0;
+    if (triton) {
+      triton.onOutage = (st) =>
+        options.onProgress?.({
+          ...meter.snapshot(),
+          ...(st ? { waiting: `waiting for triton at ${st.endpoint}: ${st.waitingFor} (${Math.round(st.waitedMs / 1000)} s of ${Math.round(st.budgetMs / 1000)} s)` } : {}),
+        });
+    }
 
     // ffmpeg starts now and decodes while the models load and the prompts are embedded: up to 16 frames
     // (at most 16 MiB) wait for the pipeline, then ffmpeg pauses. Its errors reach the frame loop below.
@@ -443,6 +454,7 @@ export class ModelManager {
         resolved_model_mapping: routing.resolved_model_mapping,
         models_used: session.handles.map((x) => x.usage()),
         artifacts: records,
+        outages: triton?.outages.slice(outagesBefore) ?? [],
         timings: { wall_ms: 0, stages_ms: {}, frames_per_second: 0 },
       };
       const manifestPath = join(folder.dir, MANIFEST_FILE);
@@ -451,8 +463,10 @@ export class ModelManager {
       const wall = performance.now() - t0;
       manifest.timings = { wall_ms: round2(wall), stages_ms: clock.rounded(), frames_per_second: round2((meter.frames * 1000) / wall) };
       await writeManifest(manifestPath, manifest);
+      if (triton) triton.onOutage = undefined;
       return { out: folder.dir, manifestPath, manifest };
     } catch (e) {
+      if (triton) triton.onOutage = undefined;
       reader.destroy();
       await Promise.all(sinks.map((s) => s.abort().catch(() => undefined)));
       await folder.discard();

@@ -9,6 +9,8 @@ export interface Progress {
   fps: number;
   /** Estimated time left, null when unknown. */
   etaMs: number | null;
+  /** Set while the run waits for a server to come back: what it waits for. */
+  waiting?: string;
 }
 
 /** Builds Progress values for a run started now. */
@@ -45,7 +47,8 @@ export function formatProgress(p: Progress): string {
   const of = p.total !== null ? `/${p.total}` : "";
   const pct = p.total ? `  ${String(Math.floor((100 * p.frames) / p.total)).padStart(3)}%` : "";
   const eta = p.etaMs !== null ? `  ETA ${clock(p.etaMs)}` : "";
-  return `${p.frames}${of} frames${pct}  ${p.fps.toFixed(1)} fps  ${clock(p.elapsedMs)} elapsed${eta}`;
+  const waiting = p.waiting ? `  ${p.waiting}` : "";
+  return `${p.frames}${of} frames${pct}  ${p.fps.toFixed(1)} fps  ${clock(p.elapsedMs)} elapsed${eta}${waiting}`;
 }
 
 export type ProgressMode = "bar" | "lines" | "none";

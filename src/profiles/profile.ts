@@ -43,6 +43,7 @@ export function tritonClientOptions(profile: Profile): TritonClientOptions {
   return {
     protocol: t.protocol,
     sharedMemory: t.shared_memory,
+    outageBudgetMs: t.outage_budget_s * 1000,
     ...(t.urls ? { urls: t.urls } : { url: t.url! }),
     ...(t.tls ? { tls: { ca: t.tls.ca, cert: t.tls.cert, key: t.tls.key } } : {}),
     headers: t.headers,

@@ -45,6 +45,11 @@ export const tritonBackendSchema = z.strictObject({
    * this host), "off" never.
    */
   shared_memory: z.enum(["auto", "system", "off"]).default("auto"),
+  /**
+   * Seconds a run waits for a server that went away mid-run (killed, restarted, a model reloaded) to be
+   * READY again before it gives up; the frames in flight are sent again. 0: fail at once.
+   */
+  outage_budget_s: z.number().min(0).default(120),
 });
 
 export const embeddedBackendSchema = z.strictObject({

@@ -5,13 +5,14 @@ import { VideoAnalysisError, type ErrorCode } from "../errors.js";
 import type { Tensor } from "../tensor.js";
 import { GrpcProtocol } from "./grpc/protocol.js";
 import { InferStream } from "./grpc/stream.js";
-import { TransportError, type CallOptions, type ConnectionOptions, type Protocol, type ProtocolName, type RepositoryModel, type ServerMetadata, type SharedMemoryOutputs } from "./protocol.js";
+import { TransportError, type CallOptions, type ConnectionOptions, type InferInput, type Protocol, type ProtocolName, type RepositoryModel, type ServerMetadata, type SharedMemoryOutputs } from "./protocol.js";
+import { OutageGuard, type OutageRecord, type OutageState } from "./outage.js";
 import { SharedMemoryPool, SharedMemoryUnavailable, isLocalEndpoint, type SharedMemoryMode } from "./shm-pool.js";
 import { DEFAULT_RETRY, RetriesExhausted, withRetry, type RetryPolicy } from "./retry.js";
-import type { InferInput } from "./wire.js";
 
 export type { ProtocolName, RepositoryModel, ServerMetadata, SharedMemoryOutputs } from "./protocol.js";
 export type { SharedMemoryMode } from "./shm-pool.js";
+export type { OutageRecord, OutageState } from "./outage.js";
 
 export interface TlsOptions {
   /** PEM of the CA that signed the server's certificate, or a path to it; the system roots when omitted. */
@@ -46,6 +47,19 @@ export interface TritonClientOptions {
    */
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
+  /**
+   * gRPC: how long a new connection may wait for the server's first answer (its HTTP/2 settings) before it
+   * is given up as UNAVAILABLE (default 10 000 ms): a port that accepts connections and says nothing is
+   * found out at once, not at the end of a call's deadline.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * How long infer() rides out a server that went away after answering (killed, restarted, a model
+   * unloaded and loaded again): its calls wait until the server and their model are READY again and are
+   * made again, up to this many ms from the start of the outage (default 0: fail at once). `outages` lists
+   * them; `onOutage` hears the waiting (for progress), and undefined when it ends.
+   */
+  outageBudgetMs?: number;
   /** Largest message received (default 1 GiB; a [1,84,18900] FP32 output is 6.4 MB). */
   maxReceiveMessageBytes?: number;
   /**
@@ -87,6 +101,11 @@ export class TritonClient implements InferenceBackend {
   readonly endpoint: string;
   private shm: SharedMemoryPool | undefined;
   private readonly shmMode: SharedMemoryMode;
+  private readonly outage: OutageGuard | undefined;
+  /** Hears a wait for the server (outageBudgetMs), and undefined when it ends. */
+  onOutage: ((s: OutageState | undefined) => void) | undefined;
+  /** Models that answered an inference through this client: only their failures can be an outage. */
+  private readonly answered = new Set<string>();
 
   private constructor(private readonly protocol: Protocol, options: TritonClientOptions, urls: string[]) {
     this.endpoint = protocol.endpoint;
@@ -94,6 +113,33 @@ export class TritonClient implements InferenceBackend {
     this.deadlineMs = options.deadlineMs ?? 60_000;
     this.shmMode = options.sharedMemory ?? "off";
     if (this.shmMode === "system" || (this.shmMode === "auto" && isLocalEndpoint(urls))) this.shm = new SharedMemoryPool(protocol);
+    const budget = options.outageBudgetMs ?? 0;
+    if (budget > 0) this.outage = new OutageGuard(this.endpoint, budget, (models) => this.missing(models), (st) => this.onOutage?.(st));
+  }
+
+  /** Outages ridden out (or not) so far. */
+  get outages(): OutageRecord[] {
+    return this.outage?.records ?? [];
+  }
+
+  /** What keeps the server or these models from serving, or undefined when all are READY. */
+  private async missing(models: string[]): Promise<string | undefined> {
+    const o = { deadlineMs: 2_000 };
+    if (!(await this.protocol.serverReady(o).catch(() => false))) {
+      // Ready is false while any model loads; live and the models wanted READY is enough to go on.
+      if (!(await this.protocol.serverLive(o))) return "server not live";
+    }
+    for (const m of models) if (!(await this.protocol.modelReady(m, "", o))) return `model ${m} not ready`;
+    return undefined;
+  }
+
+  /**
+   * A failure that an outage explains: the server away (UNAVAILABLE) after this client had answers, or a
+   * model that answered before now unknown or not ready (unloaded, or the server restarting).
+   */
+  private isOutage(e: unknown, model: string): boolean {
+    if (!(e instanceof VideoAnalysisError) || this.answered.size === 0) return false;
+    return e.code === "UNAVAILABLE" || (e.code === "NOT_FOUND" && this.answered.has(model));
   }
 
   /** Whether infer() sends large tensors through system shared memory (it may turn off in "auto" mode). */
@@ -135,6 +181,7 @@ export class TritonClient implements InferenceBackend {
       keepaliveTimeMs: options.keepaliveTimeMs ?? 300_000,
       keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? 20_000,
       maxReceiveMessageBytes: options.maxReceiveMessageBytes ?? 1 << 30,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
     };
     const wire: Protocol = protocol === "grpc" ? new GrpcProtocol(conn) : new (await import("./http.js")).HttpProtocol(conn);
     return new TritonClient(wire, options, urls);
@@ -261,9 +308,23 @@ export class TritonClient implements InferenceBackend {
     }
     // Inference on a stateless model is safe to repeat; a request that is part of a sequence is not.
     const safe = options.parameters?.sequence_id === undefined;
-    const viaShm = this.shm && !options.sharedMemoryOutputs && !inputs.some((t) => "sharedMemory" in t);
-    const run = viaShm ? (o: CallOptions) => this.inferShm(model, inputs, options, o) : (o: CallOptions) => this.protocol.infer(model, inputs, options, o);
-    return this.unary("ModelInfer", run, { model, safe, deadlineMs: options.deadlineMs, signal: options.signal });
+    for (;;) {
+      const viaShm = this.shm && !options.sharedMemoryOutputs && !inputs.some((t) => "sharedMemory" in t);
+      const run = viaShm ? (o: CallOptions) => this.inferShm(model, inputs, options, o) : (o: CallOptions) => this.protocol.infer(model, inputs, options, o);
+      try {
+        const r = await this.unary("ModelInfer", run, { model, safe, deadlineMs: options.deadlineMs, signal: options.signal });
+        this.answered.add(model);
+        return r;
+      } catch (e) {
+        if (!this.outage || !safe || !this.isOutage(e, model)) throw e;
+        await this.outage.wait(model, (e as Error).message, options.signal);
+        // The model may have come back with other tensors: its contract is checked again.
+        this.contracts.clear();
+        if (options.contract) {
+          await this.contracts.ensure(model, options.version, options.contract, () => this.modelMetadata(model, options.version ?? ""));
+        }
+      }
+    }
   }
 
   private async inferShm(model: string, inputs: InferInput[], options: InferOptions, o: CallOptions): Promise<InferResult> {

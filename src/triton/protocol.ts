@@ -1,7 +1,6 @@
 import type { InferOptions, InferResult, ModelMetadata } from "../backend/backend.js";
 import type { ErrorCode } from "../errors.js";
-import type { DataType } from "../tensor.js";
-import type { InferInput } from "./wire.js";
+import type { DataType, Tensor } from "../tensor.js";
 
 /**
  * The wire under TritonClient: Triton's gRPC protocol or its HTTP/REST one (KServe v2 with the binary
@@ -9,6 +8,15 @@ import type { InferInput } from "./wire.js";
  * adds the contract check, retries, deadlines per call and the wording of errors, the same for both.
  */
 export type ProtocolName = "grpc" | "http";
+
+/** An input whose bytes already sit in a registered shared-memory region. */
+export interface SharedMemoryTensor {
+  name: string;
+  datatype: DataType;
+  shape: number[];
+  sharedMemory: { region: string; byteSize: number; offset?: number };
+}
+export type InferInput = Tensor | SharedMemoryTensor;
 
 export interface CallOptions {
   /** Milliseconds the call may take, from now; the protocol fails it with DEADLINE_EXCEEDED after. */
@@ -96,4 +104,6 @@ export interface ConnectionOptions {
   keepaliveTimeoutMs: number;
   /** Largest answer accepted, in bytes. */
   maxReceiveMessageBytes: number;
+  /** How long a new connection may wait for the server's first answer (gRPC: its HTTP/2 settings). */
+  connectTimeoutMs: number;
 }

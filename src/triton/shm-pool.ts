@@ -3,10 +3,10 @@ import { isIP } from "node:net";
 import { VideoAnalysisError } from "../errors.js";
 import { elementCount, elementSize, fromRaw, toRaw, type DataType, type Tensor } from "../tensor.js";
 import type { ModelContract } from "../backend/backend.js";
-import { TransportError, type CallOptions, type Protocol, type ProtocolInferOptions, type ProtocolInferResult, type SharedMemoryOutputs } from "./protocol.js";
+import { TransportError, type CallOptions, type InferInput, type Protocol, type SharedMemoryTensor, type ProtocolInferOptions, type ProtocolInferResult, type SharedMemoryOutputs } from "./protocol.js";
 import { SystemSharedMemory } from "./shared-memory.js";
 import { parseEndpoint } from "./target.js";
-import type { InferInput, SharedMemoryTensor } from "./wire.js";
+import { isProcessAlive } from "../pid.js";
 
 /** How tensors travel: in the messages, or through system shared memory on the same host. */
 export type SharedMemoryMode = "auto" | "system" | "off";
@@ -22,15 +22,6 @@ export function isLocalEndpoint(urls: readonly string[]): boolean {
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** Removes regions that earlier processes (killed before they could clean up) left in /dev/shm. */
 function removeStale(): void {
   let names: string[];
@@ -41,7 +32,7 @@ function removeStale(): void {
   }
   for (const n of names) {
     const pid = /^vasdk_shm_(\d+)_/.exec(n)?.[1];
-    if (pid && Number(pid) !== process.pid && !alive(Number(pid))) rmSync(`/dev/shm/${n}`, { force: true });
+    if (pid && Number(pid) !== process.pid && !isProcessAlive(Number(pid))) rmSync(`/dev/shm/${n}`, { force: true });
   }
 }
 

@@ -1,22 +1,63 @@
 import type { InferOptions } from "../backend/backend.js";
 import { VideoAnalysisError } from "../errors.js";
 import { fromRaw, isDataType, toRaw, type DataType, type Tensor, type TensorData } from "../tensor.js";
-import type { ParamValue, WireContents, WireOutput, WireRequest } from "./grpc/codec.js";
-import type { ProtocolInferOptions, ProtocolInferResult } from "./protocol.js";
+import type { InferInput, ProtocolInferOptions, ProtocolInferResult } from "./protocol.js";
 
-export type { ParamValue } from "./grpc/codec.js";
+// The protocols' common forms of a request and an answer (grpc/codec.ts writes and reads them as
+// protobuf, http.ts as JSON and binary data).
+/** A request or response parameter (InferParameter); int64s beyond 2^53 as bigint. */
+export type ParamValue = boolean | number | bigint | string;
 
-/** An input whose bytes already sit in a registered shared-memory region. */
-export interface SharedMemoryTensor {
+export interface WireInput {
   name: string;
-  datatype: DataType;
-  shape: number[];
-  sharedMemory: { region: string; byteSize: number; offset?: number };
+  datatype: string;
+  shape: readonly number[];
+  parameters?: Record<string, ParamValue>;
 }
-export type InferInput = Tensor | SharedMemoryTensor;
+
+export interface WireRequest {
+  model: string;
+  version: string;
+  id: string;
+  parameters: Record<string, ParamValue>;
+  inputs: WireInput[];
+  outputs: { name: string; parameters?: Record<string, ParamValue> }[];
+  /** raw_input_contents, in input order (inputs in shared memory have none). */
+  raw: readonly Uint8Array[];
+}
+
+/** Typed contents (InferTensorContents), for a server that answers without raw_output_contents. */
+export type WireContents = {
+  bool?: boolean[];
+  int?: number[];
+  int64?: bigint[];
+  uint?: number[];
+  uint64?: bigint[];
+  fp32?: number[];
+  fp64?: number[];
+  bytes?: Uint8Array[];
+};
+
+export interface WireOutput {
+  name: string;
+  datatype: string;
+  shape: number[];
+  parameters: Record<string, ParamValue>;
+  contents?: WireContents;
+}
+
+export interface WireResponse {
+  model: string;
+  version: string;
+  id: string;
+  parameters: Record<string, ParamValue>;
+  outputs: WireOutput[];
+  /** Views of the message, one per output in output order (or none). */
+  raw: Buffer[];
+}
 
 /** The parameters that place a tensor in a registered shared-memory region (both protocols use these names). */
-export function shmParameters(s: { region: string; byteSize: number; offset?: number }): Record<string, ParamValue> {
+function shmParameters(s: { region: string; byteSize: number; offset?: number }): Record<string, ParamValue> {
   return {
     shared_memory_region: s.region,
     shared_memory_byte_size: s.byteSize,
@@ -28,7 +69,7 @@ export function shmParameters(s: { region: string; byteSize: number; offset?: nu
  * The request's parameters: the caller's, and Triton's `timeout` (microseconds; it bounds queueing on the
  * server, where the client's deadline in ms bounds the whole call: different knobs).
  */
-export function requestParameters(options: InferOptions): Record<string, ParamValue> {
+function requestParameters(options: InferOptions): Record<string, ParamValue> {
   const parameters: Record<string, ParamValue> = { ...options.parameters };
   if (options.serverTimeoutUs !== undefined) parameters.timeout = Math.round(options.serverTimeoutUs);
   return parameters;

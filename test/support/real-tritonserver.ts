@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { TritonClient } from "../../src/triton/client.js";
 import { repoRoot } from "./testdata.js";
+import { isProcessAlive } from "../../src/pid.js";
 
 /**
  * NVIDIA's real tritonserver (from the PyPI wheel nvidia-pytriton, run by scripts/tritonserver-local.sh)
@@ -36,6 +37,10 @@ export interface RealTriton {
   log(): string;
   /** SIGTERM, then SIGKILL after a grace period; removes the repository and the server's /dev/shm regions. */
   stop(): Promise<void>;
+  /** Takes the server down (SIGKILL by default: a crash; SIGTERM: a graceful stop), keeping its repository and ports. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again after kill(), on the same ports and repository; resolves once it is READY. */
+  start(): Promise<void>;
 }
 
 export type RealTritonStart = { server: RealTriton; skip?: undefined } | { server?: undefined; skip: string };
@@ -148,15 +153,6 @@ function removeShm(prefix: string): void {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /**
  * Removes what earlier runs that were killed before stop() left behind: temporary repositories
  * (`<tmp>/vasdk-real-triton-<pid>-*`) and /dev/shm regions (`vasdk_rt_<pid>_*` of the python stubs,
@@ -172,7 +168,7 @@ export function removeStale(): void {
     }
     for (const n of names) {
       const pid = pattern.exec(n)?.[1];
-      if (pid && Number(pid) !== process.pid && !alive(Number(pid))) rmSync(join(dir, n), { recursive: true, force: true });
+      if (pid && Number(pid) !== process.pid && !isProcessAlive(Number(pid))) rmSync(join(dir, n), { recursive: true, force: true });
     }
   };
   sweep(tmpdir(), /^vasdk-real-triton-(\d+)-/);
@@ -231,37 +227,38 @@ async function launch(dir: string, repository: string, models: string[], deadlin
   const shmPrefix = `vasdk_rt_${process.pid}_${port}_`;
   let output = "";
   const t0 = performance.now();
-  const child = spawn(
-    "bash",
-    [
-      SCRIPT,
-      `--model-repository=${repository}`,
-      `--grpc-address=127.0.0.1`,
-      `--grpc-port=${port}`,
-      ...(httpPort ? ["--allow-http=true", "--http-address=127.0.0.1", `--http-port=${httpPort}`] : ["--allow-http=false"]),
-      "--allow-metrics=false",
-      "--exit-timeout-secs=5",
-      // Explicit control (everything loaded at start) so tests may unload and load models.
-      "--model-control-mode=explicit",
-      "--load-model=*",
-      `--backend-config=python,shm-region-prefix-name=${shmPrefix}`,
-      ...args,
-    ],
-    {
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-      // One onnxruntime/OpenMP thread per python stub: ~30 stubs share the (CI: 2) cores.
-      env: { ...process.env, ORT_THREADS: process.env.ORT_THREADS ?? "1", OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? "1" },
-    },
-  );
+  const argv = [
+    SCRIPT,
+    `--model-repository=${repository}`,
+    `--grpc-address=127.0.0.1`,
+    `--grpc-port=${port}`,
+    ...(httpPort ? ["--allow-http=true", "--http-address=127.0.0.1", `--http-port=${httpPort}`] : ["--allow-http=false"]),
+    "--allow-metrics=false",
+    "--exit-timeout-secs=5",
+    // Explicit control (everything loaded at start) so tests may unload and load models.
+    "--model-control-mode=explicit",
+    "--load-model=*",
+    `--backend-config=python,shm-region-prefix-name=${shmPrefix}`,
+    ...args,
+  ];
   const collect = (b: Buffer) => {
     output += b.toString("utf8");
     if (output.length > 4_000_000) output = output.slice(-2_000_000);
   };
-  child.stdout!.on("data", collect);
-  child.stderr!.on("data", collect);
   let spawnError: Error | undefined;
-  child.once("error", (e) => (spawnError = e));
+  const spawnServer = (): ChildProcess => {
+    const c = spawn("bash", argv, {
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      // One onnxruntime/OpenMP thread per python stub: ~30 stubs share the (CI: 2) cores.
+      env: { ...process.env, ORT_THREADS: process.env.ORT_THREADS ?? "1", OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? "1" },
+    });
+    c.stdout!.on("data", collect);
+    c.stderr!.on("data", collect);
+    c.once("error", (e) => (spawnError = e));
+    return c;
+  };
+  let child = spawnServer();
   // If the test process ends without stop() (a crash, a cancelled run), take the server down with it.
   const onExit = () => {
     killGroup(child, "SIGKILL");
@@ -270,14 +267,11 @@ async function launch(dir: string, repository: string, models: string[], deadlin
   };
   process.once("exit", onExit);
 
-  // halt(): the server and its stubs gone, their /dev/shm regions removed; the folder stays (a retry reuses it).
-  let halted = false;
-  const halt = async () => {
-    if (halted) return;
-    halted = true;
-    process.removeListener("exit", onExit);
+  // The server and its stubs gone, their /dev/shm regions removed.
+  const down = async (signal: NodeJS.Signals) => {
     if (!exited(child)) {
-      child.kill("SIGTERM");
+      if (signal === "SIGKILL") killGroup(child, "SIGKILL");
+      else child.kill(signal);
       if (!(await waitExit(child, 20_000))) {
         killGroup(child, "SIGKILL");
         await waitExit(child, 5_000);
@@ -286,6 +280,14 @@ async function launch(dir: string, repository: string, models: string[], deadlin
     // Stubs that outlived the server (there should be none).
     killGroup(child, "SIGKILL");
     removeShm(shmPrefix);
+  };
+  // halt(): down for good; the folder stays (a retry reuses it).
+  let halted = false;
+  const halt = async () => {
+    if (halted) return;
+    halted = true;
+    process.removeListener("exit", onExit);
+    await down("SIGTERM");
     if (keep) writeFileSync(join(dir, "tritonserver.log"), output);
   };
   const stop = async () => {
@@ -293,31 +295,40 @@ async function launch(dir: string, repository: string, models: string[], deadlin
     if (!keep) rmSync(dir, { recursive: true, force: true });
   };
 
-  const client = await TritonClient.create({ url: address, deadlineMs: 1000, retry: { maxAttempts: 1 } });
-  try {
-    const deadline = Date.now() + deadlineMs;
-    for (;;) {
-      if (exited(child)) {
-        await halt();
-        throw new Error(`tritonserver exited (${child.exitCode ?? child.signalCode}) before it was ready; its output ends with:\n${tail(output)}`);
+  const waitReady = async () => {
+    const client = await TritonClient.create({ url: address, deadlineMs: 1000, retry: { maxAttempts: 1 } });
+    try {
+      const deadline = Date.now() + deadlineMs;
+      for (;;) {
+        if (exited(child)) {
+          await halt();
+          throw new Error(`tritonserver exited (${child.exitCode ?? child.signalCode}) before it was ready; its output ends with:\n${tail(output)}`);
+        }
+        if (spawnError) {
+          await halt();
+          throw new Error(`could not start ${SCRIPT}: ${(spawnError as Error).message}`);
+        }
+        if (Date.now() > deadline) {
+          // A python stub that cannot start makes the server wait forever: never leave it running.
+          killGroup(child, "SIGKILL");
+          await halt();
+          throw new Error(`tritonserver was not ready within ${deadlineMs} ms (killed); its output ends with:\n${tail(output)}`);
+        }
+        const ready = await client.serverReady().catch(() => false);
+        if (ready) break;
+        await sleep(200);
       }
-      if (spawnError) {
-        await halt();
-        throw new Error(`could not start ${SCRIPT}: ${(spawnError as Error).message}`);
-      }
-      if (Date.now() > deadline) {
-        // A python stub that cannot start makes the server wait forever: never leave it running.
-        killGroup(child, "SIGKILL");
-        await halt();
-        throw new Error(`tritonserver was not ready within ${deadlineMs} ms (killed); its output ends with:\n${tail(output)}`);
-      }
-      const ready = await client.serverReady().catch(() => false);
-      if (ready) break;
-      await sleep(200);
+    } finally {
+      await client.close();
     }
-  } finally {
-    await client.close();
-  }
+  };
+  await waitReady();
   const startupMs = performance.now() - t0;
-  return { address, ...(httpPort ? { httpAddress: `127.0.0.1:${httpPort}` } : {}), repository, models, startupMs, log: () => output, stop };
+  const kill = async (signal: NodeJS.Signals = "SIGKILL") => down(signal);
+  const start = async () => {
+    if (!exited(child)) throw new Error("tritonserver is still running; kill() it first");
+    child = spawnServer();
+    await waitReady();
+  };
+  return { address, ...(httpPort ? { httpAddress: `127.0.0.1:${httpPort}` } : {}), repository, models, startupMs, log: () => output, stop, kill, start };
 }

@@ -390,3 +390,114 @@ test("grpcCodeName: the SDK's own table agrees with grpc-js's status numbers", (
   }
   assert.equal(grpcCodeName(99), "UNKNOWN");
 });
+
+test("a port that accepts connections and never answers is given up after connectTimeoutMs, as UNAVAILABLE", async () => {
+  const sockets: import("node:net").Socket[] = [];
+  const silent = createServer((s) => sockets.push(s));
+  await new Promise<void>((res) => silent.listen(0, "127.0.0.1", () => res()));
+  const port = (silent.address() as { port: number }).port;
+  const client = await TritonClient.create({ url: `127.0.0.1:${port}`, connectTimeoutMs: 300, deadlineMs: 60_000, retry: { maxAttempts: 1 } });
+  try {
+    const t0 = performance.now();
+    await rejectsWith(client.serverReady(), (e) => {
+      assert.equal(e.code, "UNAVAILABLE");
+      assert.match(e.message, /no answer from 127\.0\.0\.1:\d+ within 300 ms of connecting/);
+    });
+    assert.ok(performance.now() - t0 < 2000);
+  } finally {
+    await client.close();
+    for (const s of sockets) s.destroy();
+    silent.close();
+  }
+});
+
+describe("riding out a server outage (outageBudgetMs)", () => {
+  const model = identity("m", "FP32", [1]);
+  const call = (c: TritonClient, v: number) => c.infer("m", [tensor("IN", "FP32", [1], Float32Array.of(v))]);
+
+  test("the server stopped and started again on its port: the call waits, then answers; the outage is recorded", async () => {
+    let server = await TestServer.start({ models: [model] });
+    const states: string[] = [];
+    const client = await TritonClient.create({ url: server.address, outageBudgetMs: 20_000, retry: { maxAttempts: 2, initialBackoffMs: 20 } });
+    client.onOutage = (s) => states.push(s ? s.waitingFor : "over");
+    try {
+      assert.equal((await call(client, 1)).outputs.OUT!.data[0], 1);
+      await server.stop();
+      const pending = call(client, 2);
+      await new Promise((r) => setTimeout(r, 700));
+      server = await TestServer.start({ models: [model], port: server.port });
+      assert.equal((await pending).outputs.OUT!.data[0], 2);
+      assert.equal(client.outages.length, 1);
+      const o = client.outages[0]!;
+      assert.equal(o.recovered, true);
+      assert.deepEqual(o.models, ["m"]);
+      assert.equal(o.calls_retried, 1);
+      assert.ok(o.seconds >= 0.5, `${o.seconds} s`);
+      assert.ok(states.some((s) => /server unreachable/.test(s)), states.join(" | "));
+      assert.equal(states.at(-1), "over");
+    } finally {
+      await client.close();
+      await server.stop();
+    }
+  });
+
+  for (const protocol of PROTOCOLS) {
+    test(`a model unloaded and loaded again (${protocol}): calls wait for it and go on`, async () => {
+      const server = await TestServer.start({ models: [model], http: true });
+      const client = await TritonClient.create({ url: urlOf(server, protocol), protocol, outageBudgetMs: 20_000 });
+      try {
+        await call(client, 1);
+        server.setReady("m", false);
+        const pending = Promise.all([call(client, 2), call(client, 3)]);
+        await new Promise((r) => setTimeout(r, 600));
+        server.setReady("m", true);
+        assert.deepEqual((await pending).map((r) => r.outputs.OUT!.data[0]), [2, 3]);
+        assert.equal(client.outages.length, 1);
+        assert.equal(client.outages[0]!.calls_retried, 2);
+      } finally {
+        await client.close();
+        await server.stop();
+      }
+    });
+  }
+
+  test("past the budget the call fails with UNAVAILABLE saying how long it waited and for what", async () => {
+    const server = await TestServer.start({ models: [model] });
+    const client = await TritonClient.create({ url: server.address, outageBudgetMs: 600, retry: { maxAttempts: 1 } });
+    try {
+      await call(client, 1);
+      server.setReady("m", false);
+      const t0 = performance.now();
+      await rejectsWith(call(client, 2), (e) => {
+        assert.equal(e.code, "UNAVAILABLE");
+        assert.match(e.message, /did not come back within the outage budget of 1 s \(backend\.triton\.outage_budget_s\): model m not ready/);
+      });
+      assert.ok(performance.now() - t0 < 3000);
+      assert.equal(client.outages[0]!.recovered, false);
+    } finally {
+      await client.close();
+      await server.stop();
+    }
+  });
+
+  test("a model that never answered, or a server never reached, fails at once", async () => {
+    const server = await TestServer.start({ models: [model, identity("other", "FP32", [1])] });
+    const client = await TritonClient.create({ url: server.address, outageBudgetMs: 20_000, retry: { maxAttempts: 1 } });
+    try {
+      await rejectsWith(call(client, 1).then(() => client.infer("nope", [tensor("IN", "FP32", [1], Float32Array.of(1))])), (e) => assert.equal(e.code, "NOT_FOUND"));
+      assert.deepEqual(client.outages, []);
+    } finally {
+      await client.close();
+      await server.stop();
+    }
+    const port = await freePort();
+    const down = await TritonClient.create({ url: `127.0.0.1:${port}`, outageBudgetMs: 20_000, retry: { maxAttempts: 1 } });
+    try {
+      const t0 = performance.now();
+      await rejectsWith(call(down, 1), (e) => assert.equal(e.code, "UNAVAILABLE"));
+      assert.ok(performance.now() - t0 < 1000);
+    } finally {
+      await down.close();
+    }
+  });
+});

@@ -75,14 +75,22 @@ class Connection {
       session.setLocalWindowSize(CONNECTION_WINDOW);
       this.lastError = "";
     });
+    // A port that accepts the connection and never answers (not Triton, or a hung server) is given up.
+    const silent = setTimeout(() => {
+      this.lastError = `no answer from ${this.authority} within ${this.options.connectTimeoutMs} ms of connecting (is it Triton's gRPC port, and is the server responsive?)`;
+      session.destroy();
+    }, this.options.connectTimeoutMs);
+    silent.unref();
+    session.once("remoteSettings", () => clearTimeout(silent));
+    session.once("close", () => clearTimeout(silent));
     session.on("error", (e: Error) => (this.lastError = e.message));
     session.on("goaway", (code: number) => (this.lastError ||= `the server closed the connection (GOAWAY ${code})`));
     session.on("close", () => {
       if (this.session === session) this.session = undefined;
       clearInterval(this.pinger);
     });
-    // Idle connections do not keep the process alive; calls in flight do (ref/unref in start()).
-    session.unref();
+    // Idle connections do not keep the process alive; calls in flight do (hold/release).
+    if (this.active === 0) session.unref();
     this.session = session;
     this.startKeepalive(session);
     return session;
@@ -268,7 +276,9 @@ export class GrpcChannel {
     o.signal?.addEventListener("abort", onAbort, { once: true });
     const headers: http2.OutgoingHttpHeaders = { ...this.baseHeaders, ":method": "POST", ":path": method };
     if (o.deadlineMs > 0) {
-      headers["grpc-timeout"] = `${Math.max(1, Math.ceil(o.deadlineMs))}m`;
+      // gRPC's timeout header holds at most 8 digits.
+      const ms = Math.max(1, Math.ceil(o.deadlineMs));
+      headers["grpc-timeout"] = ms < 1e8 ? `${ms}m` : `${Math.min(99_999_999, Math.ceil(ms / 1000))}S`;
       timer = setTimeout(() => abortWith(new TransportError("DEADLINE_EXCEEDED", "Deadline exceeded")), o.deadlineMs);
     }
     try {

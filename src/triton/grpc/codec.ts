@@ -5,9 +5,7 @@
  * memory, and the response's tensors are views of the received message.
  */
 import { VideoAnalysisError } from "../../errors.js";
-
-/** A request or response parameter (InferParameter); int64s beyond 2^53 as bigint. */
-export type ParamValue = boolean | number | bigint | string;
+import type { ParamValue, WireContents, WireOutput, WireRequest, WireResponse } from "../wire.js";
 
 // Wire types.
 const VARINT = 0;
@@ -125,24 +123,6 @@ class Writer {
   }
 }
 
-export interface WireInput {
-  name: string;
-  datatype: string;
-  shape: readonly number[];
-  parameters?: Record<string, ParamValue>;
-}
-
-export interface WireRequest {
-  model: string;
-  version: string;
-  id: string;
-  parameters: Record<string, ParamValue>;
-  inputs: WireInput[];
-  outputs: { name: string; parameters?: Record<string, ParamValue> }[];
-  /** raw_input_contents, in input order (inputs in shared memory have none). */
-  raw: readonly Uint8Array[];
-}
-
 /**
  * The request as parts to send in order: gRPC's 5-byte message prefix and the protobuf header in one
  * buffer, then each tensor's bytes as given (preceded by its field tag and length). The tensors are
@@ -205,36 +185,6 @@ export function frame(message: Uint8Array): Uint8Array[] {
   head[0] = 0;
   head.writeUInt32BE(message.byteLength, 1);
   return [head, message];
-}
-
-/** Typed contents (InferTensorContents), for a server that answers without raw_output_contents. */
-export type WireContents = {
-  bool?: boolean[];
-  int?: number[];
-  int64?: bigint[];
-  uint?: number[];
-  uint64?: bigint[];
-  fp32?: number[];
-  fp64?: number[];
-  bytes?: Uint8Array[];
-};
-
-export interface WireOutput {
-  name: string;
-  datatype: string;
-  shape: number[];
-  parameters: Record<string, ParamValue>;
-  contents?: WireContents;
-}
-
-export interface WireResponse {
-  model: string;
-  version: string;
-  id: string;
-  parameters: Record<string, ParamValue>;
-  outputs: WireOutput[];
-  /** Views of the message, one per output in output order (or none). */
-  raw: Buffer[];
 }
 
 class Reader {

@@ -1,8 +1,8 @@
 import type { ModelMetadata, TensorSpec } from "../../backend/backend.js";
 import { isDataType, type DataType } from "../../tensor.js";
 import { inferenceService, SERVICE } from "../proto.js";
-import { TransportError, type CallOptions, type ConnectionOptions, type Protocol, type ProtocolInferOptions, type ProtocolInferResult, type RepositoryModel, type ServerMetadata, type SharedMemoryRegionStatus } from "../protocol.js";
-import { inferRequest, inferResult, type InferInput } from "../wire.js";
+import { TransportError, type CallOptions, type ConnectionOptions, type InferInput, type Protocol, type ProtocolInferOptions, type ProtocolInferResult, type RepositoryModel, type ServerMetadata, type SharedMemoryRegionStatus } from "../protocol.js";
+import { inferRequest, inferResult } from "../wire.js";
 import { GrpcChannel } from "./channel.js";
 import { decodeModelInferResponse, decodeModelStreamInferResponse, encodeModelInferRequest, firstRawOffset, frame } from "./codec.js";
 import { Lanes } from "./lanes.js";

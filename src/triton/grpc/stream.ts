@@ -1,8 +1,8 @@
 import type { InferResult } from "../../backend/backend.js";
 import { VideoAnalysisError, type ErrorCode } from "../../errors.js";
 import { SERVICE } from "../proto.js";
-import type { ProtocolInferOptions, TransportError } from "../protocol.js";
-import { inferRequest, inferResult, type InferInput } from "../wire.js";
+import type { InferInput, ProtocolInferOptions, TransportError } from "../protocol.js";
+import { inferRequest, inferResult } from "../wire.js";
 import type { GrpcCall, GrpcChannel } from "./channel.js";
 import { decodeModelStreamInferResponse, encodeModelInferRequest } from "./codec.js";
 
