@@ -350,7 +350,8 @@ export class HttpProtocol implements Protocol {
         at += n;
       } else if (x.name in shmOut || parameters.shared_memory_region !== undefined) raw.push(new Uint8Array(0));
       else {
-        asJson.push({ name: x.name, datatype: x.datatype, shape, data: x.data ?? [] });
+        // KServe v2 allows nested (row-major) arrays; Triton writes flat ones.
+        asJson.push({ name: x.name, datatype: x.datatype, shape, data: (x.data ?? []).flat(Infinity) });
         continue;
       }
       outs.push({ name: x.name, datatype: x.datatype, shape, parameters });

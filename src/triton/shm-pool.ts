@@ -69,6 +69,7 @@ export class SharedMemoryPool {
   private readonly free = new Map<number, Region[]>();
   private readonly all: Region[] = [];
   private closed = false;
+  private reregistering: Promise<void> | undefined;
 
   constructor(private readonly protocol: Protocol) {
     removeStale();
@@ -105,12 +106,23 @@ export class SharedMemoryPool {
     this.free.set(r.shm.byteSize, list);
   }
 
-  /** Registers every region again (after the server restarted and forgot them). */
-  private async reregister(o: CallOptions): Promise<void> {
-    for (const r of this.all) {
-      await this.protocol.unregisterSystemSharedMemory(r.name, o).catch(() => undefined);
-      await this.protocol.registerSystemSharedMemory(r.name, r.shm.key, r.shm.byteSize, 0, o);
-    }
+  /**
+   * Registers every region again (after the server restarted and forgot them). The calls that found a
+   * region gone share one pass; a region another pass registered already is fine.
+   */
+  private reregister(o: CallOptions): Promise<void> {
+    this.reregistering ??= (async () => {
+      try {
+        for (const r of [...this.all]) {
+          await this.protocol.registerSystemSharedMemory(r.name, r.shm.key, r.shm.byteSize, 0, o).catch((e: unknown) => {
+            if (!(e instanceof TransportError && (e.code === "ALREADY_EXISTS" || /already in manager/.test(e.details)))) throw e;
+          });
+        }
+      } finally {
+        this.reregistering = undefined;
+      }
+    })();
+    return this.reregistering;
   }
 
   /** One inference with its large tensors in shared memory. */

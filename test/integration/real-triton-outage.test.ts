@@ -62,7 +62,7 @@ async function run(name: string, budgetS: number, onProgress?: (p: Progress) => 
 let clean: Record<string, string> | undefined;
 const reference = async () => (clean ??= arrays((await run("clean", 0)).out));
 
-test("the server killed (SIGKILL) mid-run and started again: the run completes, artifacts equal an undisturbed run's", { skip, timeout: 300_000 }, async () => {
+test("the server killed (SIGKILL) mid-run and started again: the run completes, artifacts equal an undisturbed run's", { skip, timeout: 300_000 }, async (t) => {
   const want = await reference();
   const waits: string[] = [];
   let restarted: Promise<void> | undefined;
@@ -77,6 +77,7 @@ test("the server killed (SIGKILL) mid-run and started again: the run completes, 
   assert.equal(o.recovered, true);
   assert.ok(o.calls_retried >= 1 && o.seconds > 0, JSON.stringify(o));
   assert.ok(waits.some((w) => /^waiting for triton at 127\.0\.0\.1:\d+: .+ \(\d+ s of 120 s\)$/.test(w)), `progress said: ${waits.slice(0, 3).join(" | ")}`);
+  t.diagnostic(`progress while waiting: ${waits.at(-1)}; outage ${o.seconds} s, ${o.calls_retried} calls retried`);
 });
 
 test("one model unloaded and loaded again mid-run: the run waits for it and completes with the same artifacts", { skip, timeout: 300_000 }, async () => {
@@ -115,5 +116,6 @@ test("a server gone for longer than the budget: UNAVAILABLE saying how long it w
   );
   await killed;
   assert.ok(performance.now() - t0 < 60_000);
+  assert.equal(existsSync(join(dir, "gone")), false, "the failed run left its folder");
   await server!.start();
 });

@@ -481,10 +481,8 @@ export class TestServer {
           },
           (e: unknown) => {
             const { code, details } = toStatus(e);
-            // Triton's mapping of its error codes to HTTP statuses.
-            const status = { [NOT_FOUND]: 404, [UNAVAILABLE]: 503, [INTERNAL]: 500, [UNIMPLEMENTED]: 501, [ALREADY_EXISTS]: 409, [UNAUTHENTICATED]: 401 }[code as number] ?? 400;
             const body = Buffer.from(JSON.stringify({ error: details }));
-            if (!res.headersSent) res.writeHead(status, { "content-type": "application/json", "content-length": body.length });
+            if (!res.headersSent) res.writeHead(httpStatus(code), { "content-type": "application/json", "content-length": body.length });
             res.end(body);
           },
         );
@@ -493,6 +491,7 @@ export class TestServer {
     const server = tls
       ? https.createServer({ key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca } : {}), requestCert: tls.requireClientCert ?? false, rejectUnauthorized: tls.requireClientCert ?? false }, handler)
       : http.createServer(handler);
+    server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(0, host, () => resolve());
@@ -501,118 +500,178 @@ export class TestServer {
     this.httpAddress = `${host}:${(server.address() as AddressInfo).port}`;
   }
 
-  /** One REST call: the gRPC method it stands for goes through admit() (headers, faults) and the same handlers. */
+  /**
+   * One REST call: the gRPC method it stands for goes through admit() (headers, faults) and the same
+   * handlers; answers as tritonserver 2.51's HTTP front gives them (checked against it): errors as
+   * {"error": text} with http_server.cc's statuses, "Model version not ready" (400) for a model that is
+   * not ready, empty bodies for repository and shared-memory control, 404 "Not Found" for paths it does
+   * not route (a version that is not a number among them), outputs as binary data when the request asks
+   * (`binary_data` per output, else `binary_data_output`), else as JSON `data`.
+   */
   private async serveHttp(req: http.IncomingMessage, body: Buffer, signal: AbortSignal): Promise<{ status: number; body: Buffer; headers?: Record<string, string | number> }> {
     const url = new URL(req.url ?? "/", "http://x");
     const seg = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
     const json = (v: unknown, status = 200) => ({ status, body: Buffer.from(JSON.stringify(v)), headers: { "content-type": "application/json" } });
-    const empty = (status: number) => ({ status, body: Buffer.alloc(0) });
-    const jsonBody = () => (body.length ? JSON.parse(body.toString("utf8")) : {}) as Record<string, any>;
+    const empty = (status = 200) => ({ status, body: Buffer.alloc(0), headers: { "content-type": "application/json" } });
+    const jsonBody = () => {
+      try {
+        return (body.length ? JSON.parse(body.toString("utf8")) : {}) as Record<string, any>;
+      } catch (e) {
+        throw rpcError(INVALID_ARGUMENT, `failed to parse the request JSON buffer: ${(e as Error).message}`);
+      }
+    };
     const admit = (method: string) => {
       const md = new grpc.Metadata();
       for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string" && !["host", "connection", "content-length", "content-type", "inference-header-content-length"].includes(k)) md.set(k, v);
       const refused = this.admit(method, md);
       if (refused) throw refused;
     };
-    if (seg[0] !== "v2") throw rpcError(NOT_FOUND, "Not Found");
-    // /v2/models/<m>[/versions/<v>][/action]
+    const notFound = () => rpcError(NOT_FOUND, "Not Found");
+    if (seg[0] !== "v2") throw notFound();
+    // /v2/models/<m>[/versions/<v>][/action]; Triton routes only numeric versions.
     if (seg[1] === "models" && seg.length >= 3 && seg[2] !== "stats") {
       const name = seg[2]!;
       const versioned = seg[3] === "versions";
       const version = versioned ? seg[4] ?? "" : "";
+      if (versioned && !/^\d+$/.test(version)) throw notFound();
       const action = seg[versioned ? 5 : 3];
+      if (seg.length > (versioned ? 6 : 4)) throw notFound();
       switch (action) {
         case "ready":
           admit("ModelReady");
-          return empty(this.modelReady(name, version) ? 200 : 400);
+          if (!this.modelReady(name, version)) throw rpcError(INVALID_ARGUMENT, "Model version not ready");
+          return empty();
         case "config":
           admit("ModelConfig");
           return json(this.modelConfig(name, version));
         case "stats":
           admit("ModelStatistics");
           return json(this.modelStatistics(name, version));
-        case "infer": {
+        case "infer":
+          if (req.method !== "POST") throw rpcError(INVALID_ARGUMENT, "Method Not Allowed");
           admit("ModelInfer");
-          const n = Number(req.headers["inference-header-content-length"] ?? body.length);
-          const head = JSON.parse(body.toString("utf8", 0, n)) as { id?: string; parameters?: Record<string, unknown>; inputs?: any[]; outputs?: any[] };
-          const toParams = (p: Record<string, unknown> = {}): Params =>
-            Object.fromEntries(Object.entries(p).map(([k, v]): [string, InferParameterMsg] => [k,
-              typeof v === "boolean" ? { parameter_choice: "bool_param", bool_param: v }
-              : typeof v === "string" ? { parameter_choice: "string_param", string_param: v }
-              : Number.isInteger(v) ? { parameter_choice: "int64_param", int64_param: String(v) }
-              : { parameter_choice: "double_param", double_param: Number(v) }]));
-          let at = n;
-          const raw: Buffer[] = [];
-          const inputs = (head.inputs ?? []).map((t) => {
-            const { binary_data_size, ...rest } = (t.parameters ?? {}) as Record<string, unknown>;
-            if (binary_data_size !== undefined) {
-              raw.push(body.subarray(at, at + Number(binary_data_size)));
-              at += Number(binary_data_size);
-            }
-            return { name: t.name, datatype: t.datatype, shape: (t.shape ?? []).map(String), parameters: toParams(rest) };
-          });
-          const { binary_data_output, ...reqParams } = (head.parameters ?? {}) as Record<string, unknown>;
-          void binary_data_output;
-          const outputs = (head.outputs ?? []).map((o) => {
-            const { binary_data, ...rest } = (o.parameters ?? {}) as Record<string, unknown>;
-            void binary_data;
-            return { name: o.name, parameters: toParams(rest) };
-          });
-          const r = await this.infer({ model_name: name, model_version: version, id: head.id ?? "", parameters: toParams(reqParams), inputs, outputs, raw_input_contents: raw }, signal);
-          const shmNames = new Set(outputs.filter((o) => o.parameters.shared_memory_region).map((o) => o.name));
-          const outJson = r.outputs.map((o, i) => ({
-            name: o.name,
-            datatype: o.datatype,
-            shape: o.shape,
-            parameters: shmNames.has(o.name) ? {} : { binary_data_size: r.raw_output_contents[i]!.byteLength },
-          }));
-          const header = Buffer.from(JSON.stringify({ model_name: r.model_name, model_version: r.model_version, ...(r.id ? { id: r.id } : {}), outputs: outJson }));
-          const parts = [header, ...r.raw_output_contents.filter((_, i) => !shmNames.has(r.outputs[i]!.name)).map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength))];
-          return { status: 200, body: Buffer.concat(parts), headers: { "content-type": "application/octet-stream", "inference-header-content-length": header.length } };
-        }
+          return this.httpInfer(name, version, req, body, signal);
         case undefined:
           admit("ModelMetadata");
           return json(this.modelMetadata(name, version));
         default:
-          throw rpcError(NOT_FOUND, "Not Found");
+          throw notFound();
       }
     }
     const route = `${req.method} /${seg.join("/")}`;
-    if (route === "GET /v2/health/live") return admit("ServerLive"), empty(200);
-    if (route === "GET /v2/health/ready") return admit("ServerReady"), empty(this.serverReady() ? 200 : 400);
+    if (route === "GET /v2/health/live") return admit("ServerLive"), { status: 200, body: Buffer.alloc(0) };
+    if (route === "GET /v2/health/ready") return admit("ServerReady"), { status: this.serverReady() ? 200 : 400, body: Buffer.alloc(0) };
     if (route === "GET /v2") {
       admit("ServerMetadata");
       return json({ name: "triton", version: this.options.serverVersion ?? "0.0.0-test", extensions: ["model_repository", "model_configuration", "system_shared_memory", "binary_tensor_data", "parameters", "statistics"] });
     }
     if (route === "GET /v2/models/stats") return admit("ModelStatistics"), json(this.modelStatistics("", ""));
-    if (route === "POST /v2/repository/index") return admit("RepositoryIndex"), json((this.repositoryIndex("", jsonBody().ready ?? false) as { models: unknown[] }).models);
-    if (seg[1] === "repository" && seg[2] === "models" && req.method === "POST" && (seg[4] === "load" || seg[4] === "unload")) {
-      admit(seg[4] === "load" ? "RepositoryModelLoad" : "RepositoryModelUnload");
-      if (seg[4] === "load") this.load("", seg[3]!);
-      else this.unload("", seg[3]!);
-      return json({});
+    // /v2/repository[/<repository>]/index and /v2/repository[/<repository>]/models/<m>/(load|unload)
+    if (seg[1] === "repository" && req.method === "POST") {
+      const named = seg[2] !== "index" && seg[2] !== "models";
+      const repo = named ? seg[2] ?? "" : "";
+      const rest = seg.slice(named ? 3 : 2);
+      if (rest.length === 1 && rest[0] === "index") {
+        admit("RepositoryIndex");
+        const { models } = this.repositoryIndex(repo, jsonBody().ready === true);
+        // Triton leaves out an empty reason.
+        return json(models.map((m) => (m.reason ? m : { name: m.name, version: m.version, state: m.state })));
+      }
+      if (rest.length === 3 && rest[0] === "models" && (rest[2] === "load" || rest[2] === "unload")) {
+        admit(rest[2] === "load" ? "RepositoryModelLoad" : "RepositoryModelUnload");
+        jsonBody();
+        if (rest[2] === "load") this.load(repo, rest[1]!);
+        else this.unload(repo, rest[1]!);
+        return empty();
+      }
     }
     if (seg[1] === "systemsharedmemory") {
-      const region = seg[2] === "region" ? seg[3]! : "";
+      const region = seg[2] === "region" ? seg[3] ?? "" : "";
       const action = seg[region ? 4 : 2];
-      if (action === "status") {
+      if (seg.length !== (region ? 5 : 3)) throw notFound();
+      if (action === "status" && req.method === "GET") {
         admit("SystemSharedMemoryStatus");
-        const st = this.shmStatus(region) as { regions: Record<string, { name: string; key: string; offset: string; byte_size: string }> };
-        return json(Object.values(st.regions).map((x) => ({ name: x.name, key: x.key, offset: Number(x.offset), byte_size: Number(x.byte_size) })));
+        const st = this.shmStatus(region) as { regions: Record<string, { name: string; key: string; offset: number; byte_size: number }> };
+        return json(Object.values(st.regions));
       }
-      if (action === "register") {
+      if (action === "register" && req.method === "POST" && region) {
         admit("SystemSharedMemoryRegister");
         const b = jsonBody();
         this.shmRegister(region, b.key ?? "", Number(b.offset ?? 0), Number(b.byte_size ?? 0));
-        return json({});
+        return empty();
       }
-      if (action === "unregister") {
+      if (action === "unregister" && req.method === "POST") {
         admit("SystemSharedMemoryUnregister");
         this.shmUnregister(region);
-        return json({});
+        return empty();
       }
     }
-    throw rpcError(NOT_FOUND, "Not Found");
+    throw notFound();
+  }
+
+  /** POST .../infer: the binary tensor extension (a JSON header, then the inputs' bytes), or plain JSON. */
+  private async httpInfer(name: string, version: string, req: http.IncomingMessage, body: Buffer, signal: AbortSignal): Promise<{ status: number; body: Buffer; headers: Record<string, string | number> }> {
+    const declared = req.headers["inference-header-content-length"];
+    const n = declared === undefined ? body.length : Number(declared);
+    if (!(n >= 0 && n <= body.length)) throw rpcError(INVALID_ARGUMENT, `Inference-Header-Content-Length ${declared} does not fit a request body of ${body.length} bytes`);
+    let head: { id?: string; parameters?: Record<string, unknown>; inputs?: any[]; outputs?: any[] };
+    try {
+      head = JSON.parse(body.toString("utf8", 0, n));
+    } catch (e) {
+      throw rpcError(INVALID_ARGUMENT, `failed to parse the request JSON buffer: ${(e as Error).message}`);
+    }
+    const toParams = (p: Record<string, unknown> = {}): Params =>
+      Object.fromEntries(Object.entries(p).map(([k, v]): [string, InferParameterMsg] => [k,
+        typeof v === "boolean" ? { parameter_choice: "bool_param", bool_param: v }
+        : typeof v === "string" ? { parameter_choice: "string_param", string_param: v }
+        : Number.isInteger(v) ? { parameter_choice: "int64_param", int64_param: String(v) }
+        : { parameter_choice: "double_param", double_param: Number(v) }]));
+    let at = n;
+    const raw: Buffer[] = [];
+    const inputs = (head.inputs ?? []).map((t) => {
+      const { binary_data_size, ...rest } = (t.parameters ?? {}) as Record<string, unknown>;
+      if (binary_data_size !== undefined) {
+        const size = Number(binary_data_size);
+        if (at + size > body.length) {
+          throw rpcError(INVALID_ARGUMENT, `unexpected additional input data for model '${name}'`);
+        }
+        raw.push(body.subarray(at, at + size));
+        at += size;
+      } else if (t.data !== undefined) {
+        // JSON data, in input order among the binary inputs (Triton's HTTP front accepts both in one request).
+        raw.push(contentsToRaw(jsonContents(t.datatype, (t.data as unknown[]).flat(Infinity)), t.datatype, t.name, name));
+      }
+      return { name: t.name, datatype: t.datatype, shape: (t.shape ?? []).map(String), parameters: toParams(rest) };
+    });
+    if (at !== body.length) throw rpcError(INVALID_ARGUMENT, `unexpected additional input data for model '${name}'`);
+    const { binary_data_output, ...reqParams } = (head.parameters ?? {}) as Record<string, unknown>;
+    const binaryByDefault = binary_data_output === true;
+    const binaryOut = new Map<string, boolean>();
+    const outputs = (head.outputs ?? []).map((o) => {
+      const { binary_data, ...rest } = (o.parameters ?? {}) as Record<string, unknown>;
+      binaryOut.set(o.name, binary_data === undefined ? binaryByDefault : binary_data === true);
+      return { name: o.name, parameters: toParams(rest) };
+    });
+    const r = await this.infer({ model_name: name, model_version: version, id: head.id ?? "", parameters: toParams(reqParams), inputs, outputs, raw_input_contents: raw }, signal);
+    const shmNames = new Set(outputs.filter((o) => o.parameters.shared_memory_region).map((o) => o.name));
+    const binary: Buffer[] = [];
+    const outJson = r.outputs.map((o, i) => {
+      const bytes = r.raw_output_contents[i]!;
+      if (shmNames.has(o.name)) return { name: o.name, datatype: o.datatype, shape: o.shape };
+      if (binaryOut.get(o.name) ?? binaryByDefault) {
+        binary.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+        return { name: o.name, datatype: o.datatype, shape: o.shape, parameters: { binary_data_size: bytes.byteLength } };
+      }
+      if (o.datatype === "FP16" || o.datatype === "BF16") {
+        throw rpcError(INVALID_ARGUMENT, `sending ${o.datatype} data via JSON is not supported. Please use the binary data format for output`);
+      }
+      return { name: o.name, datatype: o.datatype, shape: o.shape, data: jsonData(o.datatype as DataType, o.shape, bytes) };
+    });
+    // 64-bit integers are written exactly, as rapidjson does (JSON.stringify cannot write a bigint).
+    const text = JSON.stringify({ ...(r.id ? { id: r.id } : {}), model_name: r.model_name, model_version: r.model_version, outputs: outJson }, (_k, v) => (typeof v === "bigint" ? `\u0000${v}` : v)).replace(/"\\u0000(-?\d+)"/g, "$1");
+    const header = Buffer.from(text);
+    if (binary.length === 0) return { status: 200, body: header, headers: { "content-type": "application/json" } };
+    return { status: 200, body: Buffer.concat([header, ...binary]), headers: { "content-type": "application/octet-stream", "inference-header-content-length": header.length } };
   }
 
   // ---- plumbing ----
@@ -1157,4 +1216,42 @@ function platformOf(e: Entry): { config: string; metadata: string } {
 function toStatus(e: unknown): { code: grpc.status; details: string } {
   if (e instanceof RpcError) return { code: e.code, details: e.message };
   return { code: INTERNAL, details: (e as Error)?.message ?? String(e) };
+}
+
+/** tritonserver's HTTP status for an error (http_server.cc HttpCodeFromError); 401/403/429 stand for a proxy's. */
+function httpStatus(code: grpc.status): number {
+  switch (code) {
+    case NOT_FOUND: return 404;
+    case UNAVAILABLE: return 503;
+    case INTERNAL: return 500;
+    case UNIMPLEMENTED: return 501;
+    case UNAUTHENTICATED: return 401;
+    case grpc.status.PERMISSION_DENIED: return 403;
+    case grpc.status.RESOURCE_EXHAUSTED: return 429;
+    // INVALID_ARGUMENT, ALREADY_EXISTS, CANCELLED, UNKNOWN and everything else.
+    default: return 400;
+  }
+}
+
+/** An output as the JSON `data` of Triton's HTTP answer (WriteDataToJson): numbers, booleans, strings. */
+function jsonData(datatype: DataType, shape: number[], raw: Uint8Array): unknown[] {
+  const data = fromRaw(datatype, shape, raw, "output");
+  if (datatype === "BOOL") return Array.from(data as Uint8Array, (b) => b !== 0);
+  if (datatype === "BYTES") return (data as Uint8Array[]).map((b) => Buffer.from(b).toString("utf8"));
+  return Array.from(data as ArrayLike<number | bigint>);
+}
+
+/** JSON `data` of an input as InferTensorContents, the way the gRPC front gets typed contents. */
+function jsonContents(datatype: string, data: unknown[]): ContentsMsg {
+  switch (datatype) {
+    case "BOOL": return { bool_contents: data.map(Boolean) };
+    case "INT8": case "INT16": case "INT32": return { int_contents: data.map(Number) };
+    case "UINT8": case "UINT16": case "UINT32": return { uint_contents: data.map(Number) };
+    case "INT64": return { int64_contents: data.map(String) };
+    case "UINT64": return { uint64_contents: data.map(String) };
+    case "FP32": return { fp32_contents: data.map(Number) };
+    case "FP64": return { fp64_contents: data.map(Number) };
+    case "BYTES": return { bytes_contents: data.map((v) => Buffer.from(String(v))) };
+    default: throw rpcError(INVALID_ARGUMENT, `sending ${datatype} data via JSON is not supported`);
+  }
 }
