@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { MANIFEST_FILE, MANIFEST_VERSION, maskedProfile, sdkVersion, writeManifest, type Manifest } from "../artifacts/manifest.js";
@@ -297,6 +298,8 @@ export class ModelManager {
     this.check();
     if (typeof video !== "string" || video === "") throw new TypeError("run: video must be the path of a video file");
     const { signal } = options;
+    // Every call in flight listens to the run's signal (a slot, a request, a wait): many at once is normal.
+    if (signal) setMaxListeners(0, signal);
     if (options.maxFrames !== undefined && !(Number.isInteger(options.maxFrames) && options.maxFrames >= 1)) {
       throw new RangeError(`run: maxFrames must be a positive integer, got ${String(options.maxFrames)}`);
     }
