@@ -426,6 +426,7 @@ export class ModelManager {
 
       // The artifacts are finished together: each ends with an fsync, and the disk can take them at once.
       const tw = performance.now();
+      await folder.retireOldManifest();
       const finished = await Promise.allSettled(sinks.map((s) => s.finish()));
       const records: ArtifactRecord[] = [];
       finished.forEach((f, i) => {
@@ -436,6 +437,7 @@ export class ModelManager {
       });
       const failed = finished.find((f) => f.status === "rejected");
       if (failed) throw failed.reason;
+      await folder.removeOldArtifacts();
       const manifest: Manifest = {
         manifest_version: MANIFEST_VERSION,
         sdk: sdkVersion(),
@@ -466,6 +468,7 @@ export class ModelManager {
       const wall = performance.now() - t0;
       manifest.timings = { wall_ms: round2(wall), stages_ms: clock.rounded(), frames_per_second: round2((meter.frames * 1000) / wall) };
       await writeManifest(manifestPath, manifest);
+      await folder.release();
       if (triton) triton.onOutage = undefined;
       return { out: folder.dir, manifestPath, manifest };
     } catch (e) {

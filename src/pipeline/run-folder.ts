@@ -1,8 +1,10 @@
-import { mkdir, readdir, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readFile, readdir, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { hostname } from "node:os";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { ioError, removeStaleTempFiles } from "../artifacts/atomic.js";
 import { MANIFEST_FILE } from "../artifacts/manifest.js";
 import { VideoAnalysisError } from "../errors.js";
+import { isProcessAlive } from "../pid.js";
 
 /** Every file a run can write, relative to its folder (SPEC section 4). */
 export const ARTIFACT_FILES = [
@@ -12,6 +14,36 @@ export const ARTIFACT_FILES = [
   "core_object_detections/detections.npz",
   "scene/places.npz",
 ] as const;
+
+/** The lock a run holds on its folder while it runs: which process, on which host, since when. */
+export const LOCK_FILE = ".video-analysis.lock";
+
+interface LockInfo {
+  pid: number;
+  host: string;
+  started_at: string;
+}
+
+async function readLock(path: string): Promise<LockInfo | undefined> {
+  try {
+    const info = JSON.parse(await readFile(path, "utf8")) as LockInfo;
+    return typeof info.pid === "number" && typeof info.host === "string" ? info : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A lock whose process is gone: one of this host whose pid no longer runs. */
+const stale = (l: LockInfo) => l.host === hostname() && l.pid !== process.pid && !isProcessAlive(l.pid);
+
+function inUse(dir: string, l: LockInfo | undefined): VideoAnalysisError {
+  const who = l ? `process ${l.pid} on ${l.host} since ${l.started_at}` : "another process (its lock is being written)";
+  return new VideoAnalysisError(
+    "ALREADY_EXISTS",
+    `output folder ${dir} is in use by ${who}; wait for that run or choose another --out (if no such run exists, delete ${join(dir, LOCK_FILE)})`,
+    { details: { file: join(dir, LOCK_FILE), ...(l ? { pid: l.pid, host: l.host } : {}) } },
+  );
+}
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -24,8 +56,12 @@ async function exists(path: string): Promise<boolean> {
 
 /**
  * A run's output folder. The rules that keep a failed run from looking complete:
+ * - one run at a time: a run holds `.video-analysis.lock` (pid, host, start) from prepare() to
+ *   release(); a second run into the folder gets ALREADY_EXISTS naming the first; a lock whose process is
+ *   gone (same host, pid not running) is taken over, with a warning;
  * - a folder that already holds a run (its manifest or any artifact) is refused unless `overwrite`;
- *   with `overwrite` the old manifest is deleted first, then the old artifacts, before anything is written;
+ *   with `overwrite` the old run stays whole until the new one commits: then the old manifest goes first,
+ *   the new artifacts are renamed over the old ones, and old artifacts the new run does not write go;
  * - artifacts are written under temporary names and renamed into place one by one at the end, and
  *   manifest.json is written last (a folder is complete exactly when it has the manifest);
  * - on failure `discard()` deletes whatever this run renamed into place and the folders it created
@@ -37,7 +73,10 @@ export class RunFolder {
 
   private constructor(readonly dir: string) {}
 
-  /** Checks the folder without touching it: ALREADY_EXISTS when it holds a run and overwrite is off. */
+  /**
+   * Checks the folder without touching it: ALREADY_EXISTS when another run holds it, or when it holds a
+   * run and overwrite is off.
+   */
   static async check(dir: string, overwrite: boolean): Promise<void> {
     const abs = resolve(dir);
     let st;
@@ -47,35 +86,102 @@ export class RunFolder {
       return;
     }
     if (!st.isDirectory()) throw new VideoAnalysisError("ALREADY_EXISTS", `output ${abs} exists and is not a folder; choose another --out`, { details: { file: abs } });
-    if (overwrite) return;
-    for (const f of [MANIFEST_FILE, ...ARTIFACT_FILES]) {
-      if (await exists(join(abs, f))) {
-        throw new VideoAnalysisError(
-          "ALREADY_EXISTS",
-          `output folder ${abs} already holds a run (${f}); choose another --out, or pass --overwrite (output.overwrite: true in the profile) to replace it`,
-          { details: { file: join(abs, f) } },
-        );
-      }
+    if (await exists(join(abs, LOCK_FILE))) {
+      const l = await readLock(join(abs, LOCK_FILE));
+      if (!l || !stale(l)) throw inUse(abs, l);
     }
+    await RunFolder.checkContents(abs, overwrite);
   }
 
-  /** Creates the folder (and the components' subfolders on demand later); clears an old run when overwriting. */
+  /** Creates the folder (and the components' subfolders on demand later) and takes its lock. */
   static async prepare(dir: string, overwrite: boolean): Promise<RunFolder> {
     await RunFolder.check(dir, overwrite);
     const f = new RunFolder(resolve(dir));
     await f.mkdirs(f.dir);
-    if (overwrite) {
-      // The old manifest first: from this moment the folder no longer claims to hold a complete run.
-      for (const name of [MANIFEST_FILE, ...ARTIFACT_FILES]) {
-        try {
-          await unlink(join(f.dir, name));
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw ioError(join(f.dir, name), "delete", e);
-        }
+    await f.lock();
+    try {
+      // Under the lock: another run may have finished into the folder since the check above.
+      await RunFolder.checkContents(f.dir, overwrite);
+      await removeStaleTempFiles(f.dir);
+    } catch (e) {
+      await f.discard();
+      throw e;
+    }
+    return f;
+  }
+
+  private static async checkContents(abs: string, overwrite: boolean): Promise<void> {
+    if (overwrite) return;
+    for (const name of [MANIFEST_FILE, ...ARTIFACT_FILES]) {
+      if (await exists(join(abs, name))) {
+        throw new VideoAnalysisError("ALREADY_EXISTS", `output folder ${abs} already holds a run (${name}); choose another --out, or pass --overwrite (output.overwrite: true in the profile) to replace it`, { details: { file: join(abs, name) } });
       }
     }
-    await removeStaleTempFiles(f.dir);
-    return f;
+  }
+
+  private locked = false;
+
+  /** Creates the lock file exclusively; takes over a stale one. */
+  private async lock(): Promise<void> {
+    const path = join(this.dir, LOCK_FILE);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const h = await open(path, "wx", 0o644);
+        try {
+          await h.writeFile(JSON.stringify({ pid: process.pid, host: hostname(), started_at: new Date().toISOString() } satisfies LockInfo));
+        } finally {
+          await h.close();
+        }
+        this.locked = true;
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw ioError(path, "create the lock file", e);
+      }
+      const held = await readLock(path);
+      if (attempt > 0 || !held || !stale(held)) throw inUse(this.dir, held);
+      // Moved aside, not deleted: of two runs taking over the same stale lock, one wins the rename.
+      const aside = `${path}.stale-${process.pid}`;
+      try {
+        await rename(path, aside);
+        await rm(aside, { force: true });
+      } catch {
+        /* the other run took it over */
+      }
+      process.emitWarning(`took over the lock of ${this.dir} from process ${held.pid} (${held.host}, since ${held.started_at}), which is no longer running`, { code: "VASDK_STALE_LOCK" });
+    }
+  }
+
+  /** Gives the folder back (after the manifest is written, or by discard()). Never throws. */
+  async release(): Promise<void> {
+    if (!this.locked) return;
+    this.locked = false;
+    await rm(join(this.dir, LOCK_FILE), { force: true }).catch(() => undefined);
+  }
+
+  /**
+   * Just before the new artifacts are renamed into place: an old run's manifest goes first, so the folder
+   * never claims to hold a complete run that is half old and half new.
+   */
+  async retireOldManifest(): Promise<void> {
+    try {
+      await unlink(join(this.dir, MANIFEST_FILE));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw ioError(join(this.dir, MANIFEST_FILE), "delete", e);
+    }
+  }
+
+  /** After the new artifacts are in place: the old run's artifacts that this run did not write again. */
+  async removeOldArtifacts(): Promise<void> {
+    const mine = new Set(this.committed);
+    for (const name of ARTIFACT_FILES) {
+      const p = join(this.dir, name);
+      if (mine.has(p)) continue;
+      try {
+        await unlink(p);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw ioError(p, "delete", e);
+      }
+    }
   }
 
   /** Makes the folder of `path` (inside the run folder), remembering which folders this run created. */
@@ -104,10 +210,11 @@ export class RunFolder {
     this.committed.push(resolve(path));
   }
 
-  /** Deletes what this run put in place and the empty folders it created. Never throws. */
+  /** Deletes what this run put in place and the empty folders it created, and gives the lock back. Never throws. */
   async discard(): Promise<void> {
     for (const p of this.committed.reverse()) await rm(p, { force: true }).catch(() => undefined);
     this.committed.length = 0;
+    await this.release();
     for (const d of [...this.created].reverse()) {
       // Only folders inside or equal to the run folder's own chain, and only when empty.
       try {

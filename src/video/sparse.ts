@@ -18,12 +18,13 @@
  * whole file again, so the result is always the full decode's.
  */
 import { readSync } from "node:fs";
-import { mkdtemp, open, rm, symlink, writeFile, type FileHandle } from "node:fs/promises";
+import { mkdtemp, open, readdir, rm, symlink, writeFile, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { selectSlot } from "./frame-plan.js";
 import type { VideoMetadata } from "./metadata.js";
 import { box, children, dataEnd, isMp4Container, Mp4Unsupported, readMp4Index, readTrack, unsupported as no, type Box, type SampleTable } from "./mp4-index.js";
+import { isProcessAlive } from "../pid.js";
 
 /** An input that decodes only the frames the analysis needs, and what it promises. */
 export interface SparseInput {
@@ -294,7 +295,8 @@ export async function planSparseInput(meta: VideoMetadata, fps: number): Promise
     } else free.writeUInt32BE(moovAt.end - moovAt.start, 0);
     free.write("free", 4, "latin1");
 
-    dir = await mkdtemp(join(tmpdir(), "vasdk-sparse-"));
+    await removeStaleSparseFolders();
+    dir = await mkdtemp(join(tmpdir(), `vasdk-sparse-${process.pid}-`));
     // ffmpeg's concat protocol splits its list at "|", so the file is reached through a link with a plain name.
     if (/[|,]/.test(dir)) no("temporary folder name has | or ,");
     const video = join(dir, "video");
@@ -328,5 +330,19 @@ export async function planSparseInput(meta: VideoMetadata, fps: number): Promise
   } finally {
     await fh?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Removes the index folders (`vasdk-sparse-<pid>-*`) of processes that were killed before they could. */
+async function removeStaleSparseFolders(): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(tmpdir());
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const pid = /^vasdk-sparse-(\d+)-/.exec(n)?.[1];
+    if (pid && Number(pid) !== process.pid && !isProcessAlive(Number(pid))) await rm(join(tmpdir(), n), { recursive: true, force: true }).catch(() => undefined);
   }
 }

@@ -1,3 +1,4 @@
+import { constants as osConstants } from "node:os";
 import { basename, isAbsolute, relative } from "node:path";
 import { VideoAnalysisError } from "../../errors.js";
 import type { RunResult } from "../../pipeline/model-manager.js";
@@ -83,18 +84,20 @@ export const mainCommand: Command = {
     const maxFrames = values["max-frames"] === undefined ? undefined : numberFlag("max-frames", values["max-frames"], 1, { min: 1 });
     if (maxFrames !== undefined && !Number.isInteger(maxFrames)) throw new VideoAnalysisError("INVALID_ARGUMENT", `--max-frames must be a whole number, got ${maxFrames}`);
 
-    // Ctrl-C (or SIGTERM) stops the run cleanly: ffmpeg is killed, calls cancelled, nothing left in --out.
-    // A second Ctrl-C exits at once.
+    // Ctrl-C, SIGTERM or SIGHUP (the terminal closed) stops the run cleanly: ffmpeg is killed, calls
+    // cancelled, nothing left in --out; the exit status is 128 + the signal's number. A second one exits at once.
     const controller = new AbortController();
-    let interrupts = 0;
+    let stoppedBy: NodeJS.Signals | undefined;
+    const exitStatus = (sig: NodeJS.Signals) => 128 + (osConstants.signals[sig] ?? 2);
     const onSignal = (sig: NodeJS.Signals) => {
-      interrupts++;
-      if (interrupts > 1) process.exit(130);
-      if (!values.quiet) process.stderr.write(`\n${sig}: stopping; the run folder is being cleaned up (again to exit at once)\n`);
+      if (stoppedBy) process.exit(exitStatus(sig));
+      stoppedBy = sig;
+      // After SIGHUP the terminal is gone: writing to it could fail, so nothing is said there.
+      if (!values.quiet && sig !== "SIGHUP") process.stderr.write(`\n${sig}: stopping; the run folder is being cleaned up (again to exit at once)\n`);
       controller.abort(new VideoAnalysisError("CANCELLED", `interrupted by ${sig}`));
     };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
+    const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+    for (const sig of SIGNALS) process.on(sig, onSignal);
 
     // ffprobe reads the video while the pipeline's modules load and the profile is read; its errors
     // surface in run(), after the profile's and the output folder's.
@@ -119,13 +122,12 @@ export const mainCommand: Command = {
     } catch (e) {
       reporter.done();
       if (e instanceof VideoAnalysisError && e.code === "CANCELLED") {
-        console.error(`video-analysis: ${e.toString()}`);
-        return 130;
+        if (stoppedBy !== "SIGHUP") console.error(`video-analysis: ${e.toString()}`);
+        return exitStatus(stoppedBy ?? "SIGINT");
       }
       throw e;
     } finally {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
+      for (const sig of SIGNALS) process.off(sig, onSignal);
       await mm.close();
     }
   },
