@@ -222,7 +222,9 @@ export async function startRealTriton(options: RealTritonOptions = {}): Promise<
 async function launch(dir: string, repository: string, models: string[], deadlineMs: number, args: string[], keep: boolean, http: boolean): Promise<RealTriton> {
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
-  const httpPort = http ? await freePort() : undefined;
+  // Two calls may get the same free port back; tritonserver refuses equal gRPC and HTTP ports.
+  let httpPort = http ? await freePort() : undefined;
+  while (httpPort === port) httpPort = await freePort();
   // A unique prefix for the python stubs' /dev/shm regions, so stop() removes exactly this server's.
   const shmPrefix = `vasdk_rt_${process.pid}_${port}_`;
   let output = "";
@@ -314,7 +316,8 @@ async function launch(dir: string, repository: string, models: string[], deadlin
           await halt();
           throw new Error(`tritonserver was not ready within ${deadlineMs} ms (killed); its output ends with:\n${tail(output)}`);
         }
-        const ready = await client.serverReady().catch(() => false);
+        // gRPC answers before the HTTP front listens: both must.
+        const ready = (await client.serverReady().catch(() => false)) && (!httpPort || (await fetch(`http://127.0.0.1:${httpPort}/v2/health/ready`).then((r) => r.ok, () => false)));
         if (ready) break;
         await sleep(200);
       }
