@@ -1,16 +1,17 @@
 import { status as grpcStatus } from "@grpc/grpc-js";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { grpcCodeName, VideoAnalysisError } from "../../src/errors.js";
-import { floatToBf16, floatToHalf, tensor, type DataType, type Tensor } from "../../src/tensor.js";
+import { tensor, type DataType } from "../../src/tensor.js";
 import { TritonClient } from "../../src/triton/client.js";
 import { SystemSharedMemory } from "../../src/triton/shared-memory.js";
 import { TestServer, type TestModel } from "../support/test-server.js";
+import { DATATYPE_SAMPLES, freePort } from "../support/samples.js";
+import { makeCertificates } from "../support/certificates.js";
 
 const identity = (name: string, datatype: DataType, shape: number[]): TestModel => ({
   name,
@@ -19,22 +20,7 @@ const identity = (name: string, datatype: DataType, shape: number[]): TestModel 
   compute: (x) => ({ OUT: { ...x.IN!, name: "OUT" } }),
 });
 
-const samples: Record<DataType, Tensor["data"]> = {
-  BOOL: Uint8Array.of(1, 0, 1, 1),
-  UINT8: Uint8Array.of(0, 1, 254, 255),
-  UINT16: Uint16Array.of(0, 1, 65534, 65535),
-  UINT32: Uint32Array.of(0, 1, 4294967294, 4294967295),
-  UINT64: BigUint64Array.of(0n, 1n, 2n ** 63n, 2n ** 64n - 1n),
-  INT8: Int8Array.of(-128, -1, 0, 127),
-  INT16: Int16Array.of(-32768, -1, 0, 32767),
-  INT32: Int32Array.of(-(2 ** 31), -1, 0, 2 ** 31 - 1),
-  INT64: BigInt64Array.of(-(2n ** 63n), -1n, 0n, 2n ** 63n - 1n),
-  FP16: Uint16Array.from([0.5, -2, 65504, 1e-3], floatToHalf),
-  BF16: Uint16Array.from([0.5, -2, 3.0e38, 1e-3], floatToBf16),
-  FP32: Float32Array.of(0.5, -2.25, 3.4e38, 1e-45),
-  FP64: Float64Array.of(0.1, -2.5, 1.7e308, 5e-324),
-  BYTES: [Buffer.from("a"), Buffer.from(""), Buffer.from("\u00e9t\u00e9"), Buffer.from([0, 255, 0])],
-};
+const samples = DATATYPE_SAMPLES;
 
 const yoloShape = [1, 84, 18900];
 const models: TestModel[] = [
@@ -62,15 +48,6 @@ const models: TestModel[] = [
     },
   },
 ];
-
-async function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
 
 async function rejectsWith(p: Promise<unknown>, check: (e: VideoAnalysisError) => void): Promise<void> {
   await assert.rejects(p, (e: unknown) => {
@@ -326,16 +303,9 @@ for (const protocol of PROTOCOLS) test(`several endpoints are spread by round ro
 for (const protocol of PROTOCOLS) describe(`TLS with client certificates, and auth headers (${protocol})`, () => {
   const dir = mkdtempSync(join(tmpdir(), "va-tls-"));
   const f = (n: string) => join(dir, n);
-  const ssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
   let server: TestServer;
   before(async () => {
-    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=test-ca");
-    for (const who of ["server", "client"]) {
-      ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", `${who}.key`, "-out", `${who}.csr`, "-subj", `/CN=${who === "server" ? "localhost" : "client"}`);
-      const ext = f(`${who}.ext`);
-      execFileSync("sh", ["-c", `printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ${ext}`]);
-      ssl("x509", "-req", "-in", `${who}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${who}.pem`, "-days", "1", "-extfile", ext);
-    }
+    makeCertificates(dir);
     server = await TestServer.start({
       models: [identity("m", "FP32", [1])],
       tls: { key: readFileSync(f("server.key")), cert: readFileSync(f("server.pem")), ca: readFileSync(f("ca.pem")), requireClientCert: true },
