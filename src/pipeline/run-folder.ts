@@ -139,14 +139,20 @@ export class RunFolder {
       }
       const held = await readLock(path);
       if (attempt > 0 || !held || !stale(held)) throw inUse(this.dir, held);
-      // Moved aside, not deleted: of two runs taking over the same stale lock, one wins the rename.
+      // Moved aside and read back before it is deleted: a run that took the same stale lock over first may
+      // have put its own lock there meanwhile, which is put back, and this run stops.
       const aside = `${path}.stale-${process.pid}`;
       try {
         await rename(path, aside);
-        await rm(aside, { force: true });
       } catch {
-        /* the other run took it over */
+        throw inUse(this.dir, await readLock(path));
       }
+      const moved = await readLock(aside);
+      if (!moved || moved.pid !== held.pid || moved.started_at !== held.started_at) {
+        await rename(aside, path).catch(() => undefined);
+        throw inUse(this.dir, moved);
+      }
+      await rm(aside, { force: true });
       process.emitWarning(`took over the lock of ${this.dir} from process ${held.pid} (${held.host}, since ${held.started_at}), which is no longer running`, { code: "VASDK_STALE_LOCK" });
     }
   }

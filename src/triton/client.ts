@@ -100,6 +100,7 @@ export class TritonClient implements InferenceBackend {
   private readonly deadlineMs: number;
   readonly endpoint: string;
   private shm: SharedMemoryPool | undefined;
+  private readonly retiredPools: SharedMemoryPool[] = [];
   private readonly shmMode: SharedMemoryMode;
   private readonly outage: OutageGuard | undefined;
   /** Hears a wait for the server (outageBudgetMs), and undefined when it ends. */
@@ -124,12 +125,16 @@ export class TritonClient implements InferenceBackend {
 
   /** What keeps the server or these models from serving, or undefined when all are READY. */
   private async missing(models: string[]): Promise<string | undefined> {
+    // A model is named with its version ("m\u0000v") when the call asked for one.
     const o = { deadlineMs: 2_000 };
     if (!(await this.protocol.serverReady(o).catch(() => false))) {
       // Ready is false while any model loads; live and the models wanted READY is enough to go on.
       if (!(await this.protocol.serverLive(o))) return "server not live";
     }
-    for (const m of models) if (!(await this.protocol.modelReady(m, "", o))) return `model ${m} not ready`;
+    for (const key of models) {
+      const [m, v = ""] = key.split("\u0000");
+      if (!(await this.protocol.modelReady(m!, v, o))) return `model ${m}${v ? ` version ${v}` : ""} not ready`;
+    }
     return undefined;
   }
 
@@ -308,16 +313,20 @@ export class TritonClient implements InferenceBackend {
     }
     // Inference on a stateless model is safe to repeat; a request that is part of a sequence is not.
     const safe = options.parameters?.sequence_id === undefined;
+    // One call rides out outages for at most the budget in all, however many times the server goes away.
+    let waitingSince: number | undefined;
     for (;;) {
-      const viaShm = this.shm && !options.sharedMemoryOutputs && !inputs.some((t) => "sharedMemory" in t);
-      const run = viaShm ? (o: CallOptions) => this.inferShm(model, inputs, options, o) : (o: CallOptions) => this.protocol.infer(model, inputs, options, o);
+      const pool = !options.sharedMemoryOutputs && !inputs.some((t) => "sharedMemory" in t) ? this.shm : undefined;
+      const run = pool ? (o: CallOptions) => this.inferShm(pool, model, inputs, options, o) : (o: CallOptions) => this.protocol.infer(model, inputs, options, o);
       try {
         const r = await this.unary("ModelInfer", run, { model, safe, deadlineMs: options.deadlineMs, signal: options.signal });
         this.answered.add(model);
         return r;
       } catch (e) {
         if (!this.outage || !safe || !this.isOutage(e, model)) throw e;
-        await this.outage.wait(model, (e as Error).message, options.signal);
+        waitingSince ??= performance.now();
+        if (performance.now() - waitingSince > this.outage.budgetMs) throw e;
+        await this.outage.wait(options.version ? `${model}\u0000${options.version}` : model, (e as Error).message, options.signal);
         // The model may have come back with other tensors: its contract is checked again.
         this.contracts.clear();
         if (options.contract) {
@@ -327,19 +336,21 @@ export class TritonClient implements InferenceBackend {
     }
   }
 
-  private async inferShm(model: string, inputs: InferInput[], options: InferOptions, o: CallOptions): Promise<InferResult> {
+  private async inferShm(pool: SharedMemoryPool, model: string, inputs: InferInput[], options: InferOptions, o: CallOptions): Promise<InferResult> {
     try {
-      return await this.shm!.infer(model, inputs, options, o);
+      return await pool.infer(model, inputs, options, o);
     } catch (e) {
       if (!(e instanceof SharedMemoryUnavailable)) throw e;
       if (this.shmMode === "system") {
         throw new VideoAnalysisError("FAILED_PRECONDITION", `system shared memory with Triton at ${this.endpoint} could not be set up: ${e.reason}; the server must run on this host and see its /dev/shm (or set shared_memory to off)`, { model, cause: e });
       }
-      // "auto": say once what is lost, and go on with tensors in the messages.
-      process.emitWarning(`shared memory with Triton at ${this.endpoint} is off for this client: ${e.reason}; tensors travel in the messages`, { code: "VASDK_SHM_OFF" });
-      const pool = this.shm;
-      this.shm = undefined;
-      await pool?.close(o);
+      // "auto": say once what is lost, and go on with tensors in the messages. Calls still using the
+      // pool's regions finish with them; the pool is closed with the client.
+      if (this.shm === pool) {
+        this.shm = undefined;
+        this.retiredPools.push(pool);
+        process.emitWarning(`shared memory with Triton at ${this.endpoint} is off for this client: ${e.reason}; tensors travel in the messages`, { code: "VASDK_SHM_OFF" });
+      }
       return this.protocol.infer(model, inputs, options, o);
     }
   }
@@ -356,7 +367,7 @@ export class TritonClient implements InferenceBackend {
   }
 
   async close(): Promise<void> {
-    await this.shm?.close({ deadlineMs: 5_000 });
+    for (const pool of [this.shm, ...this.retiredPools.splice(0)]) await pool?.close({ deadlineMs: 5_000 });
     this.shm = undefined;
     await this.protocol.close();
   }

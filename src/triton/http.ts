@@ -183,6 +183,10 @@ export class HttpProtocol implements Protocol {
             return false;
           } else chunk.copy(buf!, n);
           n += chunk.length;
+          if (chunks && n > max) {
+            stop(new TransportError("RESOURCE_EXHAUSTED", `received message larger than max (more than ${max} bytes)`));
+            return false;
+          }
           return true;
         },
         onComplete: () => {

@@ -106,7 +106,7 @@ export class OutageGuard {
       ended_at: new Date().toISOString(),
       seconds: Math.round(seconds * 100) / 100,
       reason: c.reason,
-      models: [...c.models].sort(),
+      models: [...c.models].map((k) => k.replace("\u0000", " version ")).sort(),
       calls_retried: recovered ? c.calls : 0,
       recovered,
     });

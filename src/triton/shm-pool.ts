@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readdirSync, rmSync } from "node:fs";
 import { isIP } from "node:net";
 import { VideoAnalysisError } from "../errors.js";
@@ -49,6 +50,7 @@ function fixedBytes(datatype: DataType, shape: readonly number[]): number | unde
 }
 
 let sequence = 0;
+const RUN = randomBytes(4).toString("hex");
 
 /** A region could not be made or registered (the server is on another host, /dev/shm is not writable...). */
 export class SharedMemoryUnavailable extends Error {
@@ -78,8 +80,8 @@ export class SharedMemoryPool {
   private async acquire(byteSize: number, o: CallOptions): Promise<Region> {
     const r = this.free.get(byteSize)?.pop();
     if (r) return r;
-    const n = sequence++;
-    const name = `vasdk_shm_${process.pid}_${n}`;
+    // The pid (for sweeping after a crash) and a random part (pids repeat across containers sharing /dev/shm).
+    const name = `vasdk_shm_${process.pid}_${RUN}_${sequence++}`;
     let shm: SystemSharedMemory;
     try {
       shm = SystemSharedMemory.create(`/${name}`, byteSize);
@@ -125,9 +127,23 @@ export class SharedMemoryPool {
     return this.reregistering;
   }
 
+  /**
+   * A region of a call that failed (a deadline, a cancel, an error): the server may still be reading or
+   * writing it, so it is unregistered and removed, never handed to another call.
+   */
+  private retire(r: Region): void {
+    const i = this.all.indexOf(r);
+    if (i >= 0) this.all.splice(i, 1);
+    void this.protocol
+      .unregisterSystemSharedMemory(r.name, { deadlineMs: 5_000 })
+      .catch(() => undefined)
+      .finally(() => r.shm.destroy());
+  }
+
   /** One inference with its large tensors in shared memory. */
   async infer(model: string, inputs: readonly InferInput[], options: ProtocolInferOptions & { contract?: ModelContract }, o: CallOptions): Promise<ProtocolInferResult> {
     const held: Region[] = [];
+    let ok = false;
     try {
       const sent: InferInput[] = [];
       for (const t of inputs) {
@@ -182,9 +198,13 @@ export class SharedMemoryPool {
         res.outputs[name] = { name, datatype, shape: got.shape, data: fromRaw(datatype, got.shape, copy, `${model} output ${name}`) } as Tensor;
         delete res.sharedMemory[name];
       }
+      ok = true;
       return res;
     } finally {
-      for (const r of held) this.release(r);
+      for (const r of held) {
+        if (ok) this.release(r);
+        else this.retire(r);
+      }
     }
   }
 

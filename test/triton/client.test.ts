@@ -243,6 +243,23 @@ for (const protocol of PROTOCOLS) describe(`TritonClient (${protocol}) against t
     for (const k of keys) assert.equal(existsSync(`/dev/shm${k}`), false);
   });
 
+  test("sharedMemory: a call that failed (its deadline passed) leaves its regions to no other call", async () => {
+    const viaShm = await TritonClient.create({ url: urlOf(server, protocol), protocol, sharedMemory: "system" });
+    const contract = { inputs: [{ name: "INPUT__0", datatype: "UINT8" as const, shape: [1, 960, 960, 3] }], outputs: [{ name: "OUTPUT__0", datatype: "FP32" as const, shape: yoloShape }] };
+    const px = new Uint8Array(960 * 960 * 3);
+    try {
+      await viaShm.infer("yolo_like_960", [tensor("INPUT__0", "UINT8", [1, 960, 960, 3], px)], { contract });
+      const first = (await viaShm.systemSharedMemoryStatus()).map((r) => r.name).sort();
+      await assert.rejects(viaShm.infer("yolo_like_960", [tensor("INPUT__0", "UINT8", [1, 960, 960, 3], px)], { contract, deadlineMs: 1 }), (e: unknown) => e instanceof VideoAnalysisError && e.code === "DEADLINE_EXCEEDED");
+      await viaShm.infer("yolo_like_960", [tensor("INPUT__0", "UINT8", [1, 960, 960, 3], px)], { contract });
+      const now = (await viaShm.systemSharedMemoryStatus()).map((r) => r.name).sort();
+      assert.equal(now.length, 2);
+      assert.deepEqual(now.filter((n) => first.includes(n)), [], "the regions of the failed call are not reused");
+    } finally {
+      await viaShm.close();
+    }
+  });
+
   test("sharedMemory auto: a server that cannot register a region is used without, with one warning", async () => {
     const viaShm = await TritonClient.create({ url: urlOf(server, protocol), protocol, sharedMemory: "auto" });
     const warnings: string[] = [];
@@ -430,6 +447,21 @@ describe("riding out a server outage (outageBudgetMs)", () => {
       }
     });
   }
+
+  test("a call that keeps failing while the server says it is ready gives up after the budget (no endless rounds)", async () => {
+    const server = await TestServer.start({ models: [model], http: true });
+    const client = await TritonClient.create({ url: server.httpAddress!, protocol: "http", outageBudgetMs: 800, retry: { maxAttempts: 1 } });
+    try {
+      await call(client, 1);
+      server.injectFault("ModelInfer", grpcStatus.UNAVAILABLE, { times: 1000, message: "a proxy says no" });
+      const t0 = performance.now();
+      await rejectsWith(call(client, 2), (e) => assert.match(e.message, /a proxy says no/));
+      assert.ok(performance.now() - t0 < 5000);
+    } finally {
+      await client.close();
+      await server.stop();
+    }
+  });
 
   test("past the budget the call fails with UNAVAILABLE saying how long it waited and for what", async () => {
     const server = await TestServer.start({ models: [model] });

@@ -56,7 +56,6 @@ class Connection {
   /** Why the last connection failed or closed, for the messages of the calls it takes down. */
   lastError = "";
   active = 0;
-  private pinger: NodeJS.Timeout | undefined;
 
   constructor(readonly authority: string, private readonly url: string, private readonly options: ConnectionOptions) {}
 
@@ -85,22 +84,22 @@ class Connection {
     session.once("close", () => clearTimeout(silent));
     session.on("error", (e: Error) => (this.lastError = e.message));
     session.on("goaway", (code: number) => (this.lastError ||= `the server closed the connection (GOAWAY ${code})`));
+    const pinger = this.startKeepalive(session);
     session.on("close", () => {
       if (this.session === session) this.session = undefined;
-      clearInterval(this.pinger);
+      clearInterval(pinger);
     });
     // Idle connections do not keep the process alive; calls in flight do (hold/release).
     if (this.active === 0) session.unref();
     this.session = session;
-    this.startKeepalive(session);
     return session;
   }
 
-  private startKeepalive(session: http2.ClientHttp2Session): void {
-    clearInterval(this.pinger);
+  /** Pings while calls are under way; the interval belongs to this session and ends with it. */
+  private startKeepalive(session: http2.ClientHttp2Session): NodeJS.Timeout | undefined {
     const every = this.options.keepaliveTimeMs;
-    if (!(every > 0)) return;
-    this.pinger = setInterval(() => {
+    if (!(every > 0)) return undefined;
+    const pinger = setInterval(() => {
       // Only while calls are under way: Triton closes connections that ping idle more often than every 5 minutes.
       if (this.active === 0 || session.closed || session.destroyed || session.connecting) return;
       const timer = setTimeout(() => {
@@ -114,7 +113,8 @@ class Connection {
         clearTimeout(timer);
       }
     }, every);
-    this.pinger.unref();
+    pinger.unref();
+    return pinger;
   }
 
   hold(): void {
@@ -126,7 +126,6 @@ class Connection {
   }
 
   close(): void {
-    clearInterval(this.pinger);
     this.session?.close();
     this.session = undefined;
   }
@@ -320,7 +319,9 @@ export class GrpcChannel {
       grpcStatus = Number(t["grpc-status"]);
       grpcMsg = grpcMessage(t["grpc-message"]);
     });
-    s.on("error", (e: Error) => {
+    s.on("error", (e: Error & { code?: string }) => {
+      // A reset by the server (ERR_HTTP2_STREAM_ERROR) is read from its code when the stream closes.
+      if (e.code === "ERR_HTTP2_STREAM_ERROR") return;
       failure ??= new TransportError("UNAVAILABLE", conn.lastError || e.message, { grpc: 14 });
     });
     s.on("close", () => {
@@ -334,9 +335,9 @@ export class GrpcChannel {
         const code = httpStatusCode(httpStatus);
         return finish(new TransportError(code, `the server answered HTTP ${httpStatus} without a gRPC status`, { http: httpStatus }));
       }
-      // Closed before any answer (the connection failed or went away; our own cancels ended the call
-      // before this): the request did not reach a server.
-      if (s.rstCode && s.rstCode !== 0 && httpStatus !== 0) {
+      // A cancel before any answer is the connection going away (our own cancels ended the call before
+      // this): the request did not reach a server. Other resets say what the server meant.
+      if (s.rstCode && s.rstCode !== 0 && !(s.rstCode === NGHTTP2_CANCEL && httpStatus === 0)) {
         const code = conn.lastError ? "UNAVAILABLE" : rstCode(s.rstCode);
         return finish(new TransportError(code, conn.lastError || `the server reset the call (HTTP/2 error ${s.rstCode})`));
       }

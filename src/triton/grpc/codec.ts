@@ -254,12 +254,18 @@ class Reader {
 
   skip(wire: number): void {
     switch (wire) {
-      case VARINT: this.varint64(); return;
-      case I64: this.pos += 8; return;
-      case LEN: this.pos += this.varint(); return;
-      case I32: this.pos += 4; return;
+      case VARINT: this.varint64(); break;
+      case I64: this.pos += 8; break;
+      case LEN: {
+        const n = this.varint();
+        if (n < 0) this.fail("negative length");
+        this.pos += n;
+        break;
+      }
+      case I32: this.pos += 4; break;
       default: this.fail(`wire type ${wire}`);
     }
+    if (this.pos > this.end) this.fail("length past the end");
   }
 
   /** A repeated scalar field, packed (LEN) or one element (other wire types). */

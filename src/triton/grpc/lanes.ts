@@ -32,6 +32,8 @@ class Lane {
   private readonly call: GrpcCall;
   private waiting: { resolve(m: Buffer): void; reject(e: TransportError): void } | undefined;
   dead = false;
+  /** Why the stream ended, for a send on a lane that died before it. */
+  private ended: TransportError | undefined;
 
   constructor(channel: GrpcChannel, readonly connection: number, private readonly onDead: (l: Lane) => void) {
     this.call = channel.start(STREAM, { deadlineMs: 0, connection, align: streamRawOffset }, {
@@ -45,6 +47,7 @@ class Lane {
       },
       onEnd: (e) => {
         this.dead = true;
+        this.ended = e;
         this.onDead(this);
         const w = this.waiting;
         this.waiting = undefined;
@@ -56,6 +59,8 @@ class Lane {
 
   /** Sends one request and waits for its answer, within the deadline; a lane that timed out is closed. */
   send(parts: readonly Uint8Array[], o: CallOptions): Promise<Buffer> {
+    // A stream that could not even start (no connection, bad TLS material) ended in its constructor.
+    if (this.dead) return Promise.reject(this.ended ?? new TransportError("UNAVAILABLE", "the inference stream closed", { grpc: 14 }));
     return new Promise<Buffer>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const done = () => {

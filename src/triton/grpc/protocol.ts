@@ -106,6 +106,7 @@ export class GrpcProtocol implements Protocol {
    */
   async infer(model: string, inputs: readonly InferInput[], options: ProtocolInferOptions, o: CallOptions): Promise<ProtocolInferResult> {
     const parts = encodeModelInferRequest(inferRequest(model, inputs, options));
+    const t0 = performance.now();
     let streamError: string | undefined;
     if (options.parameters?.sequence_id === undefined) {
       const msg = decodeModelStreamInferResponse(await this.lanes.send(parts, o));
@@ -114,7 +115,9 @@ export class GrpcProtocol implements Protocol {
     }
     let answer: Buffer;
     try {
-      answer = await this.channel.unary(INFER, parts, { ...o, align: firstRawOffset });
+      // Within what is left of the call's deadline.
+      const left = o.deadlineMs > 0 ? Math.max(1, o.deadlineMs - (performance.now() - t0)) : 0;
+      answer = await this.channel.unary(INFER, parts, { ...o, deadlineMs: left, align: firstRawOffset });
     } catch (e) {
       // Triton 2.51 answers some refusals (a wrong shape) on the unary call with a status and no text; the
       // stream said what was wrong.
