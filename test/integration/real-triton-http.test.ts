@@ -150,7 +150,8 @@ test("errors carry Triton's HTTP status and text, as the gRPC front's codes", { 
 
 test("system shared memory: register (twice: ALREADY_EXISTS), status, infer from it into it, unregister", { skip }, async () => {
   const { p } = live();
-  const key = `/vasdk_http_rt_${process.pid}`;
+  // Named vasdk_it_<pid>_*: removeStale() clears it if this process dies before the finally below.
+  const key = `/vasdk_it_${process.pid}_http`;
   const inBytes = pixels.byteLength;
   const outBytes = 3 * 256 * 256 * 4;
   const region = SystemSharedMemory.create(key, inBytes + 4096 + outBytes);
@@ -176,7 +177,7 @@ test("system shared memory: register (twice: ALREADY_EXISTS), status, infer from
       /Unable to find shared memory region: 'nope'/,
     );
   } finally {
-    await p.unregisterSystemSharedMemory("vasdk_http_rt", O);
+    await p.unregisterSystemSharedMemory("vasdk_http_rt", O).catch(() => undefined);
     region.destroy();
   }
   await rejectsWith(p.systemSharedMemoryStatus("vasdk_http_rt", O), "NOT_FOUND", 404, /Unable to find system shared memory region: 'vasdk_http_rt'/);
