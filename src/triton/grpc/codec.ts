@@ -13,7 +13,6 @@ const I64 = 1;
 const LEN = 2;
 const I32 = 5;
 
-const utf8 = new TextEncoder();
 
 /** A protobuf writer into a growing buffer; bytes fields may be left out and given as separate parts. */
 class Writer {
@@ -56,8 +55,9 @@ class Writer {
     this.varint((field << 3) | wire);
   }
 
-  string(field: number, s: string): void {
-    if (!s) return;
+  /** A string field; an empty one is left out (proto3's default) unless `always` (a oneof member). */
+  string(field: number, s: string, always = false): void {
+    if (!s && !always) return;
     const n = Buffer.byteLength(s);
     this.tag(field, LEN);
     this.varint(n);
@@ -99,12 +99,7 @@ class Writer {
             this.tag(1, VARINT);
             this.byte(v ? 1 : 0);
           } else if (typeof v === "string") {
-            this.tag(3, LEN);
-            const b = utf8.encode(v);
-            this.varint(b.length);
-            this.ensure(b.length);
-            this.buf.set(b, this.pos);
-            this.pos += b.length;
+            this.string(3, v, true);
           } else if (typeof v === "bigint") {
             this.tag(2, VARINT);
             this.varint64(v);

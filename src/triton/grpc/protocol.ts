@@ -102,7 +102,9 @@ export class GrpcProtocol implements Protocol {
   /**
    * ModelInfer, carried on an open stream (lanes.ts), the same request and answer. A request the server
    * refuses is asked again as a unary call: a stream's error is only a text, the unary call's has Triton's
-   * gRPC status. Requests of a sequence (stateful models) are never repeated, so they go as unary calls.
+   * gRPC status (a model that failed while running therefore runs twice; failures are rare, and without
+   * the status an outage could not be told from a refusal). Requests of a sequence (stateful models) are
+   * never repeated, so they go as unary calls.
    */
   async infer(model: string, inputs: readonly InferInput[], options: ProtocolInferOptions, o: CallOptions): Promise<ProtocolInferResult> {
     const parts = encodeModelInferRequest(inferRequest(model, inputs, options));
