@@ -13,6 +13,7 @@ import { availableParallelism, cpus } from "node:os";
 import * as ort from "onnxruntime-node";
 import { numberFlag, parseCommandArgs } from "../src/cli/command.js";
 import type { Benchmark } from "../src/cli/commands/bench.js";
+import { NORMALIZATIONS } from "../src/catalog/normalization.js";
 import { ByteTrack } from "../src/detections/byte-track.js";
 import { Detections } from "../src/detections/detections.js";
 import { simdAvailable } from "../src/detections/score-scan.js";
@@ -20,7 +21,8 @@ import { YoloDecoder } from "../src/detections/yolo.js";
 import { EmbeddedBackend } from "../src/embedded/embedded-backend.js";
 import { VideoAnalysisError } from "../src/errors.js";
 import { readImageRgb } from "../src/preprocess/decode-image.js";
-import { letterbox, letterboxGeometry, toPlanarFloat32, type LetterboxInfo } from "../src/preprocess/letterbox.js";
+import { letterbox, letterboxGeometry, type LetterboxInfo } from "../src/preprocess/letterbox.js";
+import { normalizeNhwcToNchw } from "../src/preprocess/normalize.js";
 import { tensor } from "../src/tensor.js";
 import { testdata } from "../test/support/testdata.js";
 import { nmsModel, rawNmsModel } from "./onnx-nms-model.js";
@@ -49,7 +51,7 @@ async function realOutputs(model: string, size: number): Promise<Frame[]> {
     const frames: Frame[] = [];
     for (const name of IMAGES) {
       const { image, info } = letterbox(await readImageRgb(need("images", name)), size);
-      const r = await backend.infer("yolo", [tensor("images", "FP32", [1, 3, size, size], toPlanarFloat32(image))]);
+      const r = await backend.infer("yolo", [tensor("images", "FP32", [1, 3, size, size], normalizeNhwcToNchw(image.data, [1, size, size, 3], NORMALIZATIONS.unit))]);
       frames.push({ raw: r.outputs["output0"]!.data as Float32Array, info });
     }
     return frames;

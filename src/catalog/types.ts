@@ -13,11 +13,13 @@ export type ChecklistLevel = "required" | "additional";
 
 /**
  * How raw 0..255 pixel values become the model's input, per channel c (R, G, B):
- * `out = (x * scale - mean[c]) / std[c]`. The server-side preprocess models and the embedded
- * backend both compute exactly this.
+ * `out = (x / divisor - mean[c]) / std[c]` in float32, each step rounded (Ultralytics' `im / 255`,
+ * torchvision's ToTensor then Normalize). Every path computes exactly this through one function,
+ * src/preprocess/normalize.ts, or its numpy twin in the generated Triton preprocess models.
  */
 export interface Normalization {
-  scale: number;
+  /** 255: pixels are divided by it (not multiplied by its reciprocal). */
+  divisor: number;
   mean: readonly [number, number, number];
   std: readonly [number, number, number];
   /** One line for people: "x/255", "CLIP mean/std"... */

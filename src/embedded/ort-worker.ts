@@ -105,7 +105,7 @@ function release(slot: Slot): void {
 }
 
 function normalized(t: Tensor, norm: Normalization, shareId: number | null, held: Slot[]): Float32Array {
-  const key = shareId === null ? null : `${shareId}/${norm.scale}/${norm.mean.join(",")}/${norm.std.join(",")}`;
+  const key = shareId === null ? null : `${shareId}/${norm.divisor}/${norm.mean.join(",")}/${norm.std.join(",")}`;
   let slot = key === null ? undefined : shared.get(key);
   if (slot) {
     // Most recently used last.

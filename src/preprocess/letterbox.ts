@@ -141,18 +141,3 @@ export function unletterboxBoxes(xyxy: Float32Array | Float64Array, info: Letter
     xyxy[o + 3] = y2 < 0 ? 0 : y2 > h ? h : y2;
   }
 }
-
-/**
- * An HWC 8-bit image as a planar float32 NCHW tensor's data, each value divided by `divisor`
- * (255 for YOLO, as Ultralytics' `im / 255`): what the raw ONNX export takes as `images`.
- */
-export function toPlanarFloat32(image: RgbImage, divisor = 255): Float32Array {
-  const { width, height, channels: cn, data } = image;
-  const plane = width * height;
-  const out = new Float32Array(plane * cn);
-  for (let c = 0; c < cn; c++) {
-    const o = c * plane;
-    for (let i = 0, j = c; i < plane; i++, j += cn) out[o + i] = data[j]! / divisor;
-  }
-  return out;
-}

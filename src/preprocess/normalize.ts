@@ -7,7 +7,7 @@ import { compileModule, F32, I32, instantiate, moduleBytes, op, uleb, V128, vec,
  * The normalisation in WebAssembly SIMD, 16 pixels per step: norm3(src, groups, out, plane, s, m0, m1, m2,
  * d0, d1, d2) reads groups x 48 bytes of RGB at byte address src and writes groups x 16 FP32 values to
  * each of the planes at out, out + plane, out + 2 plane. Per channel: two shuffles gather its 16 bytes,
- * they widen to Int32 and convert to FP32, then ((x * s) - m[c]) / d[c] in FP32, each step rounded: the
+ * they widen to Int32 and convert to FP32, then ((x / s) - m[c]) / d[c] in FP32, each step rounded: the
  * arithmetic of the Triton preprocess model (numpy, float32) bit for bit.
  */
 function norm3Body(): number[] {
@@ -42,7 +42,7 @@ function norm3Body(): number[] {
       code.push(
         ...op.get(O0 + c),
         ...op.get(H), ...(k % 2 === 0 ? op.i32x4ExtendLowU : op.i32x4ExtendHighU), ...op.f32x4ConvertI32x4S,
-        ...op.get(VS), ...op.f32x4Mul, ...op.get(VM0 + c), ...op.f32x4Sub, ...op.get(VD0 + c), ...op.f32x4Div,
+        ...op.get(VS), ...op.f32x4Div, ...op.get(VM0 + c), ...op.f32x4Sub, ...op.get(VD0 + c), ...op.f32x4Div,
         ...op.v128Store(16 * k),
       );
     }
@@ -114,7 +114,7 @@ export class NormalizedPixels {
       const r = i * hw * 3;
       if (groups > 0) {
         new Uint8Array(this.kernel!.memory.buffer, 0, groups * 48).set(pixels.subarray(r, r + groups * 48));
-        this.kernel!.exports.norm3(0, groups, this.planesAt + r * 4, hw * 4, k.scale, ...k.mean, ...k.std);
+        this.kernel!.exports.norm3(0, groups, this.planesAt + r * 4, hw * 4, k.divisor, ...k.mean, ...k.std);
       }
       normalizeLoop(pixels, this.data, r, hw, groups * 16, k);
     }
@@ -135,7 +135,7 @@ export interface NormalizeOptions {
 /**
  * UINT8 NHWC (RGB) to FP32 NCHW, normalised: what the server-side `preprocess_<model>` does, for the
  * embedded backend. `shape` is [N, H, W, 3]; the result holds N x 3 x H x W values. Each value is
- * ((v * scale) - mean[c]) / std[c] in FP32 arithmetic, every step rounded, with the constants as FP32:
+ * ((v / divisor) - mean[c]) / std[c] in FP32 arithmetic, every step rounded, with the constants as FP32:
  * numpy's float32 arithmetic in the preprocess model, so both backends feed a model the same bits. A SIMD
  * kernel does it, or the same arithmetic in JavaScript. For repeated calls on one shape,
  * NormalizedPixels reuses its buffer.
@@ -160,7 +160,7 @@ export function normalizeNhwcToNchw(pixels: Uint8Array, shape: readonly number[]
 }
 
 interface Float32Constants {
-  scale: number;
+  divisor: number;
   mean: [number, number, number];
   std: [number, number, number];
 }
@@ -168,7 +168,7 @@ interface Float32Constants {
 /** The normalisation's constants as FP32 values (numpy's np.float32 of them in the preprocess model). */
 function float32Constants(norm: Normalization): Float32Constants {
   const f = Math.fround;
-  return { scale: f(norm.scale), mean: norm.mean.map(f) as Float32Constants["mean"], std: norm.std.map(f) as Float32Constants["std"] };
+  return { divisor: f(norm.divisor), mean: norm.mean.map(f) as Float32Constants["mean"], std: norm.std.map(f) as Float32Constants["std"] };
 }
 
 /**
@@ -178,15 +178,15 @@ function float32Constants(norm: Normalization): Float32Constants {
  */
 function normalizeLoop(pixels: Uint8Array, dst: Float32Array, r: number, hw: number, from: number, k: Float32Constants): void {
   const f = Math.fround;
-  const s = k.scale;
+  const s = k.divisor;
   const [m0, m1, m2] = k.mean;
   const [d0, d1, d2] = k.std;
   const g = r + hw;
   const bl = g + hw;
   for (let p = from, i = r + 3 * from; p < hw; p++, i += 3) {
-    dst[r + p] = f(f(pixels[i]! * s) - m0) / d0;
-    dst[g + p] = f(f(pixels[i + 1]! * s) - m1) / d1;
-    dst[bl + p] = f(f(pixels[i + 2]! * s) - m2) / d2;
+    dst[r + p] = f(f(pixels[i]! / s) - m0) / d0;
+    dst[g + p] = f(f(pixels[i + 1]! / s) - m1) / d1;
+    dst[bl + p] = f(f(pixels[i + 2]! / s) - m2) / d2;
   }
 }
 

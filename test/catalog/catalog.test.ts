@@ -93,8 +93,8 @@ test("catalog: normalisation per family is SPEC section 1's", () => {
   // RAFT x/255*2-1 and DPT mean 0.5 std 0.5: both (x/255 - 0.5) / 0.5.
   for (const n of ["raft_256", "midas_384"]) {
     const z = norm(n)!;
-    assert.equal((0 * z.scale - z.mean[0]) / z.std[0], -1);
-    assert.equal((255 * z.scale - z.mean[0]) / z.std[0], 1);
+    assert.equal((0 / z.divisor - z.mean[0]) / z.std[0], -1);
+    assert.equal((255 / z.divisor - z.mean[0]) / z.std[0], 1);
   }
   assert.equal(norm("clip_text"), undefined);
   assert.equal(findModel("clip_text")!.preprocessName, undefined);

@@ -4,7 +4,7 @@ import { findModel, NORMALIZATIONS } from "../../src/catalog/index.js";
 import { ensembleOutputs, NormalizedPixels, normalizeNhwcToNchw, preprocessInputs } from "../../src/preprocess/normalize.js";
 import { tensor } from "../../src/tensor.js";
 
-test("normalize: UINT8 NHWC -> FP32 NCHW with (x*scale - mean)/std per channel", () => {
+test("normalize: UINT8 NHWC -> FP32 NCHW with (x/255 - mean)/std per channel", () => {
   // 1 x 1 x 2 x 3: two pixels (R,G,B) = (0,128,255) and (255,0,51).
   const px = new Uint8Array([0, 128, 255, 255, 0, 51]);
   const out = normalizeNhwcToNchw(px, [1, 1, 2, 3], NORMALIZATIONS.imagenet);
@@ -16,6 +16,23 @@ test("normalize: UINT8 NHWC -> FP32 NCHW with (x*scale - mean)/std per channel",
   ];
   assert.equal(out.length, 6);
   out.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-6, `value ${i}: ${v} vs ${want[i]}`));
+});
+
+test("normalize: YOLO's x/255 is Ultralytics' float32 division for every byte value, SIMD and JavaScript alike", () => {
+  // 16 x 16 pixels with every byte value in every channel: the SIMD kernel does all of them.
+  const px = new Uint8Array(256 * 3).map((_, i) => (Math.floor(i / 3) + 85 * (i % 3)) & 255);
+  for (const simd of [true, false]) {
+    const out = normalizeNhwcToNchw(px, [1, 16, 16, 3], NORMALIZATIONS.unit, { simd });
+    for (let c = 0; c < 3; c++) {
+      for (let p = 0; p < 256; p++) {
+        // float32(v) / float32(255), correctly rounded: numpy's `im.astype(np.float32) / 255`.
+        assert.equal(out[c * 256 + p], Math.fround(px[3 * p + c]! / 255), `simd ${simd}, channel ${c}, byte ${px[3 * p + c]}`);
+      }
+    }
+  }
+  // The reciprocal product differs in the last bit for many byte values: this is what the test guards against.
+  const differ = Array.from({ length: 256 }, (_, v) => Math.fround(v * Math.fround(1 / 255)) !== Math.fround(v / 255)).filter(Boolean).length;
+  assert.ok(differ > 100, `x * (1/255) and x / 255 differ for ${differ} byte values`);
 });
 
 const cases: Array<[string, number, number]> = [

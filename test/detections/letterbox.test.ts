@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { letterbox, letterboxGeometry, pyRound, toPlanarFloat32, unletterboxBoxes } from "../../src/preprocess/letterbox.js";
+import { letterbox, letterboxGeometry, pyRound, unletterboxBoxes } from "../../src/preprocess/letterbox.js";
 import { resizeBilinear, type RgbImage } from "../../src/preprocess/resize.js";
 import { readImageRgb } from "../../src/preprocess/decode-image.js";
 import { isVideoAnalysisError } from "../../src/errors.js";
@@ -67,11 +67,6 @@ test("resize: OpenCV INTER_LINEAR values on small cases", () => {
   // 2 -> 4: positions -0.25, 0.25, 0.75, 1.25; the ends clamp to the border pixels.
   const up: RgbImage = { width: 2, height: 1, channels: 1, data: Uint8Array.of(0, 200) };
   assert.deepEqual([...resizeBilinear(up, 4, 1).data], [0, 50, 150, 200]);
-});
-
-test("toPlanarFloat32 is NCHW divided by 255", () => {
-  const img: RgbImage = { width: 2, height: 1, channels: 3, data: Uint8Array.of(255, 0, 51, 0, 255, 102) };
-  assert.deepEqual([...toPlanarFloat32(img)], [1, 0, 0, 1, 0.2, 0.4].map(Math.fround));
 });
 
 test("decoding bus.jpg gives 810x1080 RGB", { skip: skipUnlessTestdata("images", "bus.jpg") }, async () => {

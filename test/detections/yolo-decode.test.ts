@@ -6,7 +6,9 @@ import { decodeEnd2End } from "../../src/detections/end2end.js";
 import { EmbeddedBackend } from "../../src/embedded/embedded-backend.js";
 import { isVideoAnalysisError } from "../../src/errors.js";
 import { readImageRgb } from "../../src/preprocess/decode-image.js";
-import { letterbox, letterboxGeometry, toPlanarFloat32 } from "../../src/preprocess/letterbox.js";
+import { NORMALIZATIONS } from "../../src/catalog/normalization.js";
+import { letterbox, letterboxGeometry } from "../../src/preprocess/letterbox.js";
+import { normalizeNhwcToNchw } from "../../src/preprocess/normalize.js";
 import { tensor } from "../../src/tensor.js";
 import { skipUnlessTestdata, testdata } from "../support/testdata.js";
 
@@ -157,7 +159,7 @@ test("real model: yolo11n_int8_640 on bus.jpg finds 4 persons and a bus", { skip
   const { image, info } = letterbox(rgb, 640);
   const backend = await EmbeddedBackend.create({ models: { yolo: testdata("models", "yolo11n_int8_640.onnx") } });
   try {
-    const r = await backend.infer("yolo", [tensor("images", "FP32", [1, 3, 640, 640], toPlanarFloat32(image))]);
+    const r = await backend.infer("yolo", [tensor("images", "FP32", [1, 3, 640, 640], normalizeNhwcToNchw(image.data, [1, 640, 640, 3], NORMALIZATIONS.unit))]);
     const out = r.outputs["output0"]!;
     const d = decodeYolo(out.data as Float32Array, out.shape, {}, info);
     const classes = [...d.classIds].sort();

@@ -5,7 +5,9 @@ import { decodeEnd2End, end2endOutputs, type BoxFormat } from "../../detections/
 import { YoloDecoder } from "../../detections/yolo.js";
 import { EmbeddedBackend } from "../../embedded/embedded-backend.js";
 import { VideoAnalysisError } from "../../errors.js";
-import { letterbox, toPlanarFloat32 } from "../../preprocess/letterbox.js";
+import { NORMALIZATIONS } from "../../catalog/normalization.js";
+import { letterbox } from "../../preprocess/letterbox.js";
+import { normalizeNhwcToNchw } from "../../preprocess/normalize.js";
 import { tensor, toFloat32, type Tensor } from "../../tensor.js";
 import { numberFlag, parseCommandArgs, required, type Command } from "../command.js";
 
@@ -81,7 +83,7 @@ export const detectCommand: Command = {
       const width = input.shape[3]! > 0 ? input.shape[3]! : (fallback ?? 640);
       const t1 = performance.now();
       const { image: boxed, info } = letterbox(image, width, height);
-      const x = tensor(input.name, "FP32", [1, 3, height, width], toPlanarFloat32(boxed));
+      const x = tensor(input.name, "FP32", [1, 3, height, width], normalizeNhwcToNchw(boxed.data, [1, height, width, 3], NORMALIZATIONS.unit));
       const t2 = performance.now();
       const result = await backend.infer(MODEL, [x]);
       const t3 = performance.now();
@@ -120,7 +122,8 @@ export const detectCommand: Command = {
       const records = dets.toRecords().map((r) => ({
         class_id: r.classId,
         class_name: names[r.classId] ?? `class${r.classId}`,
-        score: round(r.score, 4),
+        // The float32 score itself (JSON keeps every bit of it), so it can be compared exactly.
+        score: r.score,
         box: r.box.map((v) => round(v, 2)),
       }));
       if (values.json) {
