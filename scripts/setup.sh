@@ -18,6 +18,17 @@ if python3 -c 'import sys, sysconfig, os; sys.exit(0 if sys.prefix == sys.base_p
 fi
 "$py" -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 
+# ifzhang/ByteTrack's own tracker (four files at a pinned commit, not part of this repository): the
+# reference that test/python/test_mot15_tracking.py holds the `python` variant to. Optional: without
+# network access that one test skips and says why.
+bt="${BYTETRACK_SRC:-$HOME/.cache/video-analysis/bytetrack}/yolox/tracker"
+bt_commit=d1bf0191adff59bc8fcfeaa0b33d3d1642552a99
+mkdir -p "$bt"
+for f in byte_tracker.py matching.py kalman_filter.py basetrack.py; do
+  [ -s "$bt/$f" ] || curl -fsSL "https://raw.githubusercontent.com/ifzhang/ByteTrack/$bt_commit/yolox/tracker/$f" -o "$bt/$f" ||
+    { rm -f "$bt/$f"; echo "setup: could not download ifzhang/ByteTrack's $f; the python-variant reference test will skip" >&2; }
+done
+
 # onnxruntime-node's install script would fetch CUDA binaries from a host that may be unreachable;
 # its CPU binaries ship inside the npm package. `npm ci` also builds (the `prepare` script).
 ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund

@@ -1,30 +1,39 @@
+import { VideoAnalysisError } from "../errors.js";
 import { Detections } from "./detections.js";
-import { KalmanFilterXyah } from "./kalman-filter.js";
+import { KalmanFilterXyah, type KalmanForm } from "./kalman-filter.js";
 import { LapjvSolver } from "./lapjv.js";
 
 /**
  * ByteTrack (Zhang et al., "ByteTrack: Multi-Object Tracking by Associating Every Detection Box",
  * ECCV 2022): tracking by detection that also uses low-score boxes to keep occluded tracks alive.
  *
- * Two published variants differ in details that change results, and both are offered:
- * - "python": the original (ifzhang/ByteTrack yolox/tracker): high detections are score > trackThresh,
- *   low ones lowThresh < score < trackThresh (lowThresh 0.1), the first and unconfirmed associations
- *   fuse IoU with the detection score (cost 1 - IoU x score), a new track needs
- *   score >= trackThresh + 0.1, matching uses the Kalman-predicted boxes.
+ * Every behaviour that changes results is an option; a variant is a named set of their defaults:
+ * - "default": the Python original's association (below) on BoT-SORT's Kalman state (centre, width,
+ *   height: the predicted width keeps up with changes of shape), reporting the detector's boxes. On
+ *   MOT15 it keeps identities better than the original (README, Tracking).
+ * - "python": the original, ifzhang/ByteTrack yolox/tracker (its output reproduced exactly on MOT15,
+ *   Kalman boxes included): high detections are score > trackThresh, low ones lowThresh < score < trackThresh
+ *   (lowThresh 0.1), the first and unconfirmed associations fuse IoU with the detection score
+ *   (cost 1 - IoU x score), a new track needs score >= trackThresh + 0.1, matching uses the
+ *   Kalman-predicted boxes.
  * - "cpp": the C++ deployment (Vertical-Beach/ByteTrack-cpp, as in ../shared/testdata/bytetrack):
  *   high is score >= trackThresh with no lower floor, plain IoU cost, a new track needs
  *   score >= newTrackThresh (0.6), and matching uses each track's box from its last update (that code
- *   refreshes the box only on update, not on prediction).
- * Both: IoU with the +1 pixel convention of their box-overlap code, the low-score association at
+ *   refreshes the box only on update, not on prediction). It keeps fewer identities (see README).
+ * All: IoU with the +1 pixel convention of their box-overlap code, the low-score association at
  * cost limit 0.5, unconfirmed tracks (seen once) at 0.7, lost tracks kept trackBuffer x frameRate / 30
  * frames, duplicates between tracked and lost tracks (IoU > 0.85) resolved for the longer-lived one,
  * and assignment by LAPJV with the cost limit solved on the padded matrix (lapjv.ts).
  */
-export type ByteTrackVariant = "python" | "cpp";
+export type ByteTrackVariant = "default" | "python" | "cpp";
+export const BYTETRACK_VARIANTS: readonly ByteTrackVariant[] = ["default", "python", "cpp"];
+
+/** Which box a track reports: its matched detection's (as supervision does) or the Kalman filter's. */
+export type TrackBox = "detection" | "track";
 
 /** ByteTrack settings; every field has a default from the chosen variant. */
 export interface ByteTrackOptions {
-  /** Which published semantics to follow (see above); "cpp" by default, as in profiles and the CLI. */
+  /** Which set of defaults to start from (see above); "default" unless given. */
   variant: ByteTrackVariant;
   /**
    * Score splitting detections into high (first association, may start tracks) and low (second
@@ -34,15 +43,15 @@ export interface ByteTrackOptions {
    */
   trackThresh: number;
   /**
-   * Score a leftover high detection needs to start a new track (cpp: 0.6; python: trackThresh + 0.1).
-   * Raising it delays or prevents tracks of weakly detected objects; lowering it creates more
-   * short-lived false tracks.
+   * Score a leftover high detection needs to start a new track (cpp: 0.6; default, python:
+   * trackThresh + 0.1). Raising it delays or prevents tracks of weakly detected objects; lowering it
+   * creates more short-lived false tracks.
    */
   newTrackThresh: number;
   /**
-   * Detections at or below this score are ignored entirely (python: 0.1; cpp: none, -Infinity).
-   * Raising it drops more clutter from the low-score association; lowering it lets very weak boxes
-   * keep tracks alive (and sometimes steal them).
+   * Detections at or below this score are ignored entirely (default, python: 0.1; cpp: none,
+   * -Infinity). Raising it drops more clutter from the low-score association; lowering it lets very
+   * weak boxes keep tracks alive (and sometimes steal them).
    */
   lowThresh: number;
   /**
@@ -64,45 +73,77 @@ export interface ByteTrackOptions {
   trackBuffer: number;
   /** Frame rate of the input, to scale trackBuffer. 30. */
   frameRate: number;
-  /** Fuse detection score into the IoU cost (python: true, cpp: false). */
+  /**
+   * Fuse the detection score into the IoU cost, 1 - IoU x score (default, python: true; cpp: false).
+   * On, a confident detection wins a contested track over a weak one with a little more overlap;
+   * off, overlap alone decides.
+   */
   fuseScore: boolean;
-  /** Match on Kalman-predicted boxes (python: true) or on each track's last updated box (cpp: false). */
+  /**
+   * Match on the Kalman-predicted boxes (default, python: true) or on each track's last updated box
+   * (cpp: false). The prediction follows moving objects; the last box lags one frame behind each
+   * one, which costs overlap on fast motion and identities where people cross.
+   */
   matchPredicted: boolean;
   /**
    * true: IoU with the +1 pixel convention ((x2 - x1 + 1) widths) of both reference codes; false:
    * continuous IoU as in Ultralytics' port. Matters for small boxes.
    */
   iouPlusOne: boolean;
+  /**
+   * The Kalman filter's box state: "xyah" (centre, aspect ratio, height: SORT and ByteTrack, the python
+   * and cpp variants) or "xywh" (centre, width, height, the noise of the width scaled by the width:
+   * BoT-SORT's). With xyah the width follows a change of shape slowly (the aspect ratio has a fixed,
+   * tiny noise), so after an object enters, turns or is partly occluded the predicted box stays too
+   * wide or too narrow for a second or two and overlaps the detections less; xywh follows in a few frames.
+   */
+  kalman: KalmanForm;
+  /**
+   * The box reported for a track: its matched detection's ("detection": the default variant's, as
+   * supervision does) or the Kalman filter's after the update ("track": the python and cpp variants',
+   * as their reference codes report). The Kalman box lags behind changes of size: for a second or two
+   * after an object enters it can be far wider than the object.
+   */
+  box: TrackBox;
 }
 
-const COMMON = { trackThresh: 0.5, matchThresh: 0.8, lowMatchThresh: 0.5, unconfirmedMatchThresh: 0.7, trackBuffer: 30, frameRate: 30, iouPlusOne: true };
+// The two reference variants report what their reference code reports, the Kalman box.
+const COMMON = { kalman: "xyah" as KalmanForm, trackThresh: 0.5, matchThresh: 0.8, lowMatchThresh: 0.5, unconfirmedMatchThresh: 0.7, trackBuffer: 30, frameRate: 30, iouPlusOne: true, box: "track" as TrackBox };
+const PYTHON = { ...COMMON, newTrackThresh: 0.6, lowThresh: 0.1, fuseScore: true, matchPredicted: true };
 
 /** The defaults of each variant (trackThresh-dependent fields resolved for trackThresh 0.5). */
 export const BYTETRACK_DEFAULTS: Readonly<Record<ByteTrackVariant, Readonly<ByteTrackOptions>>> = Object.freeze({
-  python: Object.freeze({ ...COMMON, variant: "python" as const, newTrackThresh: 0.6, lowThresh: 0.1, fuseScore: true, matchPredicted: true }),
+  default: Object.freeze({ ...PYTHON, variant: "default" as const, kalman: "xywh" as const, box: "detection" as const }),
+  python: Object.freeze({ ...PYTHON, variant: "python" as const }),
   cpp: Object.freeze({ ...COMMON, variant: "cpp" as const, newTrackThresh: 0.6, lowThresh: -Infinity, fuseScore: false, matchPredicted: false }),
 });
 
 /** Defaults filled in from the variant and every field checked (TypeError / RangeError). */
 export function resolveByteTrackOptions(partial: Partial<ByteTrackOptions> = {}): ByteTrackOptions {
   const given = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) as Partial<ByteTrackOptions>;
-  const variant = given.variant ?? "cpp";
-  if (variant !== "python" && variant !== "cpp") throw new RangeError(`variant must be "python" or "cpp", got ${JSON.stringify(variant)}`);
+  const variant = given.variant ?? "default";
+  if (!BYTETRACK_VARIANTS.includes(variant)) throw new RangeError(`variant must be one of ${BYTETRACK_VARIANTS.join(", ")}, got ${JSON.stringify(variant)}`);
   const base = BYTETRACK_DEFAULTS[variant];
   const o: ByteTrackOptions = { ...base, ...given, variant };
-  // The python variant derives the new-track score from trackThresh unless it is given.
-  if (variant === "python" && given.newTrackThresh === undefined) o.newTrackThresh = o.trackThresh + 0.1;
+  // The Python-derived variants take the new-track score from trackThresh unless it is given.
+  if (variant !== "cpp" && given.newTrackThresh === undefined) o.newTrackThresh = o.trackThresh + 0.1;
   for (const k of ["trackThresh", "newTrackThresh", "matchThresh", "lowMatchThresh", "unconfirmedMatchThresh", "trackBuffer", "frameRate", "lowThresh"] as const) {
     if (typeof o[k] !== "number" || Number.isNaN(o[k])) throw new TypeError(`${k} must be a number, got ${String(o[k])}`);
   }
   for (const k of ["matchThresh", "lowMatchThresh", "unconfirmedMatchThresh"] as const) {
     if (o[k] < 0 || o[k] > 1) throw new RangeError(`${k} must be within 0..1 (a cost limit on 1 - IoU), got ${o[k]}`);
   }
+  for (const k of ["trackThresh", "newTrackThresh"] as const) {
+    if (o[k] < 0 || o[k] > 1) throw new RangeError(`${k} must be within 0..1 (a detection score), got ${o[k]}`);
+  }
+  if (o.lowThresh > 1) throw new RangeError(`lowThresh must be at most 1 (a detection score), got ${o.lowThresh}`);
   if (o.trackBuffer < 0) throw new RangeError(`trackBuffer must be >= 0 frames, got ${o.trackBuffer}`);
   if (!(o.frameRate > 0)) throw new RangeError(`frameRate must be > 0, got ${o.frameRate}`);
   for (const k of ["fuseScore", "matchPredicted", "iouPlusOne"] as const) {
     if (typeof o[k] !== "boolean") throw new TypeError(`${k} must be a boolean, got ${String(o[k])}`);
   }
+  if (o.kalman !== "xyah" && o.kalman !== "xywh") throw new RangeError(`kalman must be "xyah" or "xywh", got ${JSON.stringify(o.kalman)}`);
+  if (o.box !== "detection" && o.box !== "track") throw new RangeError(`box must be "detection" or "track", got ${JSON.stringify(o.box)}`);
   return o;
 }
 
@@ -120,8 +161,10 @@ class Track {
   activated = false;
   readonly mean = new Float64Array(8);
   readonly cov = new Float64Array(64);
-  /** tlwh of the last update (what the cpp variant matches on and what is reported). */
+  /** tlwh of the last update (what the cpp variant matches on and what box "track" reports). */
   readonly rect = new Float64Array(4);
+  /** tlwh of the detection of the last update (what box "detection" reports). */
+  readonly det = new Float64Array(4);
   score = 0;
   classId = 0;
   frameId = 0;
@@ -132,9 +175,9 @@ class Track {
   /** Scratch mark for list operations. */
   mark = 0;
 
-  /** Refreshes `rect` from the Kalman mean: w = a * h, top-left = centre - size / 2. */
-  syncRect(): void {
-    const w = this.mean[2]! * this.mean[3]!;
+  /** Refreshes `rect` from the Kalman mean: w = a * h (or w itself), top-left = centre - size / 2. */
+  syncRect(xywh: boolean): void {
+    const w = xywh ? this.mean[2]! : this.mean[2]! * this.mean[3]!;
     const h = this.mean[3]!;
     this.rect[0] = this.mean[0]! - w / 2;
     this.rect[1] = this.mean[1]! - h / 2;
@@ -156,7 +199,8 @@ class Track {
  */
 export class ByteTrack {
   readonly options: Readonly<ByteTrackOptions>;
-  private readonly kf = new KalmanFilterXyah();
+  private readonly kf: KalmanFilterXyah;
+  private readonly xywh: boolean;
   private readonly lap = new LapjvSolver();
   private readonly maxTimeLost: number;
   private frameId = 0;
@@ -172,6 +216,8 @@ export class ByteTrack {
 
   constructor(options: Partial<ByteTrackOptions> = {}) {
     this.options = Object.freeze(resolveByteTrackOptions(options));
+    this.xywh = this.options.kalman === "xywh";
+    this.kf = new KalmanFilterXyah(1 / 20, 1 / 160, this.options.kalman);
     this.maxTimeLost = Math.trunc((this.options.frameRate / 30) * this.options.trackBuffer);
   }
 
@@ -209,7 +255,7 @@ export class ByteTrack {
   /** The box a track is matched with: tlwh from the Kalman mean (python) or from its last update (cpp). */
   private matchBox(t: Track, out: Float64Array): void {
     if (this.options.matchPredicted) {
-      const w = t.mean[2]! * t.mean[3]!;
+      const w = this.xywh ? t.mean[2]! : t.mean[2]! * t.mean[3]!;
       const h = t.mean[3]!;
       out[0] = t.mean[0]! - w / 2;
       out[1] = t.mean[1]! - h / 2;
@@ -247,7 +293,7 @@ export class ByteTrack {
     const h = tlwh[4 * d + 3]!;
     z[0] = tlwh[4 * d]! + w / 2;
     z[1] = tlwh[4 * d + 1]! + h / 2;
-    z[2] = w / h;
+    z[2] = this.xywh ? w : w / h;
     z[3] = h;
     return z;
   }
@@ -255,9 +301,10 @@ export class ByteTrack {
   /** Track update with a matched detection (also the re-activation of a lost track). */
   private applyMatch(t: Track, tlwh: Float64Array, scores: Float32Array, classIds: Int32Array, d: number, reactivate: boolean): void {
     this.kf.update(t.mean, t.cov, this.setMeasurement(tlwh, d));
-    t.syncRect();
+    t.syncRect(this.xywh);
     t.state = State.Tracked;
     t.activated = true;
+    t.det.set(tlwh.subarray(4 * d, 4 * d + 4));
     t.score = scores[d]!;
     t.classId = classIds[d]!;
     t.frameId = this.frameId;
@@ -265,11 +312,18 @@ export class ByteTrack {
   }
 
   /**
-   * Advances the tracker by one frame. Returns the confirmed tracks of this frame (boxes from the
-   * Kalman filter after the update, the score and class of the detection each was matched with).
+   * Advances the tracker by one frame. Returns the confirmed tracks of this frame: the box of the
+   * detection each was matched with (box "detection") or the Kalman filter's after the update (box
+   * "track"), and that detection's score and class. Boxes without area or with a coordinate that is
+   * not finite are left out (never tracked, never reported); a score outside 0..1 (or NaN) is a
+   * VideoAnalysisError INVALID_ARGUMENT, since every threshold is on that scale.
    */
   update(detections: Detections): Detections {
     const o = this.options;
+    checkScores(detections, o);
+    // A box with no area (clipped at the frame's edge) or a coordinate that is not finite would give the
+    // Kalman filter an aspect ratio of 0/0: it is not a measurement, and is left out.
+    detections = detections.withoutDegenerateBoxes();
     this.frameId++;
     const frame = this.frameId;
     const n = detections.length;
@@ -289,7 +343,8 @@ export class ByteTrack {
     // Step 1: split detections by score.
     const high: number[] = [];
     const low: number[] = [];
-    const python = o.variant === "python";
+    // The Python-derived variants share the original's strict comparisons and list order.
+    const python = o.variant !== "cpp";
     // Scores are float32; both references compare them in float32 (C++ floats, numpy float32 arrays
     // against Python floats), so the thresholds are rounded to float32 too.
     const trackThresh = Math.fround(o.trackThresh);
@@ -369,7 +424,8 @@ export class ByteTrack {
       const t = new Track();
       t.id = ++this.nextId;
       this.kf.initiate(this.setMeasurement(tlwh, d), t.mean, t.cov);
-      t.syncRect();
+      t.syncRect(this.xywh);
+      t.det.set(tlwh.subarray(4 * d, 4 * d + 4));
       t.state = State.Tracked;
       t.activated = frame === 1;
       t.score = scores[d]!;
@@ -410,7 +466,7 @@ export class ByteTrack {
     [this.tracked, this.lost] = this.removeDuplicates(tracked, lost);
 
     // Output: confirmed tracks.
-    const out = this.tracked.filter((t) => t.activated);
+    const out = this.tracked.filter((t) => t.activated && boxOk(o.box === "track" ? t.rect : t.det));
     const m = out.length;
     const xyxy = new Float32Array(4 * m);
     const outScores = new Float32Array(m);
@@ -418,10 +474,11 @@ export class ByteTrack {
     const trackIds = new Int32Array(m);
     for (let k = 0; k < m; k++) {
       const t = out[k]!;
-      xyxy[4 * k] = t.rect[0]!;
-      xyxy[4 * k + 1] = t.rect[1]!;
-      xyxy[4 * k + 2] = t.rect[0]! + t.rect[2]!;
-      xyxy[4 * k + 3] = t.rect[1]! + t.rect[3]!;
+      const r = o.box === "track" ? t.rect : t.det;
+      xyxy[4 * k] = r[0]!;
+      xyxy[4 * k + 1] = r[1]!;
+      xyxy[4 * k + 2] = r[0]! + r[2]!;
+      xyxy[4 * k + 3] = r[1]! + r[3]!;
       outScores[k] = t.score;
       outClasses[k] = t.classId;
       trackIds[k] = t.id;
@@ -471,3 +528,25 @@ function joinTracks(a: Track[], b: Track[]): Track[] {
   }
   return out;
 }
+
+/** Scores must be on the thresholds' 0..1 scale: a detector's raw logits or a 0..100 scale would silently never match. */
+function checkScores(d: Detections, o: ByteTrackOptions): void {
+  const s = d.scores;
+  for (let i = 0; i < s.length; i++) {
+    const v = s[i]!;
+    if (!(v >= 0 && v <= 1)) {
+      throw new VideoAnalysisError(
+        "INVALID_ARGUMENT",
+        `tracker: detection ${i} of frame index ${d.frameIndex} has score ${v}, outside 0..1; the tracker's thresholds ` +
+          `(track_thresh ${o.trackThresh}, high_thresh ${o.newTrackThresh}) are on the 0..1 scale: rescale the detector's scores to 0..1 first`,
+        { details: { frame_index: d.frameIndex, detection: i, score: v } },
+      );
+    }
+  }
+}
+
+/** A tlwh box with a positive, finite width and height and finite corners. */
+function boxOk(r: Float64Array): boolean {
+  return Number.isFinite(r[0]!) && Number.isFinite(r[1]!) && Number.isFinite(r[2]!) && Number.isFinite(r[3]!) && r[2]! > 0 && r[3]! > 0;
+}
+

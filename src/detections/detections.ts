@@ -127,6 +127,24 @@ export class Detections {
     return this.select(idx);
   }
 
+  /**
+   * The detections without boxes of zero or negative width or height or with a coordinate that is not
+   * finite (this object itself when there are none): a box clipped away at the frame's edge measures
+   * nothing, and its aspect ratio would be 0/0 in a tracker.
+   */
+  withoutDegenerateBoxes(): Detections {
+    const b = this.xyxy;
+    const ok = (i: number) => {
+      const x1 = b[4 * i]!;
+      const y1 = b[4 * i + 1]!;
+      const x2 = b[4 * i + 2]!;
+      const y2 = b[4 * i + 3]!;
+      return Number.isFinite(x1) && Number.isFinite(y1) && Number.isFinite(x2) && Number.isFinite(y2) && x2 > x1 && y2 > y1;
+    };
+    for (let i = 0; i < this.length; i++) if (!ok(i)) return this.filter(ok);
+    return this;
+  }
+
   /** Detections whose class is one of `classIds`. */
   withClasses(classIds: readonly number[]): Detections {
     const set = new Set(classIds);

@@ -1,8 +1,14 @@
+/** The box state of the filter: centre, aspect ratio and height (SORT, ByteTrack) or centre, width and height (BoT-SORT). */
+export type KalmanForm = "xyah" | "xywh";
+
 /**
  * The constant-velocity Kalman filter of SORT/DeepSORT/ByteTrack on the box state
  * (cx, cy, a, h, vcx, vcy, va, vh): centre, aspect ratio w/h, height, and their velocities, one
  * frame per step. Noise is proportional to the box height, with ByteTrack's weights: position 1/20,
  * velocity 1/160; the aspect ratio has fixed small noise (1e-2, velocity 1e-5, measurement 1e-1).
+ * With form "xywh" (BoT-SORT's) the state is (cx, cy, w, h, ...) and the noise of x and w is
+ * proportional to the width, that of y and h to the height: the width then follows a change of shape
+ * (a person walking in from the edge) within a few frames instead of lagging behind for seconds.
  *
  * Mean and covariance live in caller-owned Float64Arrays (8 and 64 values, row-major) so a tracker
  * keeps one pair per track and nothing is allocated per frame. The motion matrix is [[I, I], [0, I]],
@@ -16,25 +22,39 @@ export class KalmanFilterXyah {
   constructor(
     readonly stdWeightPosition = 1 / 20,
     readonly stdWeightVelocity = 1 / 160,
+    readonly form: KalmanForm = "xyah",
   ) {}
 
-  /** A new track from a measurement (cx, cy, a, h): zero velocity, wide uncertainty. */
+  /** The scale of each state component's noise: [x, y, a or w, h] (the aspect ratio's is fixed: 0). */
+  private scales(mean: ArrayLike<number>): [number, number, number, number] {
+    const h = mean[3]!;
+    if (this.form === "xyah") return [h, h, 0, h];
+    const w = mean[2]!;
+    return [w, h, w, h];
+  }
+
+  /** A new track from a measurement (cx, cy, a, h) or (cx, cy, w, h): zero velocity, wide uncertainty. */
   initiate(z: ArrayLike<number>, mean: Float64Array, cov: Float64Array): void {
-    const h = z[3]!;
     const wp = this.stdWeightPosition;
     const wv = this.stdWeightVelocity;
     for (let k = 0; k < 4; k++) mean[k] = z[k]!;
     mean[4] = mean[5] = mean[6] = mean[7] = 0;
-    const std = [2 * wp * h, 2 * wp * h, 1e-2, 2 * wp * h, 10 * wv * h, 10 * wv * h, 1e-5, 10 * wv * h];
+    const [sx, sy, sa, sh] = this.scales(z);
+    const xyah = this.form === "xyah";
+    const std = [2 * wp * sx, 2 * wp * sy, xyah ? 1e-2 : 2 * wp * sa, 2 * wp * sh, 10 * wv * sx, 10 * wv * sy, xyah ? 1e-5 : 10 * wv * sa, 10 * wv * sh];
     cov.fill(0);
     for (let k = 0; k < 8; k++) cov[k * 9] = std[k]! * std[k]!;
   }
 
   /** One step ahead: x = F x, P = F P F^T + Q, with Q from the height before the step. */
   predict(mean: Float64Array, cov: Float64Array): void {
-    const h = mean[3]!;
-    const p = this.stdWeightPosition * h;
-    const v = this.stdWeightVelocity * h;
+    const [sx, sy, sa, sh] = this.scales(mean);
+    const xyah = this.form === "xyah";
+    const wp = this.stdWeightPosition;
+    const wv = this.stdWeightVelocity;
+    const q = xyah
+      ? [(wp * sx) ** 2, (wp * sy) ** 2, 1e-4, (wp * sh) ** 2, (wv * sx) ** 2, (wv * sy) ** 2, 1e-10, (wv * sh) ** 2]
+      : [(wp * sx) ** 2, (wp * sy) ** 2, (wp * sa) ** 2, (wp * sh) ** 2, (wv * sx) ** 2, (wv * sy) ** 2, (wv * sa) ** 2, (wv * sh) ** 2];
     for (let k = 0; k < 4; k++) mean[k] = mean[k]! + mean[k + 4]!;
     // P = [[A, B], [C, D]] (C = B^T): F P F^T = [[A + B + C + D, B + D], [C + D, D]].
     for (let i = 0; i < 4; i++) {
@@ -48,16 +68,7 @@ export class KalmanFilterXyah {
         cov[(i + 4) * 8 + j] = c + d;
       }
     }
-    const pp = p * p;
-    const vv = v * v;
-    cov[0] = cov[0]! + pp;
-    cov[9] = cov[9]! + pp;
-    cov[18] = cov[18]! + 1e-4;
-    cov[27] = cov[27]! + pp;
-    cov[36] = cov[36]! + vv;
-    cov[45] = cov[45]! + vv;
-    cov[54] = cov[54]! + 1e-10;
-    cov[63] = cov[63]! + vv;
+    for (let k = 0; k < 8; k++) cov[k * 9] = cov[k * 9]! + q[k]!;
   }
 
   /**
@@ -66,8 +77,9 @@ export class KalmanFilterXyah {
    * row of K solved by forward and back substitution, written out for the 4x4 case.
    */
   update(mean: Float64Array, cov: Float64Array, z: ArrayLike<number>): void {
-    const p = this.stdWeightPosition * mean[3]!;
-    const pp = p * p;
+    const [sx, sy, sa, sh] = this.scales(mean);
+    const wp = this.stdWeightPosition;
+    const r = [(wp * sx) ** 2, (wp * sy) ** 2, this.form === "xyah" ? 1e-2 : (wp * sa) ** 2, (wp * sh) ** 2];
     const { K, PHt } = this;
     for (let row = 0; row < 8; row++) {
       const o = row * 8;
@@ -76,16 +88,16 @@ export class KalmanFilterXyah {
       PHt[row * 4 + 2] = cov[o + 2]!;
       PHt[row * 4 + 3] = cov[o + 3]!;
     }
-    const s00 = cov[0]! + pp;
+    const s00 = cov[0]! + r[0]!;
     const s10 = cov[8]!;
-    const s11 = cov[9]! + pp;
+    const s11 = cov[9]! + r[1]!;
     const s20 = cov[16]!;
     const s21 = cov[17]!;
-    const s22 = cov[18]! + 1e-2;
+    const s22 = cov[18]! + r[2]!;
     const s30 = cov[24]!;
     const s31 = cov[25]!;
     const s32 = cov[26]!;
-    const s33 = cov[27]! + pp;
+    const s33 = cov[27]! + r[3]!;
     const l00 = Math.sqrt(s00);
     const l10 = s10 / l00;
     const l20 = s20 / l00;

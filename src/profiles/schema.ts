@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { BYTETRACK_VARIANTS, resolveByteTrackOptions, type ByteTrackVariant } from "../detections/byte-track.js";
 
 /**
  * The profile's schema. Keys are snake_case as in the YAML; every object is strict, so a misspelt key
@@ -124,19 +125,61 @@ export const detectionSchema = z.strictObject({
   classes: z.array(z.int().min(0).max(79)).nullable().default(null),
 });
 
-export const trackerSchema = z.strictObject({
-  enabled: z.boolean().default(true),
-  /** Detections at or above this are "high" and matched first. */
-  track_thresh: probability().default(0.5),
-  /** A new track needs a detection at or above this. */
-  high_thresh: probability().default(0.6),
-  /** IoU-cost limit for matching: raising it accepts looser matches. */
-  match_thresh: probability().default(0.8),
-  /** Frames a lost track is kept before it is removed. */
-  track_buffer: positiveInt().default(30),
-  /** ByteTrack's C++ deployment variant, or the Python original (score fusion, 0.1 floor). */
-  variant: z.enum(["cpp", "python"]).default("cpp"),
-});
+/**
+ * ByteTrack's settings (src/detections/byte-track.ts says what raising or lowering each does). `variant`
+ * gives the defaults of the knobs left out; the parsed profile holds every knob resolved, so the
+ * manifest records exactly what ran.
+ */
+export const trackerSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** default: the Python original's association, detector boxes; python: ifzhang/ByteTrack; cpp: the C++ deployment. */
+    variant: z.enum(BYTETRACK_VARIANTS as [ByteTrackVariant, ...ByteTrackVariant[]]).default("default"),
+    /** The box written for a track: its matched detection's, or the Kalman filter's (variant's default: detection; python, cpp: track). */
+    box: z.enum(["detection", "track"]).optional(),
+    /** Associate on each track's Kalman prediction or on its last updated box (variant's default). */
+    match_on: z.enum(["prediction", "last_box"]).optional(),
+    /** The Kalman state: xywh (BoT-SORT's, the default variant's) or xyah (ByteTrack's, python and cpp). */
+    kalman: z.enum(["xyah", "xywh"]).optional(),
+    /** Cost 1 - IoU x score instead of 1 - IoU in the first association (variant's default). */
+    fuse_score: z.boolean().optional(),
+    /** Detections above this are "high": matched first, and may start tracks. */
+    track_thresh: probability().default(0.5),
+    /** A new track needs a detection at or above this (variant's default: track_thresh + 0.1, cpp 0.6). */
+    high_thresh: probability().optional(),
+    /** Detections at or below this are ignored; null: no floor (variant's default: 0.1, cpp null). */
+    low_thresh: probability().nullable().optional(),
+    /** Cost limit of the first association: raising it accepts looser matches. */
+    match_thresh: probability().default(0.8),
+    /** Cost limit of the low-score association. */
+    low_match_thresh: probability().default(0.5),
+    /** Frames (at 30 fps, scaled to the analysis rate) a lost track is kept before it is removed. */
+    track_buffer: positiveInt().default(30),
+  })
+  .transform((t) => {
+    const o = resolveByteTrackOptions({
+      variant: t.variant,
+      box: t.box,
+      kalman: t.kalman,
+      trackThresh: t.track_thresh,
+      newTrackThresh: t.high_thresh,
+      lowThresh: t.low_thresh === null ? -Infinity : t.low_thresh,
+      matchThresh: t.match_thresh,
+      lowMatchThresh: t.low_match_thresh,
+      trackBuffer: t.track_buffer,
+      fuseScore: t.fuse_score,
+      matchPredicted: t.match_on === undefined ? undefined : t.match_on === "prediction",
+    });
+    return {
+      ...t,
+      box: o.box,
+      kalman: o.kalman,
+      match_on: o.matchPredicted ? ("prediction" as const) : ("last_box" as const),
+      fuse_score: o.fuseScore,
+      high_thresh: o.newTrackThresh,
+      low_thresh: Number.isFinite(o.lowThresh) ? o.lowThresh : null,
+    };
+  });
 
 export const componentsSchema = z.strictObject({
   core_depth_midas: z.strictObject({ ...componentBase }).optional(),

@@ -129,8 +129,14 @@ test("score thresholds: cpp takes score == trackThresh as high, python does not;
 });
 
 test("ByteTrack options: defaults per variant, derived new-track threshold, checks", () => {
-  // cpp by default, as profiles and the track command have it.
-  assert.equal(resolveByteTrackOptions().variant, "cpp");
+  // "default" by default, as profiles and the track command have it: python's association, detector boxes.
+  const d = resolveByteTrackOptions();
+  assert.deepEqual([d.variant, d.box, d.kalman, d.matchPredicted, d.fuseScore, d.lowThresh, d.newTrackThresh], ["default", "detection", "xywh", true, true, 0.1, 0.6]);
+  assert.equal(resolveByteTrackOptions({ variant: "python" }).kalman, "xyah");
+  assert.equal(resolveByteTrackOptions({ variant: "python" }).box, "track");
+  assert.equal(resolveByteTrackOptions({ variant: "cpp" }).box, "track");
+  assert.throws(() => resolveByteTrackOptions({ box: "kalman" as "track" }), RangeError);
+  assert.throws(() => resolveByteTrackOptions({ trackThresh: 1.5 }), RangeError);
   assert.equal(resolveByteTrackOptions({ variant: "python", trackThresh: 0.4 }).newTrackThresh, 0.5);
   assert.equal(resolveByteTrackOptions({ variant: "cpp", trackThresh: 0.4 }).newTrackThresh, 0.6);
   assert.equal(BYTETRACK_DEFAULTS.cpp.fuseScore, false);

@@ -60,7 +60,12 @@ test("profiles: the shipped profiles load, with defaults and ${VAR:-default}", a
   assert.equal(det.architecture, "yolo11x");
   assert.deepEqual(det.branches, [320, 640]);
   assert.equal(det.detection.iou, 0.7);
-  assert.equal(det.tracker.variant, "cpp");
+  assert.equal(det.tracker.variant, "default");
+  // The parsed profile holds every tracker knob resolved from the variant, for the manifest.
+  assert.deepEqual(
+    [det.tracker.box, det.tracker.kalman, det.tracker.match_on, det.tracker.fuse_score, det.tracker.high_thresh, det.tracker.low_thresh],
+    ["detection", "xywh", "prediction", true, 0.6, 0.1],
+  );
   assert.equal(serverModelName(yolo, "yolo11x_640"), "yolo11x_640");
 
   const cpu = await loadProfile(join(repoRoot, "profiles/embedded_cpu.yaml"), { env: {} });

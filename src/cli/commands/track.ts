@@ -1,40 +1,63 @@
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../../artifacts/atomic.js";
-import { ByteTrack, type ByteTrackOptions, type ByteTrackVariant } from "../../detections/byte-track.js";
+import { BYTETRACK_VARIANTS, ByteTrack, type ByteTrackOptions, type ByteTrackVariant, type TrackBox } from "../../detections/byte-track.js";
 import { Detections } from "../../detections/detections.js";
 import { formatMot, parseMot } from "../../detections/mot.js";
 import { VideoAnalysisError } from "../../errors.js";
 import { numberFlag, parseCommandArgs, required, type Command } from "../command.js";
 
+function choice<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!allowed.includes(value as T)) throw new VideoAnalysisError("INVALID_ARGUMENT", `--${flag} must be ${allowed.join(" or ")}, got "${value}"`);
+  return value as T;
+}
+
 export const trackCommand: Command = {
   name: "track",
   summary: "run ByteTrack on MOTChallenge detections (det.txt) and write MOTChallenge results",
   usage:
-    "video-analysis track --mot-det det.txt --out tracks.txt [--fps 30] [--variant cpp|python] [--track-thresh 0.5] " +
-    "[--new-track-thresh T] [--low-thresh T] [--match-thresh 0.8] [--track-buffer 30] [--json]",
+    "video-analysis track --mot-det det.txt --out tracks.txt [--fps 30] [--variant default|python|cpp] [--box detection|track] [--kalman xywh|xyah] " +
+    "[--match-on prediction|last_box] [--fuse-score on|off] [--track-thresh 0.5] [--high-thresh T] [--low-thresh T|none] " +
+    "[--match-thresh 0.8] [--low-match-thresh 0.5] [--track-buffer 30] [--json]  (scores must be in 0..1; README: Tracking)",
   async run(argv) {
     const { values } = parseCommandArgs(this, argv, {
       "mot-det": { type: "string" },
       out: { type: "string" },
       fps: { type: "string" },
       variant: { type: "string" },
+      box: { type: "string" },
+      kalman: { type: "string" },
+      "match-on": { type: "string" },
+      "fuse-score": { type: "string" },
       "track-thresh": { type: "string" },
-      "new-track-thresh": { type: "string" },
+      "high-thresh": { type: "string" },
       "low-thresh": { type: "string" },
       "match-thresh": { type: "string" },
+      "low-match-thresh": { type: "string" },
       "track-buffer": { type: "string" },
       json: { type: "boolean", default: false },
     });
     const detPath = required(this, "mot-det", values["mot-det"]);
     const outPath = required(this, "out", values.out);
-    const variant = (values.variant ?? "cpp") as ByteTrackVariant;
-    if (variant !== "python" && variant !== "cpp") throw new VideoAnalysisError("INVALID_ARGUMENT", `--variant must be python or cpp, got "${variant}"`);
-    const options: Partial<ByteTrackOptions> = { variant, frameRate: numberFlag("fps", values.fps, 30, { min: 0.001 }) };
-    if (values["track-thresh"] !== undefined) options.trackThresh = numberFlag("track-thresh", values["track-thresh"], 0.5, { min: 0, max: 1 });
-    if (values["new-track-thresh"] !== undefined) options.newTrackThresh = numberFlag("new-track-thresh", values["new-track-thresh"], 0.6, { min: 0, max: 1 });
-    if (values["low-thresh"] !== undefined) options.lowThresh = numberFlag("low-thresh", values["low-thresh"], 0.1, { min: 0, max: 1 });
-    if (values["match-thresh"] !== undefined) options.matchThresh = numberFlag("match-thresh", values["match-thresh"], 0.8, { min: 0, max: 1 });
-    if (values["track-buffer"] !== undefined) options.trackBuffer = numberFlag("track-buffer", values["track-buffer"], 30, { min: 0 });
+    const variant = choice<ByteTrackVariant>("variant", values.variant, BYTETRACK_VARIANTS) ?? "default";
+    const matchOn = choice("match-on", values["match-on"], ["prediction", "last_box"] as const);
+    const fuse = choice("fuse-score", values["fuse-score"], ["on", "off"] as const);
+    const prob = (flag: string) => (values[flag as "track-thresh"] === undefined ? undefined : numberFlag(flag, values[flag as "track-thresh"], 0, { min: 0, max: 1 }));
+    const lowFlag = values["low-thresh"];
+    const options: Partial<ByteTrackOptions> = {
+      variant,
+      frameRate: numberFlag("fps", values.fps, 30, { min: 0.001 }),
+      box: choice<TrackBox>("box", values.box, ["detection", "track"]),
+      kalman: choice("kalman", values.kalman, ["xyah", "xywh"] as const),
+      matchPredicted: matchOn === undefined ? undefined : matchOn === "prediction",
+      fuseScore: fuse === undefined ? undefined : fuse === "on",
+      trackThresh: prob("track-thresh"),
+      newTrackThresh: prob("high-thresh"),
+      lowThresh: lowFlag === "none" ? -Infinity : prob("low-thresh"),
+      matchThresh: prob("match-thresh"),
+      lowMatchThresh: prob("low-match-thresh"),
+      trackBuffer: values["track-buffer"] === undefined ? undefined : numberFlag("track-buffer", values["track-buffer"], 30, { min: 0 }),
+    };
 
     let text: string;
     try {
@@ -70,10 +93,11 @@ export const trackCommand: Command = {
       tracks: ids.size,
       elapsed_ms: Math.round(elapsed * 100) / 100,
       frames_per_second: Math.round(lastFrame / (elapsed / 1000)),
-      options: tracker.options,
+      // lowThresh -Infinity (no floor) as null: JSON has no infinity.
+      options: { ...tracker.options, lowThresh: Number.isFinite(tracker.options.lowThresh) ? tracker.options.lowThresh : null },
     };
     if (values.json) console.log(JSON.stringify(summary));
-    else console.log(`${lastFrame} frames, ${boxes} track boxes, ${ids.size} tracks (${variant} variant) -> ${outPath} in ${summary.elapsed_ms} ms`);
+    else console.log(`${lastFrame} frames, ${boxes} track boxes, ${ids.size} tracks (${variant} variant, ${tracker.options.box} boxes) -> ${outPath} in ${summary.elapsed_ms} ms`);
     return 0;
   },
 };

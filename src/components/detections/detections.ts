@@ -48,7 +48,8 @@ export class DetectionsComponent {
     return ctx.clock.time("postprocess", () => {
       const dets = this.decode(out, info, ctx.index);
       const frame = ctx.fitted.frame;
-      return scaleDetections(dets, frame.width, frame.height, ctx.outputSize.width, ctx.outputSize.height);
+      // A box clipped to nothing at the frame's edge is no detection: never tracked, never written.
+      return scaleDetections(dets, frame.width, frame.height, ctx.outputSize.width, ctx.outputSize.height).withoutDegenerateBoxes();
     });
   }
 
@@ -101,13 +102,19 @@ export function clipDetections(d: Detections, w: number, h: number): Detections 
   return new Detections({ xyxy, scores: d.scores, classIds: d.classIds, trackIds: d.trackIds, frameIndex: d.frameIndex });
 }
 
-/** ByteTrack options from the profile's tracker settings, at the analysis frame rate. */
+/** ByteTrack options from the profile's tracker settings (every knob resolved), at the analysis frame rate. */
 export function byteTrackOptions(t: TrackerSettings, fps: number): Partial<ByteTrackOptions> {
   return {
     variant: t.variant,
+    box: t.box,
+    kalman: t.kalman,
+    matchPredicted: t.match_on === "prediction",
+    fuseScore: t.fuse_score,
     trackThresh: t.track_thresh,
     newTrackThresh: t.high_thresh,
+    lowThresh: t.low_thresh ?? -Infinity,
     matchThresh: t.match_thresh,
+    lowMatchThresh: t.low_match_thresh,
     trackBuffer: t.track_buffer,
     frameRate: fps,
   };
@@ -130,13 +137,14 @@ export class DetectionTracker {
   }
 
   /**
-   * The tracks of this frame. The tracker reports its Kalman-filtered boxes, which may reach past the
-   * picture; with `width` and `height` they are clipped to it, as the detections were.
+   * The tracks of this frame. With box "track" the tracker reports its Kalman-filtered boxes, which may
+   * reach past the picture; with `width` and `height` they are clipped to it, as the detections were, and
+   * a box clipped to nothing is dropped.
    */
   update(d: Detections, width?: number, height?: number): Detections {
     if (!this.tracker) return d;
     const t = this.tracker.update(d).withFrameIndex(d.frameIndex);
-    return width === undefined || height === undefined ? t : clipDetections(t, width, height);
+    return width === undefined || height === undefined ? t : clipDetections(t, width, height).withoutDegenerateBoxes();
   }
 
   reset(): void {
