@@ -537,7 +537,7 @@ function checkScores(d: Detections, o: ByteTrackOptions): void {
     if (!(v >= 0 && v <= 1)) {
       throw new VideoAnalysisError(
         "INVALID_ARGUMENT",
-        `tracker: detection ${i} of frame index ${d.frameIndex} has score ${v}, outside 0..1; the tracker's thresholds ` +
+        `tracker: detection ${i} of frame index ${d.frameIndex} has score ${+v.toPrecision(7)}, outside 0..1; the tracker's thresholds ` +
           `(track_thresh ${o.trackThresh}, high_thresh ${o.newTrackThresh}) are on the 0..1 scale: rescale the detector's scores to 0..1 first`,
         { details: { frame_index: d.frameIndex, detection: i, score: v } },
       );

@@ -7,6 +7,9 @@ import { test } from "node:test";
 import { BYTETRACK_DEFAULTS, ByteTrack, resolveByteTrackOptions } from "../../src/detections/byte-track.js";
 import { Detections } from "../../src/detections/detections.js";
 import { formatMot, parseMot } from "../../src/detections/mot.js";
+import { DetectionTracker } from "../../src/components/detections/detections.js";
+import { isVideoAnalysisError } from "../../src/errors.js";
+import { trackerSchema, type TrackerSettings } from "../../src/profiles/schema.js";
 import { repoRoot, skipUnlessTestdata } from "../support/testdata.js";
 import { compareWithReference, loadPalace } from "./palace.js";
 
@@ -33,6 +36,7 @@ test("palace through `video-analysis track` on MOTChallenge rows", { skip }, () 
     writeFileSync(det, palace.frames.map((d) => formatMot(d, 6)).join(""));
     const out = join(dir, "tracks.txt");
     const stdout = execFileSync(process.execPath, [join(repoRoot, "dist/src/cli/main.js"), "track", "--mot-det", det, "--out", out, "--fps", String(palace.fps), "--variant", "cpp", "--json"], { encoding: "utf8" });
+    assert.equal((JSON.parse(stdout) as { options: { box: string } }).options.box, "track", "the cpp variant reports the Kalman box, as its reference");
     const summary = JSON.parse(stdout) as { frames: number; tracks: number; track_boxes: number };
     assert.deepEqual([summary.frames, summary.tracks, summary.track_boxes], [314, 42, 6008]);
     const { frames } = parseMot(readFileSync(out, "utf8"), { source: out });
@@ -145,4 +149,101 @@ test("ByteTrack options: defaults per variant, derived new-track threshold, chec
   assert.throws(() => resolveByteTrackOptions({ variant: "rust" as "cpp" }), RangeError);
   assert.throws(() => resolveByteTrackOptions({ fuseScore: 1 as unknown as boolean }), TypeError);
   assert.throws(() => resolveByteTrackOptions({ frameRate: 0 }), RangeError);
+});
+
+/** Tracker settings as a profile gives them (every knob resolved by the schema). */
+const profileTracker = (t: Record<string, unknown>): TrackerSettings => trackerSchema.parse(t);
+
+// Degenerate boxes: a frame of 640 x 360 whose boxes are clipped to nothing at every edge, plus one real box.
+const W = 640;
+const H = 360;
+const edgeFrame = (i: number, extra: Array<[number, number, number, number]> = []) =>
+  Detections.fromRecords(
+    [
+      ...([[0, 100, 0, 200], [W, 100, W, 200], [100, 0, 200, 0], [100, H, 200, H], [300, 300, 280, 340], [Number.NaN, 10, 50, 60]] as Array<[number, number, number, number]>).map((b) => ({ box: b, score: 0.9, classId: 0 })),
+      { box: [200 + 3 * i, 100, 260 + 3 * i, 220] as [number, number, number, number], score: 0.9, classId: 0 },
+      ...extra.map((b) => ({ box: b, score: 0.8, classId: 0 })),
+    ],
+    i,
+  );
+
+for (const variant of ["default", "python", "cpp"] as const) {
+  for (const boxKind of ["detection", "track"] as const) {
+    test(`degenerate boxes (zero width or height at every edge, NaN) are never tracked or reported: ${variant}, box ${boxKind}`, () => {
+      const tracker = new DetectionTracker(
+        profileTracker({ variant, box: boxKind }),
+        30,
+      );
+      // A person leaving through the left edge: clipped narrower each frame, then to nothing.
+      for (let i = 0; i < 12; i++) {
+        const leaving: [number, number, number, number] = [0, 50, Math.max(0, 60 - 12 * i), 170];
+        const out = tracker.update(edgeFrame(i, [leaving]), W, H);
+        for (let k = 0; k < out.length; k++) {
+          const [x1, y1, x2, y2] = out.box(k);
+          assert.ok([x1, y1, x2, y2].every(Number.isFinite), `frame ${i}: box ${[x1, y1, x2, y2]}`);
+          assert.ok(x2 > x1 && y2 > y1, `frame ${i}: box ${[x1, y1, x2, y2]} has no area`);
+          assert.ok(x1 >= 0 && y1 >= 0 && x2 <= W && y2 <= H, `frame ${i}: box ${[x1, y1, x2, y2]} outside the frame`);
+        }
+        assert.ok(!formatMot(out).toLowerCase().includes("nan"));
+        if (i > 0 && i < 3) assert.equal(out.length, 2, `frame ${i}: the real box and the leaving person are tracked`);
+        if (i >= 3 && i < 5) assert.ok(out.length >= 1 && out.length <= 2, `frame ${i}: ${out.length} tracks`);
+        if (i >= 5) assert.equal(out.length, 1, `frame ${i}: only the real box is left`);
+      }
+    });
+  }
+}
+
+test("Detections.withoutDegenerateBoxes and formatMot leave out boxes without area or with NaN/Infinity", () => {
+  const d = edgeFrame(0, [[10, 10, Number.POSITIVE_INFINITY, 20]]);
+  assert.equal(d.length, 8);
+  assert.equal(d.withoutDegenerateBoxes().length, 1);
+  const rows = formatMot(d.withTrackIds(new Int32Array(8).fill(3))).trim().split("\n");
+  assert.deepEqual(rows, ["1,3,200,100,60,120,0.9,-1,-1,-1"]);
+  const clean = Detections.fromRecords([box(0, 0)]);
+  assert.equal(clean.withoutDegenerateBoxes(), clean, "nothing to drop: the same object");
+});
+
+test("scores outside 0..1 are a coded error naming the frame and the score, not silently untracked", () => {
+  for (const s of [1.5, -0.1, Number.NaN, 87]) {
+    const t = new ByteTrack();
+    assert.throws(
+      () => t.update(Detections.fromRecords([box(0, 0, 0.9), box(100, 0, s)], 4)),
+      (e: unknown) => isVideoAnalysisError(e) && e.code === "INVALID_ARGUMENT" && /frame index 4 has score/.test(e.message) && /0\.\.1/.test(e.message),
+    );
+  }
+});
+
+test("box: the default reports the matched detection's box, box track the Kalman filter's", () => {
+  // A box that widens from 40 to 100 px: the Kalman box lags behind, the detection's does not.
+  const frames = Array.from({ length: 6 }, (_, i) => Detections.fromRecords([{ box: [100, 100, 140 + 12 * i, 180] as [number, number, number, number], score: 0.9, classId: 0 }], i));
+  const det = new ByteTrack();
+  const trk = new ByteTrack({ box: "track" });
+  for (const f of frames) {
+    const a = det.update(f);
+    const b = trk.update(f);
+    assert.deepEqual(a.box(0), f.box(0));
+    if (f.frameIndex > 0) assert.notDeepEqual(b.box(0), f.box(0));
+    assert.deepEqual([...a.trackIds!], [...b.trackIds!]);
+  }
+});
+
+test("`video-analysis track`: a det.txt with scores outside 0..1 stops with a clear message and writes nothing", () => {
+  const dir = mkdtempSync(join(tmpdir(), "va-track-"));
+  try {
+    const det = join(dir, "det.txt");
+    writeFileSync(det, "1,-1,10,10,50,80,0.9,-1,-1,-1\n2,-1,12,10,50,80,35.2,-1,-1,-1\n");
+    const out = join(dir, "tracks.txt");
+    let err: { status: number; stderr: string } | undefined;
+    try {
+      execFileSync(process.execPath, [join(repoRoot, "dist/src/cli/main.js"), "track", "--mot-det", det, "--out", out], { encoding: "utf8", stdio: "pipe" });
+    } catch (e) {
+      err = e as { status: number; stderr: string };
+    }
+    assert.ok(err && err.status !== 0, "the command must fail");
+    assert.match(err.stderr, /INVALID_ARGUMENT.*det\.txt: frame 2 has a detection with score 35\.2, outside 0\.\.1/);
+    assert.doesNotMatch(err.stderr, /at .*\.js:\d+/, "no stack trace");
+    assert.throws(() => readFileSync(out), /ENOENT/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

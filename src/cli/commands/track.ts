@@ -68,6 +68,16 @@ export const trackCommand: Command = {
       throw new VideoAnalysisError("IO_ERROR", `cannot read detections file ${detPath} (${code ?? (e as Error).message}); pass a MOTChallenge det.txt`, { cause: e });
     }
     const { frames, lastFrame } = parseMot(text, { source: detPath });
+    for (const [f, d] of frames) {
+      const bad = d.scores.findIndex((v) => !(v >= 0 && v <= 1));
+      if (bad >= 0) {
+        throw new VideoAnalysisError(
+          "INVALID_ARGUMENT",
+          `${detPath}: frame ${f} has a detection with score ${+d.scores[bad]!.toPrecision(7)}, outside 0..1; the tracker's thresholds are on the ` +
+            `0..1 scale: rescale the detector's scores to 0..1 (e.g. divide by the largest) before tracking`,
+        );
+      }
+    }
     const tracker = new ByteTrack(options);
 
     const t0 = performance.now();
