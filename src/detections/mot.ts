@@ -96,17 +96,17 @@ function num(v: number, digits: number): string {
 /**
  * MOTChallenge rows for one frame's detections (one line each, newline-terminated): the track id
  * when present (else -1), the box as left, top, width, height, the score, and -1, -1, -1.
- * `digits` decimals are written for coordinates (default 3, well below a pixel). Boxes without area
+ * `digits` decimals are written for coordinates (default 3, well below a pixel). `frame` is the frame
+ * number written (default frameIndex + 1). Boxes without area
  * or with a coordinate that is not finite are not written (they are no objects, and the scoring tools
  * would read NaN as a box).
  *
  * @example
  * formatMot(tracks);   // "1,7,100,50,40,80,0.9,-1,-1,-1\n" for track 7 in frame index 0
  */
-export function formatMot(detections: Detections, digits = 3): string {
+export function formatMot(detections: Detections, digits = 3, frame = detections.frameIndex + 1): string {
   const d = detections.withoutDegenerateBoxes();
   let out = "";
-  const frame = d.frameIndex + 1;
   for (let i = 0; i < d.length; i++) {
     const x1 = d.xyxy[4 * i]!;
     const y1 = d.xyxy[4 * i + 1]!;

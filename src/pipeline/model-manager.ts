@@ -10,7 +10,7 @@ import { ClipArtifact } from "../components/clip/artifact.js";
 import { ClipComponent, clipTokenizer, type ClipFrameResult } from "../components/clip/clip.js";
 import { DepthArtifact } from "../components/depth/artifact.js";
 import { DepthComponent, type DepthMap } from "../components/depth/depth.js";
-import { DetectionsArtifact } from "../components/detections/artifact.js";
+import { DetectionsArtifact, MotArtifact } from "../components/detections/artifact.js";
 import { DetectionsComponent, DetectionTracker, type YoloOutputFormat } from "../components/detections/detections.js";
 import { FlowArtifact } from "../components/flow/artifact.js";
 import { FlowComponent, type FlowField } from "../components/flow/flow.js";
@@ -381,6 +381,11 @@ export class ModelManager {
       }
       if (components.scene) await open("scene/places.npz", () => SceneArtifact.create(folder.dir, components.scene!.topK));
       if (components.detections) await open("core_object_detections/detections.npz", () => DetectionsArtifact.create(folder.dir, [meta.displayWidth, meta.displayHeight]));
+      if (components.detections && this.profile.output.mot) {
+        // The video's frame number (from 1) of an analysed frame, from its time on the stream's timeline.
+        const frameNumber = (r: FrameResult) => Math.round((r.timestamp - meta.startTime) * meta.frameRate) + 1;
+        await open("core_object_detections/mot.txt", () => MotArtifact.create(folder.dir, frameNumber));
+      }
 
       const frames = options.maxFrames ? take(reader, options.maxFrames) : reader;
       const results = analyzeFrames(frames, components, {

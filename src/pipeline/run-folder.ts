@@ -12,6 +12,7 @@ export const ARTIFACT_FILES = [
   "core_depth_midas/depth.npz",
   "core_optical_flow/flow.npz",
   "core_object_detections/detections.npz",
+  "core_object_detections/mot.txt",
   "scene/places.npz",
 ] as const;
 

@@ -234,6 +234,12 @@ export const outputSchema = z.strictObject({
   dir: nonEmpty().optional(),
   /** Replace an existing run folder instead of stopping. */
   overwrite: z.boolean().default(false),
+  /**
+   * Also write core_object_detections/mot.txt: MOTChallenge rows (frame, id, left, top, width, height,
+   * score, -1, -1, -1) of the tracked detections, frames numbered as in the video from 1, for the
+   * standard scoring tools (py-motmetrics, TrackEval).
+   */
+  mot: z.boolean().default(false),
   /** Store depth and flow as float16 in the .npz files (half the size). */
   float16: z.boolean().default(false),
   /**

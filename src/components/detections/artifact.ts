@@ -1,6 +1,8 @@
 import { join } from "node:path";
+import { AtomicFile } from "../../artifacts/atomic.js";
 import { NpzWriter } from "../../artifacts/npz.js";
 import { COCO80_NAMES } from "../../detections/class-names.js";
+import { formatMot } from "../../detections/mot.js";
 import { ArrayLog, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
 import { Column, int64Of } from "../../pipeline/columns.js";
 import type { FrameResult } from "../../pipeline/pipeline.js";
@@ -78,5 +80,49 @@ export class DetectionsArtifact implements ArtifactSink {
 
   abort(): Promise<void> {
     return this.writer.abort();
+  }
+}
+
+/**
+ * core_object_detections/mot.txt (profile output.mot): MOTChallenge rows of the tracked detections,
+ * `frame, id, left, top, width, height, score, -1, -1, -1`, in the video's pixels, one line per box,
+ * `frame` being the video's frame number from 1 (`frameNumber` says how it is found). Written as the
+ * frames come, under a temporary name, renamed into place at the end. Ids are -1 with the tracker off.
+ */
+export class MotArtifact implements ArtifactSink {
+  readonly component = "core_object_detections" as const;
+  private frames = 0;
+
+  private constructor(
+    private readonly file: AtomicFile,
+    private readonly frameNumber: (r: FrameResult) => number,
+  ) {}
+
+  get path(): string {
+    return this.file.path;
+  }
+
+  static async create(runDir: string, frameNumber: (r: FrameResult) => number): Promise<MotArtifact> {
+    return new MotArtifact(await AtomicFile.create(join(runDir, "core_object_detections", "mot.txt")), frameNumber);
+  }
+
+  async write(r: FrameResult): Promise<void> {
+    if (!r.detections) return;
+    this.frames++;
+    const text = formatMot(r.detections, 3, this.frameNumber(r));
+    if (text === "") return;
+    const bytes = Buffer.from(text);
+    await this.file.handle.write(bytes);
+    this.file.wrote(bytes.length);
+  }
+
+  async finish(): Promise<ArtifactRecord> {
+    const { size } = await this.file.handle.stat();
+    await this.file.commit();
+    return { component: this.component, path: "core_object_detections/mot.txt", bytes: size, frames: this.frames, arrays: {} };
+  }
+
+  abort(): Promise<void> {
+    return this.file.abort();
   }
 }
