@@ -134,3 +134,17 @@ def test_triton_python_model_execute_names_outputs_as_the_onnx_inputs(ts_outputs
     # A malformed request becomes that request's error, not a crash of the batch.
     [bad] = mod.TritonPythonModel().execute([[_Tensor("INPUT0__0", a.astype(np.float32)), _Tensor("INPUT1__0", b)]])
     assert bad.error is not None and "expected UINT8" in str(bad.error)
+
+
+@pytest.mark.parametrize("model_dir", [d for d in PREPROCESS if "yolo" in d.name], ids=lambda d: d.name)
+def test_yolo_preprocess_is_ultralytics_division_by_255(model_dir):
+    """Every byte value in every channel: the Triton YOLO preprocess gives Ultralytics' `im / 255` in float32
+    exactly (the TypeScript side is held to the same bits by the test above)."""
+    mod = load_model_py(model_dir)
+    s = mod.SIZE
+    u8 = ((np.arange(s * s * 3) // 3 + np.arange(s * s * 3) % 3) % 256).astype(np.uint8).reshape(1, s, s, 3)
+    want = (u8.astype(np.float32) / 255).transpose(0, 3, 1, 2)
+    got = mod.preprocess(u8)
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    # The reciprocal product it replaced differs: the check can fail.
+    assert not np.array_equal((u8.astype(np.float32) * np.float32(1 / 255)).transpose(0, 3, 1, 2), want)
