@@ -32,7 +32,7 @@ import { ModelHandle, type ModelUsage } from "./model.js";
 import { analyzeFrames, type FrameResult, type PipelineComponents } from "./pipeline.js";
 import { resolveProfile, type ProfileSource, type ProfileSourceOptions } from "./profile-source.js";
 import { ProgressMeter, type Progress } from "./progress.js";
-import { ARTIFACT_FILES, RunFolder } from "./run-folder.js";
+import { ARTIFACT_FILES, OPTIONAL_ARTIFACT_FILES, RunFolder } from "./run-folder.js";
 import { round2, StageClock } from "./stats.js";
 import type { TritonClient } from "../triton/client.js";
 
@@ -365,7 +365,7 @@ export class ModelManager {
       if (components.clip) await components.clip.prepare(clock, signal);
       const float16 = this.profile.output.float16;
       const frameSize = [a.width, a.height] as const;
-      const open = async <T extends ArtifactSink>(file: (typeof ARTIFACT_FILES)[number], make: () => Promise<T>): Promise<T> => {
+      const open = async <T extends ArtifactSink>(file: (typeof ARTIFACT_FILES)[number] | (typeof OPTIONAL_ARTIFACT_FILES)[number], make: () => Promise<T>): Promise<T> => {
         await folder.ensureParent(join(folder.dir, file));
         const s = await make();
         sinks.push(s);

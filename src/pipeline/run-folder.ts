@@ -12,9 +12,11 @@ export const ARTIFACT_FILES = [
   "core_depth_midas/depth.npz",
   "core_optical_flow/flow.npz",
   "core_object_detections/detections.npz",
-  "core_object_detections/mot.txt",
   "scene/places.npz",
 ] as const;
+
+/** Files a run writes only when the profile asks for them (output.mot). */
+export const OPTIONAL_ARTIFACT_FILES = ["core_object_detections/mot.txt"] as const;
 
 /** The lock a run holds on its folder while it runs: which process, on which host, since when. */
 export const LOCK_FILE = ".video-analysis.lock";
@@ -113,7 +115,7 @@ export class RunFolder {
 
   private static async checkContents(abs: string, overwrite: boolean): Promise<void> {
     if (overwrite) return;
-    for (const name of [MANIFEST_FILE, ...ARTIFACT_FILES]) {
+    for (const name of [MANIFEST_FILE, ...ARTIFACT_FILES, ...OPTIONAL_ARTIFACT_FILES]) {
       if (await exists(join(abs, name))) {
         throw new VideoAnalysisError("ALREADY_EXISTS", `output folder ${abs} already holds a run (${name}); choose another --out, or pass --overwrite (output.overwrite: true in the profile) to replace it`, { details: { file: join(abs, name) } });
       }
@@ -180,7 +182,7 @@ export class RunFolder {
   /** After the new artifacts are in place: the old run's artifacts that this run did not write again. */
   async removeOldArtifacts(): Promise<void> {
     const mine = new Set(this.committed);
-    for (const name of ARTIFACT_FILES) {
+    for (const name of [...ARTIFACT_FILES, ...OPTIONAL_ARTIFACT_FILES]) {
       const p = join(this.dir, name);
       if (mine.has(p)) continue;
       try {
