@@ -192,9 +192,9 @@ class Track {
  * through; association itself ignores classes, as ByteTrack does.
  *
  * @example
- * const tracker = new ByteTrack({ variant: "cpp", frameRate: 30 });
+ * const tracker = new ByteTrack({ frameRate: 30 });   // the default variant; { box: "track" } for Kalman boxes
  * for (const dets of frames) {
- *   const tracks = tracker.update(dets);   // Detections with trackIds, boxes from the Kalman filter
+ *   const tracks = tracker.update(dets);   // Detections with trackIds, each with its matched detection's box
  * }
  */
 export class ByteTrack {
