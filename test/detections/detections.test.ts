@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { outputDetections } from "../../src/components/detections/detections.js";
 import { Detections } from "../../src/detections/detections.js";
 
 const sample = () =>
@@ -52,4 +53,24 @@ test("inconsistent arrays are refused at the boundary", () => {
   assert.throws(() => sample().select([3]), RangeError);
   assert.throws(() => sample().filter([1]), RangeError);
   assert.throws(() => Detections.empty(-1), RangeError);
+});
+
+test("outputDetections: boxes clipped to nothing at every edge of the picture are dropped, the rest kept and clipped", () => {
+  // A 1280 x 720 frame mapped to the 640 x 360 video: boxes entirely past each edge clip to zero width or height.
+  const d = Detections.fromRecords(
+    [
+      { box: [-50, 100, -10, 200], score: 0.9, classId: 0 }, // left
+      { box: [1300, 100, 1400, 200], score: 0.9, classId: 0 }, // right
+      { box: [100, -80, 200, -5], score: 0.9, classId: 0 }, // top
+      { box: [100, 730, 200, 800], score: 0.9, classId: 0 }, // bottom
+      { box: [Number.NaN, 0, 10, 10], score: 0.9, classId: 0 },
+      { box: [-20, -20, 100, 100], score: 0.8, classId: 1 }, // partly inside: kept, clipped
+    ],
+    3,
+  );
+  const out = outputDetections(d, 1280, 720, 640, 360);
+  assert.equal(out.length, 1);
+  assert.deepEqual(out.box(0), [0, 0, 50, 50]);
+  assert.equal(out.classIds[0], 1);
+  assert.equal(out.frameIndex, 3);
 });

@@ -48,8 +48,7 @@ export class DetectionsComponent {
     return ctx.clock.time("postprocess", () => {
       const dets = this.decode(out, info, ctx.index);
       const frame = ctx.fitted.frame;
-      // A box clipped to nothing at the frame's edge is no detection: never tracked, never written.
-      return scaleDetections(dets, frame.width, frame.height, ctx.outputSize.width, ctx.outputSize.height).withoutDegenerateBoxes();
+      return outputDetections(dets, frame.width, frame.height, ctx.outputSize.width, ctx.outputSize.height);
     });
   }
 
@@ -75,6 +74,14 @@ export class DetectionsComponent {
     this.model.recycle(out);
     return dets;
   }
+}
+
+/**
+ * A frame's detections as the component gives them: mapped to the output picture and clipped to it, and
+ * a box clipped to nothing at the picture's edge (or not finite) dropped: never tracked, never written.
+ */
+export function outputDetections(d: Detections, fw: number, fh: number, w: number, h: number): Detections {
+  return scaleDetections(d, fw, fh, w, h).withoutDegenerateBoxes();
 }
 
 /** Boxes of a `fw` x `fh` frame mapped to a `w` x `h` picture of the same view, clipped to it. */
