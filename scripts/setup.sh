@@ -18,16 +18,22 @@ if python3 -c 'import sys, sysconfig, os; sys.exit(0 if sys.prefix == sys.base_p
 fi
 "$py" -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 
-# ifzhang/ByteTrack's own tracker (four files at a pinned commit, not part of this repository): the
-# reference that test/python/test_mot15_tracking.py holds the `python` variant to. Optional: without
-# network access that one test skips and says why.
-bt="${BYTETRACK_SRC:-$HOME/.cache/video-analysis/bytetrack}/yolox/tracker"
-bt_commit=d1bf0191adff59bc8fcfeaa0b33d3d1642552a99
-mkdir -p "$bt"
-for f in byte_tracker.py matching.py kalman_filter.py basetrack.py; do
-  [ -s "$bt/$f" ] || curl -fsSL "https://raw.githubusercontent.com/ifzhang/ByteTrack/$bt_commit/yolox/tracker/$f" -o "$bt/$f" ||
-    { rm -f "$bt/$f"; echo "setup: could not download ifzhang/ByteTrack's $f; the python-variant reference test will skip" >&2; }
-done
+# ifzhang/ByteTrack's own tracker: the reference test/python/test_mot15_tracking.py holds the `python`
+# variant to. It is not on GitHub's side of the fence here: PyPI's sdist bytetrack==0.0.1 ("packaged version
+# of ifzhang/ByteTrack") carries its four tracker files, equal to ifzhang's at d1bf019 but for the package
+# name in two imports. Fetched from the registry, checked, unpacked into a cache; never part of this repository.
+# Optional: where it cannot be fetched, that one test skips and says why.
+bt="${BYTETRACK_SRC:-$HOME/.cache/video-analysis/bytetrack}"
+if [ ! -s "$bt/bytetrack/tracker/byte_tracker.py" ]; then
+  bt_sdist=$(mktemp)
+  if curl -fsSL https://files.pythonhosted.org/packages/82/37/edc3fe007a32973b34c9c7ac9f3471c3f46428b232bb14cf41dd73c67b3d/bytetrack-0.0.1.tar.gz -o "$bt_sdist" &&
+     echo "6e796f5d05c9e1e1ccbbf9de5785d5db445784c71350799ca6473a14414fdc00  $bt_sdist" | sha256sum -c --quiet; then
+    mkdir -p "$bt" && tar -xzf "$bt_sdist" -C "$bt" --strip-components=1 bytetrack-0.0.1/bytetrack/tracker bytetrack-0.0.1/LICENSE
+  else
+    echo "setup: could not fetch PyPI's bytetrack 0.0.1 (ifzhang/ByteTrack's tracker); the python-variant reference test will skip" >&2
+  fi
+  rm -f "$bt_sdist"
+fi
 
 # onnxruntime-node's install script would fetch CUDA binaries from a host that may be unreachable;
 # its CPU binaries ship inside the npm package. `npm ci` also builds (the `prepare` script).

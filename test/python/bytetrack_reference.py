@@ -1,8 +1,10 @@
-"""ifzhang/ByteTrack's own tracker (yolox/tracker/*.py at BYTETRACK_COMMIT), run unchanged on MOTChallenge
+"""ifzhang/ByteTrack's own tracker (yolox/tracker/*.py at d1bf019), run unchanged on MOTChallenge
 detections, as the reference the SDK's `python` variant must reproduce.
 
-Its four source files are not part of this repository: scripts/setup.sh downloads them at the pinned
-commit into $BYTETRACK_SRC (default ~/.cache/video-analysis/bytetrack). The code is imported as it is;
+Its four source files are not part of this repository: scripts/setup.sh takes them from PyPI's sdist
+bytetrack==0.0.1 (a packaging of ifzhang/ByteTrack: the same files, with `yolox.tracker` renamed
+`bytetrack.tracker` in two imports) into $BYTETRACK_SRC (default ~/.cache/video-analysis/bytetrack).
+The code is imported as it is;
 only what it imports and this environment lacks is supplied here:
 - `np.float` (removed in numpy 1.24) is aliased to float, as it was;
 - `torch` and `cv2` are imported but not used by the tracker on numpy input: empty modules stand in;
@@ -20,7 +22,6 @@ import types
 
 import numpy as np
 
-BYTETRACK_COMMIT = "d1bf0191adff59bc8fcfeaa0b33d3d1642552a99"
 FILES = ["byte_tracker.py", "matching.py", "kalman_filter.py", "basetrack.py"]
 
 
@@ -30,7 +31,7 @@ def source_dir() -> pathlib.Path:
 
 def missing() -> str | None:
     """Why the reference cannot run here, or None."""
-    d = source_dir() / "yolox" / "tracker"
+    d = source_dir() / "bytetrack" / "tracker"
     absent = [f for f in FILES if not (d / f).exists()]
     if absent:
         return f"ifzhang/ByteTrack's tracker sources are not in {d} ({', '.join(absent)} missing): run scripts/setup.sh or set BYTETRACK_SRC"
@@ -69,12 +70,12 @@ def _load():
     cb.bbox_overlaps = _bbox_overlaps
     sys.modules["cython_bbox"] = cb
     root = source_dir()
-    for pkg, path in (("yolox", root / "yolox"), ("yolox.tracker", root / "yolox" / "tracker")):
+    for pkg, path in (("bytetrack", root / "bytetrack"), ("bytetrack.tracker", root / "bytetrack" / "tracker")):
         if pkg not in sys.modules:
             m = types.ModuleType(pkg)
             m.__path__ = [str(path)]
             sys.modules[pkg] = m
-    return importlib.import_module("yolox.tracker.byte_tracker")
+    return importlib.import_module("bytetrack.tracker.byte_tracker")
 
 
 def read_det(path: pathlib.Path) -> dict[int, np.ndarray]:
