@@ -1,7 +1,7 @@
 import { join } from "node:path";
-import { NpzWriter } from "../../artifacts/npz.js";
+import type { NpzWriter } from "../../artifacts/npz.js";
 import { COCO80_NAMES } from "../../detections/class-names.js";
-import { ArrayLog, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
+import { ArrayLog, openNpz, type ArtifactOptions, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
 import { Column, int64Of } from "../../pipeline/columns.js";
 import type { FrameResult } from "../../pipeline/pipeline.js";
 
@@ -34,12 +34,16 @@ export class DetectionsArtifact implements ArtifactSink {
     private readonly classNames: readonly string[],
   ) {}
 
+  get journal() {
+    return { writer: this.writer, columns: [this.frameIndex, this.time, this.track, this.cls, this.score, this.box, this.framesIndex, this.framesTime] };
+  }
+
   get path(): string {
     return this.writer.path;
   }
 
-  static async create(runDir: string, sourceSize: readonly [number, number], classNames: readonly string[] = COCO80_NAMES): Promise<DetectionsArtifact> {
-    const writer = await NpzWriter.create(join(runDir, "core_object_detections", "detections.npz"));
+  static async create(runDir: string, sourceSize: readonly [number, number], classNames: readonly string[] = COCO80_NAMES, options: ArtifactOptions = {}): Promise<DetectionsArtifact> {
+    const writer = await openNpz(join(runDir, "core_object_detections", "detections.npz"), {}, options);
     return new DetectionsArtifact(writer, runDir, sourceSize, classNames);
   }
 
