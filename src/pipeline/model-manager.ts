@@ -479,7 +479,7 @@ export class ModelManager {
         if (commit && journal) {
           const tc = performance.now();
           await journal.commit(sinks, { frames: meter.frames, first, last, tracker: commit.tracker, outages: outagesNow() });
-          clock.add("write", performance.now() - tc);
+          clock.add("commit", performance.now() - tc);
         }
         options.onProgress?.(p);
       };
