@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { open, readFile, rm, stat, type FileHandle } from "node:fs/promises";
+import { open, readFile, rm, type FileHandle } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
 import { ioError, writeFileAtomic } from "../artifacts/atomic.js";
 import type { NpzState } from "../artifacts/npz.js";
@@ -215,7 +215,11 @@ export class RunJournal {
       }
       await h.truncate(data.rows_bytes);
       buf = Buffer.alloc(data.rows_bytes);
-      if (data.rows_bytes > 0) await h.read(buf, 0, data.rows_bytes, 0);
+      for (let got = 0; got < buf.length; ) {
+        const { bytesRead } = await h.read(buf, got, buf.length - got, got);
+        if (bytesRead === 0) throw new Error(`ended at byte ${got}`);
+        got += bytesRead;
+      }
     } catch (e) {
       throw ioError(path, "reopen", e);
     }
@@ -304,12 +308,3 @@ function rel(dir: string, path: string): string {
   return relative(dir, path).split(sep).join("/");
 }
 
-/** True when `path` exists. */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
