@@ -18,7 +18,7 @@ const run = promisify(execFile);
 const REPO = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 const REPLAY = fileURLToPath(new URL("./pipeline-child.js", import.meta.url));
-const USAGE = "video-analysis bench pipeline [--json] [--quick] [--profile P] [--fps 5] [--cache DIR] [--keep]";
+const USAGE = "video-analysis bench pipeline [--json] [--quick] [--durability] [--profile P] [--fps 5] [--cache DIR] [--keep]";
 
 /** What `main --json` prints (the fields the bench reads). */
 interface MainSummary {
@@ -112,9 +112,55 @@ async function mainInChild(video: string, profile: string, fps: number, out: str
 }
 
 /** The same run with inference replayed (pipeline-child.ts): the SDK's own work, as with a server doing inference. */
-async function replayInChild(video: string, profile: string, fps: number, out: string): Promise<Timed & { summary: MainSummary }> {
-  const r = await timed(() => run(process.execPath, [REPLAY, video, profile, String(fps), out], { cwd: REPO, maxBuffer: 64 << 20 }));
+async function replayInChild(video: string, profile: string, fps: number, out: string, options?: object): Promise<Timed & { summary: MainSummary }> {
+  const r = await timed(() => run(process.execPath, [REPLAY, video, profile, String(fps), out, ...(options ? [JSON.stringify(options)] : [])], { cwd: REPO, maxBuffer: 64 << 20 }));
   return { seconds: r.seconds, cpu: r.cpu, summary: JSON.parse(r.value.stdout) as MainSummary };
+}
+
+const COMMIT_GOAL = 1.03;
+
+/**
+ * What committing as it goes costs, and how soon a resume is back at work, with inference replayed (the
+ * SDK's own work, where a commit's cost shows most). Cost: runs on `costVideo` alternately without
+ * (output.resumable false) and with commits (the profile's commit_interval_s), `repeats` each: the ratio
+ * of the median wall times (noisy on a shared machine), and the commits' own time (the `commit` stage,
+ * run behind the analysis, so an upper bound of what they add) as a share of the wall time. Resume: a run
+ * on `resumeVideo` killed (SIGKILL) once half its frames are written, then resumed: milliseconds from
+ * run() to the first new frame, against a fresh run's first frame.
+ */
+async function durability(costVideo: string, resumeVideo: string, profile: string, fps: number, work: string, repeats = 5) {
+  type Child = MainSummary & { resumed_from: number; first_new_frame_ms: number; first_new_frame_process_ms: number };
+  const without: number[] = [];
+  const withCommits: number[] = [];
+  const commitShare: number[] = [];
+  const firstFrame: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    without.push((await replayInChild(costVideo, profile, fps, join(work, "plain"), { overrides: { output: { resumable: false } } })).summary.timings.wall_ms);
+    const w = (await replayInChild(costVideo, profile, fps, join(work, "journal"))).summary as Child;
+    withCommits.push(w.timings.wall_ms);
+    commitShare.push((w.timings.stages_ms.commit ?? 0) / w.timings.wall_ms);
+    firstFrame.push(w.first_new_frame_ms);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const out = join(work, "resume");
+  rmSync(out, { recursive: true, force: true });
+  const meta = await probeVideo(resumeVideo);
+  const half = Math.floor((meta.duration * fps) / 2);
+  await replayInChild(resumeVideo, profile, fps, out, { killAt: half }).catch(() => undefined);
+  const resumed = (await replayInChild(resumeVideo, profile, fps, out, { resume: true })).summary as Child;
+  rmSync(out, { recursive: true, force: true });
+  return {
+    commit_cost_ratio: r2(median(withCommits) / median(without)),
+    commit_cost_goal: COMMIT_GOAL,
+    commit_stage_share: Math.round(median(commitShare) * 10000) / 10000,
+    run_ms_without_commits: without.map(Math.round),
+    run_ms_with_commits: withCommits.map(Math.round),
+    fresh_first_frame_ms: median(firstFrame),
+    resume_input_s: Math.round(meta.duration),
+    resumed_from_frame: resumed.resumed_from,
+    resume_first_new_frame_ms: resumed.first_new_frame_ms,
+    resume_first_new_frame_process_ms: resumed.first_new_frame_process_ms,
+  };
 }
 
 const r2 = (v: number) => Math.round(v * 100) / 100;
@@ -159,6 +205,7 @@ export const pipelineBench: Benchmark = {
       fps: { type: "string" },
       cache: { type: "string" },
       keep: { type: "boolean", default: false },
+      durability: { type: "boolean", default: false },
     });
     const profilePath = resolve(values.profile ?? join(REPO, "profiles", "embedded_cpu.yaml"));
     const fps = numberFlag("fps", values.fps, 5, { min: 0.01 });
@@ -168,8 +215,11 @@ export const pipelineBench: Benchmark = {
     const durations = values.quick ? [10, 60] : [60, 600];
     const work = mkdtempSync(join(tmpdir(), "va-bench-pipeline-"));
     const inputs: Array<Record<string, unknown>> = [];
+    let durable: Awaited<ReturnType<typeof durability>> | undefined;
     try {
-      for (const seconds of durations) {
+      // Committing as it goes: its cost on the 1-minute input, a resume on the longest one.
+      durable = await durability(await benchVideo(cache, 60), await benchVideo(cache, durations[1]!), profilePath, fps, work);
+      for (const seconds of values.durability ? [] : durations) {
         const video = await benchVideo(cache, seconds);
         // ffmpeg first, then main, then ffmpeg again: the better ffmpeg time counts (a warm page cache for both).
         const f1 = await ffmpegAlone(video, fps, profile.analysis.max_side);
@@ -209,6 +259,17 @@ export const pipelineBench: Benchmark = {
     } finally {
       if (!values.keep) rmSync(work, { recursive: true, force: true });
     }
+    const durabilityLine = () =>
+      `committing as it goes (inference replayed, ${durable!.resume_input_s === 600 ? "" : "--quick: "}60 s input): ${durable!.commit_cost_ratio} x the run without commits ` +
+      `(goal <= ${COMMIT_GOAL}; medians of ${durable!.run_ms_with_commits.join("/")} vs ${durable!.run_ms_without_commits.join("/")} ms), ` +
+      `the commits themselves ${r2(durable!.commit_stage_share * 100)}% of the wall time; ` +
+      `--resume at frame ${durable!.resumed_from_frame} of the ${durable!.resume_input_s} s input: first new frame ${durable!.resume_first_new_frame_ms} ms after run() ` +
+      `(${durable!.resume_first_new_frame_process_ms} ms after the process started; a fresh run's first frame: ${durable!.fresh_first_frame_ms} ms after run())`;
+    if (values.durability) {
+      if (values.json) console.log(JSON.stringify({ bench: "pipeline", profile: profilePath, fps, durability: durable }));
+      else console.log(durabilityLine());
+      return 0;
+    }
     const [short, long] = inputs as [Record<string, number>, Record<string, number>];
     // The ratio is quoted for the 1-minute input (the longer one of --quick, the shorter one otherwise).
     const minute = (inputs.find((i) => i.input_s === 60) ?? short) as Record<string, number>;
@@ -226,6 +287,7 @@ export const pipelineBench: Benchmark = {
       cores: availableParallelism(),
       peak_rss_growth: r2(long.peak_rss_mib / short.peak_rss_mib - 1),
       peak_rss_goal: 0.1,
+      durability: durable,
     };
     if (values.json) {
       console.log(JSON.stringify(result));
@@ -267,6 +329,7 @@ export const pipelineBench: Benchmark = {
           `leaving the SDK at most ${minute.sdk_cpu_budget_s}`,
       );
     }
+    console.log(durabilityLine());
     console.log("stage times (ms) are main's busy times and overlap; main s includes starting node and loading the models;");
     console.log("sdk-only: main with every model's first answer replayed at once (inference elsewhere), leaving the SDK's own work");
     return 0;

@@ -161,6 +161,45 @@ export class AppendFile {
     }
   }
 
+  /**
+   * Makes every byte appended so far durable, for a run's commit: the block in flight is awaited, the
+   * partial buffer goes to the file through the page cache (and stays in the buffer, to be written again
+   * whole), then datasync.
+   */
+  sync(): Promise<void> {
+    return this.op(async () => {
+      await this.settle();
+      if (this.bufLen > 0) await this.writeAt(this.current().subarray(0, this.bufLen), this.bufPos);
+      try {
+        await this.file.handle.datasync();
+      } catch (e) {
+        throw this.onError("sync", e);
+      }
+    });
+  }
+
+  /**
+   * Continues a file that holds `size` good bytes (a resumed run's committed length; the file was
+   * truncated to it). In direct mode the partial last block is read back into the buffer, so blocks stay
+   * aligned.
+   */
+  resumeAt(size: number): Promise<void> {
+    return this.op(async () => {
+      if (this.size !== 0) throw new Error("AppendFile: resumeAt on a file already written to");
+      const tail = this.stage.length === SLICE ? size % BLOCK : 0;
+      this.bufPos = size - tail;
+      if (tail > 0) {
+        try {
+          const { bytesRead } = await this.file.handle.read(this.current(), 0, tail, this.bufPos);
+          if (bytesRead !== tail) throw new Error(`read ${bytesRead} of ${tail} bytes`);
+        } catch (e) {
+          throw this.onError("read back", e);
+        }
+      }
+      this.bufLen = tail;
+    });
+  }
+
   /** Writes everything out (the last partial block through the page cache). */
   finish(): Promise<void> {
     return this.op(async () => {

@@ -45,6 +45,12 @@ export interface AtomicFileOptions {
   fsync?: boolean;
   /** Also open the file for O_DIRECT writes where the file system allows it (`directHandle`; see AppendFile). */
   direct?: boolean;
+  /**
+   * Write under this name instead of a fresh `<name>.tmp-<pid>-<hex>`: a run that commits as it goes
+   * (journal.ts) keeps its files under stable names, so a later process can resume them. An existing
+   * file of that name is truncated.
+   */
+  tempPath?: string;
 }
 
 /** With fsync on, a large file is flushed to disk in the background every this many bytes written. */
@@ -74,12 +80,35 @@ export class AtomicFile {
   static async create(path: string, options: AtomicFileOptions = {}): Promise<AtomicFile> {
     if (typeof path !== "string" || path === "") throw new TypeError("AtomicFile.create: path must be a non-empty string");
     const abs = resolve(path);
-    const temp = tempPathFor(abs);
+    const temp = options.tempPath ? resolve(options.tempPath) : tempPathFor(abs);
     let handle: FileHandle;
     try {
-      handle = await open(temp, "wx", 0o644);
+      handle = await open(temp, options.tempPath ? "w" : "wx", 0o644);
     } catch (e) {
       throw ioError(abs, "create", e);
+    }
+    const direct = options.direct ? await openDirect(temp) : undefined;
+    return new AtomicFile(abs, temp, handle, options.fsync ?? true, direct);
+  }
+
+  /**
+   * Opens the temporary file `tempPath` of an interrupted run again, cut back to its committed `size`
+   * (bytes past it were written after the last commit). DATA_LOSS when it is shorter than that.
+   */
+  static async reopen(path: string, tempPath: string, size: number, options: AtomicFileOptions = {}): Promise<AtomicFile> {
+    const abs = resolve(path);
+    const temp = resolve(tempPath);
+    let handle: FileHandle;
+    try {
+      handle = await open(temp, "r+");
+      const st = await handle.stat();
+      if (st.size < size) {
+        await handle.close();
+        throw new VideoAnalysisError("DATA_LOSS", `${temp} holds ${st.size} bytes but the run's journal committed ${size}; the interrupted run cannot be resumed: start it again with --overwrite`, { details: { file: temp } });
+      }
+      await handle.truncate(size);
+    } catch (e) {
+      throw ioError(temp, "reopen", e);
     }
     const direct = options.direct ? await openDirect(temp) : undefined;
     return new AtomicFile(abs, temp, handle, options.fsync ?? true, direct);
@@ -136,6 +165,15 @@ export class AtomicFile {
         /* best effort */
       }
     }
+  }
+
+  /** Closes the temporary file and leaves it where it is (a stopped run kept for resuming). */
+  async close(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.flushing;
+    await this.directHandle?.close().catch(() => {});
+    await this.handle.close().catch(() => {});
   }
 
   /** Closes and deletes the temporary file. Safe to call more than once and after a failed commit. */

@@ -33,6 +33,7 @@
 import { endianness } from "node:os";
 import { crc32, crc32Combine, crc32Of } from "../checksum.js";
 import { AppendFile } from "./append-file.js";
+import { VideoAnalysisError } from "../errors.js";
 import { AtomicFile, ioError } from "./atomic.js";
 
 if (endianness() !== "LE") throw new Error("video-analysis-sdk needs a little-endian host");
@@ -202,6 +203,20 @@ export interface NpzWriterOptions {
   fsync?: boolean;
   /** Write in O_DIRECT blocks where the file system allows (default true; see AppendFile). */
   direct?: boolean;
+  /** Write under this name instead of a fresh temporary one (AtomicFileOptions.tempPath). */
+  tempPath?: string;
+}
+
+/**
+ * Where an npz being written stands at a commit (NpzWriter.checkpoint): enough to open the file again in
+ * another process and go on writing as if it had never stopped (NpzWriter.resume). JSON-safe.
+ */
+export interface NpzState {
+  size: number;
+  when: { time: number; date: number };
+  entries: Array<{ name: string; flags: number; crc: number; size: number; offset: number; zip64Local: boolean }>;
+  /** The streamed array open at the commit. */
+  stream?: { entry: number; name: string; dtype: NpyDtype; dims: number[]; known: boolean; bytes: number; crc: number; headerPos: number; headerLen: number };
 }
 
 /** Leading dimension not known yet: `null` (or -1) as the first entry of beginArray's shape. */
@@ -234,11 +249,13 @@ export class NpzWriter {
 
   private readonly file: AtomicFile;
   private readonly threshold: number;
-  private readonly when: { time: number; date: number };
+  private when: { time: number; date: number };
   private readonly entries: Entry[] = [];
   private readonly names = new Set<string>();
   private readonly out: AppendFile;
   private open: NpyArrayStream | undefined;
+  /** A resumed writer's open stream, handed out by the beginArray() that started it. */
+  private restored: NpyArrayStream | undefined;
   private busy = false;
   private state: "open" | "closed" | "aborted" | "failed" = "open";
 
@@ -256,8 +273,66 @@ export class NpzWriter {
     const t = options.zip64Threshold;
     if (t !== undefined && !(Number.isSafeInteger(t) && t >= 1 && t <= U32_MAX))
       throw new RangeError(`NpzWriter.create: zip64Threshold must be an integer in [1, ${U32_MAX}], got ${String(t)}`);
-    const file = await AtomicFile.create(path, { direct: options.direct ?? true, ...(options.fsync === undefined ? {} : { fsync: options.fsync }) });
+    const file = await AtomicFile.create(path, {
+      direct: options.direct ?? true,
+      ...(options.fsync === undefined ? {} : { fsync: options.fsync }),
+      ...(options.tempPath ? { tempPath: options.tempPath } : {}),
+    });
     return new NpzWriter(file, options);
+  }
+
+  /**
+   * Opens the temporary file of an interrupted run again at the state a commit saved (checkpoint()): the
+   * bytes past it are cut off, and a streamed array open then is open again (beginArray() with the same
+   * name, dtype and shape returns it without writing anything).
+   */
+  static async resume(path: string, tempPath: string, state: NpzState, options: NpzWriterOptions = {}): Promise<NpzWriter> {
+    const file = await AtomicFile.reopen(path, tempPath, state.size, { direct: options.direct ?? true, ...(options.fsync === undefined ? {} : { fsync: options.fsync }) });
+    const w = new NpzWriter(file, options);
+    try {
+      await w.out.resumeAt(state.size);
+    } catch (e) {
+      await w.abort();
+      throw e;
+    }
+    w.when = { ...state.when };
+    for (const e of state.entries) {
+      w.entries.push({ ...e, name: Buffer.from(e.name, "utf8") });
+      w.names.add(e.name.replace(/\.npy$/, ""));
+    }
+    const st = state.stream;
+    if (st) {
+      const stream = new NpyArrayStream(w, st.name, st.dtype, st.dims, st.known, w.entries[st.entry]!, st.headerPos, st.headerLen);
+      stream.restore(st.bytes, st.crc);
+      w.open = stream;
+      w.restored = stream;
+    }
+    return w;
+  }
+
+  /**
+   * Makes everything written so far durable and returns where the file stands, for a run's journal.
+   * Between calls only (nothing being written).
+   */
+  async checkpoint(): Promise<NpzState> {
+    await this.run(() => this.out.sync());
+    const o = this.open;
+    return {
+      size: this.size,
+      when: { ...this.when },
+      entries: this.entries.map((e) => ({ ...e, name: e.name.toString("utf8") })),
+      ...(o ? { stream: { entry: this.entries.length - 1, ...o.state() } } : {}),
+    };
+  }
+
+  /** Closes the temporary file and keeps it (a stopped run kept for resuming); the writer is done. */
+  async suspend(): Promise<void> {
+    if (this.state === "closed") return;
+    this.state = "aborted";
+    if (this.open) this.open.detach();
+    this.open = undefined;
+    await this.out.release();
+    await this.file.close();
   }
 
   /** Names of the arrays written so far, in order. */
@@ -305,6 +380,14 @@ export class NpzWriter {
     if (!isNpyDtype(dtype)) throw new TypeError(`NpzWriter.beginArray: unknown dtype ${String(dtype)}; one of ${Object.keys(NPY_DESCR).join(", ")}`);
     checkShape(shape, true, "NpzWriter.beginArray");
     if (shape.length === 0) throw new RangeError("NpzWriter.beginArray: a streamed array needs at least one dimension; use addArray for scalars");
+    const r = this.restored;
+    if (r && r.name === name) {
+      this.restored = undefined;
+      const dims = shape.map((d) => (d === null || d === -1 ? 0 : d));
+      if (r.dtype !== dtype || JSON.stringify(r.state().dims) !== JSON.stringify(dims))
+        throw new VideoAnalysisError("FAILED_PRECONDITION", `${this.tempPath}: the resumed array "${name}" was ${r.dtype} ${shapeRepr(r.state().dims)}, now ${dtype} ${shapeRepr(dims)}`);
+      return r as unknown as NpyArrayStream<D>;
+    }
     const known = shape[0] !== null && shape[0] !== -1;
     const dims = shape.map((d) => (d === null || d === -1 ? 0 : d));
     const header = npyHeader(NPY_DESCR[dtype], dims);
@@ -557,6 +640,17 @@ export class NpyArrayStream<D extends NpyDtype = NpyDtype> {
     private readonly headerPos: number,
     private readonly headerLen: number,
   ) {}
+
+  /** @internal Where a resumed stream stood at its commit. */
+  restore(bytes: number, crc: number): void {
+    this.bytes = bytes;
+    this.crc = crc;
+  }
+
+  /** @internal For NpzWriter.checkpoint. */
+  state(): { name: string; dtype: NpyDtype; dims: number[]; known: boolean; bytes: number; crc: number; headerPos: number; headerLen: number } {
+    return { name: this.name, dtype: this.dtype, dims: [...this.dims], known: this.leadingKnown, bytes: this.bytes, crc: this.crc, headerPos: this.headerPos, headerLen: this.headerLen };
+  }
 
   /** Bytes of array data written so far. */
   get bytesWritten(): number {

@@ -147,6 +147,32 @@ export function resolveByteTrackOptions(partial: Partial<ByteTrackOptions> = {})
   return o;
 }
 
+/** A track as ByteTrack.state() gives it. */
+export interface TrackState {
+  id: number;
+  state: number;
+  activated: boolean;
+  /** base64 of the float64 values. */
+  mean: string;
+  cov: string;
+  rect: string;
+  det: string;
+  score: number;
+  class_id: number;
+  frame_id: number;
+  start_frame: number;
+  tracklet_len: number;
+  in_removed_list: boolean;
+}
+
+/** ByteTrack.state(): everything the next update() depends on. */
+export interface ByteTrackState {
+  frame_id: number;
+  next_id: number;
+  tracked: TrackState[];
+  lost: TrackState[];
+}
+
 const enum State {
   New = 0,
   Tracked = 1,
@@ -227,6 +253,50 @@ export class ByteTrack {
     this.nextId = 0;
     this.tracked = [];
     this.lost = [];
+  }
+
+  /**
+   * The tracker's whole state (frame count, next id, tracked and lost tracks with their Kalman state),
+   * JSON-safe, for a run's journal: restore() into a tracker of the same options continues exactly as
+   * this one would (ids go on, lost tracks are kept). Kalman values travel as their float64 bytes.
+   */
+  state(): ByteTrackState {
+    const f64 = (a: Float64Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString("base64");
+    const track = (t: Track): TrackState => ({
+      id: t.id, state: t.state, activated: t.activated, mean: f64(t.mean), cov: f64(t.cov), rect: f64(t.rect), det: f64(t.det),
+      score: t.score, class_id: t.classId, frame_id: t.frameId, start_frame: t.startFrame, tracklet_len: t.trackletLen, in_removed_list: t.inRemovedList,
+    });
+    return { frame_id: this.frameId, next_id: this.nextId, tracked: this.tracked.map(track), lost: this.lost.map(track) };
+  }
+
+  /** Puts back a state() taken from a tracker with the same options. */
+  restore(s: ByteTrackState): void {
+    const f64 = (b64: string, into: Float64Array) => {
+      const b = Buffer.from(b64, "base64");
+      if (b.byteLength !== into.byteLength) throw new RangeError(`ByteTrack.restore: a Kalman array of ${b.byteLength} bytes, expected ${into.byteLength}`);
+      new Uint8Array(into.buffer, into.byteOffset, into.byteLength).set(b);
+    };
+    const track = (x: TrackState): Track => {
+      const t = new Track();
+      t.id = x.id;
+      t.state = x.state as State;
+      t.activated = x.activated;
+      f64(x.mean, t.mean);
+      f64(x.cov, t.cov);
+      f64(x.rect, t.rect);
+      f64(x.det, t.det);
+      t.score = x.score;
+      t.classId = x.class_id;
+      t.frameId = x.frame_id;
+      t.startFrame = x.start_frame;
+      t.trackletLen = x.tracklet_len;
+      t.inRemovedList = x.in_removed_list;
+      return t;
+    };
+    this.frameId = s.frame_id;
+    this.nextId = s.next_id;
+    this.tracked = s.tracked.map(track);
+    this.lost = s.lost.map(track);
   }
 
   /** Number of update() calls since construction or reset(). */

@@ -108,10 +108,14 @@ export function formatMot(detections: Detections, digits = 3, frame = detections
   const d = detections.withoutDegenerateBoxes();
   let out = "";
   for (let i = 0; i < d.length; i++) {
-    const x1 = d.xyxy[4 * i]!;
-    const y1 = d.xyxy[4 * i + 1]!;
-    const id = d.trackIds ? d.trackIds[i]! : -1;
-    out += `${frame},${id},${num(x1, digits)},${num(y1, digits)},${num(d.xyxy[4 * i + 2]! - x1, digits)},${num(d.xyxy[4 * i + 3]! - y1, digits)},${num(d.scores[i]!, 4)},-1,-1,-1\n`;
+    out += motRow(frame, d.trackIds ? d.trackIds[i]! : -1, d.xyxy.subarray(4 * i, 4 * i + 4), d.scores[i]!, digits);
   }
   return out;
+}
+
+/** One MOTChallenge line for an x1, y1, x2, y2 box; "" for a box with no area or a coordinate that is not finite. */
+export function motRow(frame: number, id: number, xyxy: ArrayLike<number>, score: number, digits = 3): string {
+  const [x1, y1, x2, y2] = [xyxy[0]!, xyxy[1]!, xyxy[2]!, xyxy[3]!];
+  if (!(x2 - x1 > 0 && y2 - y1 > 0) || !Number.isFinite(x1 + y1 + x2 + y2 + score)) return "";
+  return `${frame},${id},${num(x1, digits)},${num(y1, digits)},${num(x2 - x1, digits)},${num(y2 - y1, digits)},${num(score, 4)},-1,-1,-1\n`;
 }

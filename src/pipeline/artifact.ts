@@ -1,7 +1,8 @@
 import { relative } from "node:path";
-import { NpzWriter, type NpyArrayStream, type NpyDtype, type NpyInput, type StreamShape } from "../artifacts/npz.js";
+import { NpzWriter, type NpyArrayStream, type NpyDtype, type NpyInput, type NpzWriterOptions, type StreamShape } from "../artifacts/npz.js";
 import type { ComponentName } from "../catalog/types.js";
 import { floatToHalf } from "../tensor.js";
+import type { Column, Numeric } from "./columns.js";
 import type { FrameResult } from "./pipeline.js";
 
 /** dtype and shape of one array of an .npz artifact. */
@@ -34,6 +35,28 @@ export interface ArtifactSink {
   finish(): Promise<ArtifactRecord>;
   /** Deletes the temporary file. Safe at any time. */
   abort(): Promise<void>;
+  /**
+   * What a run's commit saves (journal.ts): the npz being written and the columns held in memory until
+   * finish(), always in the same order.
+   */
+  readonly journal: { writer: NpzWriter; columns: readonly Column<Numeric>[] };
+  /** A resumed run: `frames` analysis frames went in before the commit (its columns are back already). */
+  resumed?(frames: number): void;
+}
+
+/**
+ * Opens an artifact's npz: a new file, or, for a resumed run, the interrupted run's file at its last
+ * commit (the run's journal says where; see journal.ts).
+ */
+export type OpenNpz = (path: string, options: NpzWriterOptions) => Promise<NpzWriter>;
+
+export interface ArtifactOptions {
+  /** How the npz is opened (default: NpzWriter.create). */
+  open?: OpenNpz;
+}
+
+export function openNpz(path: string, options: NpzWriterOptions, artifact: ArtifactOptions = {}): Promise<NpzWriter> {
+  return artifact.open ? artifact.open(path, options) : NpzWriter.create(path, options);
 }
 
 /** Tracks the arrays written to an NpzWriter, for the manifest. */
@@ -67,7 +90,7 @@ export class ArrayLog {
 }
 
 /** How depth and flow maps are stored: float16 (output.float16) and O_DIRECT writes (output.direct_io). */
-export interface MapOptions {
+export interface MapOptions extends ArtifactOptions {
   float16?: boolean;
   directIo?: boolean;
 }
@@ -86,7 +109,7 @@ export class MapStream {
 
   static async open(path: string, name: string, shape: StreamShape, options: MapOptions = {}): Promise<MapStream> {
     const float16 = options.float16 ?? false;
-    const writer = await NpzWriter.create(path, { direct: options.directIo ?? true });
+    const writer = await openNpz(path, { direct: options.directIo ?? true }, options);
     try {
       return new MapStream(writer, await writer.beginArray(name, float16 ? "float16" : "float32", shape), name, float16);
     } catch (e) {

@@ -1,4 +1,4 @@
-type Numeric = Float32Array | Float64Array | Int32Array;
+export type Numeric = Float32Array | Float64Array | Int32Array;
 type NumericCtor<T extends Numeric> = { new (n: number): T };
 
 /**
@@ -35,6 +35,22 @@ export class Column<T extends Numeric> {
     }
     for (let i = 0; i < values.length; i++) this.buf[this.n + i] = values[i]!;
     this.n += this.width;
+  }
+
+  /** The raw bytes of the rows from `row` on (a view; valid until the next push): what a commit saves. */
+  bytesFrom(row: number): Uint8Array {
+    const v = this.buf.subarray(row * this.width, this.n);
+    return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  }
+
+  /** Appends whole rows given as raw bytes (what bytesFrom gave): a resumed run's committed rows. */
+  pushBytes(bytes: Uint8Array): void {
+    const item = this.buf.BYTES_PER_ELEMENT;
+    if (bytes.byteLength % (item * this.width) !== 0) throw new RangeError(`Column: ${bytes.byteLength} bytes are not whole rows of ${this.width} x ${item} bytes`);
+    const copy = new Uint8Array(bytes);
+    const values = new this.ctor(copy.byteLength / item);
+    new Uint8Array(values.buffer).set(copy);
+    for (let i = 0; i < values.length; i += this.width) this.pushRow(values.subarray(i, i + this.width));
   }
 
   /** The values so far (a view; valid until the next push). */

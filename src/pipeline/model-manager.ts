@@ -10,7 +10,7 @@ import { ClipArtifact } from "../components/clip/artifact.js";
 import { ClipComponent, clipTokenizer, type ClipFrameResult } from "../components/clip/clip.js";
 import { DepthArtifact } from "../components/depth/artifact.js";
 import { DepthComponent, type DepthMap } from "../components/depth/depth.js";
-import { DetectionsArtifact, MotArtifact } from "../components/detections/artifact.js";
+import { DetectionsArtifact, MOT_FILE, writeMotArtifact } from "../components/detections/artifact.js";
 import { DetectionsComponent, DetectionTracker, type YoloOutputFormat } from "../components/detections/detections.js";
 import { FlowArtifact } from "../components/flow/artifact.js";
 import { FlowComponent, type FlowField } from "../components/flow/flow.js";
@@ -24,7 +24,7 @@ import { resolveModelMapping, routableModels, type ResolvedModel, type Routing, 
 import { readFrames } from "../video/frame-reader.js";
 import { planFrames } from "../video/frame-plan.js";
 import { probeVideo, type VideoMetadata } from "../video/metadata.js";
-import type { ArtifactRecord, ArtifactSink } from "./artifact.js";
+import type { ArtifactOptions, ArtifactRecord, ArtifactSink } from "./artifact.js";
 import { FitPool } from "./fit-pool.js";
 import { checkFrame, FittedFrame, type RgbFrame } from "./frame.js";
 import { Limiter } from "./limiter.js";
@@ -32,7 +32,10 @@ import { ModelHandle, type ModelUsage } from "./model.js";
 import { analyzeFrames, type FrameResult, type PipelineComponents } from "./pipeline.js";
 import { resolveProfile, type ProfileSource, type ProfileSourceOptions } from "./profile-source.js";
 import { ProgressMeter, type Progress } from "./progress.js";
-import { ARTIFACT_FILES, OPTIONAL_ARTIFACT_FILES, RunFolder } from "./run-folder.js";
+import { ARTIFACT_FILES, RunFolder } from "./run-folder.js";
+import { fingerprintVideo, JOURNAL_FILE, jsonDiff, partialPath, removeJournal, resultProfile, RunJournal, type JournalData, type VideoFingerprint } from "./journal.js";
+import { NpzWriter } from "../artifacts/npz.js";
+import type { ByteTrackState } from "../detections/byte-track.js";
 import { round2, StageClock } from "./stats.js";
 import type { TritonClient } from "../triton/client.js";
 
@@ -54,6 +57,20 @@ export interface RunOptions {
   onProgress?: (p: Progress) => void;
   /** Replace a run already in `out` (default: the profile's output.overwrite). */
   overwrite?: boolean;
+  /**
+   * Go on with the interrupted run in `out` (killed, stopped, or its server gone too long): its committed
+   * frames are kept and analysis continues from the first frame not committed; the finished artifacts are
+   * those an uninterrupted run writes. The video and the profile must be the ones it was started with
+   * (else FAILED_PRECONDITION naming what differs). A folder that is empty or absent: a fresh run. A
+   * complete run in `out`: ALREADY_EXISTS unless `overwrite`.
+   */
+  resume?: boolean;
+  /**
+   * What a stopped run (`signal`, or a failure a later try may get past: server unavailable, deadline,
+   * disk full) leaves in `out` when it has committed frames: true (default) keeps them for `resume`;
+   * false deletes everything of the run.
+   */
+  keep?: boolean;
   /** Analyse at most this many frames (from the start). */
   maxFrames?: number;
   /**
@@ -306,10 +323,13 @@ export class ModelManager {
     const out = options.out ?? this.profile.output.dir;
     if (!out) throw new VideoAnalysisError("INVALID_ARGUMENT", `no output folder: pass --out (run's { out }) or set output.dir in profile ${this.profileSource}`);
     const overwrite = options.overwrite ?? this.profile.output.overwrite;
+    const resume = options.resume ?? false;
+    const keep = options.keep ?? true;
+    const resumable = this.profile.output.resumable;
     const t0 = performance.now();
     const clock = new StageClock();
 
-    await RunFolder.check(out, overwrite);
+    await RunFolder.check(out, overwrite, resume);
     signal?.throwIfAborted();
     const meta = await (options.metadata ?? probeVideo(video));
     if (options.metadata && meta.path !== resolve(video)) {
@@ -323,7 +343,7 @@ export class ModelManager {
     const meter = new ProgressMeter(options.maxFrames ? Math.min(options.maxFrames, estimate) : estimate);
     // A Triton client that waits out a server outage says so in the progress, and the manifest lists it.
     const triton = this.backend.kind === "triton" && "outages" in this.backend ? (this.backend as TritonClient) : undefined;
-    const outagesBefore = triton?.outages.length ?? 0;
+    const outagesAtStart = triton?.outages.length ?? 0;
     if (triton) {
       triton.onOutage = (st) =>
         options.onProgress?.({
@@ -349,45 +369,89 @@ export class ModelManager {
     if (clip?.enabled) clipTokenizer(clip.bpe_path).catch(() => undefined);
     let session: Session;
     let folder: RunFolder;
+    const fingerprint = resumable || resume ? fingerprintVideo(meta.path) : undefined;
+    fingerprint?.catch(() => undefined);
     try {
       session = await this.session(routing, fps);
-      folder = await RunFolder.prepare(out, overwrite);
+      folder = await RunFolder.prepare(out, overwrite, resume);
     } catch (e) {
       reader.destroy();
       throw e;
     }
+    const interrupted = folder.interrupted;
+    const models = Object.fromEntries(Object.entries(routing.resolved_model_mapping).map(([slot, r]) => [slot, r.model]));
+    let journal: RunJournal | undefined;
+    let resumedRows: Map<string, Uint8Array[]> | undefined;
+    try {
+      if (interrupted) {
+        this.checkResume(interrupted, folder.dir, meta.path, await fingerprint!, models, options.maxFrames);
+        ({ journal, rows: resumedRows } = await RunJournal.resume(folder.dir, interrupted));
+        journal.resumed();
+      } else if (resumable) {
+        journal = await RunJournal.create(folder.dir, {
+          video: await fingerprint!, profile: resultProfile(this.profile), profile_source: this.profileSource, models,
+          overwrite, max_frames: options.maxFrames ?? null, outages: [],
+        });
+      }
+    } catch (e) {
+      reader.destroy();
+      await journal?.close();
+      await folder.release();
+      throw e;
+    }
+    const done = interrupted?.frames ?? 0;
+    const maxFrames = options.maxFrames ?? interrupted?.max_frames ?? undefined;
     const { components } = session;
     const sinks: ArtifactSink[] = [];
-    let first: number | null = null;
-    let last: number | null = null;
+    let first: number | null = interrupted?.first_timestamp ?? null;
+    let last: number | null = interrupted?.last_timestamp ?? null;
+    if (done > 0) meter.restart(done);
+    const outagesBefore = interrupted?.outages ?? [];
+    const outagesNow = () => [...outagesBefore, ...(triton?.outages.slice(outagesAtStart) ?? [])];
     try {
       signal?.throwIfAborted();
       if (components.clip) await components.clip.prepare(clock, signal);
       const float16 = this.profile.output.float16;
       const frameSize = [a.width, a.height] as const;
-      const open = async <T extends ArtifactSink>(file: (typeof ARTIFACT_FILES)[number] | (typeof OPTIONAL_ARTIFACT_FILES)[number], make: () => Promise<T>): Promise<T> => {
+      // A resumable run writes each artifact under a stable name (<artifact>.partial) that a resume opens
+      // again at its last commit; the columns held in memory come back from the journal's rows.
+      const files = (file: (typeof ARTIFACT_FILES)[number]): ArtifactOptions => ({
+        open: (path, o) => {
+          const at = interrupted?.artifacts[file];
+          if (interrupted && !at) throw new VideoAnalysisError("DATA_LOSS", `${join(folder.dir, JOURNAL_FILE)} has no ${file}; start the run again with --overwrite`);
+          if (at) return NpzWriter.resume(path, join(folder.dir, at.partial), at.npz, o);
+          return NpzWriter.create(path, journal ? { ...o, tempPath: partialPath(path) } : o);
+        },
+      });
+      const open = async <T extends ArtifactSink>(file: (typeof ARTIFACT_FILES)[number], make: (o: ArtifactOptions) => Promise<T>): Promise<T> => {
         await folder.ensureParent(join(folder.dir, file));
-        const s = await make();
+        const s = await make(files(file));
         sinks.push(s);
+        const rows = resumedRows?.get(file);
+        if (interrupted && rows) {
+          s.journal.columns.forEach((col, k) => col.pushBytes(rows[k] ?? new Uint8Array(0)));
+          s.resumed?.(done);
+          journal!.adopt(s, interrupted.artifacts[file]!.rows);
+        }
         return s;
       };
       const maps = { float16, directIo: this.profile.output.direct_io };
-      if (components.depth) await open("core_depth_midas/depth.npz", () => DepthArtifact.create(folder.dir, components.depth!.size, frameSize, maps));
-      if (components.flow) await open("core_optical_flow/flow.npz", () => FlowArtifact.create(folder.dir, components.flow!.size, frameSize, maps));
+      if (components.depth) await open("core_depth_midas/depth.npz", (o) => DepthArtifact.create(folder.dir, components.depth!.size, frameSize, { ...maps, ...o }));
+      if (components.flow) await open("core_optical_flow/flow.npz", (o) => FlowArtifact.create(folder.dir, components.flow!.size, frameSize, { ...maps, ...o }));
       if (components.clip?.imageModel) {
         const c = components.clip;
         const dim = c.imageModel!.contract.outputs[0]!.shape.at(-1)!;
-        await open("core_clip/embeddings.npz", () => ClipArtifact.create(folder.dir, dim, c.prompts, c.textEmbeddings ?? new Float32Array(0), c.topK));
+        await open("core_clip/embeddings.npz", (o) => ClipArtifact.create(folder.dir, dim, c.prompts, c.textEmbeddings ?? new Float32Array(0), c.topK, o));
       }
-      if (components.scene) await open("scene/places.npz", () => SceneArtifact.create(folder.dir, components.scene!.topK));
-      if (components.detections) await open("core_object_detections/detections.npz", () => DetectionsArtifact.create(folder.dir, [meta.displayWidth, meta.displayHeight]));
-      if (components.detections && this.profile.output.mot) {
-        // The video's frame number (from 1) of an analysed frame, from its time on the stream's timeline.
-        const frameNumber = (r: FrameResult) => Math.round((r.timestamp - meta.startTime) * meta.frameRate) + 1;
-        await open("core_object_detections/mot.txt", () => MotArtifact.create(folder.dir, frameNumber));
-      }
+      if (components.scene) await open("scene/places.npz", (o) => SceneArtifact.create(folder.dir, components.scene!.topK, undefined, o));
+      const detections = components.detections && (await open("core_object_detections/detections.npz", (o) => DetectionsArtifact.create(folder.dir, [meta.displayWidth, meta.displayHeight], undefined, o)));
+      if (interrupted) components.tracker?.restore(interrupted.tracker);
 
-      const frames = options.maxFrames ? take(reader, options.maxFrames) : reader;
+      // A resume decodes from the start (the same frames, bit for bit, as the first run) and skips the
+      // committed ones; the last of them goes to RAFT again, to pair with the first new frame.
+      const prime = done > 0 && components.flow ? 1 : 0;
+      let frames: AsyncIterable<RgbFrame> = maxFrames ? take(reader, maxFrames) : reader;
+      if (done > 0) frames = drop(frames, done - prime, (f) => reader.recycle(f.data));
       const results = analyzeFrames(frames, components, {
         window: session.window,
         clock,
@@ -398,10 +462,11 @@ export class ModelManager {
         checksums: !float16,
         ...(fitter ? { fitter } : {}),
         ...(signal ? { signal } : {}),
+        prime,
       });
       // Frames are written in order behind the analysis: the next frames are pulled (and their calls
       // made) while this one goes to disk, with at most WRITE_BEHIND results waiting for their write.
-      const write = async (r: FrameResult) => {
+      const write = async (r: FrameResult, commit: CommitPoint | undefined) => {
         signal?.throwIfAborted();
         const t = performance.now();
         for (const s of sinks) await s.write(r);
@@ -411,13 +476,27 @@ export class ModelManager {
         first ??= r.timestamp;
         last = r.timestamp;
         const p = meter.tick();
+        if (commit && journal) {
+          const tc = performance.now();
+          await journal.commit(sinks, { frames: meter.frames, first, last, tracker: commit.tracker, outages: outagesNow() });
+          clock.add("commit", performance.now() - tc);
+        }
         options.onProgress?.(p);
       };
+      // Commits are decided as results come out in order, where the tracker's state is that of this frame
+      // (the writes lag behind by up to WRITE_BEHIND frames).
+      const interval = this.profile.output.commit_interval_s * 1000;
+      let lastCommit = performance.now();
       let writes: Promise<void> = Promise.resolve();
       const waiting: Array<Promise<void>> = [];
       try {
         for await (const r of results) {
-          writes = writes.then(() => write(r));
+          let commit: CommitPoint | undefined;
+          if (journal && performance.now() - lastCommit >= interval) {
+            lastCommit = performance.now();
+            commit = { tracker: components.tracker?.state() ?? null };
+          }
+          writes = writes.then(() => write(r, commit));
           waiting.push(writes);
           writes.catch(() => undefined);
           if (waiting.length > WRITE_BEHIND) await waiting.shift();
@@ -442,6 +521,12 @@ export class ModelManager {
       });
       const failed = finished.find((f) => f.status === "rejected");
       if (failed) throw failed.reason;
+      if (detections && this.profile.output.mot) {
+        // The video's frame number (from 1) of an analysed frame, from its time on the stream's timeline.
+        const frameNumber = (t: number) => Math.round((t - meta.startTime) * meta.frameRate) + 1;
+        records.push(await writeMotArtifact(folder.dir, detections, frameNumber));
+        folder.committedFile(join(folder.dir, MOT_FILE));
+      }
       await folder.removeOldArtifacts();
       const manifest: Manifest = {
         manifest_version: MANIFEST_VERSION,
@@ -455,7 +540,7 @@ export class ModelManager {
           frames: meter.frames,
           first_timestamp: first,
           last_timestamp: last,
-          max_frames: options.maxFrames ?? null,
+          max_frames: maxFrames ?? null,
           decode: reader.stats.decode ?? { mode: "full", reason: "not started" },
         },
         profile: maskedProfile(this.profile),
@@ -464,7 +549,8 @@ export class ModelManager {
         resolved_model_mapping: routing.resolved_model_mapping,
         models_used: session.handles.map((x) => x.usage()),
         artifacts: records,
-        outages: triton?.outages.slice(outagesBefore) ?? [],
+        outages: outagesNow(),
+        interruptions: journal?.state.interruptions ?? [],
         timings: { wall_ms: 0, stages_ms: {}, frames_per_second: 0 },
       };
       const manifestPath = join(folder.dir, MANIFEST_FILE);
@@ -473,18 +559,61 @@ export class ModelManager {
       const wall = performance.now() - t0;
       manifest.timings = { wall_ms: round2(wall), stages_ms: clock.rounded(), frames_per_second: round2((meter.frames * 1000) / wall) };
       await writeManifest(manifestPath, manifest);
+      // Complete: the journal goes (after the manifest, so a kill in between leaves a run that is whole).
+      await journal?.close();
+      if (journal) await removeJournal(folder.dir);
       await folder.release();
       if (triton) triton.onOutage = undefined;
       return { out: folder.dir, manifestPath, manifest };
     } catch (e) {
       if (triton) triton.onOutage = undefined;
       reader.destroy();
+      const cancelled = signal?.aborted ?? false;
+      // Committed frames are kept for a resume when the run was stopped, or failed in a way a later try
+      // may get past; other failures (bad input, a model that changed) leave nothing, as before.
+      // A resumed run keeps what it had whatever stopped it: it holds the work of the runs before.
+      const retryable = cancelled || interrupted !== undefined || (e instanceof VideoAnalysisError && KEEP_ON.has(e.code));
+      if (journal && keep && retryable && journal.frames > 0) {
+        const why = cancelled ? String((signal!.reason as Error)?.message ?? "cancelled") : e instanceof VideoAnalysisError ? `${e.code}: ${e.message}` : String(e);
+        await Promise.all(sinks.map((s) => s.journal.writer.suspend().catch(() => undefined)));
+        await journal.stopped(why);
+        await journal.close();
+        await folder.release();
+        const n = journal.frames;
+        const kept = `${n} frame${n === 1 ? "" : "s"} committed in ${folder.dir} are kept: run the same command with --resume (run's { resume: true }) to continue from frame ${n}, or with --overwrite to start over`;
+        const details = { out: folder.dir, frames_done: meter.frames, frames_committed: n, resumable: true };
+        if (cancelled) throw new VideoAnalysisError("CANCELLED", `the run on ${meta.path} was cancelled after ${meter.frames} frames; ${kept}`, { cause: e, details });
+        const v = e instanceof VideoAnalysisError ? e : new VideoAnalysisError("INTERNAL", String((e as Error)?.message ?? e));
+        throw new VideoAnalysisError(v.code, `${v.message}; the run stopped after ${meter.frames} frames; ${kept}`, { cause: e, details: { ...v.details, ...details }, ...(v.model ? { model: v.model } : {}) });
+      }
       await Promise.all(sinks.map((s) => s.abort().catch(() => undefined)));
+      await journal?.close();
+      if (journal) await removeJournal(folder.dir);
       await folder.discard();
-      if (signal?.aborted) {
+      if (cancelled) {
         throw new VideoAnalysisError("CANCELLED", `the run on ${meta.path} was cancelled; nothing was written to ${folder.dir}`, { cause: e });
       }
       throw e;
+    }
+  }
+
+  /** A resume goes on only with the video, profile, routing and frame limit the interrupted run had. */
+  private checkResume(j: JournalData, dir: string, video: string, fp: VideoFingerprint, models: Record<string, string>, maxFrames: number | undefined): void {
+    const fail = (msg: string, details: Record<string, unknown>) =>
+      new VideoAnalysisError("FAILED_PRECONDITION", `--resume: ${dir} holds an interrupted run (${j.frames} frames committed) ${msg}; resume with what it was started with, or start over with --overwrite`, { details: { out: dir, ...details } });
+    if (fp.bytes !== j.video.bytes || fp.sha256_head_tail !== j.video.sha256_head_tail) {
+      const same = fp.path === j.video.path;
+      throw fail(
+        same ? `of ${j.video.path}, which has changed since (${j.video.bytes} bytes then, ${fp.bytes} now)` : `of the video ${j.video.path}, not of ${video} (another video: ${j.video.bytes} and ${fp.bytes} bytes)`,
+        { video: video, interrupted_video: j.video.path },
+      );
+    }
+    const diff = jsonDiff(j.profile, resultProfile(this.profile));
+    if (diff.length > 0) throw fail(`made with another profile (${j.profile_source}, now ${this.profileSource}): ${diff.join("; ")}`, { differences: diff });
+    const routed = jsonDiff(j.models, models);
+    if (routed.length > 0) throw fail(`whose models were routed otherwise: ${routed.join("; ")}`, { differences: routed });
+    if (maxFrames !== undefined && maxFrames !== (j.max_frames ?? undefined)) {
+      throw fail(`with --max-frames ${j.max_frames ?? "(none)"}, not ${maxFrames}`, { max_frames: j.max_frames });
     }
   }
 
@@ -654,6 +783,23 @@ function toAsync<T>(src: AsyncIterable<T> | Iterable<T>): AsyncIterable<T> {
     })();
   }
   throw new TypeError("process: frames must be an iterable or async iterable of { width, height, data } frames");
+}
+
+/** A commit decided for a frame: the tracker's state after it. */
+interface CommitPoint {
+  tracker: ByteTrackState | null;
+}
+
+/** Failures after which a run keeps its committed frames (see RunOptions.keep). */
+const KEEP_ON = new Set(["UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "IO_ERROR", "ABORTED", "CANCELLED"]);
+
+/** The items of an async iterable after the first `n`, which go to `skipped`. */
+async function* drop<T>(src: AsyncIterable<T>, n: number, skipped: (x: T) => void): AsyncGenerator<T> {
+  let i = 0;
+  for await (const x of src) {
+    if (i++ < n) skipped(x);
+    else yield x;
+  }
 }
 
 /** The first `n` items of an async iterable; the source is closed when they are taken. */

@@ -54,6 +54,11 @@ export interface PipelineOptions {
   fitter?: Fitter;
   /** The depth and flow maps are written to artifacts as they are (FrameContext.checksums). */
   checksums?: boolean;
+  /**
+   * The first `prime` frames only give the flow component its previous frame and yield nothing: a resumed
+   * run feeds the frame before its first new one, so RAFT pairs it exactly as an uninterrupted run did.
+   */
+  prime?: number;
 }
 
 /**
@@ -100,6 +105,7 @@ export async function* analyzeFrames(frames: AsyncIterable<RgbFrame>, c: Pipelin
     raw: RgbFrame;
     fitted: FittedFrame;
     result: Promise<FrameResult>;
+    primeOnly: boolean;
   }
   const start = (raw: RgbFrame, position: number): Started => {
     const image = checkFrame(raw, `frame ${position}`);
@@ -114,6 +120,11 @@ export async function* analyzeFrames(frames: AsyncIterable<RgbFrame>, c: Pipelin
       outputSize: options.outputSize ?? { width: image.width, height: image.height },
       ...(options.checksums ? { checksums: true } : {}),
     };
+    if (position < (options.prime ?? 0)) {
+      const primed = c.flow ? track(c.flow.analyze(ctx, inner)) : Promise.resolve(undefined);
+      const result = primed.then((): FrameResult => ({ index, timestamp, width: image.width, height: image.height }));
+      return { raw, fitted, result, primeOnly: true };
+    }
     // Called in frame order: each analyze() runs synchronously up to its first await (the flow component
     // relies on it to pair frame t with t+1).
     const depth = c.depth ? track(c.depth.analyze(ctx, inner)) : undefined;
@@ -135,7 +146,7 @@ export async function* analyzeFrames(frames: AsyncIterable<RgbFrame>, c: Pipelin
         return r;
       })(),
     );
-    return { raw, fitted, result };
+    return { raw, fitted, result, primeOnly: false };
   };
 
   const it = frames[Symbol.asyncIterator]();
@@ -165,6 +176,7 @@ export async function* analyzeFrames(frames: AsyncIterable<RgbFrame>, c: Pipelin
         options.recycle?.(previous.raw);
       }
       previous = head;
+      if (head.primeOnly) continue;
       if (c.tracker && result.detections) {
         const d = result.detections;
         const size = options.outputSize ?? { width: result.width, height: result.height };

@@ -16,9 +16,18 @@ export interface Progress {
 /** Builds Progress values for a run started now. */
 export class ProgressMeter {
   private readonly t0 = performance.now();
-  frames = 0;
+  frames: number;
 
-  constructor(readonly total: number | null) {}
+  private start = 0;
+
+  constructor(readonly total: number | null) {
+    this.frames = 0;
+  }
+
+  /** A resumed run: `frames` were done before; the rate counts only this run's. */
+  restart(frames: number): void {
+    this.frames = this.start = frames;
+  }
 
   tick(): Progress {
     this.frames++;
@@ -27,7 +36,7 @@ export class ProgressMeter {
 
   snapshot(): Progress {
     const elapsedMs = performance.now() - this.t0;
-    const fps = elapsedMs > 0 ? (this.frames * 1000) / elapsedMs : 0;
+    const fps = elapsedMs > 0 ? ((this.frames - this.start) * 1000) / elapsedMs : 0;
     const total = this.total === null ? null : Math.max(this.total, this.frames);
     const etaMs = total !== null && fps > 0 ? ((total - this.frames) / fps) * 1000 : null;
     return { frames: this.frames, total, elapsedMs, fps, etaMs };

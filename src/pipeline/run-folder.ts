@@ -5,6 +5,7 @@ import { ioError, removeStaleTempFiles } from "../artifacts/atomic.js";
 import { MANIFEST_FILE } from "../artifacts/manifest.js";
 import { VideoAnalysisError } from "../errors.js";
 import { isProcessAlive } from "../pid.js";
+import { JOURNAL_FILE, partialPath, readJournal, removeJournal, type JournalData } from "./journal.js";
 
 /** Every file a run can write, relative to its folder (SPEC section 4). */
 export const ARTIFACT_FILES = [
@@ -76,11 +77,14 @@ export class RunFolder {
 
   private constructor(readonly dir: string) {}
 
+  /** An interrupted run this one resumes (prepare with `resume`, when the folder holds one). */
+  interrupted: JournalData | undefined;
+
   /**
-   * Checks the folder without touching it: ALREADY_EXISTS when another run holds it, or when it holds a
-   * run and overwrite is off.
+   * Checks the folder without touching it: ALREADY_EXISTS when another run holds it, when it holds a
+   * run and overwrite is off, or when it holds an interrupted run and neither resume nor overwrite is on.
    */
-  static async check(dir: string, overwrite: boolean): Promise<void> {
+  static async check(dir: string, overwrite: boolean, resume = false): Promise<void> {
     const abs = resolve(dir);
     let st;
     try {
@@ -93,18 +97,30 @@ export class RunFolder {
       const l = await readLock(join(abs, LOCK_FILE));
       if (!l || !stale(l)) throw inUse(abs, l);
     }
-    await RunFolder.checkContents(abs, overwrite);
+    await RunFolder.checkContents(abs, overwrite, resume);
   }
 
-  /** Creates the folder (and the components' subfolders on demand later) and takes its lock. */
-  static async prepare(dir: string, overwrite: boolean): Promise<RunFolder> {
-    await RunFolder.check(dir, overwrite);
+  /**
+   * Creates the folder (and the components' subfolders on demand later) and takes its lock. With
+   * `resume`, an interrupted run's journal is read (`interrupted`); otherwise one there is removed
+   * (overwrite), with its files.
+   */
+  static async prepare(dir: string, overwrite: boolean, resume = false): Promise<RunFolder> {
+    await RunFolder.check(dir, overwrite, resume);
     const f = new RunFolder(resolve(dir));
     await f.mkdirs(f.dir);
     await f.lock();
     try {
       // Under the lock: another run may have finished into the folder since the check above.
-      await RunFolder.checkContents(f.dir, overwrite);
+      await RunFolder.checkContents(f.dir, overwrite, resume);
+      const j = resume ? await readJournal(f.dir) : undefined;
+      if (j) {
+        f.interrupted = j;
+      } else {
+        // Starting afresh: an interrupted run's journal and the files of runs that never committed go.
+        await removeJournal(f.dir);
+        for (const name of ARTIFACT_FILES) await rm(partialPath(join(f.dir, name)), { force: true });
+      }
       await removeStaleTempFiles(f.dir);
     } catch (e) {
       await f.discard();
@@ -113,11 +129,19 @@ export class RunFolder {
     return f;
   }
 
-  private static async checkContents(abs: string, overwrite: boolean): Promise<void> {
+  private static async checkContents(abs: string, overwrite: boolean, resume: boolean): Promise<void> {
+    if (await exists(join(abs, JOURNAL_FILE))) {
+      if (resume || overwrite) return;
+      const j = await readJournal(abs).catch(() => undefined);
+      const what = j ? `an interrupted run of ${j.video.path} (${j.frames} frames committed)` : "an interrupted run";
+      throw new VideoAnalysisError("ALREADY_EXISTS", `output folder ${abs} holds ${what}; pass --resume to continue it (run's { resume: true }), or --overwrite to start over`, {
+        details: { file: join(abs, JOURNAL_FILE), ...(j ? { frames_committed: j.frames, video: j.video.path } : {}) },
+      });
+    }
     if (overwrite) return;
     for (const name of [MANIFEST_FILE, ...ARTIFACT_FILES, ...OPTIONAL_ARTIFACT_FILES]) {
       if (await exists(join(abs, name))) {
-        throw new VideoAnalysisError("ALREADY_EXISTS", `output folder ${abs} already holds a run (${name}); choose another --out, or pass --overwrite (output.overwrite: true in the profile) to replace it`, { details: { file: join(abs, name) } });
+        throw new VideoAnalysisError("ALREADY_EXISTS", `output folder ${abs} already holds a ${name === MANIFEST_FILE ? "complete " : ""}run (${name})${resume ? ", nothing to resume" : ""}; choose another --out, or pass --overwrite (output.overwrite: true in the profile) to replace it`, { details: { file: join(abs, name) } });
       }
     }
   }

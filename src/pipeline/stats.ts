@@ -48,7 +48,7 @@ export function round2(v: number): number {
 }
 
 /** The stages of a run whose time is reported. */
-export const STAGES = ["decode", "preprocess", "inference", "postprocess", "write"] as const;
+export const STAGES = ["decode", "preprocess", "inference", "postprocess", "write", "commit"] as const;
 export type Stage = (typeof STAGES)[number];
 
 /**
@@ -59,10 +59,11 @@ export type Stage = (typeof STAGES)[number];
  * - inference: the sum of the durations of every model call (client-side normalisation of the embedded
  *   backend and transfers included);
  * - postprocess: decoding outputs (NMS, top-k, similarities) and tracking;
- * - write: streaming results into the .npz files and writing the manifest.
+ * - write: streaming results into the .npz files and writing the manifest;
+ * - commit: making the run durable as it goes (journal.ts), behind the analysis like the writes.
  */
 export class StageClock {
-  readonly ms: Record<Stage, number> = { decode: 0, preprocess: 0, inference: 0, postprocess: 0, write: 0 };
+  readonly ms: Record<Stage, number> = { decode: 0, preprocess: 0, inference: 0, postprocess: 0, write: 0, commit: 0 };
 
   add(stage: Stage, ms: number): void {
     this.ms[stage] += ms;

@@ -249,6 +249,13 @@ export const outputSchema = z.strictObject({
   direct_io: z.boolean().default(true),
   /** Write the manifest's resolved profile with secrets (header values) masked. */
   mask_secrets: z.boolean().default(true),
+  /**
+   * Commit the run as it goes (a journal in the run folder), so that an interrupted run can be resumed
+   * (`main --resume`); false: a run that stops leaves nothing to resume.
+   */
+  resumable: z.boolean().default(true),
+  /** Seconds between commits of a resumable run (0: after every frame). What a kill can lose, at most. */
+  commit_interval_s: z.number().min(0).default(5),
 });
 
 export const profileSchema = z.strictObject({

@@ -443,3 +443,57 @@ describe("AtomicFile", () => {
     assert.equal(n, 0);
   });
 });
+
+describe("NpzWriter checkpoint and resume (a run that commits as it goes)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "va-npz-resume-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const direct of [false, true]) {
+    test(`a streamed array committed mid-way, more written and lost, resumed by another writer: the same file (direct ${direct})`, async () => {
+      const rows = Array.from({ length: 9 }, (_, i) => Float32Array.from({ length: 300_000 }, (_, k) => Math.sin(i * 1000 + k)));
+      const straight = await NpzWriter.create(join(dir, `straight-${direct}.npz`), { direct });
+      const s0 = await straight.beginArray("depth", "float32", [null, 300_000]);
+      for (const r of rows) await s0.write(r);
+      await s0.end();
+      await straight.addArray("frame_index", "int64", [9], [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+      await straight.close();
+
+      const path = join(dir, `resumed-${direct}.npz`);
+      const w1 = await NpzWriter.create(path, { direct, tempPath: `${path}.partial` });
+      const s1 = await w1.beginArray("depth", "float32", [null, 300_000]);
+      for (const r of rows.slice(0, 4)) await s1.write(r);
+      const state = JSON.parse(JSON.stringify(await w1.checkpoint()));
+      // Written after the commit, then the process "dies": these bytes must not survive.
+      await s1.write(rows[4]!);
+      await s1.write(new Float32Array(300_000).fill(7));
+      await w1.suspend();
+      assert.equal(existsSync(`${path}.partial`), true);
+
+      const w2 = await NpzWriter.resume(path, `${path}.partial`, state, { direct });
+      const s2 = await w2.beginArray("depth", "float32", [null, 300_000]);
+      for (const r of rows.slice(4)) await s2.write(r);
+      assert.deepEqual(await s2.end(), [9, 300_000]);
+      await w2.addArray("frame_index", "int64", [9], [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+      await w2.close();
+      assert.equal(existsSync(`${path}.partial`), false);
+      const a = readZip(join(dir, `straight-${direct}.npz`)).members;
+      const b = readZip(path).members;
+      assert.deepEqual(b.map((m) => m.name), a.map((m) => m.name));
+      b.forEach((m, i) => {
+        assert.equal(m.crc, a[i]!.crc, m.name);
+        assert.ok(m.data.equals(a[i]!.data), m.name);
+      });
+    });
+  }
+
+  test("a resume finds its file shorter than the commit: DATA_LOSS naming it", async () => {
+    const path = join(dir, "short.npz");
+    const w = await NpzWriter.create(path, { direct: false, tempPath: `${path}.partial` });
+    const s = await w.beginArray("x", "uint8", [null, 4]);
+    await s.write(new Uint8Array(400));
+    const state = await w.checkpoint();
+    await w.suspend();
+    await (await import("node:fs/promises")).truncate(`${path}.partial`, 100);
+    await assert.rejects(NpzWriter.resume(path, `${path}.partial`, state), (e: unknown) => e instanceof VideoAnalysisError && e.code === "DATA_LOSS" && e.message.includes("short.npz.partial"));
+  });
+});

@@ -247,3 +247,28 @@ test("`video-analysis track`: a det.txt with scores outside 0..1 stops with a cl
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("palace: state() at any frame, restore() into a new tracker, and it goes on exactly (ids, boxes, lost tracks)", { skip }, () => {
+  const palace = loadPalace();
+  for (const variant of ["default", "cpp", "python"] as const) {
+    const opts = { variant, frameRate: palace.fps, trackBuffer: palace.trackBuffer };
+    const straight = new ByteTrack(opts);
+    const want = palace.frames.map((d) => straight.update(d));
+    for (const at of [1, 7, Math.floor(palace.frames.length / 2), palace.frames.length - 3]) {
+      const first = new ByteTrack(opts);
+      for (const d of palace.frames.slice(0, at)) first.update(d);
+      // Through JSON, as the journal stores it.
+      const state = JSON.parse(JSON.stringify(first.state()));
+      assert.ok(state.lost.length + state.tracked.length > 0 || at === 1);
+      const second = new ByteTrack(opts);
+      second.restore(state);
+      palace.frames.slice(at).forEach((d, i) => {
+        const got = second.update(d);
+        const w = want[at + i]!;
+        assert.deepEqual([...got.trackIds!], [...w.trackIds!], `${variant}, restored at ${at}: ids of frame ${at + i}`);
+        assert.deepEqual([...got.xyxy], [...w.xyxy], `${variant}, restored at ${at}: boxes of frame ${at + i}`);
+        assert.deepEqual([...got.scores], [...w.scores]);
+      });
+    }
+  }
+});

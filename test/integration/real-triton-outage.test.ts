@@ -4,8 +4,8 @@
  * than the outage budget. The interrupted runs' artifacts must equal an undisturbed run's, array for array.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { execFile, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -14,6 +14,7 @@ import { ModelManager } from "../../src/pipeline/model-manager.js";
 import type { Progress } from "../../src/pipeline/progress.js";
 import { startRealTriton, type RealTriton } from "../support/real-tritonserver.js";
 import { repoRoot } from "../support/testdata.js";
+import { JOURNAL_FILE } from "../../src/pipeline/journal.js";
 
 const PROFILE = join(repoRoot, "profiles/baseline_gpu_yolo.yaml");
 const VIDEO = join(repoRoot, "examples/data/demo.mp4");
@@ -50,10 +51,10 @@ print(json.dumps(out))`;
   return JSON.parse(execFileSync(python, ["-c", py, runDir], { encoding: "utf8" }));
 }
 
-async function run(name: string, budgetS: number, onProgress?: (p: Progress) => void) {
+async function run(name: string, budgetS: number, onProgress?: (p: Progress) => void, keep = true) {
   const mm = await ModelManager.fromProfile(PROFILE, { overrides: overrides(budgetS) });
   try {
-    return await mm.run(VIDEO, { out: join(dir, name), ...(onProgress ? { onProgress } : {}) });
+    return await mm.run(VIDEO, { out: join(dir, name), keep, ...(onProgress ? { onProgress } : {}) });
   } finally {
     await mm.close();
   }
@@ -100,13 +101,18 @@ test("one model unloaded and loaded again mid-run: the run waits for it and comp
   }
 });
 
-test("a server gone for longer than the budget: UNAVAILABLE saying how long it waited and for what, nothing left behind", { skip, timeout: 300_000 }, async () => {
+test("a server gone for longer than the budget: UNAVAILABLE saying how long it waited and for what; with keep: false nothing left behind", { skip, timeout: 300_000 }, async () => {
   let killed: Promise<void> | undefined;
   const t0 = performance.now();
   await assert.rejects(
-    run("gone", 3, (p) => {
-      if (p.frames === 3 && !killed) killed = server!.kill("SIGKILL");
-    }),
+    run(
+      "gone",
+      3,
+      (p) => {
+        if (p.frames === 3 && !killed) killed = server!.kill("SIGKILL");
+      },
+      false,
+    ),
     (e: unknown) => {
       assert.ok(e instanceof VideoAnalysisError, String(e));
       assert.equal(e.code, "UNAVAILABLE");
@@ -118,4 +124,53 @@ test("a server gone for longer than the budget: UNAVAILABLE saying how long it w
   assert.ok(performance.now() - t0 < 60_000);
   assert.equal(existsSync(join(dir, "gone")), false, "the failed run left its folder");
   await server!.start();
+});
+
+test("a server gone longer than the budget, on the CLI: exit 1 with the frames done and the exact --resume command; that command, once the server is back, completes array-equal", { skip, timeout: 300_000 }, async (t) => {
+  const want = await reference();
+  // The profile with a 3 s budget and a commit after every frame (the CLI reads a file).
+  const profile = join(dir, "budget.yaml");
+  writeFileSync(profile, readFileSync(PROFILE, "utf8").replace("    retries: 2", "    retries: 1\n    outage_budget_s: 3").replace("  dir: runs/baseline_gpu_yolo", "  commit_interval_s: 0"));
+  const out = join(dir, "resumed");
+  const cli = join(repoRoot, "dist/src/cli/main.js");
+  const env = { ...process.env, TRITON_GRPC_URL: server!.address };
+  const args = ["main", "--video", VIDEO, "--profile", profile, "--out", out, "--quiet"];
+  const committed = () => {
+    try {
+      return (JSON.parse(readFileSync(join(out, JOURNAL_FILE), "utf8")) as { frames: number }).frames;
+    } catch {
+      return 0;
+    }
+  };
+  let killed: Promise<void> | undefined;
+  const first = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const c = spawn("node", [cli, ...args], { cwd: repoRoot, env });
+    let stderr = "";
+    c.stderr.on("data", (x: Buffer) => (stderr += x.toString()));
+    const poll = setInterval(() => {
+      if (!killed && committed() >= 5) killed = server!.kill("SIGKILL");
+    }, 10);
+    c.on("close", (code) => {
+      clearInterval(poll);
+      resolve({ code, stderr });
+    });
+  });
+  await killed;
+  assert.equal(first.code, 1, first.stderr);
+  const n = committed();
+  assert.match(first.stderr, new RegExp(`\\[UNAVAILABLE\\] .*outage budget of 3 s.*; the run stopped after \\d+ frames; ${n} frames committed in ${out} are kept: run the same command with --resume`));
+  const line = /^resume with: (.*)$/m.exec(first.stderr)?.[1];
+  assert.equal(line, ["video-analysis", ...args, "--resume"].join(" "));
+  assert.equal(existsSync(join(out, "manifest.json")), false);
+
+  await server!.start();
+  const again = line!.split(" ").slice(1);
+  const t0 = performance.now();
+  await new Promise<void>((resolve, reject) => execFile("node", [cli, ...again], { cwd: repoRoot, env: { ...env, TRITON_GRPC_URL: server!.address } }, (e, _o, stderr) => (e ? reject(new Error(stderr)) : resolve())));
+  assert.deepEqual(arrays(out), want);
+  const m = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8"));
+  assert.equal(m.interruptions.length, 1);
+  assert.equal(m.interruptions[0].frames_committed, n);
+  assert.match(m.interruptions[0].reason, /^UNAVAILABLE: /);
+  t.diagnostic(`stopped with ${n} frames committed; --resume took ${Math.round(performance.now() - t0)} ms; ${first.stderr.trim().split("\n").at(-2)}`);
 });

@@ -29,6 +29,13 @@ export function runSummary(r: RunResult): Record<string, unknown> {
   };
 }
 
+/** `argv` of `main` as a command line to paste, with --resume (and without --no-keep). */
+export function resumeCommand(argv: readonly string[]): string {
+  const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`);
+  const args = argv.filter((a) => a !== "--no-keep" && a !== "--resume");
+  return ["video-analysis", "main", ...args, "--resume"].map(quote).join(" ");
+}
+
 /** The human summary printed at the end of `main`. */
 export function formatRun(r: RunResult): string {
   const m = r.manifest;
@@ -65,7 +72,7 @@ export function formatRun(r: RunResult): string {
 export const mainCommand: Command = {
   name: "main",
   summary: "analyse a video with a profile's components and write the run folder (.npz artifacts + manifest.json)",
-  usage: "video-analysis main --video V --profile P [--out DIR] [--quiet] [--json] [--overwrite] [--fps F] [--max-frames N]",
+  usage: "video-analysis main --video V --profile P [--out DIR] [--quiet] [--json] [--overwrite] [--resume] [--no-keep] [--fps F] [--max-frames N]",
   async run(argv) {
     const { values } = parseCommandArgs(this, argv, {
       video: { type: "string" },
@@ -74,6 +81,8 @@ export const mainCommand: Command = {
       quiet: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       overwrite: { type: "boolean", default: false },
+      resume: { type: "boolean", default: false },
+      "no-keep": { type: "boolean", default: false },
       fps: { type: "string" },
       "max-frames": { type: "string" },
     });
@@ -85,7 +94,8 @@ export const mainCommand: Command = {
     if (maxFrames !== undefined && !Number.isInteger(maxFrames)) throw new VideoAnalysisError("INVALID_ARGUMENT", `--max-frames must be a whole number, got ${maxFrames}`);
 
     // Ctrl-C, SIGTERM or SIGHUP (the terminal closed) stops the run cleanly: ffmpeg is killed, calls
-    // cancelled, nothing left in --out; the exit status is 128 + the signal's number. A second one exits at once.
+    // cancelled, the frames committed so far kept for --resume (--no-keep: nothing left in --out); the
+    // exit status is 128 + the signal's number. A second one exits at once.
     const controller = new AbortController();
     let stoppedBy: NodeJS.Signals | undefined;
     const exitStatus = (sig: NodeJS.Signals) => 128 + (osConstants.signals[sig] ?? 2);
@@ -93,7 +103,7 @@ export const mainCommand: Command = {
       if (stoppedBy) process.exit(exitStatus(sig));
       stoppedBy = sig;
       // After SIGHUP the terminal is gone: writing to it could fail, so nothing is said there.
-      if (!values.quiet && sig !== "SIGHUP") process.stderr.write(`\n${sig}: stopping; the run folder is being cleaned up (again to exit at once)\n`);
+      if (!values.quiet && sig !== "SIGHUP") process.stderr.write(`\n${sig}: stopping; ${values["no-keep"] ? "the run folder is being cleaned up" : "the committed frames are kept for --resume"} (again to exit at once)\n`);
       controller.abort(new VideoAnalysisError("CANCELLED", `interrupted by ${sig}`));
     };
     const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
@@ -113,6 +123,8 @@ export const mainCommand: Command = {
         signal: controller.signal,
         onProgress: (p) => reporter.update(p),
         ...(values.overwrite ? { overwrite: true } : {}),
+        ...(values.resume ? { resume: true } : {}),
+        ...(values["no-keep"] ? { keep: false } : {}),
         ...(maxFrames !== undefined ? { maxFrames } : {}),
       });
       reporter.done();
@@ -121,9 +133,15 @@ export const mainCommand: Command = {
       return 0;
     } catch (e) {
       reporter.done();
+      // A run that kept its committed frames says how to go on: this very command, with --resume.
+      const again = e instanceof VideoAnalysisError && e.details.resumable ? `resume with: ${resumeCommand(argv)}` : undefined;
       if (e instanceof VideoAnalysisError && e.code === "CANCELLED") {
-        if (stoppedBy !== "SIGHUP") console.error(`video-analysis: ${e.toString()}`);
+        if (stoppedBy !== "SIGHUP") console.error(`video-analysis: ${e.toString()}${again ? `\n${again}` : ""}`);
         return exitStatus(stoppedBy ?? "SIGINT");
+      }
+      if (again && e instanceof VideoAnalysisError) {
+        console.error(`video-analysis: ${e.toString()}\n${again}`);
+        return 1;
       }
       throw e;
     } finally {

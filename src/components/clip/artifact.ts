@@ -1,6 +1,6 @@
 import { join } from "node:path";
-import { NpzWriter, type NpyArrayStream } from "../../artifacts/npz.js";
-import { ArrayLog, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
+import type { NpzWriter, NpyArrayStream } from "../../artifacts/npz.js";
+import { ArrayLog, openNpz, type ArtifactOptions, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
 import { Column, int64Of } from "../../pipeline/columns.js";
 import type { FrameResult } from "../../pipeline/pipeline.js";
 
@@ -36,13 +36,17 @@ export class ClipArtifact implements ArtifactSink {
     this.top = new Column(Int32Array, topK);
   }
 
+  get journal() {
+    return { writer: this.writer, columns: [this.index, this.time, this.similarity, this.probabilities, this.top] };
+  }
+
   get path(): string {
     return this.writer.path;
   }
 
   /** `text` holds the prompts' unit-norm embeddings, [P, dim]. */
-  static async create(runDir: string, dim: number, prompts: readonly string[], text: Float32Array, topK: number): Promise<ClipArtifact> {
-    const writer = await NpzWriter.create(join(runDir, "core_clip", "embeddings.npz"));
+  static async create(runDir: string, dim: number, prompts: readonly string[], text: Float32Array, topK: number, options: ArtifactOptions = {}): Promise<ClipArtifact> {
+    const writer = await openNpz(join(runDir, "core_clip", "embeddings.npz"), {}, options);
     try {
       const stream = await writer.beginArray("image_embeddings", "float32", [null, dim]);
       return new ClipArtifact(writer, stream, runDir, prompts, text, dim, Math.min(topK, prompts.length));

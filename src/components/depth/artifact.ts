@@ -23,6 +23,10 @@ export class DepthArtifact implements ArtifactSink {
     private readonly frameSize: readonly [number, number],
   ) {}
 
+  get journal() {
+    return { writer: this.map.writer, columns: [this.index, this.time] };
+  }
+
   get path(): string {
     return this.map.writer.path;
   }

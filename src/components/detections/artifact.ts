@@ -1,11 +1,13 @@
 import { join } from "node:path";
-import { AtomicFile } from "../../artifacts/atomic.js";
-import { NpzWriter } from "../../artifacts/npz.js";
+import { writeFileAtomic } from "../../artifacts/atomic.js";
+import type { NpzWriter } from "../../artifacts/npz.js";
 import { COCO80_NAMES } from "../../detections/class-names.js";
-import { formatMot } from "../../detections/mot.js";
-import { ArrayLog, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
+import { motRow } from "../../detections/mot.js";
+import { ArrayLog, openNpz, type ArtifactOptions, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
 import { Column, int64Of } from "../../pipeline/columns.js";
 import type { FrameResult } from "../../pipeline/pipeline.js";
+
+export const MOT_FILE = "core_object_detections/mot.txt";
 
 /**
  * core_object_detections/detections.npz, one row per (tracked) detection, N rows:
@@ -36,12 +38,16 @@ export class DetectionsArtifact implements ArtifactSink {
     private readonly classNames: readonly string[],
   ) {}
 
+  get journal() {
+    return { writer: this.writer, columns: [this.frameIndex, this.time, this.track, this.cls, this.score, this.box, this.framesIndex, this.framesTime] };
+  }
+
   get path(): string {
     return this.writer.path;
   }
 
-  static async create(runDir: string, sourceSize: readonly [number, number], classNames: readonly string[] = COCO80_NAMES): Promise<DetectionsArtifact> {
-    const writer = await NpzWriter.create(join(runDir, "core_object_detections", "detections.npz"));
+  static async create(runDir: string, sourceSize: readonly [number, number], classNames: readonly string[] = COCO80_NAMES, options: ArtifactOptions = {}): Promise<DetectionsArtifact> {
+    const writer = await openNpz(join(runDir, "core_object_detections", "detections.npz"), {}, options);
     return new DetectionsArtifact(writer, runDir, sourceSize, classNames);
   }
 
@@ -81,48 +87,30 @@ export class DetectionsArtifact implements ArtifactSink {
   abort(): Promise<void> {
     return this.writer.abort();
   }
+
+  /** Analysis frames written so far. */
+  get frames(): number {
+    return this.framesIndex.rows;
+  }
+
+  /** The rows written so far (one per box). */
+  rows(): { time: Float64Array; track: Int32Array; score: Float32Array; box: Float32Array } {
+    return { time: this.time.values(), track: this.track.values(), score: this.score.values(), box: this.box.values() };
+  }
 }
 
 /**
  * core_object_detections/mot.txt (profile output.mot): MOTChallenge rows of the tracked detections,
  * `frame, id, left, top, width, height, score, -1, -1, -1`, in the video's pixels, one line per box,
- * `frame` being the video's frame number from 1 (`frameNumber` says how it is found). Written as the
- * frames come, under a temporary name, renamed into place at the end. Ids are -1 with the tracker off.
+ * `frame` being the video's frame number from 1 (`frameNumber` says how it is found from a row's time).
+ * Made at the end from the detections artifact's rows, so it is exactly the npz's boxes, and a resumed
+ * run (whose rows come back from the journal) needs nothing more. Ids are -1 with the tracker off.
  */
-export class MotArtifact implements ArtifactSink {
-  readonly component = "core_object_detections" as const;
-  private frames = 0;
-
-  private constructor(
-    private readonly file: AtomicFile,
-    private readonly frameNumber: (r: FrameResult) => number,
-  ) {}
-
-  get path(): string {
-    return this.file.path;
-  }
-
-  static async create(runDir: string, frameNumber: (r: FrameResult) => number): Promise<MotArtifact> {
-    return new MotArtifact(await AtomicFile.create(join(runDir, "core_object_detections", "mot.txt")), frameNumber);
-  }
-
-  async write(r: FrameResult): Promise<void> {
-    if (!r.detections) return;
-    this.frames++;
-    const text = formatMot(r.detections, 3, this.frameNumber(r));
-    if (text === "") return;
-    const bytes = Buffer.from(text);
-    await this.file.handle.write(bytes);
-    this.file.wrote(bytes.length);
-  }
-
-  async finish(): Promise<ArtifactRecord> {
-    const { size } = await this.file.handle.stat();
-    await this.file.commit();
-    return { component: this.component, path: "core_object_detections/mot.txt", bytes: size, frames: this.frames, arrays: {} };
-  }
-
-  abort(): Promise<void> {
-    return this.file.abort();
-  }
+export async function writeMotArtifact(runDir: string, d: DetectionsArtifact, frameNumber: (timestamp: number) => number): Promise<ArtifactRecord> {
+  const { time, track, score, box } = d.rows();
+  const lines: string[] = [];
+  for (let i = 0; i < score.length; i++) lines.push(motRow(frameNumber(time[i]!), track[i]!, box.subarray(4 * i, 4 * i + 4), score[i]!));
+  const text = lines.join("");
+  await writeFileAtomic(join(runDir, MOT_FILE), text);
+  return { component: "core_object_detections", path: MOT_FILE, bytes: Buffer.byteLength(text), frames: d.frames, arrays: {} };
 }

@@ -1,4 +1,4 @@
-import { ByteTrack, type ByteTrackOptions } from "../../detections/byte-track.js";
+import { ByteTrack, type ByteTrackOptions, type ByteTrackState } from "../../detections/byte-track.js";
 import { Detections } from "../../detections/detections.js";
 import { decodeEnd2End, end2endOutputs } from "../../detections/end2end.js";
 import { YoloDecoder } from "../../detections/yolo.js";
@@ -156,5 +156,14 @@ export class DetectionTracker {
 
   reset(): void {
     this.tracker?.reset();
+  }
+
+  /** The tracker's state (null when tracking is off), for a run's journal. */
+  state(): ByteTrackState | null {
+    return this.tracker?.state() ?? null;
+  }
+
+  restore(s: ByteTrackState | null): void {
+    if (this.tracker && s) this.tracker.restore(s);
   }
 }

@@ -26,6 +26,14 @@ export class FlowArtifact implements ArtifactSink {
     private readonly frameSize: readonly [number, number],
   ) {}
 
+  get journal() {
+    return { writer: this.map.writer, columns: [this.from, this.to, this.fromTime, this.toTime] };
+  }
+
+  resumed(frames: number): void {
+    this.frames = frames;
+  }
+
   get path(): string {
     return this.map.writer.path;
   }

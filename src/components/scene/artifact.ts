@@ -1,6 +1,6 @@
 import { join } from "node:path";
-import { NpzWriter } from "../../artifacts/npz.js";
-import { ArrayLog, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
+import type { NpzWriter } from "../../artifacts/npz.js";
+import { ArrayLog, openNpz, type ArtifactOptions, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
 import { Column, int64Of } from "../../pipeline/columns.js";
 import type { FrameResult } from "../../pipeline/pipeline.js";
 import { PLACES365_LABELS, type SceneLabel } from "./labels.js";
@@ -31,12 +31,16 @@ export class SceneArtifact implements ArtifactSink {
     this.scores = new Column(Float32Array, k);
   }
 
+  get journal() {
+    return { writer: this.writer, columns: [this.index, this.time, this.top, this.scores] };
+  }
+
   get path(): string {
     return this.writer.path;
   }
 
-  static async create(runDir: string, k: number, labels: readonly SceneLabel[] = PLACES365_LABELS): Promise<SceneArtifact> {
-    const writer = await NpzWriter.create(join(runDir, "scene", "places.npz"));
+  static async create(runDir: string, k: number, labels: readonly SceneLabel[] = PLACES365_LABELS, options: ArtifactOptions = {}): Promise<SceneArtifact> {
+    const writer = await openNpz(join(runDir, "scene", "places.npz"), {}, options);
     return new SceneArtifact(writer, runDir, Math.min(k, labels.length), labels);
   }
 
