@@ -1,0 +1,73 @@
+// A real redis-server (Debian's package) on a free loopback port, for the BullMQ worker tests.
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { createConnection } from "node:net";
+import { freePort } from "./samples.js";
+
+export interface RedisServer {
+  /** redis://:password@127.0.0.1:port */
+  url: string;
+  password: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Why redis-server cannot run here, or undefined when it can. */
+export function redisUnavailable(): string | undefined {
+  try {
+    const v = execFileSync("redis-server", ["--version"], { encoding: "utf8" });
+    const m = /v=(\d+)\./.exec(v);
+    if (m && Number(m[1]) < 6) return `redis-server ${m[1]}.x is too old (BullMQ wants >= 6)`;
+    return undefined;
+  } catch {
+    return "redis-server is not installed (apt-get install redis-server; scripts/setup.sh does)";
+  }
+}
+
+function ping(port: number, password: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ port, host: "127.0.0.1" });
+    let buf = "";
+    s.on("connect", () => s.write(`AUTH ${password}\r\nPING\r\n`));
+    s.on("data", (d) => {
+      buf += d.toString();
+      if (buf.includes("+PONG")) {
+        s.end();
+        resolve(true);
+      }
+    });
+    s.on("error", () => resolve(false));
+    setTimeout(() => {
+      s.destroy();
+      resolve(false);
+    }, 500);
+  });
+}
+
+/** Starts redis-server with a password, no persistence, on a free port; resolves once it answers PING. */
+export async function startRedis(): Promise<RedisServer> {
+  const port = await freePort();
+  const password = `pw-${Math.random().toString(36).slice(2)}`;
+  const child: ChildProcess = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", password], { stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  child.stdout!.on("data", (d) => (log += d.toString()));
+  child.stderr!.on("data", (d) => (log += d.toString()));
+  const end = Date.now() + 10_000;
+  while (!(await ping(port, password))) {
+    if (child.exitCode !== null || Date.now() > end) {
+      child.kill("SIGKILL");
+      throw new Error(`redis-server did not start on port ${port}:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url: `redis://:${password}@127.0.0.1:${port}`,
+    password,
+    port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
+}
