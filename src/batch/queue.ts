@@ -243,6 +243,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
           job.updateProgress({ frames: p.frames, total: p.total, fps: +p.fps.toFixed(2) } satisfies VideoJobProgress).catch(() => undefined);
         },
       });
+      // The last frame's progress, with the true total (the estimate before the run can be off by one).
+      await job.updateProgress({ frames: r.frames, total: r.frames, fps: r.wallMs > 0 ? +((r.frames * 1000) / r.wallMs).toFixed(2) : 0 } satisfies VideoJobProgress).catch(() => undefined);
       counts.done++;
       log(`job ${job.id} ${r.status}: ${r.frames} frames${r.status === "done" ? ` in ${(r.wallMs / 1000).toFixed(1)} s` : " (complete run found)"}`);
       return { status: r.status, run_dir: r.runDir, frames: r.frames, video_seconds: r.videoSeconds, wall_ms: Math.round(r.wallMs), worker: me };

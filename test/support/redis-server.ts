@@ -51,6 +51,10 @@ export async function startRedis(): Promise<RedisServer> {
   let log = "";
   child.stdout!.on("data", (d) => (log += d.toString()));
   child.stderr!.on("data", (d) => (log += d.toString()));
+  let stopping = false;
+  child.once("exit", (code, sig) => {
+    if (!stopping) console.log(`# redis-server on port ${port} exited by itself (${sig ?? code}):\n${log}`);
+  });
   const end = Date.now() + 10_000;
   while (!(await ping(port, password))) {
     if (child.exitCode !== null || Date.now() > end) {
@@ -65,6 +69,7 @@ export async function startRedis(): Promise<RedisServer> {
     port,
     stop: () =>
       new Promise<void>((resolve) => {
+        stopping = true;
         if (child.exitCode !== null) return resolve();
         child.once("exit", () => resolve());
         child.kill("SIGTERM");
