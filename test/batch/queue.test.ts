@@ -149,6 +149,29 @@ describe("workers on a BullMQ queue (real redis-server)", { skip }, () => {
     assert.deepEqual(await runDifferences(job.run_dir, refs.get(longer)!), []);
   });
 
+  test("SIGTERM mid-job: the worker cancels the run, puts the job back (no attempt used) and exits 0; nothing of the run is left", async () => {
+    const out = join(tmp.dir, "out-term");
+    const e = await cli(["enqueue", "--queue", "qterm", "--profile", EMBEDDED_PROFILE, "--out", out, "--fps", "2", "--json", longer]);
+    const job = (JSON.parse(e.stdout) as { jobs: Array<{ id: string; run_dir: string }> }).jobs[0]!;
+    const w = worker("qterm");
+    const q = new Queue<VideoJobData, VideoJobResult>("qterm", { connection: { url: redis.url } });
+    try {
+      const end = Date.now() + 60_000;
+      while (((await q.getJob(job.id))?.progress as { frames?: number } | undefined)?.frames === undefined) {
+        assert.ok(Date.now() < end && w.child.exitCode === null, `the worker never got going:\n${w.log()}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      w.child.kill("SIGTERM");
+      assert.equal(await w.exited, 0, w.log());
+      assert.match(w.log(), /SIGTERM: stopping; running jobs go back to the queue[\s\S]*released: this worker is stopping[\s\S]*0 done, 0 failed attempts, 1 released/);
+      assert.equal(await q.getJobState(job.id), "waiting");
+      assert.equal((await q.getJob(job.id))!.attemptsMade, 0);
+      assert.deepEqual(filesUnder(job.run_dir), []);
+    } finally {
+      await q.close();
+    }
+  });
+
   test("a truncated file ends failed with its error after its retries; the other videos complete", async () => {
     const bad = truncated(clips[0]!, join(tmp.dir, "truncated.mp4"));
     const out = join(tmp.dir, "out-fail");
