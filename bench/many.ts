@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { numberFlag, parseCommandArgs } from "../src/cli/command.js";
 import type { Benchmark } from "../src/cli/commands/bench.js";
 import { probeVideo } from "../src/video/metadata.js";
+import { startRealTriton, type RealTriton } from "../test/support/real-tritonserver.js";
 import { startRedis } from "../test/support/redis-server.js";
 import { testdata } from "../test/support/testdata.js";
 import { printTable } from "./stats.js";
@@ -18,7 +19,7 @@ const run = promisify(execFile);
 const REPO = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 const USAGE =
-  "video-analysis bench many [--json] [--videos 8] [--seconds 4] [--size 320x180] [--fps 2] [--profile P] [--jobs 1,2,4] [--workers 1,2,4] [--repeat 1]";
+  "video-analysis bench many [--json] [--videos 8] [--seconds 4] [--size 320x180] [--fps 2] [--profile P] [--jobs 1,2,4] [--workers 1,2,4] [--repeat 1] [--triton]";
 
 function list(flag: string, v: string): number[] {
   return v.split(",").map((x) => numberFlag(flag, x.trim(), 1, { min: 1 }));
@@ -58,17 +59,26 @@ export const manyBench: Benchmark = {
       jobs: { type: "string", default: "1,2,4" },
       workers: { type: "string", default: "1,2,4" },
       repeat: { type: "string", default: "1" },
+      // NVIDIA's real tritonserver (scripts/tritonserver-local.sh), started here, and profiles/baseline_gpu.yaml against it.
+      triton: { type: "boolean", default: false },
     });
     const n = numberFlag("videos", values.videos, 8, { min: 1 });
     const seconds = numberFlag("seconds", values.seconds, 4, { min: 0.5 });
     const repeat = numberFlag("repeat", values.repeat, 1, { min: 1 });
     const dir = mkdtempSync(join(tmpdir(), "va-bench-many-"));
+    let triton: RealTriton | undefined;
+    if (values.triton) {
+      const r = await startRealTriton();
+      if (!r.server) throw new Error(`bench many --triton: no real tritonserver here: ${r.skip}`);
+      triton = r.server;
+      if (argv.every((a) => a !== "--profile")) values.profile = join(REPO, "profiles", "baseline_gpu.yaml");
+    }
     const redis = await startRedis();
     try {
       mkdirSync(join(dir, "in"));
       const videos = await clips(join(dir, "in"), n, seconds, values.size);
       const videoSeconds = (await Promise.all(videos.map((v) => probeVideo(v)))).reduce((s, m) => s + m.duration, 0);
-      const env = { ...process.env, VIDEO_SDK_REDIS_URL: redis.url };
+      const env = { ...process.env, VIDEO_SDK_REDIS_URL: redis.url, ...(triton ? { TRITON_GRPC_URL: triton.address } : {}) };
       const rows: Row[] = [];
       let k = 0;
 
@@ -109,15 +119,16 @@ export const manyBench: Benchmark = {
       await measure("batch --jobs", list("jobs", values.jobs), batch);
       await measure("workers", list("workers", values.workers), workers);
 
-      const info = { videos: n, video_seconds: +videoSeconds.toFixed(2), size: values.size, fps: Number(values.fps), profile: values.profile, cores: availableParallelism(), repeat, best_of: repeat };
+      const info = { backend: triton ? `real tritonserver at ${triton.address}` : "as the profile says", videos: n, video_seconds: +videoSeconds.toFixed(2), size: values.size, fps: Number(values.fps), profile: values.profile, cores: availableParallelism(), repeat, best_of: repeat };
       if (values.json) console.log(JSON.stringify({ ...info, rows }));
       else {
-        console.log(`${n} videos, ${videoSeconds.toFixed(1)} video-seconds (${values.size}, analysed at ${values.fps} fps), ${availableParallelism()} cores; best of ${repeat}`);
+        console.log(`${triton ? "real tritonserver; " : ""}${n} videos, ${videoSeconds.toFixed(1)} video-seconds (${values.size}, analysed at ${values.fps} fps), ${availableParallelism()} cores; best of ${repeat}`);
         printTable(rows as unknown as Record<string, unknown>[]);
       }
       return 0;
     } finally {
       await redis.stop();
+      await triton?.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   },

@@ -2,7 +2,7 @@
 // to `main`'s; complete runs skipped; a run SIGKILLed mid-video done again; a failure that does not stop
 // the others; the exit status and batch.json.
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -20,6 +20,7 @@ let clips: string[] = [];
 let longer = "";
 let refs = new Map<string, string>();
 const inDir = join(tmp.dir, "in");
+let killed: ChildProcess | undefined;
 
 /** Runs the CLI; resolves with its exit status and output whatever the status. */
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -39,7 +40,10 @@ describe("batch: many videos, one run folder each", { skip }, () => {
     [longer] = makeClips(tmp.dir, 1, 12, "longer");
     refs = await mainRuns([...clips, longer!], join(tmp.dir, "ref"));
   });
-  after(() => tmp.cleanup());
+  after(() => {
+    if (killed?.exitCode === null && killed.signalCode === null) killed.kill("SIGKILL");
+    tmp.cleanup();
+  });
 
   test("CLI: a truncated file fails after its retries, the others complete identical to main's; exit 1; batch.json says which", async () => {
     const bad = truncated(clips[1]!, join(inDir, "zz_truncated.mp4"));
@@ -83,6 +87,7 @@ describe("batch: many videos, one run folder each", { skip }, () => {
   test("a batch SIGKILLed mid-video: the next batch analyses that video again (no resume yet) and its folder ends identical to main's", async () => {
     const out = join(tmp.dir, "out-killed");
     const child = spawn("node", [CLI, "batch", "--profile", EMBEDDED_PROFILE, "--out", out, "--fps", "2", "--quiet", longer], { cwd: repoRoot, stdio: "ignore" });
+    killed = child;
     const runDir = join(out, "longer00");
     // Killed once the run is writing its artifacts (temporary files in the run folder).
     const end = Date.now() + 60_000;

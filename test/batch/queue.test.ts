@@ -22,6 +22,8 @@ let redis: RedisServer;
 let clips: string[] = [];
 let longer = "";
 let refs = new Map<string, string>();
+/** Every worker process started, so that a failing test leaves none running. */
+const spawned: ChildProcess[] = [];
 
 /** The CLI with the Redis URL in the environment (as a deployment would pass it: not on the command line). */
 function env(): NodeJS.ProcessEnv {
@@ -40,6 +42,7 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 /** A worker process; `log` collects its stderr. */
 function worker(queue: string, extra: string[] = []): { child: ChildProcess; log: () => string; exited: Promise<number | null> } {
   const child = spawn("node", [CLI, "worker", "--queue", queue, "--lock-ms", "3000", "--stalled-ms", "1000", ...extra], { cwd: repoRoot, env: env(), stdio: ["ignore", "ignore", "pipe"] });
+  spawned.push(child);
   let log = "";
   child.stderr!.on("data", (d) => (log += d.toString()));
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
@@ -67,6 +70,7 @@ describe("workers on a BullMQ queue (real redis-server)", { skip }, () => {
     refs = await mainRuns([...clips, longer!], join(tmp.dir, "ref"));
   });
   after(async () => {
+    for (const c of spawned) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
     await redis?.stop();
     tmp.cleanup();
   });
