@@ -113,9 +113,13 @@ export async function runBatch(mm: ModelManager, inputs: string[], options: Batc
   let framesDone = 0;
   const fingerprint = profileFingerprint(mm.profile);
 
+  const count = () => {
+    const c = { pending: 0, running: 0, done: 0, skipped: 0, failed: 0 } satisfies Record<VideoStatus, number>;
+    for (const e of entries) c[e.status]++;
+    return c;
+  };
   const report = (finished: boolean): BatchReport => {
-    const counts = { pending: 0, running: 0, done: 0, skipped: 0, failed: 0 } satisfies Record<VideoStatus, number>;
-    for (const e of entries) counts[e.status]++;
+    const counts = count();
     const wall = performance.now() - t0;
     const vs = entries.filter((e) => e.status === "done").reduce((s, e) => s + (e.video_seconds ?? 0), 0);
     return {
@@ -135,7 +139,7 @@ export async function runBatch(mm: ModelManager, inputs: string[], options: Batc
   };
 
   const progress = (): BatchProgress => {
-    const c = report(false).counts;
+    const c = count();
     const elapsedMs = performance.now() - t0;
     const running = live.reduce((s, l) => s + l.frames, 0);
     const frames = framesDone + running;

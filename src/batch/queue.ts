@@ -200,6 +200,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
   const log = options.log ?? (() => undefined);
   const me = `${hostname()}:${process.pid}`;
   const managers = new Map<string, Promise<ModelManager>>();
+  /** Managers of a profile file that changed meanwhile: closed with the worker (jobs may still use them). */
+  const retired: Array<Promise<ModelManager>> = [];
   const running = new Set<AbortController>();
   const counts = { done: 0, failed: 0, released: 0 };
   let stopping = false;
@@ -225,6 +227,15 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
       mm = await managerFor(d);
     } catch (e) {
       throw new Error(e instanceof VideoAnalysisError ? e.toString() : String((e as Error)?.message ?? e));
+    }
+    if (profileFingerprint(mm.profile) !== d.profile_fingerprint) {
+      // The profile file may have changed since this worker loaded it: read it again, once.
+      const key = JSON.stringify([d.profile, d.overrides]);
+      if (managers.get(key)) {
+        retired.push(managers.get(key)!);
+        managers.delete(key);
+        mm = await managerFor(d).catch((e: unknown) => Promise.reject(new Error(e instanceof VideoAnalysisError ? e.toString() : String(e))));
+      }
     }
     if (profileFingerprint(mm.profile) !== d.profile_fingerprint) {
       throw new UnrecoverableError(`[FAILED_PRECONDITION] profile ${d.profile} changed since the job was enqueued (its fingerprint differs); enqueue the video again`);
@@ -296,7 +307,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerHandle> {
       for (const ac of running) ac.abort(new VideoAnalysisError("CANCELLED", "the worker is stopping"));
       await worker.close();
       await runLoop.catch(() => undefined);
-      for (const m of managers.values()) await (await m.catch(() => undefined))?.close();
+      for (const m of [...managers.values(), ...retired]) await (await m.catch(() => undefined))?.close();
     })());
   return { close, closed: runLoop.then(() => closing).then(() => undefined, () => undefined), counts };
 }
