@@ -76,7 +76,11 @@ function redisError(e: unknown, url: string): VideoAnalysisError {
   if (e instanceof VideoAnalysisError) return e;
   const msg = (e as Error)?.message ?? String(e);
   const auth = /NOAUTH|WRONGPASS|invalid password|AUTH/i.test(msg);
-  return new VideoAnalysisError(auth ? "UNAUTHENTICATED" : "UNAVAILABLE", `Redis at ${redactRedisUrl(url)}: ${msg.replaceAll(url, redactRedisUrl(url))}; ${auth ? "check the password in the URL" : "check that Redis runs there and the URL"}`, { cause: e });
+  const cert = /certificate|self.signed|CERT_|unable to verify/i.test(msg);
+  const hint = auth ? "check the password in the URL"
+    : cert ? "the server's TLS certificate is not trusted: for a private CA, point NODE_EXTRA_CA_CERTS at its PEM file"
+    : "check that Redis runs there and the URL";
+  return new VideoAnalysisError(auth ? "UNAUTHENTICATED" : "UNAVAILABLE", `Redis at ${redactRedisUrl(url)}: ${msg.replaceAll(url, redactRedisUrl(url))}; ${hint}`, { cause: e });
 }
 
 async function contentHash(path: string): Promise<string> {

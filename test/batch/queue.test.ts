@@ -195,6 +195,29 @@ describe("workers on a BullMQ queue (real redis-server)", { skip }, () => {
     assert.match(text, /failed +.*truncated\.mp4 after 3 attempts: \[VIDEO_INVALID\]/);
   });
 
+  test("rediss:// (TLS, a private CA trusted through NODE_EXTRA_CA_CERTS): enqueue, a worker and status work; an untrusted certificate is a clear error", async () => {
+    mkdirSync(join(tmp.dir, "tls"));
+    const tls = await startRedis({ tls: { dir: join(tmp.dir, "tls") } });
+    try {
+      assert.match(tls.url, /^rediss:/);
+      const env = { ...process.env, VIDEO_SDK_REDIS_URL: tls.url, NODE_EXTRA_CA_CERTS: tls.ca! };
+      const out = join(tmp.dir, "out-tls");
+      const e = await run("node", [CLI, "enqueue", "--queue", "qtls", "--profile", EMBEDDED_PROFILE, "--out", out, "--fps", "2", clips[3]!], { cwd: repoRoot, env });
+      assert.match(e.stdout, /^queue qtls at rediss:\/\/\*\*\*@127\.0\.0\.1:\d+: 1 added, 0 already there/);
+      const w = await run("node", [CLI, "worker", "--queue", "qtls", "--until-empty"], { cwd: repoRoot, env });
+      assert.match(w.stderr, /1 done, 0 failed attempts/);
+      const s = JSON.parse((await run("node", [CLI, "queue", "status", "--queue", "qtls", "--json"], { cwd: repoRoot, env })).stdout) as QueueStatus;
+      assert.equal(s.counts.completed, 1);
+      assert.deepEqual(await runDifferences(join(out, "clip03"), refs.get(clips[3]!)!), []);
+      // Without the CA: refused, with what to do, and no password.
+      const bad = await run("node", [CLI, "queue", "status", "--queue", "qtls"], { cwd: repoRoot, env: { ...env, NODE_EXTRA_CA_CERTS: "" } }).then(() => assert.fail("accepted an untrusted certificate"), (x: { stderr: string }) => x.stderr);
+      assert.match(bad, /\[UNAVAILABLE\] Redis at rediss:\/\/\*\*\*@127\.0\.0\.1:\d+: .*certificate.*NODE_EXTRA_CA_CERTS/);
+      assert.ok(!bad.includes(tls.password));
+    } finally {
+      await tls.stop();
+    }
+  });
+
   test("a wrong password is UNAUTHENTICATED, and the password is not printed", async () => {
     const wrong = redis.url.replace(redis.password, "not-the-password");
     const r = await cli(["queue", "status", "--redis", wrong]);

@@ -1,11 +1,16 @@
 // A real redis-server (Debian's package) on a free loopback port, for the BullMQ worker tests.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createConnection } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { readFileSync } from "node:fs";
+import { makeCertificates } from "./certificates.js";
 import { freePort } from "./samples.js";
 
 export interface RedisServer {
-  /** redis://:password@127.0.0.1:port */
+  /** redis://:password@127.0.0.1:port (rediss:// with TLS) */
   url: string;
+  /** With TLS: the test CA that signed the server's certificate. */
+  ca?: string;
   password: string;
   port: number;
   stop(): Promise<void>;
@@ -23,11 +28,11 @@ export function redisUnavailable(): string | undefined {
   }
 }
 
-function ping(port: number, password: string): Promise<boolean> {
+function ping(port: number, password: string, ca?: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = createConnection({ port, host: "127.0.0.1" });
+    const s = ca ? tlsConnect({ port, host: "127.0.0.1", ca: readFileSync(ca) }) : createConnection({ port, host: "127.0.0.1" });
     let buf = "";
-    s.on("connect", () => s.write(`AUTH ${password}\r\nPING\r\n`));
+    s.on(ca ? "secureConnect" : "connect", () => s.write(`AUTH ${password}\r\nPING\r\n`));
     s.on("data", (d) => {
       buf += d.toString();
       if (buf.includes("+PONG")) {
@@ -43,11 +48,18 @@ function ping(port: number, password: string): Promise<boolean> {
   });
 }
 
-/** Starts redis-server with a password, no persistence, on a free port; resolves once it answers PING. */
-export async function startRedis(): Promise<RedisServer> {
+/**
+ * Starts redis-server with a password, no persistence, on a free port; resolves once it answers PING.
+ * `tls`: TLS only, with a certificate of a test CA made in `tls.dir` (clients need not present one).
+ */
+export async function startRedis(options: { tls?: { dir: string } } = {}): Promise<RedisServer> {
   const port = await freePort();
   const password = `pw-${Math.random().toString(36).slice(2)}`;
-  const child: ChildProcess = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", password], { stdio: ["ignore", "pipe", "pipe"] });
+  const certs = options.tls ? makeCertificates(options.tls.dir) : undefined;
+  const listen = certs
+    ? ["--port", "0", "--tls-port", String(port), "--tls-cert-file", certs.serverCert, "--tls-key-file", certs.serverKey, "--tls-ca-cert-file", certs.ca, "--tls-auth-clients", "no"]
+    : ["--port", String(port)];
+  const child: ChildProcess = spawn("redis-server", [...listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", password], { stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   child.stdout!.on("data", (d) => (log += d.toString()));
   child.stderr!.on("data", (d) => (log += d.toString()));
@@ -56,7 +68,7 @@ export async function startRedis(): Promise<RedisServer> {
     if (!stopping) console.log(`# redis-server on port ${port} exited by itself (${sig ?? code}):\n${log}`);
   });
   const end = Date.now() + 10_000;
-  while (!(await ping(port, password))) {
+  while (!(await ping(port, password, certs?.ca))) {
     if (child.exitCode !== null || Date.now() > end) {
       child.kill("SIGKILL");
       throw new Error(`redis-server did not start on port ${port}:\n${log}`);
@@ -64,7 +76,8 @@ export async function startRedis(): Promise<RedisServer> {
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
-    url: `redis://:${password}@127.0.0.1:${port}`,
+    url: `${certs ? "rediss" : "redis"}://:${password}@127.0.0.1:${port}`,
+    ...(certs ? { ca: certs.ca } : {}),
     password,
     port,
     stop: () =>
