@@ -9,6 +9,7 @@ import { VideoAnalysisError } from "../errors.js";
 import { ModelManager } from "../pipeline/model-manager.js";
 import { resolveProfile } from "../pipeline/profile-source.js";
 import { expandInputs, type ExpandOptions } from "./inputs.js";
+import { redactRedisUrl } from "./redis-url.js";
 import { profileFingerprint, runVideo } from "./run-video.js";
 
 /** What a job carries: everything a worker on any machine needs, and no secret (no Redis URL, no token). */
@@ -40,20 +41,6 @@ export interface VideoJobProgress {
   frames: number;
   total: number | null;
   fps: number;
-}
-
-/**
- * A Redis URL for messages and logs: user and password replaced by `***`
- * (`rediss://***@cache.example:6380/0`). The URL itself is never printed, nor written to jobs or manifests.
- */
-export function redactRedisUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    const auth = u.username || u.password ? "***@" : "";
-    return `${u.protocol}//${auth}${u.host}${u.pathname === "/" ? "" : u.pathname}`;
-  } catch {
-    return "(a Redis URL that does not parse)";
-  }
 }
 
 /** BullMQ's connection options for a URL: a worker waits for Redis however long it is away; a client fails fast. */

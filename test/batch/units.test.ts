@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { expandInputs, folderName } from "../../src/batch/inputs.js";
-import { redactRedisUrl } from "../../src/batch/queue.js";
+import { redactRedisUrl } from "../../src/batch/redis-url.js";
 import { profileFingerprint } from "../../src/batch/run-video.js";
 import { VideoAnalysisError } from "../../src/errors.js";
 import { loadProfile } from "../../src/profiles/index.js";

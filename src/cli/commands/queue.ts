@@ -23,7 +23,8 @@ export const enqueueCommand: Command = {
     const profile = required(this, "profile", values.profile);
     const out = required(this, "out", values.out);
     if (positionals.length === 0 && !values.list) throw new VideoAnalysisError("INVALID_ARGUMENT", `no videos: name files, folders or globs, or --list FILE\nusage: ${this.usage}`);
-    const { enqueueVideos, redactRedisUrl } = await import("../../batch/queue.js");
+    const { enqueueVideos } = await import("../../batch/queue.js");
+    const { redactRedisUrl } = await import("../../batch/redis-url.js");
     const redis = redisUrl(values.redis);
     const r = await enqueueVideos(positionals, {
       ...inputOptions(values), redis, queue: values.queue, profile, out, hash: values.hash,
@@ -90,7 +91,8 @@ export const queueCommand: Command = {
     const [sub, ...rest] = argv;
     if (sub !== "status") throw new VideoAnalysisError("INVALID_ARGUMENT", `${sub ? `unknown queue command "${sub}"` : "name a queue command"}: status\nusage: ${this.usage}`);
     const { values } = parseCommandArgs(this, rest, { ...QUEUE_OPTIONS, json: { type: "boolean", default: false } });
-    const { queueStatus, redactRedisUrl } = await import("../../batch/queue.js");
+    const { queueStatus } = await import("../../batch/queue.js");
+    const { redactRedisUrl } = await import("../../batch/redis-url.js");
     const redis = redisUrl(values.redis);
     const s = await queueStatus({ redis, queue: values.queue });
     if (values.json) {
