@@ -8,6 +8,11 @@ if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq ffmpeg >/dev/null
 fi
+# redis-server (Redis >= 6) for the BullMQ worker tests (test/batch/queue.test.ts start their own on a free port).
+if ! command -v redis-server >/dev/null; then
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq redis-server >/dev/null
+fi
 
 # A system Python that refuses pip (PEP 668, "externally managed": Debian 12's own python3) gets a
 # project venv in .venv, which `npm test` then uses; a pyenv or venv Python is used as it is.

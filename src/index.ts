@@ -30,3 +30,9 @@ export { Detections, ByteTrack, YoloDecoder, type DetectionRecord } from "./dete
 export { probeVideo, readFrames, type VideoMetadata, type Frame, type ReadFramesOptions } from "./video/index.js";
 export { loadProfile, type Profile } from "./profiles/index.js";
 export { EmbeddedEnsembles } from "./embedded/embedded-ensembles.js";
+// Many videos: batch on one machine, and a BullMQ queue for many machines.
+export {
+  runBatch, runVideo, expandInputs, profileFingerprint, enqueueVideos, runWorker, queueStatus, redactRedisUrl, formatBatchProgress, BATCH_FILE,
+  type BatchOptions, type BatchReport, type BatchEntry, type BatchProgress, type BatchVideo, type VideoOutcome, type EnqueueOptions, type EnqueueReport,
+  type WorkerOptions, type WorkerHandle, type QueueStatus, type VideoJobData, type VideoJobProgress, type VideoJobResult,
+} from "./batch/index.js";

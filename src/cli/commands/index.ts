@@ -9,6 +9,10 @@ export interface CommandEntry {
 /** Every command of the CLI, in the order `--help` lists them. */
 export const commands: CommandEntry[] = [
   { name: "main", load: async () => (await import("./main.js")).mainCommand },
+  { name: "batch", load: async () => (await import("./batch.js")).batchCommand },
+  { name: "enqueue", load: async () => (await import("./queue.js")).enqueueCommand },
+  { name: "worker", load: async () => (await import("./queue.js")).workerCommand },
+  { name: "queue", load: async () => (await import("./queue.js")).queueCommand },
   { name: "bench", load: async () => (await import("./bench.js")).benchCommand },
   { name: "route", load: async () => (await import("./route.js")).routeCommand },
   { name: "triton-repo", load: async () => (await import("./triton-repo.js")).tritonRepoCommand },

@@ -1,0 +1,124 @@
+import { constants as osConstants } from "node:os";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { VideoAnalysisError } from "../../errors.js";
+import { numberFlag, required, type Command } from "../command.js";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** parseArgs with positionals (the videos, folders and globs), errors as INVALID_ARGUMENT with the usage. */
+export function parseWithInputs<T extends Options>(cmd: Pick<Command, "usage">, argv: string[], options: T): ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>> {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new VideoAnalysisError("INVALID_ARGUMENT", `${(e as Error).message}\nusage: ${cmd.usage}`);
+  }
+}
+
+/** A whole-number flag. */
+export function intFlag(flag: string, value: string | undefined, fallback: number, min: number): number {
+  const n = numberFlag(flag, value, fallback, { min });
+  if (!Number.isInteger(n)) throw new VideoAnalysisError("INVALID_ARGUMENT", `--${flag} must be a whole number, got ${value}`);
+  return n;
+}
+
+/** The options every command that takes many videos shares. */
+export const INPUT_OPTIONS = {
+  profile: { type: "string" },
+  out: { type: "string" },
+  list: { type: "string", multiple: true },
+  ext: { type: "string" },
+  fps: { type: "string" },
+  retries: { type: "string" },
+  json: { type: "boolean", default: false },
+  quiet: { type: "boolean", default: false },
+} as const satisfies Options;
+
+export function inputOptions(values: { ext?: string | undefined; list?: string[] | undefined; fps?: string | undefined }) {
+  return {
+    ...(values.ext ? { extensions: values.ext.split(",").map((e) => e.trim()).filter(Boolean) } : {}),
+    ...(values.list ? { lists: values.list } : {}),
+    overrides: values.fps !== undefined ? { analysis: { fps: numberFlag("fps", values.fps, 1, { min: 0.001 }) } } : {},
+  };
+}
+
+export const batchCommand: Command = {
+  name: "batch",
+  summary: "analyse many videos (files, folders, globs, --list files) into one run folder each under --out",
+  usage:
+    "video-analysis batch --profile P --out DIR [--jobs N] [--retries N] [--list FILE]... [--ext mp4,mov] [--fps F] [--json] [--quiet] <videos, folders or 'globs'...>",
+  async run(argv) {
+    const { values, positionals } = parseWithInputs(this, argv, { ...INPUT_OPTIONS, jobs: { type: "string" } });
+    const profilePath = required(this, "profile", values.profile);
+    const out = required(this, "out", values.out);
+    const { overrides, ...expand } = inputOptions(values);
+    if (positionals.length === 0 && !values.list) throw new VideoAnalysisError("INVALID_ARGUMENT", `no videos: name files, folders or globs, or --list FILE\nusage: ${this.usage}`);
+    const jobs = values.jobs === undefined ? undefined : intFlag("jobs", values.jobs, 1, 1);
+    const retries = intFlag("retries", values.retries, 1, 0);
+
+    const { expandInputs } = await import("../../batch/inputs.js");
+    const expanded = await expandInputs(positionals, expand);
+    const { ModelManager } = await import("../../pipeline/model-manager.js");
+    const { runBatch, formatBatchProgress, BATCH_FILE } = await import("../../batch/batch.js");
+
+    // One Ctrl-C/SIGTERM cancels the running videos (their folders cleaned up) and writes batch.json; a second exits.
+    const controller = new AbortController();
+    let stoppedBy: NodeJS.Signals | undefined;
+    const exitStatus = (sig: NodeJS.Signals) => 128 + (osConstants.signals[sig] ?? 2);
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (stoppedBy) process.exit(exitStatus(sig));
+      stoppedBy = sig;
+      if (!values.quiet && sig !== "SIGHUP") process.stderr.write(`\n${sig}: stopping the batch (again to exit at once)\n`);
+      controller.abort(new VideoAnalysisError("CANCELLED", `interrupted by ${sig}`));
+    };
+    const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+    for (const sig of SIGNALS) process.on(sig, onSignal);
+
+    const tty = process.stderr.isTTY && !values.json;
+    const show = !values.quiet && !values.json;
+    let last = 0;
+    let lastSettled = -1;
+    const mm = await ModelManager.fromProfile(profilePath, { overrides });
+    try {
+      const report = await runBatch(mm, positionals, {
+        out, retries, expanded, signal: controller.signal, ...(jobs ? { jobs } : {}),
+        onProgress: (p) => {
+          if (!show) return;
+          const now = performance.now();
+          const settled = p.done + p.skipped + p.failed;
+          const line = formatBatchProgress(p);
+          // A line redrawn in place on a terminal (10 a second at most); elsewhere one every 5 s and each video's end.
+          if (tty) {
+            if (now - last >= 100 || settled === p.total) process.stderr.write(`\r${line}\x1b[K`);
+            else return;
+          } else {
+            if (settled === lastSettled && now - last < 5000) return;
+            lastSettled = settled;
+            process.stderr.write(`${line}\n`);
+          }
+          last = now;
+        },
+      });
+      if (show && tty) process.stderr.write("\n");
+      const failed = report.videos.filter((v) => v.status === "failed");
+      if (values.json) {
+        console.log(JSON.stringify({ out: report.out, batch_file: `${report.out}/${BATCH_FILE}`, counts: report.counts, wall_ms: report.wall_ms, video_seconds_per_second: report.video_seconds_per_second, jobs: report.jobs, failed: failed.map((f) => ({ video: f.video, attempts: f.attempts, error: f.error })) }));
+      } else if (!values.quiet) {
+        const c = report.counts;
+        console.log(`batch    ${report.videos.length} videos: ${c.done} analysed, ${c.skipped} skipped (complete), ${c.failed} failed, in ${(report.wall_ms / 1000).toFixed(1)} s with ${report.jobs} at once (${report.video_seconds_per_second.toFixed(2)} video-s per s)`);
+        for (const f of failed) console.log(`failed   ${f.video} after ${f.attempts} attempt${f.attempts === 1 ? "" : "s"}: [${f.error?.code}] ${f.error?.message}`);
+        console.log(`wrote    ${report.out}/${BATCH_FILE}`);
+      }
+      return failed.length === 0 ? 0 : 1;
+    } catch (e) {
+      if (show && tty) process.stderr.write("\n");
+      if (e instanceof VideoAnalysisError && e.code === "CANCELLED" && stoppedBy) {
+        if (stoppedBy !== "SIGHUP") console.error(`video-analysis: ${e.toString()}`);
+        return exitStatus(stoppedBy);
+      }
+      throw e;
+    } finally {
+      for (const sig of SIGNALS) process.off(sig, onSignal);
+      await mm.close();
+    }
+  },
+};
