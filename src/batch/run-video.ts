@@ -1,8 +1,10 @@
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { MANIFEST_FILE, sdkVersion, type Manifest } from "../artifacts/manifest.js";
 import { VideoAnalysisError } from "../errors.js";
+import { JOURNAL_FILE } from "../pipeline/journal.js";
 import type { ModelManager, RunResult } from "../pipeline/model-manager.js";
 import type { Progress } from "../pipeline/progress.js";
 import type { Profile } from "../profiles/schema.js";
@@ -74,8 +76,8 @@ async function isEmptyOrAbsent(dir: string): Promise<boolean> {
  * - a folder whose manifest is of this video, this profile (fingerprint) and this SDK version is complete:
  *   skipped, nothing is read or written;
  * - a manifest of another video, profile or SDK version: ALREADY_EXISTS (never replaced behind the user's back);
- * - a folder holding the leftovers of an interrupted run (no manifest) is analysed again from the start
- *   (`overwrite`): mm.run has no resume yet; when it has, this is where `resume: true` goes;
+ * - a folder holding an interrupted run's journal is resumed from its last commit (`resume`); leftovers
+ *   of a run killed before its first commit are replaced by a run from the first frame (`overwrite`);
  * - otherwise a fresh run.
  */
 export async function runVideo(mm: ModelManager, video: string, runDir: string, options: RunVideoOptions = {}): Promise<VideoOutcome> {
@@ -94,14 +96,14 @@ export async function runVideo(mm: ModelManager, video: string, runDir: string, 
     }
     return { status: "skipped", runDir: abs, frames: manifest.analysis.frames, videoSeconds: manifest.video.duration, wallMs: 0 };
   }
-  const interrupted = !(await isEmptyOrAbsent(abs));
+  const leftovers = !(await isEmptyOrAbsent(abs)) && !existsSync(join(abs, JOURNAL_FILE));
   const t0 = performance.now();
   const result = await mm.run(video, {
     out: abs,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    // No resume in mm.run yet: an interrupted run's leftovers are replaced by a run from the first frame.
-    ...(interrupted ? { overwrite: true } : {}),
+    resume: true,
+    ...(leftovers ? { overwrite: true } : {}),
   });
   return { status: "done", runDir: abs, frames: result.manifest.analysis.frames, videoSeconds: result.manifest.video.duration, wallMs: performance.now() - t0, result };
 }

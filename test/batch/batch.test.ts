@@ -84,14 +84,14 @@ describe("batch: many videos, one run folder each", { skip }, () => {
     assert.deepEqual(b2.videos.map((v) => v.status), ["skipped", "skipped", "skipped", "skipped"]);
   });
 
-  test("a batch SIGKILLed mid-video: the next batch analyses that video again (no resume yet) and its folder ends identical to main's", async () => {
+  test("a batch SIGKILLed mid-video: the next batch resumes that video (or starts it again if nothing was committed) and its folder ends identical to main's", async () => {
     const out = join(tmp.dir, "out-killed");
     const child = spawn("node", [CLI, "batch", "--profile", EMBEDDED_PROFILE, "--out", out, "--fps", "2", "--quiet", longer], { cwd: repoRoot, stdio: "ignore" });
     killed = child;
     const runDir = join(out, "longer00");
-    // Killed once the run is writing its artifacts (temporary files in the run folder).
+    // Killed once the run has committed frames (its journal is in the run folder).
     const end = Date.now() + 60_000;
-    while (!filesUnder(runDir).some((f) => /\.tmp-\d+-/.test(f))) {
+    while (!filesUnder(runDir).includes(".video-analysis.journal.json")) {
       assert.ok(Date.now() < end && child.exitCode === null, "the batch never started writing");
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -104,6 +104,8 @@ describe("batch: many videos, one run folder each", { skip }, () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).counts.done, 1);
     assert.deepEqual(await runDifferences(runDir, refs.get(longer)!), []);
+    // It went on from the journal's commit, not from the first frame.
+    assert.equal(JSON.parse(readFileSync(join(runDir, "manifest.json"), "utf8")).interruptions.length, 1);
   });
 
   test("mm.batch: jobs at once, progress for the whole batch, colliding names told apart by a hash of the path", async () => {

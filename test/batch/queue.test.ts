@@ -126,13 +126,13 @@ describe("workers on a BullMQ queue (real redis-server)", { skip }, () => {
     const e = await cli(["enqueue", "--queue", "qkill", "--profile", EMBEDDED_PROFILE, "--out", out, "--fps", "2", "--json", longer]);
     const job = (JSON.parse(e.stdout) as { jobs: Array<{ id: string; run_dir: string }> }).jobs[0]!;
     const a = worker("qkill");
-    // Killed once the job has reported frames and its run is writing artifacts.
+    // Killed once the job has reported frames and its run has committed some (its journal is there).
     const q = new Queue<VideoJobData, VideoJobResult>("qkill", { connection: { url: redis.url } });
     try {
       const end = Date.now() + 60_000;
       for (;;) {
         const progress = (await q.getJob(job.id))?.progress as { frames?: number } | undefined;
-        if ((progress?.frames ?? 0) >= 1 && filesUnder(job.run_dir).some((f) => /\.tmp-\d+-/.test(f))) break;
+        if ((progress?.frames ?? 0) >= 1 && filesUnder(job.run_dir).includes(".video-analysis.journal.json")) break;
         assert.ok(Date.now() < end && a.child.exitCode === null, `the first worker never got going:\n${a.log()}`);
         await new Promise((r) => setTimeout(r, 20));
       }
@@ -151,9 +151,11 @@ describe("workers on a BullMQ queue (real redis-server)", { skip }, () => {
     const s = await status("qkill");
     assert.deepEqual(s.counts, { waiting: 0, active: 0, delayed: 0, completed: 1, failed: 0 });
     assert.deepEqual(await runDifferences(job.run_dir, refs.get(longer)!), []);
+    // The second worker went on from the first one's last commit.
+    assert.equal(JSON.parse(readFileSync(join(job.run_dir, "manifest.json"), "utf8")).interruptions.length, 1);
   });
 
-  test("SIGTERM mid-job: the worker cancels the run, puts the job back (no attempt used) and exits 0; nothing of the run is left", async () => {
+  test("SIGTERM mid-job: the worker stops the run, puts the job back (no attempt used) and exits 0; only committed frames are left, for the next worker to resume", async () => {
     const out = join(tmp.dir, "out-term");
     const e = await cli(["enqueue", "--queue", "qterm", "--profile", EMBEDDED_PROFILE, "--out", out, "--fps", "2", "--json", longer]);
     const job = (JSON.parse(e.stdout) as { jobs: Array<{ id: string; run_dir: string }> }).jobs[0]!;
@@ -170,7 +172,9 @@ describe("workers on a BullMQ queue (real redis-server)", { skip }, () => {
       assert.match(w.log(), /SIGTERM: stopping; running jobs go back to the queue[\s\S]*released: this worker is stopping[\s\S]*0 done, 0 failed attempts, 1 released/);
       assert.equal(await q.getJobState(job.id), "waiting");
       assert.equal((await q.getJob(job.id))!.attemptsMade, 0);
-      assert.deepEqual(filesUnder(job.run_dir), []);
+      const left = filesUnder(job.run_dir);
+      assert.ok(!left.includes("manifest.json") && !left.includes(".video-analysis.lock"), left.join(","));
+      assert.ok(left.every((f) => f.startsWith(".video-analysis.journal") || f.endsWith(".partial") || !f.includes(".")), left.join(","));
     } finally {
       await q.close();
     }
