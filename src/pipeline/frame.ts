@@ -15,6 +15,10 @@ export interface RgbFrame {
   data: Uint8Array;
   index?: number;
   timestamp?: number;
+  /** The frame's number in the video (default: `index`). */
+  sourceIndex?: number;
+  /** The first frame after a timestamp break: no flow pair is formed with the frame before it. */
+  afterBreak?: boolean;
 }
 
 /** Checks a frame at the API boundary: TypeError for a wrong type, RangeError for sizes that disagree. */

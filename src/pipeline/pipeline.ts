@@ -15,11 +15,13 @@ export interface FrameResult {
   index: number;
   /** Seconds. */
   timestamp: number;
+  /** The frame's number in the video (RgbFrame.sourceIndex, else `index`). */
+  sourceIndex: number;
   width: number;
   height: number;
   /** core_depth_midas. */
   depth?: DepthMap;
-  /** core_optical_flow: from the previous frame to this one (absent on the first frame). */
+  /** core_optical_flow: from the previous frame to this one (absent on the first frame and after a timestamp break). */
   flow?: FlowField;
   /** core_clip. */
   clip?: ClipFrameResult;
@@ -105,10 +107,13 @@ export async function* analyzeFrames(frames: AsyncIterable<RgbFrame>, c: Pipelin
     const image = checkFrame(raw, `frame ${position}`);
     const index = raw.index ?? position;
     const timestamp = raw.timestamp ?? index / fps;
+    const sourceIndex = raw.sourceIndex ?? index;
     const fitted = new FittedFrame(image, pool, options.fitter);
     const ctx: FrameContext = {
       index,
       timestamp,
+      sourceIndex,
+      ...(raw.afterBreak ? { afterBreak: true } : {}),
       fitted,
       clock,
       outputSize: options.outputSize ?? { width: image.width, height: image.height },
@@ -123,7 +128,7 @@ export async function* analyzeFrames(frames: AsyncIterable<RgbFrame>, c: Pipelin
     const detections = c.detections ? track(c.detections.analyze(ctx, inner)) : undefined;
     const result = track(
       (async (): Promise<FrameResult> => {
-        const r: FrameResult = { index, timestamp, width: image.width, height: image.height };
+        const r: FrameResult = { index, timestamp, sourceIndex, width: image.width, height: image.height };
         if (depth) r.depth = await depth;
         if (flow) {
           const f = await flow;
