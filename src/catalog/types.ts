@@ -27,9 +27,11 @@ export interface Normalization {
 /**
  * How the client fits a frame into the branch's S x S input before sending it:
  * `stretch` resizes to S x S, `center_crop` resizes the shorter side to S and crops the centre,
- * `letterbox` scales the longer side to at most S (never up) and pads with `pad` around it.
+ * `center_crop_bicubic` the same with Pillow's antialiased bicubic filter and torchvision's crop
+ * rounding (openai/CLIP's own preprocessing, preprocess/bicubic.ts), `letterbox` scales the longer side
+ * to at most S (never up) and pads with `pad` around it.
  */
-export type ResizeMode = "stretch" | "center_crop" | "letterbox";
+export type ResizeMode = "stretch" | "center_crop" | "center_crop_bicubic" | "letterbox";
 
 /**
  * How routing picks a branch from the video: `thresholds` compares max(width, height) with the

@@ -1,6 +1,7 @@
 import type { ResizeMode } from "../catalog/types.js";
 import { letterbox, type LetterboxInfo } from "../preprocess/letterbox.js";
 import { sealPixels } from "../preprocess/normalize.js";
+import { centerCropBicubic } from "../preprocess/bicubic.js";
 import { resizeBilinear, type RgbImage } from "../preprocess/resize.js";
 
 /**
@@ -103,6 +104,7 @@ function isFitted(frame: RgbImage, mode: ResizeMode, size: number): boolean {
 export function fitImage(frame: RgbImage, mode: ResizeMode, size: number, pad = 114, out?: Uint8Array): FittedImage {
   if (mode === "stretch") return { image: stretchTo(frame, size, out), letterbox: undefined };
   if (mode === "center_crop") return { image: centerCropTo(frame, size, out), letterbox: undefined };
+  if (mode === "center_crop_bicubic") return { image: centerCropBicubic(frame, size, out), letterbox: undefined };
   const lb = letterboxTo(frame, size, pad, out);
   return { image: lb.image, letterbox: lb.info };
 }
