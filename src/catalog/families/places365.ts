@@ -18,6 +18,11 @@ export const places365: Family = {
   ],
   routing: "thresholds",
   input: "image",
+  // Reference preprocessing (CSAILVision/places365 run_placesCNN_basic.py): Resize((256, 256)) (the whole
+  // picture stretched to a square, PIL bilinear with antialiasing), CenterCrop(224), ImageNet mean/std.
+  // Not matched: the SDK takes the centre square of the frame (aspect kept) and resizes it bilinearly
+  // without antialiasing. A fixed-shape branch could match it (stretch to S * 8/7, crop S); not done,
+  // and what the difference costs in scene scores is not measured yet.
   resize: "center_crop",
   normalization: NORMALIZATIONS.imagenet,
   ensemble: (s) => ({
