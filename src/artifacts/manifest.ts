@@ -94,7 +94,7 @@ export function decodingRecord(
 ): DecodingRecord {
   return {
     source_frames: video.frameCount,
-    frames_to_decode: s.decode?.mode === "sparse" ? s.decode.decodedFrames : video.frameCount,
+    frames_to_decode: s.decode?.mode === "sparse" ? s.decode.plannedFrames : video.frameCount,
     frames_decoded: s.decodedFrames,
     frames_lost: s.lostFrames,
     frames_expected: expected,

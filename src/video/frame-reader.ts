@@ -100,11 +100,11 @@ export interface TimestampBreak {
 }
 
 /**
- * "sparse": ffmpeg decodes `decodedFrames` of the stream's `sourceFrames` (see ReadFramesOptions.sparse).
+ * "sparse": ffmpeg is to decode `plannedFrames` of the stream's `sourceFrames` (see ReadFramesOptions.sparse; FrameReaderStats.decodedFrames counts what it did).
  * "full": every frame, and why; `fellBack` when a sparse decode was abandoned for a full one.
  */
 export type DecodeStats =
-  | { mode: "sparse"; sourceFrames: number; decodedFrames: number }
+  | { mode: "sparse"; sourceFrames: number; plannedFrames: number }
   | { mode: "full"; reason: string; fellBack?: boolean };
 
 type Child = ChildProcessByStdio<null, Readable, Readable>;
@@ -267,7 +267,7 @@ export class FrameReader extends Readable {
       if (sparse.input) {
         this.sparse = sparse.input;
         input = sparse.input.url;
-        this.decodeStats = { mode: "sparse", sourceFrames: sparse.input.frames, decodedFrames: sparse.input.decoded };
+        this.decodeStats = { mode: "sparse", sourceFrames: sparse.input.frames, plannedFrames: sparse.input.decoded };
       } else this.decodeStats = { mode: "full", reason: sparse.reason };
     } else this.decodeStats = { mode: "full", reason: plan.fps === undefined ? "every frame is analysed" : "sparse: false" };
 
