@@ -2,7 +2,7 @@
 // (preprocess/bicubic.ts, Pillow's arithmetic; its SIMD kernels and its JavaScript passes), the SDK's bilinear centre crop (SIMD kernel), and
 // sharp's (libvips) cubic resize + centre extract. Run: npm run build && node dist/bench/preprocess.js [rounds]
 import sharp from "sharp";
-import { centerCropBicubic } from "../src/preprocess/bicubic.js";
+import { centerCropBicubic } from "../src/preprocess/pil-resize.js";
 import { centerCropTo } from "../src/pipeline/frame.js";
 
 const W = 1920;

@@ -1,7 +1,7 @@
 import type { ResizeMode } from "../catalog/types.js";
 import { letterbox, type LetterboxInfo } from "../preprocess/letterbox.js";
 import { sealPixels } from "../preprocess/normalize.js";
-import { centerCropBicubic } from "../preprocess/bicubic.js";
+import { centerCropBicubic, stretchCropBilinear } from "../preprocess/pil-resize.js";
 import { resizeBilinear, type RgbImage } from "../preprocess/resize.js";
 
 /**
@@ -105,6 +105,7 @@ export function fitImage(frame: RgbImage, mode: ResizeMode, size: number, pad = 
   if (mode === "stretch") return { image: stretchTo(frame, size, out), letterbox: undefined };
   if (mode === "center_crop") return { image: centerCropTo(frame, size, out), letterbox: undefined };
   if (mode === "center_crop_bicubic") return { image: centerCropBicubic(frame, size, out), letterbox: undefined };
+  if (mode === "stretch_crop_bilinear") return { image: stretchCropBilinear(frame, size, out), letterbox: undefined };
   const lb = letterboxTo(frame, size, pad, out);
   return { image: lb.image, letterbox: lb.info };
 }

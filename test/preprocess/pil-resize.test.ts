@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { NORMALIZATIONS } from "../../src/catalog/normalization.js";
 import { fitImage } from "../../src/pipeline/frame.js";
-import { centerCropBicubic } from "../../src/preprocess/bicubic.js";
+import { centerCropBicubic, PIL_BICUBIC, PIL_BILINEAR, resizeThenCenterCrop, stretchCropBilinear } from "../../src/preprocess/pil-resize.js";
 import { readImageRgb } from "../../src/preprocess/decode-image.js";
 import { normalizeNhwcToNchw } from "../../src/preprocess/normalize.js";
 import { resizeBilinear } from "../../src/preprocess/resize.js";
@@ -105,5 +105,63 @@ test("bicubic: the SIMD kernels equal the JavaScript passes byte for byte (odd s
     const a = centerCropBicubic(img, s).data;
     const b = centerCropBicubic(img, s, undefined, false).data;
     assert.ok(Buffer.from(a).equals(Buffer.from(b)), `${w}x${h} -> ${s}`);
+    const c = stretchCropBilinear(img, s).data;
+    const d = stretchCropBilinear(img, s, undefined, false).data;
+    assert.ok(Buffer.from(c).equals(Buffer.from(d)), `stretch ${w}x${h} -> ${s}`);
+  }
+});
+
+test("Places365: CSAIL's Resize((256, 256)) + CenterCrop(224) byte for byte (and its 8/7 margin at 336, 448)", { skip: skip || (!pillow && "Pillow not installed") }, async () => {
+  const script = [
+    "import sys,numpy as np",
+    "from PIL import Image",
+    "im=Image.open(sys.argv[1]).convert('RGB'); s=int(sys.argv[2]); r=round(s*256/224)",
+    "a=np.asarray(im.resize((r,r),Image.BILINEAR)); o=int(round((r-s)/2.0))",
+    "sys.stdout.buffer.write(a[o:o+s,o:o+s].tobytes())",
+  ].join("\n");
+  for (const [name, size] of [["places_cam_example.jpg", 224], ["mountains.jpg", 224], ["bus.jpg", 336], ["franz-kafka.jpg", 448]] as const) {
+    const path = testdata("images", name);
+    const img = await readImageRgb(path);
+    const ours = fitImage(img, "stretch_crop_bilinear", size).image.data;
+    const theirs = execFileSync("python3", ["-c", script, path, String(size)], { maxBuffer: 1 << 26 });
+    assert.equal(theirs.length, ours.length, name);
+    let diff = 0;
+    for (let i = 0; i < ours.length; i++) if (ours[i] !== theirs[i]) diff++;
+    assert.equal(diff, 0, `${name} at ${size}: ${diff} bytes differ`);
+    if (size === 224) {
+      // What the former fit (centre square, bilinear without antialiasing) was off by: reported, and large.
+      const old = fitImage(img, "center_crop", size).image.data;
+      let sum = 0;
+      for (let i = 0; i < ours.length; i++) sum += Math.abs(ours[i]! - old[i]!);
+      const mean = sum / ours.length;
+      console.log(`# ${name}: the former Places365 fit differs from CSAIL's by ${mean.toFixed(1)} per pixel value on average`);
+      assert.ok(mean > 5, `${name}: ${mean}`);
+    }
+  }
+});
+
+test("Pillow's pass order: vertical first when the width grows and the height shrinks (random pictures, both filters)", { skip: !pillow && "Pillow not installed" }, () => {
+  const script = [
+    "import sys,numpy as np",
+    "from PIL import Image",
+    "W,H,w,h,f=map(int,sys.argv[1:6]); a=np.frombuffer(sys.stdin.buffer.read(),np.uint8).reshape(H,W,3)",
+    "sys.stdout.buffer.write(np.asarray(Image.fromarray(a).resize((w,h),f)).tobytes())",
+  ].join("\n");
+  let seed = 11;
+  const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24);
+  // (source, resized): width up + height down, the reverse, both up, both down, nearly square.
+  for (const [W, H, w, h] of [[100, 100, 150, 50], [100, 100, 50, 150], [100, 100, 150, 160], [100, 100, 60, 50], [100, 100, 101, 99], [450, 655, 512, 512]] as const) {
+    const data = new Uint8Array(W * H * 3).map(rnd);
+    for (const [filter, code] of [[PIL_BICUBIC, 3], [PIL_BILINEAR, 2]] as const) {
+      const theirs = execFileSync("python3", ["-c", script, String(W), String(H), String(w), String(h), String(code)], { input: data, maxBuffer: 1 << 26 });
+      // The whole resized picture: a "crop" of its own size (square outputs only, so crop the shorter side).
+      const s = Math.min(w, h);
+      const ours = resizeThenCenterCrop({ width: W, height: H, channels: 3, data }, w, h, s, filter).data;
+      const l = Math.round((w - s) / 2 - 1e-9);
+      const t = Math.round((h - s) / 2 - 1e-9);
+      let diff = 0;
+      for (let y = 0; y < s; y++) for (let i = 0; i < s * 3; i++) if (ours[y * s * 3 + i] !== theirs[((t + y) * w + l) * 3 + i]) diff++;
+      assert.equal(diff, 0, `${W}x${H} -> ${w}x${h} (filter ${code}): ${diff} bytes differ`);
+    }
   }
 });

@@ -1,9 +1,12 @@
 /**
- * openai/CLIP's image preprocessing resize: torchvision's Resize(S, BICUBIC) on a PIL image (the shorter
- * side to S, the longer to int(S * long / short)), then CenterCrop(S). torchvision hands the resize to
- * Pillow, so the arithmetic reproduced here is Pillow's (Resample.c, learned from reading it):
- * - a cubic convolution filter with a = -0.5 and support 2, stretched by the downscale factor when
- *   shrinking (antialiasing): each output pixel averages every source pixel under its footprint;
+ * Pillow's resize followed by torchvision's CenterCrop, for the families whose reference code runs
+ * torchvision transforms on PIL images: openai/CLIP (Resize(S, BICUBIC): the shorter side to S, the longer
+ * to int(S * long / short); CenterCrop(S)) and CSAIL's Places365 demo (Resize((256, 256)), bilinear;
+ * CenterCrop(224)). torchvision hands the resize to Pillow, so the arithmetic reproduced here is Pillow's
+ * (Resample.c, learned from reading it):
+ * - a convolution filter (bicubic: a = -0.5, support 2; bilinear: the triangle, support 1), stretched by
+ *   the downscale factor when shrinking (antialiasing): each output pixel averages every source pixel
+ *   under its footprint;
  * - per output index: centre = (d + 0.5) * scale, taps from int(centre - support + 0.5) to
  *   int(centre + support + 0.5) clamped to the image, weights filter((x - centre + 0.5) / filterscale)
  *   normalised to sum 1, then turned into 22-bit fixed point (round half away from zero);
@@ -19,13 +22,30 @@ import type { RgbImage } from "./resize.js";
 const PRECISION_BITS = 22;
 const HALF = 1 << (PRECISION_BITS - 1);
 
-function cubic(x: number): number {
-  const a = -0.5;
-  if (x < 0) x = -x;
-  if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
-  if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
-  return 0;
+/** One of Pillow's filters: its kernel and support (in source pixels at scale 1). */
+export interface PilFilter {
+  kernel(x: number): number;
+  support: number;
 }
+
+export const PIL_BICUBIC: PilFilter = {
+  support: 2,
+  kernel(x) {
+    const a = -0.5;
+    if (x < 0) x = -x;
+    if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+    if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
+    return 0;
+  },
+};
+
+export const PIL_BILINEAR: PilFilter = {
+  support: 1,
+  kernel(x) {
+    if (x < 0) x = -x;
+    return x < 1 ? 1 - x : 0;
+  },
+};
 
 /** Taps of output indices [first, first + count) of a resize of `inSize` to `outSize`: start, length and fixed-point weights (stride ksize). */
 export interface AxisCoefficients {
@@ -35,10 +55,10 @@ export interface AxisCoefficients {
   weights: Int32Array;
 }
 
-export function bicubicCoefficients(inSize: number, outSize: number, first = 0, count = outSize): AxisCoefficients {
+export function pilCoefficients(inSize: number, outSize: number, filter: PilFilter, first = 0, count = outSize): AxisCoefficients {
   const scale = inSize / outSize;
   const filterscale = Math.max(1, scale);
-  const support = 2 * filterscale;
+  const support = filter.support * filterscale;
   const ksize = Math.ceil(support) * 2 + 1;
   const start = new Int32Array(count);
   const length = new Int32Array(count);
@@ -52,7 +72,7 @@ export function bicubicCoefficients(inSize: number, outSize: number, first = 0, 
     const xmax = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
     let ww = 0;
     for (let x = 0; x < xmax; x++) {
-      const w = cubic((x + xmin - center + 0.5) * ss);
+      const w = filter.kernel((x + xmin - center + 0.5) * ss);
       k[x] = w;
       ww += w;
     }
@@ -172,35 +192,51 @@ function simdKernels(): { memory: WasmMemory; exports: BicubicKernels } | null {
 
 const align16 = (n: number) => (n + 15) & ~15;
 
-/** centerCropBicubic's two passes in the SIMD kernels' memory (both passes needed). */
-function simdResize(k: { memory: WasmMemory; exports: BicubicKernels }, img: RgbImage, size: number, hx: AxisCoefficients, vy: AxisCoefficients, dst: Uint8Array): RgbImage {
+/** resizeThenCenterCrop's two passes in the SIMD kernels' memory. */
+function simdResize(
+  k: { memory: WasmMemory; exports: BicubicKernels },
+  img: RgbImage,
+  size: number,
+  hx: AxisCoefficients,
+  vy: AxisCoefficients,
+  verticalFirst: boolean,
+  dst: Uint8Array,
+): RgbImage {
   const { width: w, data } = img;
-  const y0 = vy.start[0]!;
-  const rows = vy.start[size - 1]! + vy.length[size - 1]! - y0;
-  const srcRow = w * 3;
-  const outRow = size * 3;
-  // Layout: source rows, horizontal tap tables, the intermediate rows, vertical weights, the result
+  const t = twoPasses(w, size, hx, vy, verticalFirst);
+  // Only the source rows the passes read are copied in (all of them when vertical first).
+  const [r0, r1] = verticalFirst ? [vy.start[0]!, vy.start[size - 1]! + vy.length[size - 1]!] : [t.y0, t.y0 + t.rows];
+  const srcBytes = (r1 - r0) * t.srcRowBytes;
+  // Layout: source rows, horizontal tap tables, the intermediate image, vertical tap tables, the result
   // (each with room for the kernels' spill of up to 3 bytes).
   const srcOff = 0;
-  const startsOff = align16(srcOff + rows * srcRow + 16);
+  const startsOff = align16(srcOff + srcBytes + 16);
   const lensOff = startsOff + align16(size * 4);
   const hwOff = lensOff + align16(size * 4);
   const tmpOff = hwOff + align16(size * hx.ksize * 4);
-  const vwOff = align16(tmpOff + rows * outRow + 16);
+  const vwOff = align16(tmpOff + t.tmpBytes);
   const outOff = vwOff + align16(size * vy.ksize * 4);
-  const need = outOff + size * outRow + 16;
+  const need = outOff + size * size * 3 + 16;
   if (k.memory.buffer.byteLength < need) k.memory.grow(Math.ceil((need - k.memory.buffer.byteLength) / 65536));
   const mem = k.memory.buffer;
-  new Uint8Array(mem, srcOff, rows * srcRow).set(data.subarray(y0 * srcRow, (y0 + rows) * srcRow));
+  new Uint8Array(mem, srcOff, srcBytes).set(data.subarray(r0 * t.srcRowBytes, r1 * t.srcRowBytes));
   const starts = new Int32Array(mem, startsOff, size);
-  for (let x = 0; x < size; x++) starts[x] = hx.start[x]! * 3;
   new Int32Array(mem, lensOff, size).set(hx.length);
   new Int32Array(mem, hwOff, size * hx.ksize).set(hx.weights);
   new Int32Array(mem, vwOff, size * vy.ksize).set(vy.weights);
   const { hpass, vpass } = k.exports;
-  for (let y = 0; y < rows; y++) hpass(srcOff + y * srcRow, startsOff, lensOff, hwOff, hx.ksize * 4, size, tmpOff + y * outRow);
-  for (let y = 0; y < size; y++) vpass(tmpOff + (vy.start[y]! - y0) * outRow, vy.length[y]!, vwOff + y * vy.ksize * 4, outRow, outRow, outOff + y * outRow);
-  dst.set(new Uint8Array(mem, outOff, size * outRow));
+  const passes: Passes<number> = {
+    h(src, off, rowBytes, rows, colBase, out, outOff) {
+      for (let x = 0; x < size; x++) starts[x] = (hx.start[x]! - colBase) * 3;
+      for (let y = 0; y < rows; y++) hpass(src + off + y * rowBytes, startsOff, lensOff, hwOff, hx.ksize * 4, size, out + outOff + y * size * 3);
+    },
+    v(src, off, rowBytes, nvals, rowBase, out, outOff) {
+      for (let y = 0; y < size; y++) vpass(src + off + (vy.start[y]! - rowBase) * rowBytes, vy.length[y]!, vwOff + y * vy.ksize * 4, rowBytes, nvals, out + outOff + y * nvals);
+    },
+  };
+  // Addresses as the buffers; the source copy starts at row r0.
+  runPasses(passes, t, { src: srcOff, tmp: tmpOff, out: outOff }, -r0 * t.srcRowBytes);
+  dst.set(new Uint8Array(mem, outOff, size * size * 3));
   return { width: size, height: size, channels: 3, data: dst };
 }
 
@@ -222,74 +258,128 @@ function roundHalfEven(v: number): number {
  * has them (same values; false runs the JavaScript passes).
  */
 export function centerCropBicubic(img: RgbImage, size: number, out?: Uint8Array, simd = true): RgbImage {
+  const r = shorterSideSize(img.width, img.height, size);
+  return resizeThenCenterCrop(img, r.width, r.height, size, PIL_BICUBIC, out, simd);
+}
+
+/**
+ * CSAIL's Places365 preprocessing at branch size S: Resize((R, R)) (the whole picture stretched to a
+ * square, Pillow's antialiased bilinear) with R = round(S * 256 / 224), then CenterCrop(S). At S = 224
+ * this is the demo's Resize((256, 256)) + CenterCrop(224) exactly; larger branches keep its 8/7 margin.
+ */
+export function stretchCropBilinear(img: RgbImage, size: number, out?: Uint8Array, simd = true): RgbImage {
+  const r = Math.round((size * 256) / 224);
+  return resizeThenCenterCrop(img, r, r, size, PIL_BILINEAR, out, simd);
+}
+
+/** Pillow's resize of `img` to resizedW x resizedH with `filter`, then torchvision's CenterCrop(size). */
+export function resizeThenCenterCrop(img: RgbImage, resizedW: number, resizedH: number, size: number, filter: PilFilter, out?: Uint8Array, simd = true): RgbImage {
   const { width: w, height: h, data } = img;
   const c = img.channels;
-  if (c !== 3) throw new RangeError(`centerCropBicubic: 3 channels expected, got ${c}`);
-  const r = shorterSideSize(w, h, size);
+  if (c !== 3) throw new RangeError(`resizeThenCenterCrop: 3 channels expected, got ${c}`);
+  if (resizedW < size || resizedH < size) throw new RangeError(`resizeThenCenterCrop: ${resizedW}x${resizedH} is smaller than the ${size} crop`);
+  const r = { width: resizedW, height: resizedH };
   // torchvision's center_crop: int(round((resized - crop) / 2)).
   const left = roundHalfEven((r.width - size) / 2);
   const top = roundHalfEven((r.height - size) / 2);
-  const hx = bicubicCoefficients(w, r.width, left, size);
-  const vy = bicubicCoefficients(h, r.height, top, size);
+  const hx = pilCoefficients(w, r.width, filter, left, size);
+  const vy = pilCoefficients(h, r.height, filter, top, size);
   const dst = out ?? new Uint8Array(size * size * 3);
-  if (dst.length !== size * size * 3) throw new RangeError(`centerCropBicubic: out has ${dst.length} bytes, ${size * size * 3} needed`);
-  const needH = r.width !== w || left !== 0;
-  const needV = r.height !== h || top !== 0;
-  const kernels = simd && needH && needV ? simdKernels() : null;
-  if (kernels) return simdResize(kernels, img, size, hx, vy, dst);
+  if (dst.length !== size * size * 3) throw new RangeError(`resizeThenCenterCrop: out has ${dst.length} bytes, ${size * size * 3} needed`);
+  // Pillow (13) resizes vertically first when the width grows and the height shrinks, else horizontally
+  // first; each pass rounds to uint8, so the order shows in the values.
+  const verticalFirst = r.width > w && r.height < h;
+  const kernels = simd ? simdKernels() : null;
+  if (kernels) return simdResize(kernels, img, size, hx, vy, verticalFirst, dst);
+  const jsPasses: Passes<Uint8Array> = {
+    h: (src, srcOff, rowBytes, rows, colBase, out, outOff) => hpassJs(src, srcOff, rowBytes, rows, hx, colBase, size, out, outOff),
+    v: (src, srcOff, rowBytes, nvals, rowBase, out, outOff) => vpassJs(src, srcOff, rowBytes, nvals, vy, rowBase, size, out, outOff),
+  };
+  const t = twoPasses(w, size, hx, vy, verticalFirst);
+  runPasses(jsPasses, t, { src: data, tmp: new Uint8Array(t.tmpBytes), out: dst });
+  return { width: size, height: size, channels: 3, data: dst };
+}
 
-  // Horizontal pass over the source rows the vertical pass reads.
+/** The two passes over buffers of type B: h (horizontal) and v (vertical), reading `src` at byte offsets. */
+interface Passes<B> {
+  h(src: B, srcOff: number, rowBytes: number, rows: number, colBase: number, out: B, outOff: number): void;
+  v(src: B, srcOff: number, rowBytes: number, nvals: number, rowBase: number, out: B, outOff: number): void;
+}
+
+/** Where each pass reads: the intermediate image's size and the source region each pass starts from. */
+interface TwoPasses {
+  verticalFirst: boolean;
+  tmpBytes: number;
+  /** Horizontal first: the source rows y0 .. y0 + rows. Vertical first: the source columns x0 .. x0 + cols. */
+  y0: number;
+  rows: number;
+  x0: number;
+  cols: number;
+  srcRowBytes: number;
+  size: number;
+}
+
+function twoPasses(w: number, size: number, hx: AxisCoefficients, vy: AxisCoefficients, verticalFirst: boolean): TwoPasses {
   const y0 = vy.start[0]!;
-  const y1 = vy.start[size - 1]! + vy.length[size - 1]!;
-  const rows = y1 - y0;
-  const tmp = needH ? new Uint8Array(rows * size * 3) : undefined;
-  if (tmp) {
-    const { ksize, start, length, weights } = hx;
-    for (let y = 0; y < rows; y++) {
-      const srcRow = (y0 + y) * w * 3;
-      const dstRow = y * size * 3;
-      for (let x = 0; x < size; x++) {
-        const kb = x * ksize;
-        let p = srcRow + start[x]! * 3;
-        let s0 = HALF;
-        let s1 = HALF;
-        let s2 = HALF;
-        for (let t = 0, n = length[x]!; t < n; t++, p += 3) {
-          const k = weights[kb + t]!;
-          s0 += data[p]! * k;
-          s1 += data[p + 1]! * k;
-          s2 += data[p + 2]! * k;
-        }
-        const o = dstRow + x * 3;
-        tmp[o] = clip8(s0);
-        tmp[o + 1] = clip8(s1);
-        tmp[o + 2] = clip8(s2);
+  const rows = vy.start[size - 1]! + vy.length[size - 1]! - y0;
+  const x0 = hx.start[0]!;
+  const cols = hx.start[size - 1]! + hx.length[size - 1]! - x0;
+  const tmpBytes = (verticalFirst ? size * cols * 3 : rows * size * 3) + 16;
+  return { verticalFirst, tmpBytes, y0, rows, x0, cols, srcRowBytes: w * 3, size };
+}
+
+function runPasses<B>(p: Passes<B>, t: TwoPasses, b: { src: B; tmp: B; out: B }, srcBase = 0): void {
+  const out = t.size * 3;
+  if (t.verticalFirst) {
+    // Every output row over the columns the horizontal pass reads, then those rows horizontally.
+    p.v(b.src, srcBase + t.x0 * 3, t.srcRowBytes, t.cols * 3, 0, b.tmp, 0);
+    p.h(b.tmp, 0, t.cols * 3, t.size, t.x0, b.out, 0);
+  } else {
+    // The source rows the vertical pass reads, horizontally, then vertically.
+    p.h(b.src, srcBase + t.y0 * t.srcRowBytes, t.srcRowBytes, t.rows, 0, b.tmp, 0);
+    p.v(b.tmp, 0, out, out, t.y0, b.out, 0);
+  }
+}
+
+/** Horizontal pass: `rows` rows from src + srcOff (rowBytes apart), output pixel x from source column hx.start[x] - colBase. */
+function hpassJs(src: Uint8Array, srcOff: number, rowBytes: number, rows: number, hx: AxisCoefficients, colBase: number, size: number, out: Uint8Array, outOff: number): void {
+  const { ksize, start, length, weights } = hx;
+  for (let y = 0; y < rows; y++) {
+    const srcRow = srcOff + y * rowBytes;
+    const dstRow = outOff + y * size * 3;
+    for (let x = 0; x < size; x++) {
+      const kb = x * ksize;
+      let p = srcRow + (start[x]! - colBase) * 3;
+      let s0 = HALF;
+      let s1 = HALF;
+      let s2 = HALF;
+      for (let t = 0, n = length[x]!; t < n; t++, p += 3) {
+        const k = weights[kb + t]!;
+        s0 += src[p]! * k;
+        s1 += src[p + 1]! * k;
+        s2 += src[p + 2]! * k;
       }
+      const o = dstRow + x * 3;
+      out[o] = clip8(s0);
+      out[o + 1] = clip8(s1);
+      out[o + 2] = clip8(s2);
     }
   }
-  // The rows the vertical pass reads: the horizontal pass's, or the source's own columns [left, left + size).
-  const rowBytes = needH ? size * 3 : w * 3;
-  const src = tmp ?? data;
-  const base = needH ? -y0 * rowBytes : left * 3;
-  if (!needV) {
-    for (let y = 0; y < size; y++) {
-      const from = base + (top + y) * rowBytes;
-      dst.set(src.subarray(from, from + size * 3), y * size * 3);
-    }
-    return { width: size, height: size, channels: 3, data: dst };
-  }
+}
+
+/** Vertical pass: output row y (nvals values) from the rows vy.start[y] - rowBase ... of src + srcOff, rowBytes apart. */
+function vpassJs(src: Uint8Array, srcOff: number, rowBytes: number, nvals: number, vy: AxisCoefficients, rowBase: number, size: number, out: Uint8Array, outOff: number): void {
   const { ksize, start, length, weights } = vy;
-  const acc = new Int32Array(size * 3);
+  const acc = new Int32Array(nvals);
   for (let y = 0; y < size; y++) {
     acc.fill(HALF);
     const kb = y * ksize;
     for (let t = 0, n = length[y]!; t < n; t++) {
       const k = weights[kb + t]!;
-      const row = base + (start[y]! + t) * rowBytes;
-      for (let i = 0; i < size * 3; i++) acc[i] += src[row + i]! * k;
+      const row = srcOff + (start[y]! - rowBase + t) * rowBytes;
+      for (let i = 0; i < nvals; i++) acc[i] += src[row + i]! * k;
     }
-    const o = y * size * 3;
-    for (let i = 0; i < size * 3; i++) dst[o + i] = clip8(acc[i]!);
+    const o = outOff + y * nvals;
+    for (let i = 0; i < nvals; i++) out[o + i] = clip8(acc[i]!);
   }
-  return { width: size, height: size, channels: 3, data: dst };
 }
