@@ -162,11 +162,11 @@ export class FrameReader extends Readable {
   private decoded = 0;
   private lastDecodedPts: number | undefined;
   private lastDecodedTime = 0;
-  private lastSourceIndex = 0;
+  /** Decoded frames not yet matched to a picked one: their rebased time (s), number and whether a break precedes them. */
+  private readonly recent: Array<{ time: number; sourceIndex: number; afterBreak: boolean }> = [];
   /** Frames the decoder lost to errors (see onDecoded). */
   private lost = 0;
   private offset = 0;
-  private breakPending = false;
   private readonly breaks: TimestampBreak[] = [];
   private timeBase: [number, number] | undefined;
   private stderrRest = "";
@@ -341,7 +341,7 @@ export class FrameReader extends Readable {
     this.lost = 0;
     this.lastDecodedPts = undefined;
     this.offset = 0;
-    this.breakPending = false;
+    this.recent.length = 0;
     this.breaks.length = 0;
     this.timeBase = undefined;
     this.stderrRest = "";
@@ -446,18 +446,21 @@ export class FrameReader extends Readable {
         }
         // -copyts: the source pts (rebased after a break). Counted from the container's start, like VideoMetadata.startTime.
         const timestamp = (pts * num) / den - this.meta!.containerStartTime;
-        const sourceIndex = this.sparse ? this.sparse.selectedSourceIndex[k]! : this.lastSourceIndex;
-        // The picked frame is the last decoded one (the filters pass one frame at a time): its time says so.
-        if (!this.sparse && Math.abs(timestamp - (this.lastDecodedTime + this.offset)) > num / den + 1e-6) {
+        // The decoded frame it is: the one with its (rebased) time, to within the tick setpts truncates to.
+        const j = this.recent.findIndex((d) => Math.abs(d.time - timestamp) <= num / den + 1e-6);
+        if (j < 0 && !this.sparse) {
           this.destroy(
-            new VideoAnalysisError("INTERNAL", `Decoding ${this.meta!.path}: picked frame ${k} at ${timestamp} s is not the last decoded one (${this.lastDecodedTime + this.offset} s).`, {
+            new VideoAnalysisError("INTERNAL", `Decoding ${this.meta!.path}: picked frame ${k} at ${timestamp} s matches no decoded frame.`, {
               details: { file: this.meta!.path },
             }),
           );
           return;
         }
-        this.picked.push({ timestamp, sourceIndex, afterBreak: this.breakPending });
-        this.breakPending = false;
+        const passed = this.recent.splice(0, j + 1);
+        const afterBreak = passed.some((d) => d.afterBreak);
+        // A sparse decode leaves frames out: the frame's number comes from the sample table.
+        const sourceIndex = this.sparse ? this.sparse.selectedSourceIndex[k]! : passed[j]!.sourceIndex;
+        this.picked.push({ timestamp, sourceIndex, afterBreak });
         return;
       }
       this.onTimeBase(line);
@@ -476,9 +479,9 @@ export class FrameReader extends Readable {
   }
 
   /**
-   * A decoded frame (before the select filter): counted, and checked for a timestamp break (a pts not
-   * after the previous frame's). The frame lines come in the order the frames pass the filters, so a
-   * picked frame's line follows its decoded line at once: its source number is the decoded count then.
+   * A decoded frame (before the select filter): counted, numbered, checked for a timestamp break (a pts
+   * not after the previous frame's) and kept in `recent` with its rebased time until a picked frame
+   * claims it (or a later one is picked).
    */
   private onDecoded(pts: number): void {
     const prev = this.lastDecodedPts;
@@ -494,8 +497,10 @@ export class FrameReader extends Readable {
     const gap = (this.lastDecodedTime - lastTime) * meta.frameRate;
     if (prev !== undefined && pts > prev && this.errors.count > 0 && gap > 1.5) this.lost += Math.round(gap) - 1;
     const index = this.decoded++ + this.lost;
-    this.lastSourceIndex = index;
-    if (prev === undefined || pts > prev) return;
+    if (prev === undefined || pts > prev) {
+      this.recent.push({ time: this.lastDecodedTime + this.offset, sourceIndex: index, afterBreak: false });
+      return;
+    }
     const previousTime = seconds(prev);
     const time = seconds(pts);
     if ((this.options.timestampBreaks ?? "rebase") === "error") {
@@ -514,7 +519,7 @@ export class FrameReader extends Readable {
     const before = this.offset;
     this.offset = previousTime + before + 1 / meta.frameRate - time;
     this.breaks.push({ sourceIndex: index, previousTime, time, offset: this.offset });
-    this.breakPending = true;
+    this.recent.push({ time: time + this.offset, sourceIndex: index, afterBreak: true });
   }
 
   /** Pushes every frame whose bytes and timestamp have both arrived; pauses ffmpeg when the stream is full. */
