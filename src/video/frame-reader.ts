@@ -136,7 +136,8 @@ const SHOWINFO_TB = /config in time_base:\s*(\d+)\/(\d+)/;
  * Example:
  * ```ts
  * for await (const f of readFrames("people_768x432_10fps.mp4", { fps: 5, width: 384 })) {
- *   // f = { index: 0, timestamp: 0, width: 384, height: 216, data: Uint8Array(248832) }, then 0.2 s, ...
+ *   // f = { index: 0, timestamp: 0, sourceIndex: 0, afterBreak: false, width: 384, height: 216, data: Uint8Array(248832) },
+ *   // then { index: 1, timestamp: 0.2, sourceIndex: 2, ... }
  * }
  * ```
  */
