@@ -3,7 +3,7 @@ import type { ModelUsage } from "../pipeline/model.js";
 import type { ArtifactRecord } from "../pipeline/artifact.js";
 import type { Profile } from "../profiles/schema.js";
 import type { ResolvedModel, Routing } from "../routing/route.js";
-import type { DecodeStats } from "../video/frame-reader.js";
+import type { DecodeStats, FrameReaderStats } from "../video/frame-reader.js";
 import type { VideoMetadata } from "../video/metadata.js";
 import { writeFileAtomic } from "./atomic.js";
 import type { OutageRecord } from "../triton/outage.js";
@@ -34,6 +34,10 @@ export interface Manifest {
     max_frames: number | null;
     /** How ffmpeg decoded the video: sparse (the frames it decoded of those in the stream) or in full, and why. */
     decode: DecodeStats;
+    /** What ffmpeg actually did (counted from its log), against what the file and the plan promised. */
+    decoding: DecodingRecord;
+    /** Timestamp breaks (decoded times that restart or go back) and what the run did about them. */
+    timestamps: TimestampsRecord;
   };
   /** The profile as validated (defaults filled in, secrets masked unless output.mask_secrets is false). */
   profile: Profile;
@@ -51,6 +55,65 @@ export interface Manifest {
     /** Busy time per stage; stages overlap, so they add up to more than the wall time. */
     stages_ms: Record<string, number>;
     frames_per_second: number;
+  };
+}
+
+export interface DecodingRecord {
+  /** Frames in the video (VideoMetadata.frameCount) and frames ffmpeg was to decode (fewer when sparse). */
+  source_frames: number;
+  frames_to_decode: number;
+  /** Frames ffmpeg decoded (to where the run stopped), and those it lost to decoding errors (from the time gaps). */
+  frames_decoded: number;
+  frames_lost: number;
+  /** Analysis frames the plan expected at the analysis fps, and those the decoder delivered. */
+  frames_expected: number;
+  frames_delivered: number;
+  /** ffmpeg's error-level log lines (damaged packets it concealed or skipped), and the last few of them. */
+  errors: number;
+  error_lines: string[];
+  /** input.strict / --strict: errors stop the run (so a manifest of a strict run always has 0). */
+  strict: boolean;
+  /** True when the run stopped early on purpose (--max-frames): the counts are up to that point. */
+  stopped_early: boolean;
+}
+
+export interface TimestampsRecord {
+  /** input.timestamp_breaks: "rebase" (the breaks below were rebased) or "error" (a run with a break fails). */
+  breaks: "rebase" | "error";
+  /** Each break: the video's frame number after it, its time and the previous frame's (seconds, before rebasing), and the offset added from there on. */
+  rebased: Array<{ source_frame_index: number; previous_time: number; time: number; offset: number }>;
+}
+
+const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
+
+/** The manifest's `analysis.decoding` from the frame reader's counts. */
+export function decodingRecord(
+  s: FrameReaderStats,
+  video: VideoMetadata,
+  expected: number,
+  delivered: number,
+  strict: boolean,
+  stoppedEarly: boolean,
+): DecodingRecord {
+  return {
+    source_frames: video.frameCount,
+    frames_to_decode: s.decode?.mode === "sparse" ? s.decode.plannedFrames : video.frameCount,
+    frames_decoded: s.decodedFrames,
+    frames_lost: s.lostFrames,
+    frames_expected: expected,
+    frames_delivered: delivered,
+    errors: s.ffmpegErrors,
+    error_lines: [...s.ffmpegErrorLines],
+    strict,
+    stopped_early: stoppedEarly,
+  };
+}
+
+/** The manifest's `analysis.timestamps` from the frame reader's breaks. */
+export function timestampsRecord(s: FrameReaderStats, breaks: "rebase" | "error"): TimestampsRecord {
+  return {
+    breaks,
+    rebased: s.timestampBreaks.map((b) => ({ source_frame_index: b.sourceIndex, previous_time: round6(b.previousTime), time: round6(b.time), offset: round6(b.offset) })),
   };
 }
 

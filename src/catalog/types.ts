@@ -29,9 +29,13 @@ export interface Normalization {
 /**
  * How the client fits a frame into the branch's S x S input before sending it:
  * `stretch` resizes to S x S, `center_crop` resizes the shorter side to S and crops the centre,
- * `letterbox` scales the longer side to at most S (never up) and pads with `pad` around it.
+ * `center_crop_bicubic` the same with Pillow's antialiased bicubic filter and torchvision's crop
+ * rounding (openai/CLIP's own preprocessing, preprocess/pil-resize.ts), `stretch_crop_bilinear`
+ * stretches the whole frame to round(S * 256/224) square with Pillow's antialiased bilinear and crops
+ * the centre S (CSAIL's Places365 preprocessing), `letterbox` scales the longer side to at most S (never
+ * up) and pads with `pad` around it.
  */
-export type ResizeMode = "stretch" | "center_crop" | "letterbox";
+export type ResizeMode = "stretch" | "center_crop" | "center_crop_bicubic" | "stretch_crop_bilinear" | "letterbox";
 
 /**
  * How routing picks a branch from the video: `thresholds` compares max(width, height) with the

@@ -36,6 +36,10 @@ async function main(argv: string[]): Promise<number> {
   return cmd.run(rest);
 }
 
+// Warnings print as one line each, "video-analysis: warning [CODE]: ...", not Node's two-line form.
+process.removeAllListeners("warning");
+process.on("warning", (w: Error & { code?: string }) => console.error(`video-analysis: warning${w.code ? ` [${w.code}]` : ""}: ${w.message}`));
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

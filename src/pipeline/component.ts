@@ -6,6 +6,10 @@ export interface FrameContext {
   index: number;
   /** Seconds. */
   timestamp: number;
+  /** The frame's number in the video. */
+  sourceIndex: number;
+  /** The first frame after a timestamp break (flow forms no pair across it). */
+  afterBreak?: boolean;
   /** The frame and its fitted versions (shared by the components of this frame). */
   fitted: FittedFrame;
   clock: StageClock;

@@ -1,6 +1,7 @@
 import type { ResizeMode } from "../catalog/types.js";
 import { letterbox, type LetterboxInfo } from "../preprocess/letterbox.js";
 import { sealPixels } from "../preprocess/normalize.js";
+import { centerCropBicubic, stretchCropBilinear } from "../preprocess/pil-resize.js";
 import { resizeBilinear, type RgbImage } from "../preprocess/resize.js";
 
 /**
@@ -15,6 +16,10 @@ export interface RgbFrame {
   data: Uint8Array;
   index?: number;
   timestamp?: number;
+  /** The frame's number in the video (default: `index`). */
+  sourceIndex?: number;
+  /** The first frame after a timestamp break: no flow pair is formed with the frame before it. */
+  afterBreak?: boolean;
 }
 
 /** Checks a frame at the API boundary: TypeError for a wrong type, RangeError for sizes that disagree. */
@@ -99,6 +104,8 @@ function isFitted(frame: RgbImage, mode: ResizeMode, size: number): boolean {
 export function fitImage(frame: RgbImage, mode: ResizeMode, size: number, pad = 114, out?: Uint8Array): FittedImage {
   if (mode === "stretch") return { image: stretchTo(frame, size, out), letterbox: undefined };
   if (mode === "center_crop") return { image: centerCropTo(frame, size, out), letterbox: undefined };
+  if (mode === "center_crop_bicubic") return { image: centerCropBicubic(frame, size, out), letterbox: undefined };
+  if (mode === "stretch_crop_bilinear") return { image: stretchCropBilinear(frame, size, out), letterbox: undefined };
   const lb = letterboxTo(frame, size, pad, out);
   return { image: lb.image, letterbox: lb.info };
 }

@@ -1,7 +1,7 @@
 import { setMaxListeners } from "node:events";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { MANIFEST_FILE, MANIFEST_VERSION, maskedProfile, sdkVersion, writeManifest, type Manifest } from "../artifacts/manifest.js";
+import { decodingRecord, MANIFEST_FILE, MANIFEST_VERSION, maskedProfile, sdkVersion, timestampsRecord, writeManifest, type Manifest } from "../artifacts/manifest.js";
 import type { InferenceBackend, ModelContract } from "../backend/backend.js";
 import { EmbeddedEnsembles } from "../embedded/embedded-ensembles.js";
 import { catalogModel, clipText, findModel, inputValues, yoloEnd2EndOutputs } from "../catalog/index.js";
@@ -73,6 +73,8 @@ export interface RunOptions {
   keep?: boolean;
   /** Analyse at most this many frames (from the start). */
   maxFrames?: number;
+  /** Decoding errors stop the run (default: the profile's input.strict). */
+  strict?: boolean;
   /**
    * The video's metadata from probeVideo(video), or its promise: for a caller that has probed the video
    * already or started to while it set up. Otherwise run() probes it.
@@ -338,7 +340,16 @@ export class ModelManager {
     const routing = await this.route({ width: meta.width, height: meta.height, rotation: meta.rotation }, this.profile.analysis.max_side);
     const fps = Math.min(this.profile.analysis.fps, meta.frameRate);
     const a = routing.analysis;
-    const readOptions = { fps: this.profile.analysis.fps, width: a.width, height: a.height, metadata: meta, ...(signal ? { signal } : {}) };
+    const strict = options.strict ?? this.profile.input.strict;
+    const readOptions = {
+      fps: this.profile.analysis.fps,
+      width: a.width,
+      height: a.height,
+      metadata: meta,
+      timestampBreaks: this.profile.input.timestamp_breaks,
+      strict,
+      ...(signal ? { signal } : {}),
+    };
     const estimate = planFrames(meta, readOptions).estimatedFrames;
     const meter = new ProgressMeter(options.maxFrames ? Math.min(options.maxFrames, estimate) : estimate);
     // A Triton client that waits out a server outage says so in the progress, and the manifest lists it.
@@ -507,6 +518,13 @@ export class ModelManager {
       }
       await writes;
       signal?.throwIfAborted();
+      // The reader refuses errors itself when ffmpeg runs to the end; a run stopped early (maxFrames) checks here.
+      const rs = reader.stats;
+      if (strict && rs.ffmpegErrors > 0) {
+        throw new VideoAnalysisError("VIDEO_INVALID", `${meta.path} has decoding errors (${rs.ffmpegErrors}; last: ${rs.ffmpegErrorLines.at(-1) ?? "?"}); strict mode rejects them.`, {
+          details: { file: meta.path, ffmpegErrors: [...rs.ffmpegErrorLines] },
+        });
+      }
 
       // The artifacts are finished together: each ends with an fsync, and the disk can take them at once.
       const tw = performance.now();
@@ -542,6 +560,8 @@ export class ModelManager {
           last_timestamp: last,
           max_frames: maxFrames ?? null,
           decode: reader.stats.decode ?? { mode: "full", reason: "not started" },
+          decoding: decodingRecord(reader.stats, meta, estimate, meter.frames, strict, options.maxFrames !== undefined && meter.frames >= options.maxFrames),
+          timestamps: timestampsRecord(reader.stats, this.profile.input.timestamp_breaks),
         },
         profile: maskedProfile(this.profile),
         profile_source: this.profileSource,
@@ -563,6 +583,7 @@ export class ModelManager {
       await journal?.close();
       if (journal) await removeJournal(folder.dir);
       await folder.release();
+      warnAboutInput(manifest);
       if (triton) triton.onOutage = undefined;
       return { out: folder.dir, manifestPath, manifest };
     } catch (e) {
@@ -687,7 +708,8 @@ export class ModelManager {
 
   private context(frame: RgbFrame, clock: StageClock) {
     const img = checkFrame(frame);
-    return { index: frame.index ?? 0, timestamp: frame.timestamp ?? 0, fitted: new FittedFrame(img), clock, outputSize: { width: img.width, height: img.height } };
+    const index = frame.index ?? 0;
+    return { index, timestamp: frame.timestamp ?? 0, sourceIndex: frame.sourceIndex ?? index, fitted: new FittedFrame(img), clock, outputSize: { width: img.width, height: img.height } };
   }
 
   /** MiDaS depth of one frame (relative inverse depth at the branch size). */
@@ -707,6 +729,8 @@ export class ModelManager {
     return {
       fromIndex: a.index ?? 0,
       toIndex: b.index ?? 1,
+      fromSourceIndex: a.sourceIndex ?? a.index ?? 0,
+      toSourceIndex: b.sourceIndex ?? b.index ?? 1,
       fromTimestamp: a.timestamp ?? 0,
       toTimestamp: b.timestamp ?? 0,
       width: f.size,
@@ -813,6 +837,30 @@ async function* drop<T>(src: AsyncIterable<T>, n: number, skipped: (x: T) => voi
 }
 
 /** The first `n` items of an async iterable; the source is closed when they are taken. */
+/** One warning line each for decoding errors and rebased timestamp breaks (the manifest has the details). */
+function warnAboutInput(m: Manifest): void {
+  const d = m.analysis.decoding;
+  const file = m.video.path;
+  if (d.errors > 0) {
+    const lost = d.frames_lost > 0 ? `, about ${d.frames_lost} frames lost` : "";
+    process.emitWarning(
+      `${file}: ffmpeg reported ${d.errors} decoding errors (${d.frames_decoded} of ${d.frames_to_decode} frames decoded${lost}; ` +
+        `${d.frames_delivered} of ${d.frames_expected} analysis frames delivered; last: ${d.error_lines.at(-1) ?? "?"}); ` +
+        `see analysis.decoding in the manifest, --strict to refuse such files`,
+      { code: "VASDK_DECODE_ERRORS" },
+    );
+  }
+  const t = m.analysis.timestamps.rebased;
+  if (t.length > 0) {
+    const where = t.slice(0, 3).map((b) => `frame ${b.source_frame_index} (${b.previous_time} s -> ${b.time} s)`).join(", ");
+    process.emitWarning(
+      `${file}: ${t.length} timestamp break${t.length > 1 ? "s" : ""} rebased at ${where}${t.length > 3 ? ", ..." : ""}; ` +
+        `no flow pair spans one; see analysis.timestamps in the manifest (input.timestamp_breaks: error to refuse such files)`,
+      { code: "VASDK_TIMESTAMP_BREAKS" },
+    );
+  }
+}
+
 async function* take<T>(src: AsyncIterable<T>, n: number): AsyncGenerator<T> {
   if (n <= 0) return;
   let i = 0;

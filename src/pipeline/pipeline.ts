@@ -15,11 +15,13 @@ export interface FrameResult {
   index: number;
   /** Seconds. */
   timestamp: number;
+  /** The frame's number in the video (RgbFrame.sourceIndex, else `index`). */
+  sourceIndex: number;
   width: number;
   height: number;
   /** core_depth_midas. */
   depth?: DepthMap;
-  /** core_optical_flow: from the previous frame to this one (absent on the first frame). */
+  /** core_optical_flow: from the previous frame to this one (absent on the first frame and after a timestamp break). */
   flow?: FlowField;
   /** core_clip. */
   clip?: ClipFrameResult;
@@ -111,10 +113,13 @@ export async function* analyzeFrames(frames: AsyncIterable<RgbFrame>, c: Pipelin
     const image = checkFrame(raw, `frame ${position}`);
     const index = raw.index ?? position;
     const timestamp = raw.timestamp ?? index / fps;
+    const sourceIndex = raw.sourceIndex ?? index;
     const fitted = new FittedFrame(image, pool, options.fitter);
     const ctx: FrameContext = {
       index,
       timestamp,
+      sourceIndex,
+      ...(raw.afterBreak ? { afterBreak: true } : {}),
       fitted,
       clock,
       outputSize: options.outputSize ?? { width: image.width, height: image.height },
@@ -122,7 +127,7 @@ export async function* analyzeFrames(frames: AsyncIterable<RgbFrame>, c: Pipelin
     };
     if (position < (options.prime ?? 0)) {
       const primed = c.flow ? track(c.flow.analyze(ctx, inner)) : Promise.resolve(undefined);
-      const result = primed.then((): FrameResult => ({ index, timestamp, width: image.width, height: image.height }));
+      const result = primed.then((): FrameResult => ({ index, timestamp, sourceIndex, width: image.width, height: image.height }));
       return { raw, fitted, result, primeOnly: true };
     }
     // Called in frame order: each analyze() runs synchronously up to its first await (the flow component
@@ -134,7 +139,7 @@ export async function* analyzeFrames(frames: AsyncIterable<RgbFrame>, c: Pipelin
     const detections = c.detections ? track(c.detections.analyze(ctx, inner)) : undefined;
     const result = track(
       (async (): Promise<FrameResult> => {
-        const r: FrameResult = { index, timestamp, width: image.width, height: image.height };
+        const r: FrameResult = { index, timestamp, sourceIndex, width: image.width, height: image.height };
         if (depth) r.depth = await depth;
         if (flow) {
           const f = await flow;

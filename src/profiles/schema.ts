@@ -85,6 +85,20 @@ export const analysisSchema = z.strictObject({
   sparse_decode: z.boolean().default(true),
 });
 
+/** How the input video is read. */
+export const inputSchema = z.strictObject({
+  /**
+   * Decoded timestamps that restart or go back (an MPEG-TS of concatenated segments): "rebase" (default)
+   * shifts the later frames so time continues one frame after the last one before the break, and the
+   * manifest lists each break; "error" stops the run with VIDEO_INVALID. Rebase is the default because
+   * such files are common (recorded broadcasts, joined HLS segments), players show them continuously and
+   * ffmpeg without -copyts rebases them too; with "error" a run never reports a time the file does not hold.
+   */
+  timestamp_breaks: z.enum(["rebase", "error"]).default("rebase"),
+  /** Decoding errors (a damaged packet ffmpeg conceals and decodes past) stop the run (--strict). Default: counted, warned about and recorded in the manifest. */
+  strict: z.boolean().default(false),
+});
+
 export const fallbackSchema = z.strictObject({
   /** The model routing wanted. */
   from: nonEmpty(),
@@ -265,6 +279,7 @@ export const profileSchema = z.strictObject({
   description: z.string().optional(),
   backend: backendSchema,
   analysis: analysisSchema.prefault({}),
+  input: inputSchema.prefault({}),
   routing: routingSchema.prefault({}),
   /** Catalog name -> the name the server knows it by. */
   model_names: z.record(z.string(), nonEmpty()).default({}),

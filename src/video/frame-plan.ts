@@ -24,7 +24,17 @@ export interface FramePlanOptions {
    * in either direction (area degenerates to nearest-neighbour there).
    */
   scaleFlags?: ScaleFlags;
+  /**
+   * What to do when the decoded frames' timestamps stop increasing (a restart or a step back, as in an
+   * MPEG-TS made of concatenated segments). "rebase" (default): from that frame on, time continues one
+   * source frame interval after the last frame before the break (ffmpeg shifts the later timestamps, so
+   * the analysis rate keeps picking frames), and the reader reports the break. "error": the reader stops
+   * with VIDEO_INVALID at the first break.
+   */
+  timestampBreaks?: TimestampBreaks;
 }
+
+export type TimestampBreaks = "rebase" | "error";
 
 /** How frames will be decoded: the analysis size, rate and the ffmpeg command that produces them. */
 export interface FramePlan {
@@ -73,6 +83,21 @@ export function selectExpression(fps: number, origin = 0): string {
   return `isnan(prev_selected_t)+gte(${slot("t")},${slot("prev_selected_t")}+1)`;
 }
 
+/** The names of the two showinfo filters in the chain (their log lines start "[showinfo@NAME @ 0x..."). */
+export const SHOWINFO_DECODED = "decoded";
+export const SHOWINFO_PICKED = "picked";
+
+/**
+ * setpts's expression that rebases timestamp breaks: a frame whose pts (plus the offset so far) is not
+ * after the previous frame's output pts gets the previous one plus one source frame interval, and the
+ * offset grows by the difference for every later frame. Expression variables persist from frame to
+ * frame (st/ld): 0 the offset, 1 the previous output pts, 2 this frame's. Without a break it is PTS itself.
+ */
+export function rebaseExpression(frameRate: number): string {
+  const step = `1/(${frameRate}*TB)`;
+  return `st(2,PTS+ld(0));if(gt(N,0)*lte(ld(2),ld(1)),st(0,ld(1)+${step}-PTS)+st(2,ld(1)+${step}));st(1,ld(2));ld(2)`;
+}
+
 /**
  * The slot of time `t` exactly as selectExpression's filter computes it (the same double operations in
  * the same order, on the same decimal constants), for working out in advance which frames it keeps.
@@ -91,6 +116,8 @@ export function checkFramePlanOptions(options: FramePlanOptions): void {
   }
   checkDim("width", width);
   checkDim("height", height);
+  if (options.timestampBreaks !== undefined && options.timestampBreaks !== "rebase" && options.timestampBreaks !== "error")
+    throw new RangeError(`readFrames: timestampBreaks must be "rebase" or "error", got ${String(options.timestampBreaks)}`);
   if (options.scaleFlags !== undefined && !SCALE_FLAGS.includes(options.scaleFlags))
     throw new RangeError(`readFrames: scaleFlags must be one of ${SCALE_FLAGS.join(", ")}, got ${String(options.scaleFlags)}`);
 }
@@ -119,11 +146,13 @@ export function planFrames(meta: VideoMetadata, options: FramePlanOptions = {}):
   const rotate = rotationFilter(meta.rotation);
   const swap = meta.rotation === 90 || meta.rotation === 270;
   const [sw, sh] = swap ? [h, w] : [w, h];
-  const parts: string[] = [];
+  // showinfo logs a frame's pts (in the stream time base it logs once as "config in time_base"):
+  // "decoded" sees every decoded frame (how the reader counts them, numbers them and finds timestamp
+  // breaks), "picked" the selected ones (how frames get their real timestamps). checksum=0: no checksums.
+  const parts: string[] = [`showinfo@${SHOWINFO_DECODED}=checksum=0`];
+  if ((options.timestampBreaks ?? "rebase") === "rebase") parts.push(`setpts='${rebaseExpression(meta.frameRate)}'`);
   if (fps !== undefined) parts.push(`select='${selectExpression(fps, meta.containerStartTime)}'`);
-  // showinfo logs each selected frame's pts (in the stream time base it logs once as "config in
-  // time_base"), which is how frames get their real timestamps. checksum=0: no per-frame checksums.
-  parts.push("showinfo=checksum=0");
+  parts.push(`showinfo@${SHOWINFO_PICKED}=checksum=0`);
   // One swscale pass does the resize and the YUV -> rgb24 conversion.
   parts.push(`scale=${sw}:${sh}:flags=${scaleFlags}`, "format=rgb24");
   if (rotate) parts.push(rotate);

@@ -2,7 +2,15 @@ import { spawn, type ChildProcessByStdio } from "node:child_process";
 import { Readable } from "node:stream";
 import { VideoAnalysisError } from "../errors.js";
 import { ErrorTail, ffmpegPath, parseLogLine } from "./ffmpeg-tools.js";
-import { checkFramePlanOptions, ffmpegFrameArgs, planFrames, type FramePlan, type FramePlanOptions } from "./frame-plan.js";
+import {
+  checkFramePlanOptions,
+  ffmpegFrameArgs,
+  planFrames,
+  SHOWINFO_DECODED,
+  SHOWINFO_PICKED,
+  type FramePlan,
+  type FramePlanOptions,
+} from "./frame-plan.js";
 import { probeVideo, type VideoMetadata } from "./metadata.js";
 import { planSparseInput, type SparseInput, type SparsePlan } from "./sparse.js";
 
@@ -16,6 +24,14 @@ export interface Frame {
    * VideoMetadata.startTime and duration.
    */
   timestamp: number;
+  /**
+   * The frame's number in the video: 0 for its first frame, in presentation order, counting every frame
+   * the decoder gives (not only the analysed ones), so frame `sourceIndex` of any other tool that
+   * decodes the whole stream is this picture.
+   */
+  sourceIndex: number;
+  /** True on the first analysed frame after a timestamp break (see FramePlanOptions.timestampBreaks). */
+  afterBreak: boolean;
   width: number;
   height: number;
   /** rgb24, row-major HWC: exactly width * height * 3 bytes. The reader reuses it only once it is given back with recycle(). */
@@ -62,19 +78,47 @@ export interface FrameReaderStats {
   ffmpegPid: number | undefined;
   /** How the video is decoded (once ffmpeg runs). */
   decode: DecodeStats | undefined;
+  /** Frames ffmpeg has decoded so far, counted from its log (every decoded frame, analysed or not). */
+  decodedFrames: number;
+  /** Frames the decoder lost to errors, counted from the time gaps where it reported them. */
+  lostFrames: number;
+  /** ffmpeg's last error-level log lines (at most 4). */
+  ffmpegErrorLines: readonly string[];
+  /** The timestamp breaks found so far (rebased ones; with timestampBreaks "error" the first one stops the reader). */
+  timestampBreaks: readonly TimestampBreak[];
+}
+
+/** Where decoded timestamps stopped increasing, and how the later ones were shifted. */
+export interface TimestampBreak {
+  /** The video's frame number (Frame.sourceIndex) of the first frame after the break. */
+  sourceIndex: number;
+  /** Seconds (same timeline as Frame.timestamp, before rebasing): the frame before the break, and this one. */
+  previousTime: number;
+  time: number;
+  /** Seconds added to this frame's and every later frame's timestamp (up to the next break). */
+  offset: number;
 }
 
 /**
- * "sparse": ffmpeg decodes `decodedFrames` of the stream's `sourceFrames` (see ReadFramesOptions.sparse).
+ * "sparse": ffmpeg is to decode `plannedFrames` of the stream's `sourceFrames` (see ReadFramesOptions.sparse; FrameReaderStats.decodedFrames counts what it did).
  * "full": every frame, and why; `fellBack` when a sparse decode was abandoned for a full one.
  */
 export type DecodeStats =
-  | { mode: "sparse"; sourceFrames: number; decodedFrames: number }
+  | { mode: "sparse"; sourceFrames: number; plannedFrames: number }
   | { mode: "full"; reason: string; fellBack?: boolean };
 
 type Child = ChildProcessByStdio<null, Readable, Readable>;
 
 const SHOWINFO_FRAME = /\bn:\s*(\d+)\s+pts:\s*(-?\d+)\s+pts_time:/;
+const DECODED_TAG = `[showinfo@${SHOWINFO_DECODED} @`;
+const PICKED_TAG = `[showinfo@${SHOWINFO_PICKED} @`;
+
+/** A picked frame's facts from ffmpeg's log, waiting for its bytes. */
+interface Picked {
+  timestamp: number;
+  sourceIndex: number;
+  afterBreak: boolean;
+}
 const SHOWINFO_TB = /config in time_base:\s*(\d+)\/(\d+)/;
 
 /**
@@ -92,7 +136,8 @@ const SHOWINFO_TB = /config in time_base:\s*(\d+)\/(\d+)/;
  * Example:
  * ```ts
  * for await (const f of readFrames("people_768x432_10fps.mp4", { fps: 5, width: 384 })) {
- *   // f = { index: 0, timestamp: 0, width: 384, height: 216, data: Uint8Array(248832) }, then 0.2 s, ...
+ *   // f = { index: 0, timestamp: 0, sourceIndex: 0, afterBreak: false, width: 384, height: 216, data: Uint8Array(248832) },
+ *   // then { index: 1, timestamp: 0.2, sourceIndex: 2, ... }
  * }
  * ```
  */
@@ -113,7 +158,17 @@ export class FrameReader extends Readable {
   private readonly complete: Buffer[] = [];
   private readonly spare: Buffer[] = [];
   private readonly made = new WeakSet<Uint8Array>();
-  private readonly timestamps: number[] = [];
+  private readonly picked: Picked[] = [];
+  /** Decoded frames (the "decoded" showinfo's lines), the last one's pts and its offset in seconds. */
+  private decoded = 0;
+  private lastDecodedPts: number | undefined;
+  private lastDecodedTime = 0;
+  /** Decoded frames not yet matched to a picked one: their rebased time (s), number and whether a break precedes them. */
+  private readonly recent: Array<{ time: number; sourceIndex: number; afterBreak: boolean }> = [];
+  /** Frames the decoder lost to errors (see onDecoded). */
+  private lost = 0;
+  private offset = 0;
+  private readonly breaks: TimestampBreak[] = [];
   private timeBase: [number, number] | undefined;
   private stderrRest = "";
   private errors = new ErrorTail(4);
@@ -175,6 +230,10 @@ export class FrameReader extends Readable {
       ffmpegErrors: this.errors.count,
       ffmpegPid: this.child?.pid,
       decode: this.decodeStats,
+      decodedFrames: this.decoded,
+      lostFrames: this.lost,
+      ffmpegErrorLines: this.errors.last,
+      timestampBreaks: this.breaks,
     };
   }
 
@@ -209,7 +268,7 @@ export class FrameReader extends Readable {
       if (sparse.input) {
         this.sparse = sparse.input;
         input = sparse.input.url;
-        this.decodeStats = { mode: "sparse", sourceFrames: sparse.input.frames, decodedFrames: sparse.input.decoded };
+        this.decodeStats = { mode: "sparse", sourceFrames: sparse.input.frames, plannedFrames: sparse.input.decoded };
       } else this.decodeStats = { mode: "full", reason: sparse.reason };
     } else this.decodeStats = { mode: "full", reason: plan.fps === undefined ? "every frame is analysed" : "sparse: false" };
 
@@ -278,7 +337,13 @@ export class FrameReader extends Readable {
     this.complete.length = 0;
     this.current = undefined;
     this.filled = 0;
-    this.timestamps.length = 0;
+    this.picked.length = 0;
+    this.decoded = 0;
+    this.lost = 0;
+    this.lastDecodedPts = undefined;
+    this.offset = 0;
+    this.recent.length = 0;
+    this.breaks.length = 0;
     this.timeBase = undefined;
     this.stderrRest = "";
     this.errors = new ErrorTail(4);
@@ -350,7 +415,13 @@ export class FrameReader extends Readable {
   }
 
   private onLogLine(line: string): void {
-    if (line.includes("Parsed_showinfo_")) {
+    if (line.startsWith(DECODED_TAG)) {
+      const f = SHOWINFO_FRAME.exec(line);
+      if (f) this.onDecoded(Number(f[2]));
+      else this.onTimeBase(line);
+      return;
+    }
+    if (line.startsWith(PICKED_TAG)) {
       const f = SHOWINFO_FRAME.exec(line);
       if (f) {
         const [num, den] = this.timeBase ?? [1, 1];
@@ -374,12 +445,26 @@ export class FrameReader extends Readable {
             );
           return;
         }
-        // -copyts: the source pts. Counted from the container's start, like VideoMetadata.startTime.
-        this.timestamps.push((pts * num) / den - this.meta!.containerStartTime);
+        // -copyts: the source pts (rebased after a break). Counted from the container's start, like VideoMetadata.startTime.
+        const timestamp = (pts * num) / den - this.meta!.containerStartTime;
+        // The decoded frame it is: the one with its (rebased) time, to within the tick setpts truncates to.
+        const j = this.recent.findIndex((d) => Math.abs(d.time - timestamp) <= num / den + 1e-6);
+        if (j < 0 && !this.sparse) {
+          this.destroy(
+            new VideoAnalysisError("INTERNAL", `Decoding ${this.meta!.path}: picked frame ${k} at ${timestamp} s matches no decoded frame.`, {
+              details: { file: this.meta!.path },
+            }),
+          );
+          return;
+        }
+        const passed = this.recent.splice(0, j + 1);
+        const afterBreak = passed.some((d) => d.afterBreak);
+        // A sparse decode leaves frames out: the frame's number comes from the sample table.
+        const sourceIndex = this.sparse ? this.sparse.selectedSourceIndex[k]! : passed[j]!.sourceIndex;
+        this.picked.push({ timestamp, sourceIndex, afterBreak });
         return;
       }
-      const tb = SHOWINFO_TB.exec(line);
-      if (tb) this.timeBase = [Number(tb[1]), Number(tb[2])];
+      this.onTimeBase(line);
       return;
     }
     const { level, text } = parseLogLine(line);
@@ -389,14 +474,63 @@ export class FrameReader extends Readable {
     }
   }
 
+  private onTimeBase(line: string): void {
+    const tb = SHOWINFO_TB.exec(line);
+    if (tb) this.timeBase = [Number(tb[1]), Number(tb[2])];
+  }
+
+  /**
+   * A decoded frame (before the select filter): counted, numbered, checked for a timestamp break (a pts
+   * not after the previous frame's) and kept in `recent` with its rebased time until a picked frame
+   * claims it (or a later one is picked).
+   */
+  private onDecoded(pts: number): void {
+    const prev = this.lastDecodedPts;
+    this.lastDecodedPts = pts;
+    const meta = this.meta!;
+    const [num, den] = this.timeBase ?? [1, 1];
+    const seconds = (p: number) => (p * num) / den - meta.containerStartTime;
+    const lastTime = this.lastDecodedTime;
+    this.lastDecodedTime = seconds(pts);
+    // In a file the decoder reported errors in, frames it lost still have their numbers: a gap of more
+    // than 1.5 frame intervals is counted at the stream's frame rate. (Errors are logged as packets go
+    // in, frames come out later, so any error so far counts.) In a clean file a gap is the video's own timing.
+    const gap = (this.lastDecodedTime - lastTime) * meta.frameRate;
+    if (prev !== undefined && pts > prev && this.errors.count > 0 && gap > 1.5) this.lost += Math.round(gap) - 1;
+    const index = this.decoded++ + this.lost;
+    if (prev === undefined || pts > prev) {
+      this.recent.push({ time: this.lastDecodedTime + this.offset, sourceIndex: index, afterBreak: false });
+      return;
+    }
+    const previousTime = seconds(prev);
+    const time = seconds(pts);
+    if ((this.options.timestampBreaks ?? "rebase") === "error") {
+      this.destroy(
+        new VideoAnalysisError(
+          "VIDEO_INVALID",
+          `${meta.path} has a timestamp break: frame ${index} is at ${time.toFixed(3)} s, after a frame at ${previousTime.toFixed(3)} s ` +
+            `(timestamps restart or go back, as in concatenated MPEG-TS segments). Set input.timestamp_breaks: rebase in the profile ` +
+            `(timestampBreaks: "rebase") to analyse it with continuous time, or remux the file with continuous timestamps.`,
+          { details: { file: meta.path, sourceFrameIndex: index, previousTime, time } },
+        ),
+      );
+      return;
+    }
+    // The same shift as the setpts filter's (rebaseExpression): one source frame interval after the previous frame.
+    const before = this.offset;
+    this.offset = previousTime + before + 1 / meta.frameRate - time;
+    this.breaks.push({ sourceIndex: index, previousTime, time, offset: this.offset });
+    this.recent.push({ time: time + this.offset, sourceIndex: index, afterBreak: true });
+  }
+
   /** Pushes every frame whose bytes and timestamp have both arrived; pauses ffmpeg when the stream is full. */
   private drain(): void {
-    while (this.complete.length > 0 && this.timestamps.length > 0 && !this.destroyed) {
+    while (this.complete.length > 0 && this.picked.length > 0 && !this.destroyed) {
       const data = this.complete.shift()!;
-      const timestamp = this.timestamps.shift()!;
+      const { timestamp, sourceIndex, afterBreak } = this.picked.shift()!;
       const plan = this.framePlan!;
       this.lastTimestamp = timestamp;
-      const more = this.push({ index: this.pushed++, timestamp, width: plan.width, height: plan.height, data } satisfies Frame);
+      const more = this.push({ index: this.pushed++, timestamp, sourceIndex, afterBreak, width: plan.width, height: plan.height, data } satisfies Frame);
       if (!more && this.child && !this.stdoutPaused) {
         this.stdoutPaused = true;
         this.child.stdout.pause();

@@ -32,6 +32,8 @@ export interface SparseInput {
   url: string;
   /** pts (in 1/timescale units) of the frames the select filter will pick, in order. */
   selectedPts: readonly number[];
+  /** Their frame numbers in the video (presentation order among the frames ffmpeg outputs), in order. */
+  selectedSourceIndex: readonly number[];
   /** The video track's time scale: the stream time base is 1/timescale. */
   timescale: number;
   /** Frames in the stream, and frames ffmpeg will decode. */
@@ -160,19 +162,21 @@ async function referenceSamples(fd: number, t: SampleTable, rules: NalRules): Pr
  * The frames the select filter picks (in pts order), from each sample's pts; `out` says which samples
  * ffmpeg outputs at all (an edit list's start drops the ones before it).
  */
-function pickedSamples(pts: Float64Array, out: (i: number) => boolean, timescale: number, fps: number, origin: number): number[] {
+function pickedSamples(pts: Float64Array, out: (i: number) => boolean, timescale: number, fps: number, origin: number): { picked: number[]; rank: number[] } {
   const order = [...pts.keys()].filter(out).sort((a, b) => pts[a]! - pts[b]! || a - b);
   const tb = 1 / timescale;
   const picked: number[] = [];
+  const rank: number[] = [];
   let prevSlot = Number.NaN;
-  for (const i of order) {
+  order.forEach((i, r) => {
     const slot = selectSlot(pts[i]! * tb, fps, origin);
     if (Number.isNaN(prevSlot) || slot >= prevSlot + 1) {
       picked.push(i);
+      rank.push(r);
       prevSlot = slot;
     }
-  }
-  return picked;
+  });
+  return { picked, rank };
 }
 
 /** The rewritten sample table listing only `keep` (sample numbers in decode order). */
@@ -276,7 +280,7 @@ export async function planSparseInput(meta: VideoMetadata, fps: number): Promise
     for (let i = 0; i < count; i++) pts[i] = t.dts[i]! + (t.ctts?.[i] ?? 0) - mediaTime;
     // With an edit list ffmpeg outputs no frame before the edit's start; without one, every frame.
     const output = (i: number) => !edit || pts[i]! >= 0;
-    const picked = pickedSamples(pts, output, t.timescale, fps, meta.containerStartTime);
+    const { picked, rank } = pickedSamples(pts, output, t.timescale, fps, meta.containerStartTime);
 
     const ref = await referenceSamples(fh.fd, t, rules);
     const needed = new Uint8Array(ref);
@@ -317,6 +321,7 @@ export async function planSparseInput(meta: VideoMetadata, fps: number): Promise
       input: {
         url: `concat:${parts.join("|")}`,
         selectedPts: picked.map((i) => pts[i]!),
+        selectedSourceIndex: rank,
         timescale: t.timescale,
         frames: count,
         decoded: keep.length,

@@ -60,10 +60,13 @@ export const op = {
   i32Ne: [0x47],
   i32GeU: [0x4f],
   i32Add: [0x6a],
+  i32Sub: [0x6b],
   i32Or: [0x72],
   i32Shl: [0x74],
   v128Load: (offset: number) => [...simd(0x00), 0, ...uleb(offset)],
   v128Load64Zero: (offset: number) => [...simd(0x5d), 0, ...uleb(offset)],
+  v128Load32Zero: (offset: number) => [...simd(0x5c), 0, ...uleb(offset)],
+  i32x4ExtractLane: (lane: number) => [...simd(0x1b), lane],
   v128Store: (offset: number) => [...simd(0x0b), 0, ...uleb(offset)],
   /** i8x16.shuffle: 16 lane indices into the 32 bytes of its two operands. */
   shuffle: (lanes: readonly number[]) => [...simd(0x0d), ...lanes],

@@ -11,7 +11,7 @@ import type { BatchProgress, BatchReport } from "../../src/batch/batch.js";
 import { ModelManager } from "../../src/pipeline/model-manager.js";
 import { CLI, filesUnder, tempDir } from "../pipeline/support.js";
 import { repoRoot, skipUnlessTestdata } from "../support/testdata.js";
-import { EMBEDDED_PROFILE, makeClips, mainRuns, OVERRIDES, runDifferences, SOURCE, truncated } from "./support.js";
+import { eagerProfile, EMBEDDED_PROFILE, makeClips, mainRuns, OVERRIDES, runDifferences, SOURCE, truncated } from "./support.js";
 
 const run = promisify(execFile);
 const skip = skipUnlessTestdata(...SOURCE);
@@ -86,7 +86,8 @@ describe("batch: many videos, one run folder each", { skip }, () => {
 
   test("a batch SIGKILLed mid-video: the next batch resumes that video (or starts it again if nothing was committed) and its folder ends identical to main's", async () => {
     const out = join(tmp.dir, "out-killed");
-    const child = spawn("node", [CLI, "batch", "--profile", EMBEDDED_PROFILE, "--out", out, "--fps", "2", "--quiet", longer], { cwd: repoRoot, stdio: "ignore" });
+    const eager = eagerProfile(tmp.dir);
+    const child = spawn("node", [CLI, "batch", "--profile", eager, "--out", out, "--fps", "2", "--quiet", longer], { cwd: repoRoot, stdio: "ignore" });
     killed = child;
     const runDir = join(out, "longer00");
     // Killed once the run has committed frames (its journal is in the run folder).
@@ -100,7 +101,7 @@ describe("batch: many videos, one run folder each", { skip }, () => {
     const left = filesUnder(runDir);
     assert.ok(!left.includes("manifest.json") && left.includes(".video-analysis.lock"), left.join(","));
 
-    const r = await cli(["batch", "--profile", EMBEDDED_PROFILE, "--out", out, "--fps", "2", "--json", longer]);
+    const r = await cli(["batch", "--profile", eager, "--out", out, "--fps", "2", "--json", longer]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).counts.done, 1);
     assert.deepEqual(await runDifferences(runDir, refs.get(longer)!), []);

@@ -12,7 +12,7 @@ import type { QueueStatus, VideoJobData, VideoJobResult } from "../../src/batch/
 import { CLI, filesUnder, tempDir } from "../pipeline/support.js";
 import { redisUnavailable, startRedis, type RedisServer } from "../support/redis-server.js";
 import { repoRoot, skipUnlessTestdata } from "../support/testdata.js";
-import { EMBEDDED_PROFILE, makeClips, mainRuns, runDifferences, SOURCE, truncated } from "./support.js";
+import { eagerProfile, EMBEDDED_PROFILE, makeClips, mainRuns, runDifferences, SOURCE, truncated } from "./support.js";
 
 const run = promisify(execFile);
 const skip = skipUnlessTestdata(...SOURCE) || redisUnavailable() || false;
@@ -123,7 +123,7 @@ describe("workers on a BullMQ queue (real redis-server)", { skip }, () => {
 
   test("a worker SIGKILLed mid-job: another worker takes the stalled job and completes it, identical to main's", async () => {
     const out = join(tmp.dir, "out-kill");
-    const e = await cli(["enqueue", "--queue", "qkill", "--profile", EMBEDDED_PROFILE, "--out", out, "--fps", "2", "--json", longer]);
+    const e = await cli(["enqueue", "--queue", "qkill", "--profile", eagerProfile(tmp.dir), "--out", out, "--fps", "2", "--json", longer]);
     const job = (JSON.parse(e.stdout) as { jobs: Array<{ id: string; run_dir: string }> }).jobs[0]!;
     const a = worker("qkill");
     // Killed once the job has reported frames and its run has committed some (its journal is there).
@@ -157,7 +157,7 @@ describe("workers on a BullMQ queue (real redis-server)", { skip }, () => {
 
   test("SIGTERM mid-job: the worker stops the run, puts the job back (no attempt used) and exits 0; only committed frames are left, for the next worker to resume", async () => {
     const out = join(tmp.dir, "out-term");
-    const e = await cli(["enqueue", "--queue", "qterm", "--profile", EMBEDDED_PROFILE, "--out", out, "--fps", "2", "--json", longer]);
+    const e = await cli(["enqueue", "--queue", "qterm", "--profile", eagerProfile(tmp.dir), "--out", out, "--fps", "2", "--json", longer]);
     const job = (JSON.parse(e.stdout) as { jobs: Array<{ id: string; run_dir: string }> }).jobs[0]!;
     const w = worker("qterm");
     const q = new Queue<VideoJobData, VideoJobResult>("qterm", { connection: { url: redis.url } });

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { ModelManager } from "../../src/pipeline/model-manager.js";
 import { ARTIFACT_FILES } from "../../src/pipeline/run-folder.js";
 import { ffmpegRun, filesUnder, npzDifferences, EMBEDDED_PROFILE } from "../pipeline/support.js";
-import { testdata } from "../support/testdata.js";
+import { repoRoot, testdata } from "../support/testdata.js";
 
 export { EMBEDDED_PROFILE };
 /** The clips' source: 30 s of cars seen from above (CC-BY-4.0, ../shared/testdata/video). */
@@ -61,4 +61,19 @@ export async function runDifferences(a: string, b: string): Promise<string[]> {
   if (JSON.stringify(ma.analysis) !== JSON.stringify(mb.analysis)) diffs.push("manifest analysis");
   if (JSON.stringify(ma.resolved_model_mapping) !== JSON.stringify(mb.resolved_model_mapping)) diffs.push("manifest resolved_model_mapping");
   return diffs;
+}
+
+/**
+ * The shipped embedded profile committing after every frame (it commits every 5 s), written into `dir`
+ * with its model folder made absolute: a run killed early then has commits to resume from.
+ */
+export function eagerProfile(dir: string): string {
+  const path = join(dir, "eager.yaml");
+  writeFileSync(
+    path,
+    readFileSync(EMBEDDED_PROFILE, "utf8")
+      .replace("${VIDEO_SDK_MODELS_DIR:-../models/contract}", join(repoRoot, "models", "contract"))
+      .replace("  dir: runs/embedded_cpu", "  commit_interval_s: 0"),
+  );
+  return path;
 }

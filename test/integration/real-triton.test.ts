@@ -5,6 +5,7 @@
  * for this file and stopped at its end. Where it cannot run (scripts/tritonserver-local.sh --check exits 3,
  * e.g. its venv is not installed), every test is skipped with the reason. See docs/real-tritonserver.md.
  */
+import { centerCropBicubic, stretchCropBilinear } from "../../src/preprocess/pil-resize.js";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -110,6 +111,8 @@ function centerCrop(img: RgbImage, s: number): RgbImage {
 function fit(m: CatalogModel, img: RgbImage, s: number): RgbImage {
   if (m.family.resize === "letterbox") return letterbox(img, s, s, { fill: m.family.pad ?? 114 }).image;
   if (m.family.resize === "center_crop") return centerCrop(img, s);
+  if (m.family.resize === "center_crop_bicubic") return centerCropBicubic(img, s);
+  if (m.family.resize === "stretch_crop_bilinear") return stretchCropBilinear(img, s);
   return resizeBilinear(img, s, s);
 }
 

@@ -47,6 +47,11 @@ describe("main: a run folder from the contract models", () => {
     assert.deepEqual(m.analysis, {
       width: 320, height: 180, fps: 2, frames: 6, first_timestamp: 0, last_timestamp: 2.5, max_frames: null,
       decode: { mode: "full", reason: "only 0 of 30 frames could be left out" },
+      decoding: {
+        source_frames: 30, frames_to_decode: 30, frames_decoded: 30, frames_lost: 0, frames_expected: 6, frames_delivered: 6,
+        errors: 0, error_lines: [], strict: false, stopped_early: false,
+      },
+      timestamps: { breaks: "rebase", rebased: [] },
     });
     assert.equal(m.profile.name, "embedded_cpu");
     const slots = m.models_used.map((u: { slot: string }) => u.slot).sort();

@@ -61,11 +61,15 @@ def load(run_dir: pathlib.Path, component: str) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-def check_frames(a: dict[str, np.ndarray], n: int, index="frame_index", time="timestamp") -> None:
+def check_frames(a: dict[str, np.ndarray], n: int, index="frame_index", time="timestamp", source="source_frame_index") -> None:
     assert a[index].dtype == np.int64 and a[index].shape == (n,)
     assert a[time].dtype == np.float64 and a[time].shape == (n,)
     assert np.all(np.diff(a[index]) > 0), "frame indices increase"
     assert np.all(np.diff(a[time]) > 0), "timestamps increase"
+    # The frame's number in the 10 fps video: analysis frame k at 2 fps is the video's frame 5k, at k/2 s.
+    assert a[source].dtype == np.int64 and a[source].shape == (n,)
+    assert np.array_equal(a[source], a[index] * 5)
+    assert np.allclose(a[time], a[source] / 10)
 
 
 def test_the_folder_holds_every_artifact_and_no_temporary_file(run_dir, manifest):
@@ -115,6 +119,7 @@ def test_flow_pairs_consecutive_frames(run_dir, manifest):
     check_frames(a, n - 1)
     assert a["next_frame_index"].dtype == np.int64
     assert np.array_equal(a["next_frame_index"], a["frame_index"] + 1)
+    assert np.array_equal(a["next_source_frame_index"], a["source_frame_index"] + 5)
     assert np.all(a["next_timestamp"] > a["timestamp"])
 
 
@@ -158,7 +163,8 @@ def test_detections(run_dir, manifest):
     for name, dtype, shape in [("frame_index", np.int64, (rows,)), ("timestamp", np.float64, (rows,)), ("track_id", np.int32, (rows,)),
                                ("class_id", np.int32, (rows,)), ("score", np.float32, (rows,)), ("box", np.float32, (rows, 4))]:
         assert a[name].dtype == dtype and a[name].shape == shape, name
-    check_frames(a, n, "frames_index", "frames_timestamp")
+    check_frames(a, n, "frames_index", "frames_timestamp", "frames_source_index")
+    assert a["source_frame_index"].dtype == np.int64 and np.array_equal(a["source_frame_index"], a["frame_index"] * 5)
     assert set(a["frame_index"]) <= set(a["frames_index"])
     assert a["class_names"].shape == (80,) and a["class_names"][0] == "person"
     w, h = a["source_size"]

@@ -22,7 +22,9 @@ export const clipImage: Family = {
   ],
   routing: "thresholds",
   input: "image",
-  resize: "center_crop",
+  // openai/CLIP's preprocessing exactly: Resize(S, BICUBIC) on a PIL image (Pillow's antialiased
+  // bicubic of the shorter side), CenterCrop(S), /255, CLIP mean/std. Equal to its output to 1e-6.
+  resize: "center_crop_bicubic",
   normalization: NORMALIZATIONS.clip,
   ensemble: (s) => ({
     inputs: [{ name: "INPUT__0", datatype: "UINT8", shape: [1, s!, s!, 3] }],

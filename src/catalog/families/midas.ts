@@ -17,6 +17,11 @@ export const midas: Family = {
   ],
   routing: "thresholds",
   input: "image",
+  // Reference preprocessing (isl-org/MiDaS midas/transforms.py via run.py): Resize keeping the aspect
+  // ratio to a multiple of 32 (cv2.INTER_CUBIC), then the family's mean/std. A fixed S x S branch cannot
+  // keep the aspect ratio; MiDaS's own fixed-shape mode (run.py --square, used for its ONNX/TensorRT
+  // exports) stretches to S x S with INTER_CUBIC. The SDK stretches with OpenCV's INTER_LINEAR
+  // arithmetic instead; what that costs in depth error is not measured yet.
   resize: "stretch",
   normalization: NORMALIZATIONS.dpt,
   ensemble: (s) => ({

@@ -18,7 +18,12 @@ export const places365: Family = {
   ],
   routing: "thresholds",
   input: "image",
-  resize: "center_crop",
+  // Reference preprocessing (CSAILVision/places365 run_placesCNN_basic.py): Resize((256, 256)) (the whole
+  // picture stretched to a square, PIL bilinear with antialiasing), CenterCrop(224), ImageNet mean/std.
+  // Matched exactly at 224 (Pillow's arithmetic, preprocess/pil-resize.ts); the 336 and 448 branches keep
+  // its 8/7 margin (stretch to 384 and 512). Before, the SDK took the centre square (aspect kept) with a
+  // bilinear resize without antialiasing: on places_cam_example.jpg its pixels were off by 32 on average.
+  resize: "stretch_crop_bilinear",
   normalization: NORMALIZATIONS.imagenet,
   ensemble: (s) => ({
     inputs: [{ name: "INPUT__0", datatype: "UINT8", shape: [1, s!, s!, 3] }],

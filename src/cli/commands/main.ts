@@ -55,10 +55,12 @@ export function formatRun(r: RunResult): string {
   }
   const t = m.timings;
   const d = m.analysis.decode;
+  const c = m.analysis.decoding;
+  const upTo = c.stopped_early ? " until the run stopped" : "";
   lines.push(
     d.mode === "sparse"
-      ? `decoded  ${d.decodedFrames} of ${d.sourceFrames} source frames (the others are neither analysed nor referenced)`
-      : `decoded  every source frame (${d.reason})`,
+      ? `decoded  ${c.frames_decoded} of ${d.sourceFrames} source frames${upTo} (sparse: the others are neither analysed nor referenced)`
+      : `decoded  ${c.frames_decoded} of ${c.source_frames} source frames${upTo} (every frame: ${d.reason})`,
   );
   lines.push(`wrote    ${rel}/: ${m.analysis.frames} frames in ${(t.wall_ms / 1000).toFixed(1)} s (${t.frames_per_second.toFixed(1)} frames/s)`);
   const pw = Math.max(...m.artifacts.map((a) => a.path.length), "manifest.json".length);
@@ -72,7 +74,7 @@ export function formatRun(r: RunResult): string {
 export const mainCommand: Command = {
   name: "main",
   summary: "analyse a video with a profile's components and write the run folder (.npz artifacts + manifest.json)",
-  usage: "video-analysis main --video V --profile P [--out DIR] [--quiet] [--json] [--overwrite] [--resume] [--no-keep] [--fps F] [--max-frames N]",
+  usage: "video-analysis main --video V --profile P [--out DIR] [--quiet] [--json] [--overwrite] [--resume] [--no-keep] [--fps F] [--max-frames N] [--strict]",
   async run(argv) {
     const { values } = parseCommandArgs(this, argv, {
       video: { type: "string" },
@@ -85,6 +87,7 @@ export const mainCommand: Command = {
       "no-keep": { type: "boolean", default: false },
       fps: { type: "string" },
       "max-frames": { type: "string" },
+      strict: { type: "boolean", default: false },
     });
     const video = required(this, "video", values.video);
     const profilePath = required(this, "profile", values.profile);
@@ -126,6 +129,7 @@ export const mainCommand: Command = {
         ...(values.resume ? { resume: true } : {}),
         ...(values["no-keep"] ? { keep: false } : {}),
         ...(maxFrames !== undefined ? { maxFrames } : {}),
+        ...(values.strict ? { strict: true } : {}),
       });
       reporter.done();
       if (values.json) console.log(JSON.stringify(runSummary(r)));

@@ -11,12 +11,13 @@ import type { FrameResult } from "../../pipeline/pipeline.js";
  * - `similarity` float32 [F, P]: cosine similarity (frame x prompt);
  * - `probabilities` float32 [F, P]: CLIP's zero-shot softmax over the prompts of 100 x similarity;
  * - `top_k_indices` int32 [F, k]: the profile's top_k prompts per frame, most probable first;
- * - `frame_index` int64 [F], `timestamp` float64 [F].
+ * - `frame_index` int64 [F], `timestamp` float64 [F], `source_frame_index` int64 [F] (the frame's number in the video).
  */
 export class ClipArtifact implements ArtifactSink {
   readonly component = "core_clip" as const;
   private readonly index = new Column(Float64Array);
   private readonly time = new Column(Float64Array);
+  private readonly source = new Column(Float64Array);
   private readonly similarity: Column<Float32Array>;
   private readonly probabilities: Column<Float32Array>;
   private readonly top: Column<Int32Array>;
@@ -37,7 +38,7 @@ export class ClipArtifact implements ArtifactSink {
   }
 
   get journal() {
-    return { writer: this.writer, columns: [this.index, this.time, this.similarity, this.probabilities, this.top] };
+    return { writer: this.writer, columns: [this.index, this.time, this.similarity, this.probabilities, this.top, this.source] };
   }
 
   get path(): string {
@@ -65,6 +66,7 @@ export class ClipArtifact implements ArtifactSink {
     this.top.pushRow(c.top.slice(0, this.topK).map((t) => t.index));
     this.index.push(r.index);
     this.time.push(r.timestamp);
+    this.source.push(r.sourceIndex);
   }
 
   async finish(): Promise<ArtifactRecord> {
@@ -80,6 +82,7 @@ export class ClipArtifact implements ArtifactSink {
     await this.log.write(w, "top_k_indices", "int32", [n, this.topK], this.top.values());
     await this.log.write(w, "frame_index", "int64", [n], int64Of(this.index.values()));
     await this.log.write(w, "timestamp", "float64", [n], this.time.values());
+    await this.log.write(w, "source_frame_index", "int64", [n], int64Of(this.source.values()));
     await w.close();
     return this.log.record(this.component, w, this.runDir, n);
   }

@@ -7,13 +7,14 @@ import type { FrameResult } from "../../pipeline/pipeline.js";
  * core_depth_midas/depth.npz:
  * - `depth` float32 (float16 with output.float16) [F, S, S]: relative inverse depth per analysis frame at
  *   the branch size S (streamed into the file frame by frame, never held whole);
- * - `frame_index` int64 [F], `timestamp` float64 [F] (seconds);
+ * - `frame_index` int64 [F], `timestamp` float64 [F], `source_frame_index` int64 [F] (the frame's number in the video) (seconds);
  * - `frame_size` int32 [2]: the analysis frame's width and height (the map covers the whole frame).
  */
 export class DepthArtifact implements ArtifactSink {
   readonly component = "core_depth_midas" as const;
   private readonly index = new Column(Float64Array);
   private readonly time = new Column(Float64Array);
+  private readonly source = new Column(Float64Array);
   private readonly log = new ArrayLog();
 
   private constructor(
@@ -24,7 +25,7 @@ export class DepthArtifact implements ArtifactSink {
   ) {}
 
   get journal() {
-    return { writer: this.map.writer, columns: [this.index, this.time] };
+    return { writer: this.map.writer, columns: [this.index, this.time, this.source] };
   }
 
   get path(): string {
@@ -43,6 +44,7 @@ export class DepthArtifact implements ArtifactSink {
     await this.map.write(d.data);
     this.index.push(r.index);
     this.time.push(r.timestamp);
+    this.source.push(r.sourceIndex);
   }
 
   async finish(): Promise<ArtifactRecord> {
@@ -51,6 +53,7 @@ export class DepthArtifact implements ArtifactSink {
     const n = this.index.rows;
     await this.log.write(w, "frame_index", "int64", [n], int64Of(this.index.values()));
     await this.log.write(w, "timestamp", "float64", [n], this.time.values());
+    await this.log.write(w, "source_frame_index", "int64", [n], int64Of(this.source.values()));
     await this.log.write(w, "frame_size", "int32", [2], Int32Array.from(this.frameSize));
     await w.close();
     return this.log.record(this.component, w, this.runDir, n);

@@ -11,11 +11,11 @@ export const MOT_FILE = "core_object_detections/mot.txt";
 
 /**
  * core_object_detections/detections.npz, one row per (tracked) detection, N rows:
- * - `frame_index` int64 [N], `timestamp` float64 [N];
+ * - `frame_index` int64 [N], `timestamp` float64 [N], `source_frame_index` int64 [N] (the frame's number in the video);
  * - `track_id` int32 [N]: ByteTrack's id (-1 when the profile disables tracking);
  * - `class_id` int32 [N] (COCO-80 order; `class_names` unicode [80]), `score` float32 [N];
  * - `box` float32 [N, 4]: x1, y1, x2, y2 in the video's pixels (display orientation);
- * - `frames_index` int64 [F], `frames_timestamp` float64 [F]: every analysed frame, with or without
+ * - `frames_index` int64 [F], `frames_timestamp` float64 [F], `frames_source_index` int64 [F]: every analysed frame, with or without
  *   detections (a frame missing from `frame_index` had none);
  * - `source_size` int32 [2]: width and height the boxes refer to.
  */
@@ -23,12 +23,14 @@ export class DetectionsArtifact implements ArtifactSink {
   readonly component = "core_object_detections" as const;
   private readonly frameIndex = new Column(Float64Array);
   private readonly time = new Column(Float64Array);
+  private readonly source = new Column(Float64Array);
   private readonly track = new Column(Int32Array);
   private readonly cls = new Column(Int32Array);
   private readonly score = new Column(Float32Array);
   private readonly box = new Column(Float32Array, 4);
   private readonly framesIndex = new Column(Float64Array);
   private readonly framesTime = new Column(Float64Array);
+  private readonly framesSource = new Column(Float64Array);
   private readonly log = new ArrayLog();
 
   private constructor(
@@ -39,7 +41,7 @@ export class DetectionsArtifact implements ArtifactSink {
   ) {}
 
   get journal() {
-    return { writer: this.writer, columns: [this.frameIndex, this.time, this.track, this.cls, this.score, this.box, this.framesIndex, this.framesTime] };
+    return { writer: this.writer, columns: [this.frameIndex, this.time, this.track, this.cls, this.score, this.box, this.framesIndex, this.framesTime, this.source, this.framesSource] };
   }
 
   get path(): string {
@@ -56,9 +58,11 @@ export class DetectionsArtifact implements ArtifactSink {
     if (!d) return;
     this.framesIndex.push(r.index);
     this.framesTime.push(r.timestamp);
+    this.framesSource.push(r.sourceIndex);
     for (let i = 0; i < d.length; i++) {
       this.frameIndex.push(r.index);
       this.time.push(r.timestamp);
+      this.source.push(r.sourceIndex);
       this.track.push(d.trackIds ? d.trackIds[i]! : -1);
       this.cls.push(d.classIds[i]!);
       this.score.push(d.scores[i]!);
@@ -72,6 +76,7 @@ export class DetectionsArtifact implements ArtifactSink {
     const f = this.framesIndex.rows;
     await this.log.write(w, "frame_index", "int64", [n], int64Of(this.frameIndex.values()));
     await this.log.write(w, "timestamp", "float64", [n], this.time.values());
+    await this.log.write(w, "source_frame_index", "int64", [n], int64Of(this.source.values()));
     await this.log.write(w, "track_id", "int32", [n], this.track.values());
     await this.log.write(w, "class_id", "int32", [n], this.cls.values());
     await this.log.write(w, "score", "float32", [n], this.score.values());
@@ -79,6 +84,7 @@ export class DetectionsArtifact implements ArtifactSink {
     await this.log.writeStrings(w, "class_names", this.classNames);
     await this.log.write(w, "frames_index", "int64", [f], int64Of(this.framesIndex.values()));
     await this.log.write(w, "frames_timestamp", "float64", [f], this.framesTime.values());
+    await this.log.write(w, "frames_source_index", "int64", [f], int64Of(this.framesSource.values()));
     await this.log.write(w, "source_size", "int32", [2], Int32Array.from(this.sourceSize));
     await w.close();
     return this.log.record(this.component, w, this.runDir, f);

@@ -4,10 +4,13 @@ import { Column, int64Of } from "../../pipeline/columns.js";
 import type { FrameResult } from "../../pipeline/pipeline.js";
 
 /**
- * core_optical_flow/flow.npz, one row per pair of consecutive analysis frames (F - 1 rows):
+ * core_optical_flow/flow.npz, one row per pair of consecutive analysis frames:
  * - `flow` float32 (float16 with output.float16) [F-1, 2, S, S]: dx then dy, in pixels of the S x S
  *   input, from frame `frame_index` to frame `next_frame_index` (streamed, never held whole);
  * - `frame_index`, `next_frame_index` int64 [F-1]; `timestamp`, `next_timestamp` float64 [F-1];
+ *   `source_frame_index`, `next_source_frame_index` int64 [F-1] (the frames' numbers in the video). No
+ *   pair spans a timestamp break (the manifest's analysis.timestamps lists them), so there are F-1 rows
+ *   less one per break;
  * - `frame_size` int32 [2]: the analysis frame's width and height (dx * width / S is in frame pixels).
  */
 export class FlowArtifact implements ArtifactSink {
@@ -16,6 +19,8 @@ export class FlowArtifact implements ArtifactSink {
   private readonly to = new Column(Float64Array);
   private readonly fromTime = new Column(Float64Array);
   private readonly toTime = new Column(Float64Array);
+  private readonly fromSource = new Column(Float64Array);
+  private readonly toSource = new Column(Float64Array);
   private readonly log = new ArrayLog();
   private frames = 0;
 
@@ -27,7 +32,7 @@ export class FlowArtifact implements ArtifactSink {
   ) {}
 
   get journal() {
-    return { writer: this.map.writer, columns: [this.from, this.to, this.fromTime, this.toTime] };
+    return { writer: this.map.writer, columns: [this.from, this.to, this.fromTime, this.toTime, this.fromSource, this.toSource] };
   }
 
   resumed(frames: number): void {
@@ -53,13 +58,15 @@ export class FlowArtifact implements ArtifactSink {
     this.to.push(f.toIndex);
     this.fromTime.push(f.fromTimestamp);
     this.toTime.push(f.toTimestamp);
+    this.fromSource.push(f.fromSourceIndex);
+    this.toSource.push(f.toSourceIndex);
   }
 
   async finish(): Promise<ArtifactRecord> {
     await this.map.end(this.log);
     const w = this.map.writer;
     const n = this.from.rows;
-    for (const [name, col] of [["frame_index", this.from], ["next_frame_index", this.to]] as const) {
+    for (const [name, col] of [["frame_index", this.from], ["next_frame_index", this.to], ["source_frame_index", this.fromSource], ["next_source_frame_index", this.toSource]] as const) {
       await this.log.write(w, name, "int64", [n], int64Of(col.values()));
     }
     for (const [name, col] of [["timestamp", this.fromTime], ["next_timestamp", this.toTime]] as const) {

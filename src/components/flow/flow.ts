@@ -12,6 +12,9 @@ import { tensor, toFloat32, type Tensor } from "../../tensor.js";
 export interface FlowField {
   fromIndex: number;
   toIndex: number;
+  /** The two frames' numbers in the video. */
+  fromSourceIndex: number;
+  toSourceIndex: number;
   fromTimestamp: number;
   toTimestamp: number;
   width: number;
@@ -23,11 +26,14 @@ export interface FlowField {
  * core_optical_flow: RAFT on the pair (t, t+1) of consecutive analysis frames, each resized to the branch
  * size once. The component keeps the previous frame's input, so frames must reach `analyze` in order
  * (the pipeline guarantees it: the part of `analyze` before its first await runs in frame order). The
- * first frame has no pair and gives undefined; frame t+1 gives the flow from t to t+1.
+ * first frame has no pair and gives undefined; frame t+1 gives the flow from t to t+1. A frame after a
+ * timestamp break (FrameContext.afterBreak: the video's time restarted, often a cut between concatenated
+ * segments) is not paired with the frame before it either: that pair spans an unknown time and maybe
+ * two different shots, so it gives undefined and the flow artifact has no row for it.
  */
 export class FlowComponent {
   readonly size: number;
-  private previous: { index: number; timestamp: number; input: Promise<Tensor> } | undefined;
+  private previous: { index: number; sourceIndex: number; timestamp: number; input: Promise<Tensor> } | undefined;
 
   constructor(readonly model: ModelHandle) {
     this.size = model.inputSize;
@@ -59,8 +65,8 @@ export class FlowComponent {
       return tensor(in1!.name, "UINT8", [1, s, s, 3], img.data);
     });
     // Set before the first await, so that frames pair in the order they arrive.
-    const prev = this.previous;
-    this.previous = { index: ctx.index, timestamp: ctx.timestamp, input };
+    const prev = ctx.afterBreak ? undefined : this.previous;
+    this.previous = { index: ctx.index, sourceIndex: ctx.sourceIndex, timestamp: ctx.timestamp, input };
     if (!prev) {
       await input;
       return undefined;
@@ -70,6 +76,8 @@ export class FlowComponent {
     return ctx.clock.time("postprocess", () => ({
       fromIndex: prev.index,
       toIndex: ctx.index,
+      fromSourceIndex: prev.sourceIndex,
+      toSourceIndex: ctx.sourceIndex,
       fromTimestamp: prev.timestamp,
       toTimestamp: ctx.timestamp,
       width: s,

@@ -11,12 +11,13 @@ import { PLACES365_LABELS, type SceneLabel } from "./labels.js";
  * - `top_k_scores` float32 [F, k]: their softmax probabilities;
  * - `top_k_labels` unicode [F, k]: their labels ("apartment_building/outdoor");
  * - `label_names` unicode [365]: every category's label, by index;
- * - `frame_index` int64 [F], `timestamp` float64 [F].
+ * - `frame_index` int64 [F], `timestamp` float64 [F], `source_frame_index` int64 [F] (the frame's number in the video).
  */
 export class SceneArtifact implements ArtifactSink {
   readonly component = "scene" as const;
   private readonly index = new Column(Float64Array);
   private readonly time = new Column(Float64Array);
+  private readonly source = new Column(Float64Array);
   private readonly top: Column<Int32Array>;
   private readonly scores: Column<Float32Array>;
   private readonly log = new ArrayLog();
@@ -32,7 +33,7 @@ export class SceneArtifact implements ArtifactSink {
   }
 
   get journal() {
-    return { writer: this.writer, columns: [this.index, this.time, this.top, this.scores] };
+    return { writer: this.writer, columns: [this.index, this.time, this.top, this.scores, this.source] };
   }
 
   get path(): string {
@@ -52,6 +53,7 @@ export class SceneArtifact implements ArtifactSink {
     this.scores.pushRow(top.map((t) => t.score));
     this.index.push(r.index);
     this.time.push(r.timestamp);
+    this.source.push(r.sourceIndex);
   }
 
   async finish(): Promise<ArtifactRecord> {
@@ -67,6 +69,7 @@ export class SceneArtifact implements ArtifactSink {
     await this.log.writeStrings(w, "label_names", all);
     await this.log.write(w, "frame_index", "int64", [n], int64Of(this.index.values()));
     await this.log.write(w, "timestamp", "float64", [n], this.time.values());
+    await this.log.write(w, "source_frame_index", "int64", [n], int64Of(this.source.values()));
     await w.close();
     return this.log.record(this.component, w, this.runDir, n);
   }
