@@ -15,11 +15,13 @@ export { EmbeddedBackend, type EmbeddedBackendOptions } from "./embedded/embedde
 
 // The pipeline: ModelManager (whole videos, frames from elsewhere, single frames), its results and artifacts.
 export {
-  ModelManager, analyzeFrames, ProgressReporter, formatProgress, resolveProfile, RunFolder, ARTIFACT_FILES, STAGES,
+  ModelManager, analyzeFrames, ProgressReporter, formatProgress, resolveProfile, RunFolder, STAGES,
   type ModelManagerOptions, type RunOptions, type RunResult, type ProcessOptions, type CallOptions, type FrameResult,
   type RgbFrame, type ModelUsage, type Progress, type ProgressMode, type ProfileSource, type ProfileSourceOptions,
   type ArtifactRecord, type ArrayInfo, type Stage,
 } from "./pipeline/index.js";
+export { BUILTIN_COMPONENTS, ARTIFACT_FILES } from "./components/builtins.js";
+export type { Component, Analyzer, ComponentSetup, ArtifactSetup, RunEnd, FrameContext } from "./pipeline/component.js";
 export type { DepthMap } from "./components/depth/depth.js";
 export type { FlowField } from "./components/flow/flow.js";
 export type { ClipFrameResult } from "./components/clip/clip.js";

@@ -14,7 +14,7 @@ export interface ArrayInfo {
 /** One artifact of a run, as the manifest lists it. */
 export interface ArtifactRecord {
   component: ComponentName;
-  /** Relative to the run folder, with forward slashes: core_depth_midas/depth.npz. */
+  /** Relative to the run folder, with forward slashes: <component>/<file>.npz. */
   path: string;
   bytes: number;
   /** Analysis frames the file covers. */

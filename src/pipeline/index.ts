@@ -5,6 +5,6 @@ export { Limiter } from "./limiter.js";
 export { ModelHandle, type ModelUsage } from "./model.js";
 export { formatProgress, ProgressMeter, ProgressReporter, type Progress, type ProgressMode } from "./progress.js";
 export { resolveProfile, type ProfileSource, type ProfileSourceOptions } from "./profile-source.js";
-export { ARTIFACT_FILES, RunFolder } from "./run-folder.js";
+export { RunFolder } from "./run-folder.js";
 export { LatencyRecorder, StageClock, STAGES, type Stage } from "./stats.js";
 export type { ArtifactRecord, ArrayInfo, ArtifactSink } from "./artifact.js";

@@ -3,7 +3,6 @@ import { open, readFile, rm, type FileHandle } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
 import { ioError, writeFileAtomic } from "../artifacts/atomic.js";
 import type { NpzState } from "../artifacts/npz.js";
-import type { ByteTrackState } from "../detections/byte-track.js";
 import { VideoAnalysisError } from "../errors.js";
 import type { Profile } from "../profiles/index.js";
 import type { OutageRecord } from "../triton/outage.js";
@@ -25,7 +24,7 @@ import type { ArtifactSink } from "./artifact.js";
 
 export const JOURNAL_FILE = ".video-analysis.journal.json";
 export const JOURNAL_ROWS = ".video-analysis.journal.rows";
-export const JOURNAL_VERSION = 1;
+export const JOURNAL_VERSION = 2;
 
 /** Where an artifact is written until the run is finished (a stable name: a resume opens it again). */
 export function partialPath(artifact: string): string {
@@ -127,7 +126,8 @@ export interface JournalData {
   /** Final artifact path (relative) -> where its file stands. */
   artifacts: Record<string, JournalArtifact>;
   rows_bytes: number;
-  tracker: ByteTrackState | null;
+  /** Component name -> the state its inOrder() carries (Analyzer.state(); the tracker's), after the last committed frame. */
+  states: Record<string, unknown>;
   outages: OutageRecord[];
   interruptions: Interruption[];
   committed_at: string;
@@ -184,7 +184,7 @@ export class RunJournal {
   }
 
   /** A new run's journal (written at its first commit). */
-  static async create(dir: string, data: Omit<JournalData, "journal_version" | "frames" | "first_timestamp" | "last_timestamp" | "artifacts" | "rows_bytes" | "tracker" | "committed_at" | "interruptions">): Promise<RunJournal> {
+  static async create(dir: string, data: Omit<JournalData, "journal_version" | "frames" | "first_timestamp" | "last_timestamp" | "artifacts" | "rows_bytes" | "states" | "committed_at" | "interruptions">): Promise<RunJournal> {
     const path = join(dir, JOURNAL_ROWS);
     let h: FileHandle;
     try {
@@ -194,7 +194,7 @@ export class RunJournal {
     }
     return new RunJournal(dir, {
       journal_version: JOURNAL_VERSION, ...data, frames: 0, first_timestamp: null, last_timestamp: null,
-      artifacts: {}, rows_bytes: 0, tracker: null, committed_at: "", interruptions: [],
+      artifacts: {}, rows_bytes: 0, states: {}, committed_at: "", interruptions: [],
     }, h);
   }
 
@@ -251,7 +251,7 @@ export class RunJournal {
   }
 
   /** Commits `frames` frames: every sink's file, the rows since the last commit, then the journal. */
-  async commit(sinks: readonly ArtifactSink[], c: { frames: number; first: number | null; last: number | null; tracker: ByteTrackState | null; outages: OutageRecord[] }): Promise<void> {
+  async commit(sinks: readonly ArtifactSink[], c: { frames: number; first: number | null; last: number | null; states: Record<string, unknown>; outages: OutageRecord[] }): Promise<void> {
     const artifacts: Record<string, JournalArtifact> = {};
     const records: Buffer[] = [];
     for (const [i, s] of sinks.entries()) {
@@ -283,7 +283,7 @@ export class RunJournal {
     }
     Object.assign(this.data, {
       frames: c.frames, first_timestamp: c.first, last_timestamp: c.last, artifacts, rows_bytes: this.rowsSize,
-      tracker: c.tracker, outages: c.outages, committed_at: new Date().toISOString(),
+      states: c.states, outages: c.outages, committed_at: new Date().toISOString(),
     });
     await this.write();
   }

@@ -4,18 +4,14 @@ import { join, resolve } from "node:path";
 import { decodingRecord, MANIFEST_FILE, MANIFEST_VERSION, maskedProfile, sdkVersion, timestampsRecord, writeManifest, type Manifest } from "../artifacts/manifest.js";
 import type { InferenceBackend, ModelContract } from "../backend/backend.js";
 import { EmbeddedEnsembles } from "../embedded/embedded-ensembles.js";
-import { catalogModel, clipText, findModel, inputValues, yoloEnd2EndOutputs } from "../catalog/index.js";
+import { catalogModel, clipText, findModel, inputValues } from "../catalog/index.js";
 import type { CatalogModel, ComponentName } from "../catalog/types.js";
-import { ClipArtifact } from "../components/clip/artifact.js";
+import { ARTIFACT_FILES, BUILTIN_COMPONENTS, OPTIONAL_ARTIFACT_FILES } from "../components/builtins.js";
 import { ClipComponent, clipTokenizer, type ClipFrameResult } from "../components/clip/clip.js";
-import { DepthArtifact } from "../components/depth/artifact.js";
-import { DepthComponent, type DepthMap } from "../components/depth/depth.js";
-import { DetectionsArtifact, MOT_FILE, writeMotArtifact } from "../components/detections/artifact.js";
-import { DetectionsComponent, DetectionTracker, type YoloOutputFormat } from "../components/detections/detections.js";
-import { FlowArtifact } from "../components/flow/artifact.js";
-import { FlowComponent, type FlowField } from "../components/flow/flow.js";
-import { SceneArtifact } from "../components/scene/artifact.js";
-import { SceneComponent, type SceneResult } from "../components/scene/scene.js";
+import type { DepthMap } from "../components/depth/depth.js";
+import type { FlowAnalyzer } from "../components/flow/index.js";
+import type { FlowField } from "../components/flow/flow.js";
+import type { SceneResult } from "../components/scene/scene.js";
 import type { Detections } from "../detections/detections.js";
 import { EmbeddedBackend } from "../embedded/embedded-backend.js";
 import { VideoAnalysisError } from "../errors.js";
@@ -25,6 +21,7 @@ import { readFrames } from "../video/frame-reader.js";
 import { planFrames } from "../video/frame-plan.js";
 import { probeVideo, type VideoMetadata } from "../video/metadata.js";
 import type { ArtifactOptions, ArtifactRecord, ArtifactSink } from "./artifact.js";
+import type { Analyzer, Component } from "./component.js";
 import { FitPool } from "./fit-pool.js";
 import { checkFrame, FittedFrame, type RgbFrame } from "./frame.js";
 import { Limiter } from "./limiter.js";
@@ -32,10 +29,9 @@ import { ModelHandle, type ModelUsage } from "./model.js";
 import { analyzeFrames, type FrameResult, type PipelineComponents } from "./pipeline.js";
 import { resolveProfile, type ProfileSource, type ProfileSourceOptions } from "./profile-source.js";
 import { ProgressMeter, type Progress } from "./progress.js";
-import { ARTIFACT_FILES, RunFolder } from "./run-folder.js";
+import { RunFolder } from "./run-folder.js";
 import { fingerprintVideo, JOURNAL_FILE, jsonDiff, partialPath, removeJournal, resultProfile, RunJournal, type JournalData, type VideoFingerprint } from "./journal.js";
 import { NpzWriter } from "../artifacts/npz.js";
-import type { ByteTrackState } from "../detections/byte-track.js";
 import { round2, StageClock } from "./stats.js";
 import type { TritonClient } from "../triton/client.js";
 
@@ -141,6 +137,10 @@ export class ModelManager {
   private readonly adhoc: ModelHandle[] = [];
   private fitPool: FitPool | undefined;
   private closed = false;
+  /** The families this manager composes, in the order their models and artifacts are listed. */
+  private readonly components: readonly Component[] = BUILTIN_COMPONENTS;
+  /** Every file they may write in a run folder. */
+  private readonly files: readonly string[] = [...ARTIFACT_FILES, ...OPTIONAL_ARTIFACT_FILES];
 
   private constructor(
     /** The validated profile. */
@@ -227,21 +227,9 @@ export class ModelManager {
   private handle(r: ResolvedModel, slot: string): ModelHandle {
     const cm = findModel(r.model);
     if (!cm) throw new VideoAnalysisError("ROUTING_FAILED", `routing chose ${r.model}, which the catalog does not know`, { model: r.model });
-    let format: YoloOutputFormat | null = null;
-    let contract: ModelContract = cm.ensemble;
-    if (r.component === "core_object_detections") {
-      format = this.profile.components.core_object_detections?.output_format ?? "raw";
-      if (format === "end2end") {
-        if (this.backend.kind !== "triton") {
-          throw new VideoAnalysisError(
-            "UNIMPLEMENTED",
-            "components.core_object_detections.output_format end2end needs a Triton End2End engine (NMS on the server); the embedded backend runs raw YOLO exports: set output_format: raw",
-            { model: r.model },
-          );
-        }
-        contract = { inputs: cm.ensemble.inputs, outputs: yoloEnd2EndOutputs() };
-      }
-    }
+    const custom = this.components.find((c) => c.name === r.component)?.contract?.(cm, this.profile, this.backend.kind === "triton" ? "triton" : "embedded");
+    const contract: ModelContract = custom?.contract ?? cm.ensemble;
+    const format = custom?.format ?? null;
     const name = this.backend.kind === "triton" ? r.server_model : r.model;
     return new ModelHandle(this.backend, r, slot, cm, name, contract, this.limiter(name, cm.name), format);
   }
@@ -277,28 +265,14 @@ export class ModelManager {
       handles.push(x);
       return x;
     };
-    const depth = h("core_depth_midas");
-    const flow = h("core_optical_flow");
-    const clipImage = h("core_clip.image");
-    const clipTextModel = h("core_clip.text");
-    const scene = h("scene");
-    const det = h("core_object_detections");
+    const slots = new Map(this.components.flatMap((c) => c.slots.map((slot) => [slot, h(slot)] as const)));
     // Every model starts loading now, while CLIP's vocabulary is read and the prompts are embedded, not at
     // the first frame; heaviest first, which is how the embedded backend spreads them over its workers.
     for (const x of [...handles].sort((a, b) => inputValues(b.catalog) - inputValues(a.catalog))) x.warm();
-    const components: PipelineComponents = {};
-    if (depth) components.depth = new DepthComponent(depth);
-    if (flow) components.flow = new FlowComponent(flow);
-    if (clipImage || clipTextModel) {
-      const c = p.components.core_clip!;
-      const tokenizer = clipTextModel ? await clipTokenizer(c.bpe_path) : undefined;
-      components.clip = new ClipComponent(clipImage, clipTextModel, tokenizer, c.prompts, c.top_k);
-    }
-    if (scene) components.scene = new SceneComponent(scene, p.components.scene!.top_k);
-    if (det) {
-      const s = p.components.core_object_detections!;
-      components.detections = new DetectionsComponent(det, s.detection, s.output_format);
-      components.tracker = new DetectionTracker(s.tracker, fps);
+    const components: Analyzer[] = [];
+    for (const c of this.components) {
+      const a = await c.open({ profile: p, fps, model: (slot) => slots.get(slot) });
+      if (a) components.push(a);
     }
     const window = Math.max(2, ...handles.map((x) => x.usage().max_in_flight + 1));
     return { routing, handles, components, window };
@@ -331,7 +305,7 @@ export class ModelManager {
     const t0 = performance.now();
     const clock = new StageClock();
 
-    await RunFolder.check(out, overwrite, resume);
+    await RunFolder.check(out, overwrite, resume, this.files);
     signal?.throwIfAborted();
     const meta = await (options.metadata ?? probeVideo(video));
     if (options.metadata && meta.path !== resolve(video)) {
@@ -376,15 +350,14 @@ export class ModelManager {
     reader.on("error", () => {});
     // CLIP's vocabulary loads (tens of ms of parsing here) once ffmpeg is decoding, not before it starts;
     // a failure is reported where the tokenizer is needed.
-    const clip = this.profile.components.core_clip;
-    if (clip?.enabled) clipTokenizer(clip.bpe_path).catch(() => undefined);
+    for (const c of this.components) c.preload?.(this.profile);
     let session: Session;
     let folder: RunFolder;
     const fingerprint = resumable || resume ? fingerprintVideo(meta.path) : undefined;
     fingerprint?.catch(() => undefined);
     try {
       session = await this.session(routing, fps);
-      folder = await RunFolder.prepare(out, overwrite, resume);
+      folder = await RunFolder.prepare(out, overwrite, resume, this.files);
     } catch (e) {
       reader.destroy();
       throw e;
@@ -421,12 +394,12 @@ export class ModelManager {
     const outagesNow = () => [...outagesBefore, ...(triton?.outages.slice(outagesAtStart) ?? [])];
     try {
       signal?.throwIfAborted();
-      if (components.clip) await components.clip.prepare(clock, signal);
+      for (const c of components) await c.prepare?.(clock, signal);
       const float16 = this.profile.output.float16;
       const frameSize = [a.width, a.height] as const;
       // A resumable run writes each artifact under a stable name (<artifact>.partial) that a resume opens
       // again at its last commit; the columns held in memory come back from the journal's rows.
-      const files = (file: (typeof ARTIFACT_FILES)[number]): ArtifactOptions => ({
+      const files = (file: string): ArtifactOptions => ({
         open: (path, o) => {
           const at = interrupted?.artifacts[file];
           if (interrupted && !at) throw new VideoAnalysisError("DATA_LOSS", `${join(folder.dir, JOURNAL_FILE)} has no ${file}; start the run again with --overwrite`);
@@ -434,33 +407,28 @@ export class ModelManager {
           return NpzWriter.create(path, journal ? { ...o, tempPath: partialPath(path) } : o);
         },
       });
-      const open = async <T extends ArtifactSink>(file: (typeof ARTIFACT_FILES)[number], make: (o: ArtifactOptions) => Promise<T>): Promise<T> => {
+      const maps = { float16, directIo: this.profile.output.direct_io };
+      const sourceSize = [meta.displayWidth, meta.displayHeight] as const;
+      const sinkOf = new Map<Analyzer, ArtifactSink>();
+      for (const c of components) {
+        const file = c.artifact && this.components.find((x) => x.name === c.name)?.files[0];
+        if (!c.artifact || !file) continue;
         await folder.ensureParent(join(folder.dir, file));
-        const s = await make(files(file));
+        const s = await c.artifact({ runDir: folder.dir, frameSize, sourceSize, maps, options: files(file) });
         sinks.push(s);
+        sinkOf.set(c, s);
         const rows = resumedRows?.get(file);
         if (interrupted && rows) {
           s.journal.columns.forEach((col, k) => col.pushBytes(rows[k] ?? new Uint8Array(0)));
           s.resumed?.(done);
           journal!.adopt(s, interrupted.artifacts[file]!.rows);
         }
-        return s;
-      };
-      const maps = { float16, directIo: this.profile.output.direct_io };
-      if (components.depth) await open("core_depth_midas/depth.npz", (o) => DepthArtifact.create(folder.dir, components.depth!.size, frameSize, { ...maps, ...o }));
-      if (components.flow) await open("core_optical_flow/flow.npz", (o) => FlowArtifact.create(folder.dir, components.flow!.size, frameSize, { ...maps, ...o }));
-      if (components.clip?.imageModel) {
-        const c = components.clip;
-        const dim = c.imageModel!.contract.outputs[0]!.shape.at(-1)!;
-        await open("core_clip/embeddings.npz", (o) => ClipArtifact.create(folder.dir, dim, c.prompts, c.textEmbeddings ?? new Float32Array(0), c.topK, o));
       }
-      if (components.scene) await open("scene/places.npz", (o) => SceneArtifact.create(folder.dir, components.scene!.topK, undefined, o));
-      const detections = components.detections && (await open("core_object_detections/detections.npz", (o) => DetectionsArtifact.create(folder.dir, [meta.displayWidth, meta.displayHeight], undefined, o)));
-      if (interrupted) components.tracker?.restore(interrupted.tracker);
+      if (interrupted) for (const c of components) c.restore?.(interrupted.states[c.name] ?? null);
 
       // A resume decodes from the start (the same frames, bit for bit, as the first run) and skips the
       // committed ones; the last of them goes to RAFT again, to pair with the first new frame.
-      const prime = done > 0 && components.flow ? 1 : 0;
+      const prime = done > 0 && components.some((c) => c.pairs) ? 1 : 0;
       let frames: AsyncIterable<RgbFrame> = maxFrames ? take(reader, maxFrames) : reader;
       if (done > 0) frames = drop(frames, done - prime, (f) => reader.recycle(f.data));
       const results = analyzeFrames(frames, components, {
@@ -483,13 +451,13 @@ export class ModelManager {
         for (const s of sinks) await s.write(r);
         clock.add("write", performance.now() - t);
         // Written and seen by no one else: the maps' buffers go back to the backend for later answers.
-        this.backend.recycle?.([r.depth?.data, r.flow?.data].filter((d) => d !== undefined));
+        this.backend.recycle?.(components.flatMap((c) => (c.buffers && r[c.key] !== undefined ? c.buffers(r[c.key]) : [])));
         first ??= r.timestamp;
         last = r.timestamp;
         const p = meter.tick();
         if (commit && journal) {
           const tc = performance.now();
-          await journal.commit(sinks, { frames: meter.frames, first, last, tracker: commit.tracker, outages: outagesNow() });
+          await journal.commit(sinks, { frames: meter.frames, first, last, states: commit.states, outages: outagesNow() });
           clock.add("commit", performance.now() - tc);
         }
         options.onProgress?.(p);
@@ -505,7 +473,7 @@ export class ModelManager {
           let commit: CommitPoint | undefined;
           if (journal && performance.now() - lastCommit >= interval) {
             lastCommit = performance.now();
-            commit = { tracker: components.tracker?.state() ?? null };
+            commit = { states: Object.fromEntries(components.flatMap((c) => (c.state ? [[c.name, c.state()]] : []))) };
           }
           writes = writes.then(() => write(r, commit));
           waiting.push(writes);
@@ -539,11 +507,13 @@ export class ModelManager {
       });
       const failed = finished.find((f) => f.status === "rejected");
       if (failed) throw failed.reason;
-      if (detections && this.profile.output.mot) {
-        // The video's frame number (from 1) of an analysed frame, from its time on the stream's timeline.
-        const frameNumber = (t: number) => Math.round((t - meta.startTime) * meta.frameRate) + 1;
-        records.push(await writeMotArtifact(folder.dir, detections, frameNumber));
-        folder.committedFile(join(folder.dir, MOT_FILE));
+      // The video's frame number (from 1) of an analysed frame, from its time on the stream's timeline.
+      const end = { runDir: folder.dir, profile: this.profile, frameNumber: (t: number) => Math.round((t - meta.startTime) * meta.frameRate) + 1 };
+      for (const [c, sink] of sinkOf) {
+        for (const x of (await c.finishRun?.(sink, end)) ?? []) {
+          records.push(x.record);
+          folder.committedFile(join(folder.dir, x.file));
+        }
       }
       await folder.removeOldArtifacts();
       const manifest: Manifest = {
@@ -663,7 +633,7 @@ export class ModelManager {
     const session = await this.session(routing, fps);
     this.adhoc.push(...session.handles);
     const clock = new StageClock();
-    if (session.components.clip) await session.components.clip.prepare(clock, options.signal);
+    for (const c of session.components) await c.prepare?.(clock, options.signal);
     const rest: AsyncIterable<RgbFrame> = {
       [Symbol.asyncIterator]: () => {
         let first = true;
@@ -715,7 +685,7 @@ export class ModelManager {
   /** MiDaS depth of one frame (relative inverse depth at the branch size). */
   async depth(frame: RgbFrame, options: CallOptions = {}): Promise<DepthMap> {
     const s = await this.frameSession(frame, "depth");
-    return s.components.depth!.analyze(this.context(frame, new StageClock()), options.signal);
+    return (await analyzer<DepthMap>(s, "depth").analyze(this.context(frame, new StageClock()), options.signal))!;
   }
 
   /** RAFT optical flow from frame `a` to frame `b` (same size), in pixels of the branch's S x S input. */
@@ -724,7 +694,7 @@ export class ModelManager {
     const ib = checkFrame(b, "frame b");
     if (ia.width !== ib.width || ia.height !== ib.height) throw new RangeError(`flow: the frames differ in size (${ia.width}x${ia.height} and ${ib.width}x${ib.height})`);
     const s = await this.frameSession(a, "flow");
-    const f = s.components.flow!;
+    const f = (analyzer(s, "flow") as FlowAnalyzer).component;
     const data = await f.pair(new FittedFrame(ia), new FittedFrame(ib), new StageClock(), options.signal);
     return {
       fromIndex: a.index ?? 0,
@@ -742,9 +712,9 @@ export class ModelManager {
   /** CLIP image embedding of one frame, with its similarities to the profile's prompts. */
   async clip(frame: RgbFrame, options: CallOptions = {}): Promise<ClipFrameResult> {
     const s = await this.frameSession(frame, "clip");
-    const c = s.components.clip!;
-    await c.prepare(new StageClock(), options.signal);
-    return c.analyze(this.context(frame, new StageClock()), options.signal);
+    const c = analyzer<ClipFrameResult>(s, "clip");
+    await c.prepare!(new StageClock(), options.signal);
+    return (await c.analyze(this.context(frame, new StageClock()), options.signal))!;
   }
 
   /** CLIP text embedding (unit norm) of one prompt. */
@@ -775,13 +745,13 @@ export class ModelManager {
   /** Places365 top_k scene categories of one frame. */
   async scene(frame: RgbFrame, options: CallOptions = {}): Promise<SceneResult> {
     const s = await this.frameSession(frame, "scene");
-    return s.components.scene!.analyze(this.context(frame, new StageClock()), options.signal);
+    return (await analyzer<SceneResult>(s, "scene").analyze(this.context(frame, new StageClock()), options.signal))!;
   }
 
   /** YOLO detections of one frame (boxes in the frame's pixels; no tracking: use process() for that). */
   async detect(frame: RgbFrame, options: CallOptions = {}): Promise<Detections> {
     const s = await this.frameSession(frame, "detect");
-    return s.components.detections!.analyze(this.context(frame, new StageClock()), options.signal);
+    return (await analyzer<Detections>(s, "detections").analyze(this.context(frame, new StageClock()), options.signal))!;
   }
 
   /** The models the single-frame calls and process() have used so far, with their call statistics. */
@@ -808,6 +778,13 @@ export class ModelManager {
   }
 }
 
+/** A session's analyser by its key (routing gave the component a model: frameSession checked it is enabled). */
+function analyzer<R>(s: Session, key: string): Analyzer<R> {
+  const a = s.components.find((c) => c.key === key);
+  if (!a) throw new VideoAnalysisError("ROUTING_FAILED", `no model was routed for ${key}`);
+  return a as Analyzer<R>;
+}
+
 function toAsync<T>(src: AsyncIterable<T> | Iterable<T>): AsyncIterable<T> {
   if (src && typeof (src as AsyncIterable<T>)[Symbol.asyncIterator] === "function") return src as AsyncIterable<T>;
   if (src && typeof (src as Iterable<T>)[Symbol.iterator] === "function") {
@@ -819,9 +796,9 @@ function toAsync<T>(src: AsyncIterable<T> | Iterable<T>): AsyncIterable<T> {
   throw new TypeError("process: frames must be an iterable or async iterable of { width, height, data } frames");
 }
 
-/** A commit decided for a frame: the tracker's state after it. */
+/** A commit decided for a frame: the components' in-order states (the tracker's) after it. */
 interface CommitPoint {
-  tracker: ByteTrackState | null;
+  states: Record<string, unknown>;
 }
 
 /** Failures after which a run keeps its committed frames (see RunOptions.keep). */

@@ -8,7 +8,7 @@ import { LatencyRecorder, type StageClock } from "./stats.js";
 /** One record of `models_used[]` in the manifest: what served a slot, and how it behaved. */
 export interface ModelUsage {
   component: string;
-  /** Key in resolved_model_mapping: the component, or `component.role` (core_clip.image, core_clip.text). */
+  /** Key in resolved_model_mapping: the component, or `component.role` for a component of several models. */
   slot: string;
   /** The name the backend was called with (the server's name on Triton, the catalog name in-process). */
   name: string;

@@ -1,17 +1,21 @@
 import { setMaxListeners } from "node:events";
-import type { ClipComponent, ClipFrameResult } from "../components/clip/clip.js";
-import type { DepthComponent, DepthMap } from "../components/depth/depth.js";
-import type { DetectionsComponent, DetectionTracker } from "../components/detections/detections.js";
-import type { FlowComponent, FlowField } from "../components/flow/flow.js";
-import type { SceneComponent, SceneResult } from "../components/scene/scene.js";
-import type { Detections } from "../detections/detections.js";
 import { abortError, raceAbort, VideoAnalysisError } from "../errors.js";
-import type { FrameContext } from "./component.js";
+import type { Analyzer, FrameContext } from "./component.js";
 import { checkFrame, FittedFrame, PixelPool, type Fitter, type RgbFrame } from "./frame.js";
 import type { StageClock } from "./stats.js";
 
-/** Everything the enabled components say about one frame. */
-export interface FrameResult {
+/**
+ * The built-in components' results, by their keys (depth, flow, clip, scene, detections): each family's
+ * folder declares its own entry here (declaration merging), so `r.detections` is typed.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface ComponentResults {}
+
+/**
+ * Everything the enabled components say about one frame: each component's result under its key
+ * (Component.key; a profile's own component under its name), absent when it has none for the frame.
+ */
+export interface FrameResult extends ComponentResults {
   index: number;
   /** Seconds. */
   timestamp: number;
@@ -19,27 +23,11 @@ export interface FrameResult {
   sourceIndex: number;
   width: number;
   height: number;
-  /** core_depth_midas. */
-  depth?: DepthMap;
-  /** core_optical_flow: from the previous frame to this one (absent on the first frame and after a timestamp break). */
-  flow?: FlowField;
-  /** core_clip. */
-  clip?: ClipFrameResult;
-  /** scene (Places365). */
-  scene?: SceneResult;
-  /** core_object_detections, tracked when the profile's tracker is enabled. */
-  detections?: Detections;
+  [key: string]: unknown;
 }
 
-/** The components a pipeline runs; absent ones are skipped. */
-export interface PipelineComponents {
-  depth?: DepthComponent;
-  flow?: FlowComponent;
-  clip?: ClipComponent;
-  scene?: SceneComponent;
-  detections?: DetectionsComponent;
-  tracker?: DetectionTracker;
-}
+/** The components a pipeline runs, in the order their results are listed. */
+export type PipelineComponents = readonly Analyzer[];
 
 export interface PipelineOptions {
   signal?: AbortSignal;
@@ -126,28 +114,20 @@ export async function* analyzeFrames(frames: AsyncIterable<RgbFrame>, c: Pipelin
       ...(options.checksums ? { checksums: true } : {}),
     };
     if (position < (options.prime ?? 0)) {
-      const primed = c.flow ? track(c.flow.analyze(ctx, inner)) : Promise.resolve(undefined);
+      const primed = Promise.all(c.filter((x) => x.pairs).map((x) => track(x.analyze(ctx, inner))));
       const result = primed.then((): FrameResult => ({ index, timestamp, sourceIndex, width: image.width, height: image.height }));
       return { raw, fitted, result, primeOnly: true };
     }
     // Called in frame order: each analyze() runs synchronously up to its first await (the flow component
     // relies on it to pair frame t with t+1).
-    const depth = c.depth ? track(c.depth.analyze(ctx, inner)) : undefined;
-    const flow = c.flow ? track(c.flow.analyze(ctx, inner)) : undefined;
-    const clip = c.clip ? track(c.clip.analyze(ctx, inner)) : undefined;
-    const scene = c.scene ? track(c.scene.analyze(ctx, inner)) : undefined;
-    const detections = c.detections ? track(c.detections.analyze(ctx, inner)) : undefined;
+    const started = c.map((x) => track(x.analyze(ctx, inner)));
     const result = track(
       (async (): Promise<FrameResult> => {
         const r: FrameResult = { index, timestamp, sourceIndex, width: image.width, height: image.height };
-        if (depth) r.depth = await depth;
-        if (flow) {
-          const f = await flow;
-          if (f) r.flow = f;
+        for (const [i, x] of c.entries()) {
+          const v = await started[i];
+          if (v !== undefined) r[x.key] = v;
         }
-        if (clip) r.clip = await clip;
-        if (scene) r.scene = await scene;
-        if (detections) r.detections = await detections;
         return r;
       })(),
     );
@@ -182,10 +162,11 @@ export async function* analyzeFrames(frames: AsyncIterable<RgbFrame>, c: Pipelin
       }
       previous = head;
       if (head.primeOnly) continue;
-      if (c.tracker && result.detections) {
-        const d = result.detections;
+      for (const x of c) {
+        const v = result[x.key];
+        if (!x.inOrder || v === undefined) continue;
         const size = options.outputSize ?? { width: result.width, height: result.height };
-        result.detections = clock.time("postprocess", () => c.tracker!.update(d, size.width, size.height));
+        result[x.key] = clock.time("postprocess", () => x.inOrder!(v, size));
       }
       yield result;
       if (inner.aborted) throw abortError(inner);

@@ -7,18 +7,6 @@ import { VideoAnalysisError } from "../errors.js";
 import { isProcessAlive } from "../pid.js";
 import { JOURNAL_FILE, partialPath, readJournal, removeJournal, type JournalData } from "./journal.js";
 
-/** Every file a run can write, relative to its folder (SPEC section 4). */
-export const ARTIFACT_FILES = [
-  "core_clip/embeddings.npz",
-  "core_depth_midas/depth.npz",
-  "core_optical_flow/flow.npz",
-  "core_object_detections/detections.npz",
-  "scene/places.npz",
-] as const;
-
-/** Files a run writes only when the profile asks for them (output.mot). */
-export const OPTIONAL_ARTIFACT_FILES = ["core_object_detections/mot.txt"] as const;
-
 /** The lock a run holds on its folder while it runs: which process, on which host, since when. */
 export const LOCK_FILE = ".video-analysis.lock";
 
@@ -75,7 +63,11 @@ export class RunFolder {
   private readonly created: string[] = [];
   private readonly committed: string[] = [];
 
-  private constructor(readonly dir: string) {}
+  private constructor(
+    readonly dir: string,
+    /** Every file the run's components may write, relative to the folder (Component.files and optionalFiles). */
+    private readonly files: readonly string[],
+  ) {}
 
   /** An interrupted run this one resumes (prepare with `resume`, when the folder holds one). */
   interrupted: JournalData | undefined;
@@ -84,7 +76,7 @@ export class RunFolder {
    * Checks the folder without touching it: ALREADY_EXISTS when another run holds it, when it holds a
    * run and overwrite is off, or when it holds an interrupted run and neither resume nor overwrite is on.
    */
-  static async check(dir: string, overwrite: boolean, resume = false): Promise<void> {
+  static async check(dir: string, overwrite: boolean, resume = false, files: readonly string[] = []): Promise<void> {
     const abs = resolve(dir);
     let st;
     try {
@@ -97,7 +89,7 @@ export class RunFolder {
       const l = await readLock(join(abs, LOCK_FILE));
       if (!l || !stale(l)) throw inUse(abs, l);
     }
-    await RunFolder.checkContents(abs, overwrite, resume);
+    await RunFolder.checkContents(abs, overwrite, resume, files);
   }
 
   /**
@@ -105,21 +97,21 @@ export class RunFolder {
    * `resume`, an interrupted run's journal is read (`interrupted`); otherwise one there is removed
    * (overwrite), with its files.
    */
-  static async prepare(dir: string, overwrite: boolean, resume = false): Promise<RunFolder> {
-    await RunFolder.check(dir, overwrite, resume);
-    const f = new RunFolder(resolve(dir));
+  static async prepare(dir: string, overwrite: boolean, resume = false, files: readonly string[] = []): Promise<RunFolder> {
+    await RunFolder.check(dir, overwrite, resume, files);
+    const f = new RunFolder(resolve(dir), files);
     await f.mkdirs(f.dir);
     await f.lock();
     try {
       // Under the lock: another run may have finished into the folder since the check above.
-      await RunFolder.checkContents(f.dir, overwrite, resume);
+      await RunFolder.checkContents(f.dir, overwrite, resume, files);
       const j = resume ? await readJournal(f.dir) : undefined;
       if (j) {
         f.interrupted = j;
       } else {
         // Starting afresh: an interrupted run's journal and the files of runs that never committed go.
         await removeJournal(f.dir);
-        for (const name of ARTIFACT_FILES) await rm(partialPath(join(f.dir, name)), { force: true });
+        for (const name of files) await rm(partialPath(join(f.dir, name)), { force: true });
       }
       await removeStaleTempFiles(f.dir);
     } catch (e) {
@@ -129,7 +121,7 @@ export class RunFolder {
     return f;
   }
 
-  private static async checkContents(abs: string, overwrite: boolean, resume: boolean): Promise<void> {
+  private static async checkContents(abs: string, overwrite: boolean, resume: boolean, files: readonly string[]): Promise<void> {
     if (await exists(join(abs, JOURNAL_FILE))) {
       if (resume || overwrite) return;
       const j = await readJournal(abs).catch(() => undefined);
@@ -139,7 +131,7 @@ export class RunFolder {
       });
     }
     if (overwrite) return;
-    for (const name of [MANIFEST_FILE, ...ARTIFACT_FILES, ...OPTIONAL_ARTIFACT_FILES]) {
+    for (const name of [MANIFEST_FILE, ...files]) {
       if (await exists(join(abs, name))) {
         throw new VideoAnalysisError("ALREADY_EXISTS", `output folder ${abs} already holds a ${name === MANIFEST_FILE ? "complete " : ""}run (${name})${resume ? ", nothing to resume" : ""}; choose another --out, or pass --overwrite (output.overwrite: true in the profile) to replace it`, { details: { file: join(abs, name) } });
       }
@@ -206,7 +198,7 @@ export class RunFolder {
   /** After the new artifacts are in place: the old run's artifacts that this run did not write again. */
   async removeOldArtifacts(): Promise<void> {
     const mine = new Set(this.committed);
-    for (const name of [...ARTIFACT_FILES, ...OPTIONAL_ARTIFACT_FILES]) {
+    for (const name of this.files) {
       const p = join(this.dir, name);
       if (mine.has(p)) continue;
       try {

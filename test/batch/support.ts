@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ModelManager } from "../../src/pipeline/model-manager.js";
-import { ARTIFACT_FILES } from "../../src/pipeline/run-folder.js";
+import { ARTIFACT_FILES } from "../../src/components/builtins.js";
 import { ffmpegRun, filesUnder, npzDifferences, EMBEDDED_PROFILE } from "../pipeline/support.js";
 import { repoRoot, testdata } from "../support/testdata.js";
 

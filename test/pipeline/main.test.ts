@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { VideoAnalysisError } from "../../src/errors.js";
 import { ModelManager } from "../../src/pipeline/model-manager.js";
-import { ARTIFACT_FILES } from "../../src/pipeline/run-folder.js";
+import { ARTIFACT_FILES } from "../../src/components/builtins.js";
 import { probeVideo } from "../../src/video/metadata.js";
 import { repoRoot } from "../support/testdata.js";
 import { CLI, contractBackend, EMBEDDED_PROFILE, ffmpegRun, filesUnder, makeVideo, npzDifferences, ProbeBackend, processesGone, tempDir } from "./support.js";

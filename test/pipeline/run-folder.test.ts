@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { VideoAnalysisError } from "../../src/errors.js";
 import { ModelManager } from "../../src/pipeline/model-manager.js";
-import { ARTIFACT_FILES, LOCK_FILE } from "../../src/pipeline/run-folder.js";
+import { ARTIFACT_FILES } from "../../src/components/builtins.js";
+import { LOCK_FILE } from "../../src/pipeline/run-folder.js";
 import { repoRoot } from "../support/testdata.js";
 import { CLI, EMBEDDED_PROFILE, filesUnder, makeVideo, processesGone, tempDir } from "./support.js";
 

@@ -1,0 +1,18 @@
+import type { Component } from "../pipeline/component.js";
+import { clip } from "./clip/index.js";
+import { depth } from "./depth/index.js";
+import { detections } from "./detections/index.js";
+import { flow } from "./flow/index.js";
+import { scene } from "./scene/index.js";
+
+/**
+ * The built-in families, in the order a run lists their models and artifacts (and journals their rows:
+ * the order is part of a resumable run's journal).
+ */
+export const BUILTIN_COMPONENTS: readonly Component[] = [depth, flow, clip, scene, detections];
+
+/** The artifacts the built-in families write, relative to a run folder (SPEC section 4). */
+export const ARTIFACT_FILES: readonly string[] = BUILTIN_COMPONENTS.flatMap((c) => c.files).sort();
+
+/** Files they write only when the profile asks for them (output.mot). */
+export const OPTIONAL_ARTIFACT_FILES: readonly string[] = BUILTIN_COMPONENTS.flatMap((c) => c.optionalFiles ?? []);
