@@ -98,8 +98,8 @@ export function decodingRecord(
   return {
     source_frames: video.frameCount,
     frames_to_decode: s.decode?.mode === "sparse" ? s.decode.plannedFrames : video.frameCount,
-    frames_decoded: s.decodedFrames,
-    frames_lost: s.lostFrames,
+    frames_decoded: stoppedEarly ? s.decodedThroughDelivered : s.decodedFrames,
+    frames_lost: stoppedEarly ? s.lostThroughDelivered : s.lostFrames,
     frames_expected: expected,
     frames_delivered: delivered,
     errors: s.ffmpegErrors,

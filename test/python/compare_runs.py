@@ -49,7 +49,9 @@ def main(a, b):
     ma, mb = manifest(a), manifest(b)
     for k in sorted(set(ma) | set(mb)):
         if ma.get(k) != mb.get(k):
-            problems.append(f"manifest.{k} differs")
+            va, vb = ma.get(k), mb.get(k)
+            sub = sorted(x for x in (set(va) | set(vb)) if va.get(x) != vb.get(x)) if isinstance(va, dict) and isinstance(vb, dict) else []
+            problems.append(f"manifest.{k} differs" + (f" ({', '.join(f'{x}: {va.get(x)!r} vs {vb.get(x)!r}' for x in sub)})" if sub else ""))
     if problems:
         print("\n".join(problems))
         return 1
