@@ -30,3 +30,6 @@ export { Detections, ByteTrack, YoloDecoder, type DetectionRecord } from "./dete
 export { probeVideo, readFrames, type VideoMetadata, type Frame, type ReadFramesOptions } from "./video/index.js";
 export { loadProfile, type Profile } from "./profiles/index.js";
 export { EmbeddedEnsembles } from "./embedded/embedded-ensembles.js";
+export { renderRun, loadRun, Annotator, type RenderOptions, type RenderResult, type Layers, type RunData } from "./render/index.js";
+export { writeReport, REPORT_FILE, type ReportOptions, type ReportRecord } from "./report/report.js";
+export { NpzReader, readNpz, type NpyArray } from "./artifacts/npz-reader.js";

@@ -7,6 +7,7 @@ import type { DecodeStats } from "../video/frame-reader.js";
 import type { VideoMetadata } from "../video/metadata.js";
 import { writeFileAtomic } from "./atomic.js";
 import type { OutageRecord } from "../triton/outage.js";
+import type { ReportRecord } from "../report/report.js";
 
 /** The manifest's format: bumped when a field changes meaning. */
 export const MANIFEST_VERSION = 1;
@@ -43,6 +44,8 @@ export interface Manifest {
   artifacts: ArtifactRecord[];
   /** Server outages the run waited out (Triton backend with backend.triton.outage_budget_s). */
   outages: OutageRecord[];
+  /** report.html (profile output.report, or `video-analysis report`): its size and the cap on its images. */
+  report?: ReportRecord;
   timings: {
     wall_ms: number;
     /** Busy time per stage; stages overlap, so they add up to more than the wall time. */

@@ -200,6 +200,8 @@ export const outputSchema = z.strictObject({
   direct_io: z.boolean().default(true),
   /** Write the manifest's resolved profile with secrets (header values) masked. */
   mask_secrets: z.boolean().default(true),
+  /** Write report.html (charts, tracks, annotated frames; one self-contained page) into the run folder. */
+  report: z.boolean().default(true),
 });
 
 export const profileSchema = z.strictObject({

@@ -44,7 +44,8 @@ export class Annotator {
     readonly height: number,
     readonly font: GlyphFont,
   ) {
-    this.thickness = Math.max(2, Math.round(Math.min(width, height) / 200));
+    // At least 3 pixels: a line that wide always covers a whole 2x2 chroma block of yuv420p, so its colour survives encoding.
+    this.thickness = Math.max(3, Math.round(Math.min(width, height) / 150));
     this.insetWidth = Math.max(32, Math.round(width / 4));
     this.insetHeight = Math.max(18, Math.round((this.insetWidth * height) / width));
   }

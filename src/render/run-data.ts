@@ -71,12 +71,15 @@ export interface RunData {
 
 const f64 = (a: ArrayLike<number>) => Float64Array.from(a);
 
-/** Reads `dir`'s manifest.json and the artifacts it lists (with the SDK's npz reader). */
-export async function loadRun(dir: string): Promise<RunData> {
+/**
+ * Reads `dir`'s manifest.json and the artifacts it lists (with the SDK's npz reader). `manifest` given:
+ * that one, not the file (a run writing its report before its manifest).
+ */
+export async function loadRun(dir: string, given?: Manifest): Promise<RunData> {
   let manifest: Manifest;
   const path = join(dir, MANIFEST_FILE);
   try {
-    manifest = JSON.parse(await readFile(path, "utf8")) as Manifest;
+    manifest = given ?? (JSON.parse(await readFile(path, "utf8")) as Manifest);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT")
