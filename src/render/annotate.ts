@@ -28,6 +28,33 @@ export interface DrawnBox extends Box {
   thickness: number;
 }
 
+/** Line thickness for a picture: at least 3 pixels, a line that wide always covers a whole 2x2 chroma block of yuv420p, so its colour survives encoding. */
+export function lineThickness(width: number, height: number): number {
+  return Math.max(3, Math.round(Math.min(width, height) / 150));
+}
+
+/** The font size for a picture's labels. */
+export function labelFontSize(width: number, height: number): number {
+  return Math.max(11, Math.round(Math.min(width, height) / 30));
+}
+
+/** Draws one box with its label (class, track id, score) in its track's colour; the same for videos and `detect --save`. */
+export function drawBox(c: Canvas, b: Box, names: readonly string[], font: GlyphFont, thickness: number): DrawnBox {
+  const color = trackColor(b.trackId, b.classId);
+  const t = thickness;
+  strokeRect(c, b.x1, b.y1, b.x2, b.y2, t, color);
+  const name = names[b.classId] ?? `class ${b.classId}`;
+  const label = `${name}${b.trackId >= 0 ? ` #${b.trackId}` : ""} ${b.score.toFixed(2)}`;
+  const w = font.width(label) + 6;
+  const h = font.lineHeight + 2;
+  const x = Math.max(0, Math.min(c.width - w, Math.round(b.x1)));
+  // Above the box, or inside its top when there is no room above.
+  const y = Math.round(b.y1) - h >= 0 ? Math.round(b.y1) - h : Math.round(b.y1) + t;
+  fillRect(c, x, y, w, h, color);
+  font.draw(c, label, x + 3, y + 1, textColorOn(color));
+  return { ...b, color, thickness: t };
+}
+
 /** Draws a run's results onto frames of its video (rgb24, the video's display size). */
 export class Annotator {
   private readonly lut = depthLut();
@@ -44,15 +71,14 @@ export class Annotator {
     readonly height: number,
     readonly font: GlyphFont,
   ) {
-    // At least 3 pixels: a line that wide always covers a whole 2x2 chroma block of yuv420p, so its colour survives encoding.
-    this.thickness = Math.max(3, Math.round(Math.min(width, height) / 150));
+    this.thickness = lineThickness(width, height);
     this.insetWidth = Math.max(32, Math.round(width / 4));
     this.insetHeight = Math.max(18, Math.round((this.insetWidth * height) / width));
   }
 
   static async create(run: RunData, layers: Layers, width: number, height: number): Promise<Annotator> {
     const extra = [...(run.detections?.classNames ?? []), ...(run.clip?.prompts ?? []), ...(run.scene?.label ?? [])].join("");
-    const font = await GlyphFont.create(Math.max(11, Math.round(Math.min(width, height) / 30)), extra);
+    const font = await GlyphFont.create(labelFontSize(width, height), extra);
     return new Annotator(run, layers, width, height, font);
   }
 
@@ -91,20 +117,7 @@ export class Annotator {
   }
 
   private box(c: Canvas, b: Box, names: readonly string[]): DrawnBox {
-    const color = trackColor(b.trackId, b.classId);
-    const t = this.thickness;
-    strokeRect(c, b.x1, b.y1, b.x2, b.y2, t, color);
-    const name = names[b.classId] ?? `class ${b.classId}`;
-    const label = `${name}${b.trackId >= 0 ? ` #${b.trackId}` : ""} ${b.score.toFixed(2)}`;
-    const f = this.font;
-    const w = f.width(label) + 6;
-    const h = f.lineHeight + 2;
-    const x = Math.max(0, Math.min(c.width - w, Math.round(b.x1)));
-    // Above the box, or inside its top when there is no room above.
-    const y = Math.round(b.y1) - h >= 0 ? Math.round(b.y1) - h : Math.round(b.y1) + t;
-    fillRect(c, x, y, w, h, color);
-    f.draw(c, label, x + 3, y + 1, textColorOn(color));
-    return { ...b, color, thickness: t };
+    return drawBox(c, b, names, this.font, this.thickness);
   }
 
   /** Each current track's box bottom-centre over the last TRAIL_FRAMES analysed frames. */

@@ -231,7 +231,9 @@ async function uplotAssets(): Promise<{ js: string; css: string }> {
   if (!uplot) {
     const req = createRequire(import.meta.url);
     const dir = join(req.resolve("uplot/package.json"), "..", "dist");
-    uplot = { js: await readFile(join(dir, "uPlot.iife.min.js"), "utf8"), css: await readFile(join(dir, "uPlot.min.css"), "utf8") };
+    // Its licence travels with it: MIT asks for the notice in every copy.
+    const licence = await readFile(join(dir, "..", "LICENSE"), "utf8");
+    uplot = { js: `/* uPlot, ${licence.replace(/\*\//g, "* /")} */\n${await readFile(join(dir, "uPlot.iife.min.js"), "utf8")}`, css: await readFile(join(dir, "uPlot.min.css"), "utf8") };
   }
   return uplot;
 }
