@@ -146,22 +146,25 @@ export class NpzReader {
 
   private async bytes(position: number, length: number, what: string): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(length);
+    await this.readInto(buf, position, what);
+    return buf;
+  }
+
+  private async readInto(buf: Uint8Array, position: number, what: string): Promise<void> {
     let got = 0;
-    while (got < length) {
-      const { bytesRead } = await this.fh.read(buf, got, length - got, position + got);
+    while (got < buf.byteLength) {
+      const { bytesRead } = await this.fh.read(buf, got, buf.byteLength - got, position + got);
       if (bytesRead === 0) throw bad(this.path, `${what} is cut short`);
       got += bytesRead;
     }
-    return buf;
   }
 
   private async elements(h: Header, first: number, count: number): Promise<NpyArray["data"]> {
     const d = h.descr.replace(/^[|<=]/, "");
     const size = Number(d.slice(1));
-    const buf = await this.bytes(h.dataOffset + first * size, count * size, "array data");
-    const aligned = new Uint8Array(buf.byteLength);
-    aligned.set(buf);
-    const ab = aligned.buffer;
+    // Read straight into a buffer of its own (offset 0, so aligned for any typed array view).
+    const ab = new ArrayBuffer(count * size);
+    await this.readInto(new Uint8Array(ab), h.dataOffset + first * size, "array data");
     switch (d) {
       case "f4": return new Float32Array(ab);
       case "f8": return new Float64Array(ab);
