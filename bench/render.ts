@@ -6,6 +6,7 @@
  *   analysis rate and at the source rate, runs interleaved, medians of --repeat. `cpu_ratio` is the same
  *   with CPU seconds (the render's process and its two ffmpegs, from bash's `times`): on a shared machine
  *   the wall time mostly measures the neighbours.
+ * - Text: an SVG overlay composited by sharp per frame against the glyph atlas (font.ts).
  * - A 10-minute run (the people video looped into /tmp with ffmpeg, analysed by `main` with the embedded
  *   profile and the real YOLO11n at --fps): report.html's size and the time to write it; then that run
  *   rendered at the source rate with this process's peak RSS sampled (memory stays flat).
@@ -80,6 +81,41 @@ async function analyse(video: string, out: string, fps: number, maxFrames?: numb
   }
 }
 
+/**
+ * The two ways of drawing the labels' text, on the same 768x432 frame with the same six labels: an SVG
+ * overlay composited by sharp on every frame, against the glyph atlas (rendered by sharp once) blended in JS.
+ */
+async function textCost(frames = 100): Promise<Record<string, number>> {
+  const { default: sharp } = await import("sharp");
+  const { GlyphFont } = await import("../src/render/font.js");
+  const { drawBox, labelFontSize, lineThickness } = await import("../src/render/annotate.js");
+  const W = 768;
+  const H = 432;
+  const base = new Uint8Array(W * H * 3).fill(100);
+  const boxes = Array.from({ length: 6 }, (_, i) => ({ x1: 20 + i * 120, y1: 60, x2: 110 + i * 120, y2: 300, classId: 0, score: 0.87, trackId: i + 1 }));
+  const size = labelFontSize(W, H);
+  const svg = Buffer.from(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}">` +
+      boxes.map((b) => `<rect x="${b.x1}" y="${b.y1}" width="${b.x2 - b.x1}" height="${b.y2 - b.y1}" fill="none" stroke="red" stroke-width="3"/><text x="${b.x1}" y="${b.y1 - 4}" font-family="DejaVu Sans Mono" font-size="${size}px" fill="#fff">person #${b.trackId} 0.87</text>`).join("") +
+      "</svg>",
+  );
+  // Each way warmed up first (JIT, libvips caches), then timed.
+  for (let i = 0; i < 10; i++) await sharp(base, { raw: { width: W, height: H, channels: 3 } }).composite([{ input: svg }]).raw().toBuffer();
+  let t = performance.now();
+  for (let i = 0; i < frames; i++) await sharp(base, { raw: { width: W, height: H, channels: 3 } }).composite([{ input: svg }]).raw().toBuffer();
+  const svgMs = (performance.now() - t) / frames;
+  t = performance.now();
+  const font = await GlyphFont.create(size);
+  const atlasMs = performance.now() - t;
+  const c = { width: W, height: H, data: Uint8Array.from(base) };
+  for (let i = 0; i < 30; i++) for (const b of boxes) drawBox(c, b, ["person"], font, lineThickness(W, H));
+  t = performance.now();
+  for (let i = 0; i < frames; i++) for (const b of boxes) drawBox(c, b, ["person"], font, lineThickness(W, H));
+  const drawMs = (performance.now() - t) / frames;
+  // Boxes and labels both ways: the atlas side draws the rectangles too.
+  return { svg_composite_ms_per_frame: +svgMs.toFixed(2), atlas_create_ms: +atlasMs.toFixed(1), atlas_draw_ms_per_frame: +drawMs.toFixed(3) };
+}
+
 export const renderBench: Benchmark = {
   summary: "render speed against ffmpeg alone re-encoding the same frames; report size and render memory for a 10-minute run",
   async run(argv) {
@@ -98,6 +134,9 @@ export const renderBench: Benchmark = {
     const work = join(tmpdir(), "va-bench-render");
     mkdirSync(work, { recursive: true });
     const log = (s: string) => values.json || process.stderr.write(`${s}\n`);
+
+    const text = await textCost();
+    log(`text: ${JSON.stringify(text)}`);
 
     // Speed: a run over the first `seconds` at 2 fps, rendered and re-encoded by ffmpeg alone.
     const short = await analyse(people, join(work, "short"), 2, Math.round(seconds * 2));
@@ -161,9 +200,10 @@ export const renderBench: Benchmark = {
         rss_before_mib: +(rssBefore / 2 ** 20).toFixed(1), rss_peak_mib: +(peak / 2 ** 20).toFixed(1),
       };
     }
-    const result = { machine: "shared", speed, long };
+    const result = { machine: "shared", text, speed, long };
     if (values.json) console.log(JSON.stringify(result));
     else {
+      printTable([text]);
       printTable(speed);
       if (long) printTable([long]);
     }

@@ -4,9 +4,9 @@ import { blendMask, type Canvas } from "./raster.js";
 
 /**
  * Text for the annotations: a monospace glyph atlas rendered once by sharp (librsvg + fontconfig, DejaVu
- * Sans Mono), then drawn per frame by blending the glyphs' coverage masks in JS. Measured on the people
- * video (768x432): compositing an SVG overlay through sharp costs about 11 ms a frame; the atlas costs
- * about 65 ms once and well under 1 ms a frame for a dozen labels (README, "Seeing a run").
+ * Sans Mono), then drawn per frame by blending the glyphs' coverage masks in JS. `bench render` on a
+ * 768x432 frame with six labelled boxes: an SVG overlay composited by sharp costs 26-31 ms a frame, the
+ * atlas 26-60 ms once and about 1 ms a frame (README, "Seeing a run").
  */
 export class GlyphFont {
   private constructor(
