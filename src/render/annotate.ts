@@ -55,6 +55,22 @@ export function drawBox(c: Canvas, b: Box, names: readonly string[], font: Glyph
   return { ...b, color, thickness: t };
 }
 
+/**
+ * A depth map (S x S, relative inverse depth: larger is nearer) as a w x h colour image, stretched over
+ * its own range so that near is bright.
+ */
+export function depthImage(map: ArrayLike<number>, size: number, w: number, h: number, lut: Uint8Array): Canvas {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < map.length; i++) {
+    const v = map[i]!;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const span = hi > lo ? hi - lo : 1;
+  return colorMap(map, size, size, w, h, (v) => Math.max(0, Math.min(255, Math.round(((v - lo) / span) * 255))), lut);
+}
+
 /** Draws a run's results onto frames of its video (rgb24, the video's display size). */
 export class Annotator {
   private readonly lut = depthLut();
@@ -150,17 +166,7 @@ export class Annotator {
     const row = rowAtOrBefore(d.timestamp, t);
     if (row < 0) return undefined;
     if (this.depthCache?.row === row) return this.depthCache.img;
-    const map = (await d.reader.row("depth", row)).data;
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (let i = 0; i < map.length; i++) {
-      const v = map[i]!;
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
-    const span = hi > lo ? hi - lo : 1;
-    // Relative inverse depth: larger is nearer, drawn brighter.
-    const img = colorMap(map, d.size, d.size, this.insetWidth, this.insetHeight, (v) => Math.max(0, Math.min(255, Math.round(((v - lo) / span) * 255))), this.lut);
+    const img = depthImage((await d.reader.row("depth", row)).data, d.size, this.insetWidth, this.insetHeight, this.lut);
     this.depthCache = { row, img };
     return img;
   }

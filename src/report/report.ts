@@ -4,9 +4,9 @@ import { basename, join } from "node:path";
 import { writeFileAtomic } from "../artifacts/atomic.js";
 import { MANIFEST_FILE, writeManifest, type Manifest } from "../artifacts/manifest.js";
 import { VideoAnalysisError } from "../errors.js";
-import { ALL_LAYERS, Annotator } from "../render/annotate.js";
+import { ALL_LAYERS, Annotator, depthImage } from "../render/annotate.js";
 import { depthLut } from "../render/colors.js";
-import { colorMap, type Canvas } from "../render/raster.js";
+import type { Canvas } from "../render/raster.js";
 import { loadRun, type RunData } from "../render/run-data.js";
 import { runVideo } from "../render/render.js";
 import { readFrames } from "../video/frame-reader.js";
@@ -162,15 +162,7 @@ async function pageData(run: RunData, o: Required<Omit<ReportOptions, "video" | 
     const w = 128;
     const h = Math.max(1, Math.round((w * m.video.displayHeight) / m.video.displayWidth));
     for (const row of spread(d.timestamp.length, o.depthThumbnails)) {
-      const map = (await d.reader.row("depth", row)).data;
-      let lo = Infinity;
-      let hi = -Infinity;
-      for (const v of map) {
-        lo = Math.min(lo, v);
-        hi = Math.max(hi, v);
-      }
-      const span = hi > lo ? hi - lo : 1;
-      const img = colorMap(map, d.size, d.size, w, h, (v) => Math.max(0, Math.min(255, Math.round(((v - lo) / span) * 255))), lut);
+      const img = depthImage((await d.reader.row("depth", row)).data, d.size, w, h, lut);
       depth.push({ t: r3(d.timestamp[row]!), img: await jpeg(sharp, img, w, o.quality) });
     }
   }

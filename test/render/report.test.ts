@@ -141,3 +141,27 @@ test("report.html in headless Chromium: no console error, no request; charts, tr
     await browser.close();
   }
 });
+
+test("`report` on a run whose video is gone: the page without frames, the manifest saying why; a folder that is no run: NOT_FOUND", { skip, timeout: 120_000 }, async () => {
+  const { cpSync } = await import("node:fs");
+  const { execFile } = await import("node:child_process");
+  const { promisify } = await import("node:util");
+  const { CLI } = await import("../pipeline/support.js");
+  const dir = join(tmp.dir, "moved");
+  cpSync(runDir, dir, { recursive: true });
+  const m = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+  m.video.path = join(tmp.dir, "gone.mp4");
+  writeFileSync(join(dir, "manifest.json"), JSON.stringify(m));
+  const { stdout } = await promisify(execFile)("node", [CLI, "report", dir, "--json"], { cwd: repoRoot });
+  const r = JSON.parse(stdout);
+  assert.equal(r.thumbnails.picker_frames, 0);
+  assert.equal(r.thumbnails.track_thumbnails, 0);
+  assert.equal(r.thumbnails.depth_thumbnails, 12);
+  assert.match(r.no_frames, /gone\.mp4.*--video/);
+  const { path: _path, ...record } = r;
+  assert.deepEqual(JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")).report, record);
+  const html = readFileSync(join(dir, "report.html"), "utf8");
+  assert.match(html, /"picker":\[\]/);
+  assert.match(html, /"tracks":\[\{"id":/);
+  await assert.rejects(promisify(execFile)("node", [CLI, "report", tmp.dir], { cwd: repoRoot }), (e: { code: number; stderr: string }) => e.code === 1 && /\[NOT_FOUND\] .* has no manifest\.json/.test(e.stderr));
+});
