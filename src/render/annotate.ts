@@ -182,26 +182,30 @@ export class Annotator {
     const w = this.insetWidth;
     const h = this.insetHeight;
     const out = new Uint8Array(w * h * 3);
-    // The longest vector sets full brightness (at least a pixel: a still scene stays dark instead of
-    // amplifying noise). Squares, not Math.hypot: this loop runs over every vector of the map.
-    let max2 = 1;
+    // The inset's samples, then the longest of them sets full brightness (at least a pixel: a still scene
+    // stays dark instead of amplifying noise).
     const n = s * s;
-    for (let i = 0; i < n; i++) {
-      const dx = f[i]!;
-      const dy = f[n + i]!;
-      const m2 = dx * dx + dy * dy;
-      if (m2 > max2) max2 = m2;
-    }
-    const max = Math.sqrt(max2);
+    const dxs = new Float32Array(w * h);
+    const dys = new Float32Array(w * h);
+    let max2 = 1;
     for (let y = 0; y < h; y++) {
       const sy = Math.min(s - 1, Math.floor(((y + 0.5) * s) / h));
       for (let x = 0; x < w; x++) {
         const sx = Math.min(s - 1, Math.floor(((x + 0.5) * s) / w));
         const dx = f[sy * s + sx]!;
-        const dy = f[s * s + sy * s + sx]!;
-        const ang = ((Math.atan2(dy, dx) * 180) / Math.PI + 360) % 360;
-        hsvToRgb(ang, 1, Math.min(1, Math.sqrt(dx * dx + dy * dy) / max), out, (y * w + x) * 3);
+        const dy = f[n + sy * s + sx]!;
+        dxs[y * w + x] = dx;
+        dys[y * w + x] = dy;
+        const m2 = dx * dx + dy * dy;
+        if (m2 > max2) max2 = m2;
       }
+    }
+    const max = Math.sqrt(max2);
+    for (let i = 0; i < w * h; i++) {
+      const dx = dxs[i]!;
+      const dy = dys[i]!;
+      const ang = ((Math.atan2(dy, dx) * 180) / Math.PI + 360) % 360;
+      hsvToRgb(ang, 1, Math.min(1, Math.sqrt(dx * dx + dy * dy) / max), out, i * 3);
     }
     const img = { width: w, height: h, data: out };
     this.flowCache = { row, img };

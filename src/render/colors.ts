@@ -38,21 +38,21 @@ export function depthLut(): Uint8Array {
   return lut;
 }
 
-/** HSV (h in [0, 360), s and v in [0, 1]) to rgb bytes. */
+/** HSV (h in [0, 360), s and v in [0, 1]) to rgb bytes at out[at..at+2] (no allocation: it runs per pixel). */
 export function hsvToRgb(h: number, s: number, v: number, out: Uint8Array, at: number): void {
   const c = v * s;
   const hp = (h % 360) / 60;
   const x = c * (1 - Math.abs((hp % 2) - 1));
-  let r = 0;
-  let g = 0;
-  let b = 0;
-  if (hp < 1) [r, g, b] = [c, x, 0];
-  else if (hp < 2) [r, g, b] = [x, c, 0];
-  else if (hp < 3) [r, g, b] = [0, c, x];
-  else if (hp < 4) [r, g, b] = [0, x, c];
-  else if (hp < 5) [r, g, b] = [x, 0, c];
-  else [r, g, b] = [c, 0, x];
   const m = v - c;
+  let r: number;
+  let g: number;
+  let b: number;
+  if (hp < 1) (r = c), (g = x), (b = 0);
+  else if (hp < 2) (r = x), (g = c), (b = 0);
+  else if (hp < 3) (r = 0), (g = c), (b = x);
+  else if (hp < 4) (r = 0), (g = x), (b = c);
+  else if (hp < 5) (r = x), (g = 0), (b = c);
+  else (r = c), (g = 0), (b = x);
   out[at] = Math.round((r + m) * 255);
   out[at + 1] = Math.round((g + m) * 255);
   out[at + 2] = Math.round((b + m) * 255);
