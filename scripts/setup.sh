@@ -14,6 +14,13 @@ if ! command -v redis-server >/dev/null; then
   $sudo apt-get install -y -qq redis-server >/dev/null
 fi
 
+# The report's browser test drives Debian's chromium (playwright-core downloads no browser); the
+# annotations' text is drawn with DejaVu Sans Mono.
+if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -q "DejaVu Sans Mono"; then
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+fi
+
 # A system Python that refuses pip (PEP 668, "externally managed": Debian 12's own python3) gets a
 # project venv in .venv, which `npm test` then uses; a pyenv or venv Python is used as it is.
 py=python3

@@ -36,3 +36,6 @@ export {
   type BatchOptions, type BatchReport, type BatchEntry, type BatchProgress, type BatchVideo, type VideoOutcome, type EnqueueOptions, type EnqueueReport,
   type WorkerOptions, type WorkerHandle, type QueueStatus, type VideoJobData, type VideoJobProgress, type VideoJobResult,
 } from "./batch/index.js";
+export { renderRun, loadRun, Annotator, type RenderOptions, type RenderResult, type Layers, type RunData } from "./render/index.js";
+export { writeReport, REPORT_FILE, type ReportOptions, type ReportRecord } from "./report/report.js";
+export { NpzReader, readNpz, type NpyArray } from "./artifacts/npz-reader.js";

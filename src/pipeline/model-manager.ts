@@ -573,6 +573,12 @@ export class ModelManager {
         interruptions: journal?.state.interruptions ?? [],
         timings: { wall_ms: 0, stages_ms: {}, frames_per_second: 0 },
       };
+      // The report is written before the manifest (which records it), so a complete folder has both.
+      if (this.profile.output.report) {
+        const { REPORT_FILE, writeReport } = await import("../report/report.js");
+        manifest.report = await writeReport(folder.dir, { manifest, video, ...(signal ? { signal } : {}) });
+        folder.committedFile(join(folder.dir, REPORT_FILE));
+      }
       const manifestPath = join(folder.dir, MANIFEST_FILE);
       signal?.throwIfAborted();
       clock.add("write", performance.now() - tw);

@@ -270,6 +270,8 @@ export const outputSchema = z.strictObject({
   resumable: z.boolean().default(true),
   /** Seconds between commits of a resumable run (0: after every frame). What a kill can lose, at most. */
   commit_interval_s: z.number().min(0).default(5),
+  /** Write report.html (charts, tracks, annotated frames; one self-contained page) into the run folder. */
+  report: z.boolean().default(true),
 });
 
 export const profileSchema = z.strictObject({

@@ -1,4 +1,4 @@
-import { basename } from "node:path";
+import { basename, extname, join } from "node:path";
 import { yoloClassNames } from "../../detections/class-names.js";
 import type { Detections } from "../../detections/detections.js";
 import { decodeEnd2End, end2endOutputs, type BoxFormat } from "../../detections/end2end.js";
@@ -8,6 +8,7 @@ import { VideoAnalysisError } from "../../errors.js";
 import { NORMALIZATIONS } from "../../catalog/normalization.js";
 import { letterbox } from "../../preprocess/letterbox.js";
 import { normalizeNhwcToNchw } from "../../preprocess/normalize.js";
+import type { RgbImage } from "../../preprocess/resize.js";
 import { tensor, toFloat32, type Tensor } from "../../tensor.js";
 import { numberFlag, parseCommandArgs, required, type Command } from "../command.js";
 
@@ -28,12 +29,39 @@ function round(v: number, digits: number): number {
   return Math.round(v * f) / f;
 }
 
+/** Writes `image` with `dets` drawn on it into `dir` (created if needed), named after the input; returns the path. */
+async function saveAnnotated(dir: string, imagePath: string, image: RgbImage, dets: Detections, names: readonly string[]): Promise<string> {
+  const { drawBox, labelFontSize, lineThickness } = await import("../../render/annotate.js");
+  const { GlyphFont } = await import("../../render/font.js");
+  const { default: sharp } = await import("sharp");
+  const { mkdir } = await import("node:fs/promises");
+  const { writeFileAtomic } = await import("../../artifacts/atomic.js");
+  const canvas = { width: image.width, height: image.height, data: Uint8Array.from(image.data) };
+  const font = await GlyphFont.create(labelFontSize(image.width, image.height), names.join(""));
+  const thickness = lineThickness(image.width, image.height);
+  for (const r of dets.toRecords()) {
+    const [x1, y1, x2, y2] = r.box;
+    drawBox(canvas, { x1: x1!, y1: y1!, x2: x2!, y2: y2!, classId: r.classId, score: r.score, trackId: r.trackId ?? -1 }, names, font, thickness);
+  }
+  const ext = extname(imagePath).toLowerCase();
+  const jpeg = ext === ".jpg" || ext === ".jpeg";
+  const out = join(dir, `${basename(imagePath, extname(imagePath))}${jpeg ? ".jpg" : ".png"}`);
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new VideoAnalysisError("IO_ERROR", `cannot create --save folder ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { details: { file: dir }, cause: e });
+  }
+  const img = sharp(canvas.data, { raw: { width: image.width, height: image.height, channels: 3 } });
+  await writeFileAtomic(out, await (jpeg ? img.jpeg({ quality: 90 }) : img.png()).toBuffer());
+  return out;
+}
+
 export const detectCommand: Command = {
   name: "detect",
   summary: "run a YOLO ONNX model on one image in-process and print the detections",
   usage:
     "video-analysis detect --image I --model M.onnx [--json] [--conf 0.25] [--iou 0.7] [--max-det 300] [--max-nms 30000] " +
-    "[--classes 0,2] [--agnostic] [--multi-label] [--size S] [--box-format xyxy|cxcywh|xywh] [--threads N]",
+    "[--classes 0,2] [--agnostic] [--multi-label] [--size S] [--box-format xyxy|cxcywh|xywh] [--threads N] [--save DIR]",
   async run(argv) {
     const { values } = parseCommandArgs(this, argv, {
       image: { type: "string" },
@@ -49,6 +77,7 @@ export const detectCommand: Command = {
       size: { type: "string" },
       "box-format": { type: "string" },
       threads: { type: "string" },
+      save: { type: "string" },
     });
     const imagePath = required(this, "image", values.image);
     const modelPath = required(this, "model", values.model);
@@ -126,9 +155,12 @@ export const detectCommand: Command = {
         score: r.score,
         box: r.box.map((v) => round(v, 2)),
       }));
+      // --save: the image with its boxes, drawn by the same code as `render` (JPEG for .jpg/.jpeg, else PNG).
+      const saved = values.save === undefined ? undefined : await saveAnnotated(values.save, imagePath, image, dets, names);
       if (values.json) {
         console.log(
           JSON.stringify({
+            ...(saved ? { saved } : {}),
             image: imagePath,
             model: modelPath,
             image_size: [image.width, image.height],
@@ -150,6 +182,7 @@ export const detectCommand: Command = {
           console.log(`  ${r.class_name.padEnd(w)}  ${r.score.toFixed(3)}  [${r.box.map((v) => v.toFixed(1)).join(", ")}]`);
         }
         console.log(`  (preprocess ${(t2 - t1).toFixed(1)} ms, inference ${(t3 - t2).toFixed(1)} ms, decode+NMS ${(t4 - t3).toFixed(2)} ms)`);
+        if (saved) console.log(`  saved ${saved}`);
       }
       return 0;
     } finally {

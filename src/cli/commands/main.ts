@@ -21,6 +21,7 @@ export function runSummary(r: RunResult): Record<string, unknown> {
     frames: m.analysis.frames,
     timings: m.timings,
     artifacts: m.artifacts.map((a) => ({ component: a.component, path: a.path, bytes: a.bytes, frames: a.frames })),
+    ...(m.report ? { report: { path: m.report.file, bytes: m.report.bytes } } : {}),
     models_used: m.models_used.map((u) => ({ slot: u.slot, name: u.name, branch: u.branch, size: u.size, backend: u.backend, calls: u.calls, latency_ms: u.latency_ms })),
     /** High-water mark of this process's resident memory (ffmpeg's own not included). */
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
@@ -65,6 +66,7 @@ export function formatRun(r: RunResult): string {
   lines.push(`wrote    ${rel}/: ${m.analysis.frames} frames in ${(t.wall_ms / 1000).toFixed(1)} s (${t.frames_per_second.toFixed(1)} frames/s)`);
   const pw = Math.max(...m.artifacts.map((a) => a.path.length), "manifest.json".length);
   for (const a of m.artifacts) lines.push(`  ${a.path.padEnd(pw)}  ${kib(a.bytes).padStart(10)}  ${Object.entries(a.arrays).map(([k, x]) => `${k}${JSON.stringify(x.shape)}`).join(" ")}`);
+  if (m.report) lines.push(`  ${m.report.file.padEnd(pw)}  ${kib(m.report.bytes).padStart(10)}  ${m.report.thumbnails.picker_frames} frames, ${m.report.thumbnails.track_thumbnails} tracks`);
   lines.push(`  ${"manifest.json".padEnd(pw)}`);
   const s = t.stages_ms;
   lines.push(`stages   busy ms (they overlap): ${Object.entries(s).map(([k, x]) => `${k} ${Math.round(x)}`).join(", ")}`);
