@@ -40,6 +40,25 @@ export type WorkerReply =
   | { id: number; ok: false; error: { code: ErrorCode; message: string; model: string | undefined; details: ErrorDetails } };
 
 /**
+ * onnxruntime-node is an optional peer dependency (its 290 MB and its install script, which downloads
+ * CUDA binaries, are for embedded users only): only the embedded backend's worker imports it. Says how
+ * to add it when it is not installed, before any worker starts.
+ */
+function requireOnnxRuntime(): void {
+  try {
+    import.meta.resolve("onnxruntime-node");
+  } catch (e) {
+    throw new VideoAnalysisError(
+      "FAILED_PRECONDITION",
+      "the embedded backend needs onnxruntime-node, an optional peer dependency of video-analysis-sdk that is not installed: " +
+        "add it to your project with `npm install onnxruntime-node --ignore-scripts` (its CPU binaries are in the package; " +
+        "its install script only downloads CUDA ones), or use a Triton backend",
+      { details: { missing: "onnxruntime-node" }, cause: e },
+    );
+  }
+}
+
+/**
  * Runs ONNX models in this process with onnxruntime-node, behind the same interface as the Triton
  * client. The sessions live on worker threads (ort-worker.ts), one session per model, created on first
  * use and released by close(), so inference never blocks the caller's event loop. With several workers
@@ -91,6 +110,7 @@ export class EmbeddedBackend implements InferenceBackend {
     if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 1)) {
       throw new RangeError(`EmbeddedBackend.create: workers must be a positive integer, got ${String(options.workers)}`);
     }
+    requireOnnxRuntime();
     for (const [name, path] of Object.entries(options.models)) {
       if (!existsSync(path)) {
         throw new VideoAnalysisError("NOT_FOUND", `model file ${path} does not exist; point the profile's embedded model path at an .onnx export`, { model: name });

@@ -149,8 +149,8 @@ export const componentsSchema = z.strictObject({
       /** Prompts kept per frame in the summary, best first. */
       top_k: positiveInt().default(5),
       /**
-       * CLIP's BPE merges (openai/CLIP's bpe_simple_vocab_16e6.txt.gz, not shipped with the SDK), relative
-       * to the profile's folder; $CLIP_BPE_PATH when omitted.
+       * CLIP's BPE merges (openai/CLIP's bpe_simple_vocab_16e6.txt.gz), relative to the profile's folder;
+       * when omitted, $CLIP_BPE_PATH, else the copy shipped with the SDK.
        */
       bpe_path: nonEmpty().optional(),
     })
@@ -187,7 +187,7 @@ export const concurrencySchema = z.strictObject({
 });
 
 export const outputSchema = z.strictObject({
-  /** Run folder; `main --out` overrides it. */
+  /** Run folder, relative to the profile's folder; `main --out` (run's `out`) overrides it. */
   dir: nonEmpty().optional(),
   /** Replace an existing run folder instead of stopping. */
   overwrite: z.boolean().default(false),
