@@ -3,8 +3,9 @@ import { readFileSync } from "node:fs";
 import { isVideoAnalysisError } from "../errors.js";
 import { commands } from "./commands/index.js";
 
+const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+
 async function help(): Promise<string> {
-  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
   const loaded = await Promise.all(commands.map((c) => c.load()));
   const width = Math.max(...loaded.map((c) => c.name.length));
   return [
@@ -22,6 +23,10 @@ async function main(argv: string[]): Promise<number> {
   if (!name || name === "--help" || name === "-h" || name === "help") {
     console.log(await help());
     return name ? 0 : 2;
+  }
+  if (name === "--version" || name === "-V") {
+    console.log(pkg.version);
+    return 0;
   }
   const entry = commands.find((c) => c.name === name);
   if (!entry) {
