@@ -73,7 +73,7 @@ export const backendSchema = z.strictObject({
 
 export const analysisSchema = z.strictObject({
   /** Frames analysed per second of video (at most the video's own rate). */
-  fps: z.number().positive().default(2),
+  fps: z.number().positive().max(1000).default(2),
   /** Frames are scaled down (aspect kept, never up) so their longer side is at most this; null: source size. */
   max_side: positiveInt().nullable().default(null),
   /**

@@ -200,6 +200,11 @@ function ffprobeReason(err: unknown, path: string): string {
  */
 export async function probeVideo(path: string, options: ProbeOptions = {}): Promise<VideoMetadata> {
   if (typeof path !== "string" || path === "") throw new TypeError("probeVideo: path must be a non-empty string");
+  // A URL would become a strange local path: it is refused as what it is.
+  const scheme = /^([a-z][a-z0-9+.-]+):\/\//i.exec(path)?.[1]?.toLowerCase();
+  if (scheme) {
+    throw new VideoAnalysisError("INVALID_ARGUMENT", `${path} is a ${scheme} URL; the SDK reads local video files: download it first (e.g. curl -L -o video.mp4 '${path}') and pass the file's path`, { details: { url: path } });
+  }
   const abs = resolve(path);
   let size: number;
   try {

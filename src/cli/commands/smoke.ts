@@ -278,7 +278,10 @@ export const smokeCommand: Command = {
   summary: "check a server (or the embedded models) against the READY checklist, one inference per model; exit 1 if anything required fails",
   usage: "video-analysis smoke --profile P [--json]",
   async run(argv) {
-    const { values } = parseCommandArgs(this, argv, { profile: { type: "string" }, json: { type: "boolean" } });
+    const { values } = parseCommandArgs(this, argv, {
+      profile: { type: "string", value: "FILE", description: "the YAML profile whose backend (Triton or embedded) is checked" },
+      json: { type: "boolean", description: "print the report as JSON" },
+    });
     const file = required(this, "profile", values.profile);
     const profile = await loadProfile(file);
     let report: SmokeReport;

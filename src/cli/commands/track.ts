@@ -4,7 +4,7 @@ import { ByteTrack, type ByteTrackOptions, type ByteTrackVariant } from "../../d
 import { Detections } from "../../detections/detections.js";
 import { formatMot, parseMot } from "../../detections/mot.js";
 import { VideoAnalysisError } from "../../errors.js";
-import { numberFlag, parseCommandArgs, required, type Command } from "../command.js";
+import { numberFlag, parseCommandArgs, required, usageError, type Command } from "../command.js";
 
 export const trackCommand: Command = {
   name: "track",
@@ -14,22 +14,22 @@ export const trackCommand: Command = {
     "[--new-track-thresh T] [--low-thresh T] [--match-thresh 0.8] [--track-buffer 30] [--json]",
   async run(argv) {
     const { values } = parseCommandArgs(this, argv, {
-      "mot-det": { type: "string" },
-      out: { type: "string" },
-      fps: { type: "string" },
-      variant: { type: "string" },
-      "track-thresh": { type: "string" },
-      "new-track-thresh": { type: "string" },
-      "low-thresh": { type: "string" },
-      "match-thresh": { type: "string" },
-      "track-buffer": { type: "string" },
-      json: { type: "boolean", default: false },
+      "mot-det": { type: "string", value: "FILE", description: "MOTChallenge detections (det.txt: frame,-1,x,y,w,h,score,...)" },
+      out: { type: "string", value: "FILE", description: "where to write the tracks in MOTChallenge format" },
+      fps: { type: "string", value: "F", description: "the sequence's frame rate, 0.001 to 1000 (scales how long lost tracks are kept; default 30)" },
+      variant: { type: "string", value: "cpp|python", description: "ByteTrack's C++ deployment rules (default) or the Python original's (score fusion, 0.1 floor)" },
+      "track-thresh": { type: "string", value: "T", description: "score splitting high from low detections (default 0.5)" },
+      "new-track-thresh": { type: "string", value: "T", description: "score a detection needs to start a track (profile key high_thresh; default 0.6)" },
+      "low-thresh": { type: "string", value: "T", description: "lowest score kept for the second association (python variant; default 0.1)" },
+      "match-thresh": { type: "string", value: "T", description: "IoU-cost limit of the first association (default 0.8)" },
+      "track-buffer": { type: "string", value: "N", description: "frames (at 30 fps) a lost track is kept (default 30)" },
+      json: { type: "boolean", default: false, description: "print a JSON summary instead of text" },
     });
     const detPath = required(this, "mot-det", values["mot-det"]);
     const outPath = required(this, "out", values.out);
     const variant = (values.variant ?? "cpp") as ByteTrackVariant;
-    if (variant !== "python" && variant !== "cpp") throw new VideoAnalysisError("INVALID_ARGUMENT", `--variant must be python or cpp, got "${variant}"`);
-    const options: Partial<ByteTrackOptions> = { variant, frameRate: numberFlag("fps", values.fps, 30, { min: 0.001 }) };
+    if (variant !== "python" && variant !== "cpp") throw usageError(this, `--variant must be python or cpp, got "${variant}"`);
+    const options: Partial<ByteTrackOptions> = { variant, frameRate: numberFlag("fps", values.fps, 30, { min: 0.001, max: 1000 }) };
     if (values["track-thresh"] !== undefined) options.trackThresh = numberFlag("track-thresh", values["track-thresh"], 0.5, { min: 0, max: 1 });
     if (values["new-track-thresh"] !== undefined) options.newTrackThresh = numberFlag("new-track-thresh", values["new-track-thresh"], 0.6, { min: 0, max: 1 });
     if (values["low-thresh"] !== undefined) options.lowThresh = numberFlag("low-thresh", values["low-thresh"], 0.1, { min: 0, max: 1 });
