@@ -1,4 +1,6 @@
-import { existsSync } from "node:fs";
+import { existsSync, statSync, unlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { InferenceBackend, InferOptions, InferResult, ModelMetadata } from "../backend/backend.js";
 import { ContractCache, checkInputs } from "../backend/contract.js";
 import { findModel, inputValues } from "../catalog/catalog.js";
@@ -55,6 +57,20 @@ function requireOnnxRuntime(): void {
         "its install script only downloads CUDA ones), or use a Triton backend",
       { details: { missing: "onnxruntime-node" }, cause: e },
     );
+  }
+}
+
+/**
+ * onnxruntime's telemetry library leaves an empty `mat-debug-<pid>.log` in the temporary folder of every
+ * process that loads it (onnxruntime-node offers no setting for it): removed when the backend closes,
+ * unless something was written there.
+ */
+function removeTelemetryLog(): void {
+  const file = join(tmpdir(), `mat-debug-${process.pid}.log`);
+  try {
+    if (statSync(file).size === 0) unlinkSync(file);
+  } catch {
+    // not there, or not ours to remove
   }
 }
 
@@ -226,6 +242,7 @@ export class EmbeddedBackend implements InferenceBackend {
       this.closed = (async () => {
         if (!this.failure) await Promise.all(this.links.map((l) => this.call({ op: "close" }, l).catch(() => undefined)));
         await Promise.all(this.links.map((l) => l.worker.terminate()));
+        removeTelemetryLog();
       })();
     }
     return this.closed;

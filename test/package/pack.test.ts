@@ -229,6 +229,12 @@ test("ESM TypeScript project of an embedded user: install, tsc --strict, a video
   assert.ok(existsSync(join(esm, "runs/cli/manifest.json")), cli.stdout + cli.stderr);
   const version = await sh(join(esm, "node_modules/.bin/video-analysis"), ["--version"], { cwd: esm });
   assert.equal(version.stdout.trim(), pkg.version);
+  // bench needs the checkout's bench/ and test support: the package does not offer it.
+  const help = await sh(join(esm, "node_modules/.bin/video-analysis"), ["--help"], { cwd: esm });
+  assert.doesNotMatch(help.stdout, /^ {2}bench /m);
+  const bench = await sh("bash", ["-c", `"${join(esm, "node_modules/.bin/video-analysis")}" bench client; echo "status=$?"`], { cwd: esm });
+  assert.match(bench.stdout, /status=2/);
+  assert.match(bench.stderr, /bench runs from a checkout of the repository/);
 });
 
 test("CommonJS project of a Triton-only user, installed with --ignore-scripts: require(), TritonClient, the embedded backend's coded error, the addon built on demand", { timeout: 600_000 }, async () => {
