@@ -178,6 +178,12 @@ const { TritonClient, EmbeddedBackend, SystemSharedMemory, VideoAnalysisError } 
 `;
 
 test("ESM TypeScript project of an embedded user: install, tsc --strict, a video, process(), detect() with names, Triton", { skip: skipData, timeout: 600_000 }, async () => {
+  // The README's "Install as a dependency" commands are the ones run here.
+  const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("## Install as a dependency"), readme.indexOf("## What `main` does"));
+  assert.match(section, /^npm install video-analysis-sdk\s/m);
+  assert.match(section, /^npm install onnxruntime-node --ignore-scripts\s/m);
+  assert.match(section, /^npx video-analysis main --video in\.mp4 --profile node_modules\/video-analysis-sdk\/profiles\/embedded_cpu\.yaml --out runs\/in$/m);
   mkdirSync(esm, { recursive: true });
   writeFileSync(join(esm, "package.json"), JSON.stringify({ name: "esm-app", private: true, type: "module" }, null, 2));
   // The README's two steps: the SDK, then onnxruntime-node without its install script (CUDA download).
@@ -225,8 +231,9 @@ test("ESM TypeScript project of an embedded user: install, tsc --strict, a video
   }
 
   // The CLI from the package, in a folder with no ../shared: the README's first command.
-  const cli = await sh(join(esm, "node_modules/.bin/video-analysis"), ["main", "--video", VIDEO, "--profile", "node_modules/video-analysis-sdk/profiles/embedded_cpu.yaml", "--out", "runs/cli", "--quiet"], { cwd: esm });
-  assert.ok(existsSync(join(esm, "runs/cli/manifest.json")), cli.stdout + cli.stderr);
+  cpSync(VIDEO, join(esm, "in.mp4"));
+  const cli = await sh("npx", ["video-analysis", "main", "--video", "in.mp4", "--profile", "node_modules/video-analysis-sdk/profiles/embedded_cpu.yaml", "--out", "runs/in", "--quiet"], { cwd: esm });
+  assert.ok(existsSync(join(esm, "runs/in/manifest.json")), cli.stdout + cli.stderr);
   const version = await sh(join(esm, "node_modules/.bin/video-analysis"), ["--version"], { cwd: esm });
   assert.equal(version.stdout.trim(), pkg.version);
   // bench needs the checkout's bench/ and test support: the package does not offer it.
