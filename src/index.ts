@@ -36,5 +36,5 @@ export { letterbox, unletterboxBoxes, type LetterboxInfo, type LetterboxOptions 
 export type { RgbImage } from "./preprocess/resize.js";
 export { NpzWriter, saveNpz, type NpzWriterOptions, type NpyDtype } from "./artifacts/npz.js";
 export { probeVideo, readFrames, type VideoMetadata, type Frame, type ReadFramesOptions } from "./video/index.js";
-export { loadProfile, type Profile } from "./profiles/index.js";
+export { loadProfile, type Profile, type ProfileInput } from "./profiles/index.js";
 export { EmbeddedEnsembles } from "./embedded/embedded-ensembles.js";

@@ -219,6 +219,8 @@ export const profileSchema = z.strictObject({
 
 /** A profile as parsed: every default filled in, paths of embedded models made absolute. */
 export type Profile = z.output<typeof profileSchema>;
+/** A profile as written (defaults may be left out): type an object profile with it, so a misspelt key fails to compile. */
+export type ProfileInput = z.input<typeof profileSchema>;
 export type TritonBackendConfig = z.output<typeof tritonBackendSchema>;
 export type EmbeddedBackendConfig = z.output<typeof embeddedBackendSchema>;
 export type Thresholds = z.output<typeof thresholdsSchema>;

@@ -99,8 +99,15 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
   ModelManager, TritonClient, VideoAnalysisError, readImageRgb, letterbox, unletterboxBoxes, COCO80_NAMES,
-  type RgbFrame, type FrameResult, type DetectionRecord,
+  type RgbFrame, type FrameResult, type DetectionRecord, type ProfileInput,
 } from "video-analysis-sdk";
+
+// Object profiles are typed: a misspelt key is a compile error.
+const analysis: ProfileInput["analysis"] = { fps: 1, max_side: 640 };
+// @ts-expect-error fsp is not a key of analysis
+const misspelt: ProfileInput["analysis"] = { fsp: 1 };
+void analysis;
+void misspelt;
 
 const [video, out, yolo640, yolo320, bus, triton] = process.argv.slice(2) as [string, string, string, string, string, string];
 const profile = fileURLToPath(import.meta.resolve("video-analysis-sdk/profiles/embedded_cpu.yaml"));
