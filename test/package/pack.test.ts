@@ -30,6 +30,16 @@ const VIDEO = join(repoRoot, "examples/data/demo.mp4");
 const skipData = skipUnlessTestdata("models/yolo11n_int8_640.onnx") || skipUnlessTestdata("images/bus.jpg");
 const TRITON_MODEL = "preprocess_midas_256";
 
+/**
+ * The installs need the npm registry, or an npm cache that holds every dependency (`--prefer-offline`):
+ * without either, they are skipped with the reason (as the real tritonserver's tests are).
+ */
+const registrySkip: string | false = await run("npm", ["view", "--prefer-offline", "zod@" + "^4", "version"], { timeout: 60_000 }).then(
+  () => false,
+  (e: Error) => `the npm registry is unreachable and the npm cache cannot answer for it (${e.message.split("\n")[0]})`,
+);
+if (registrySkip) console.log(`# package install tests skipped: ${registrySkip}`);
+
 const work = mkdtempSync(join(tmpdir(), "vasdk-pack-"));
 const esm = join(work, "esm-app");
 const cjs = join(work, "cjs-app");
@@ -184,7 +194,7 @@ const { TritonClient, EmbeddedBackend, SystemSharedMemory, VideoAnalysisError } 
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
 
-test("ESM TypeScript project of an embedded user: install, tsc --strict, a video, process(), detect() with names, Triton", { skip: skipData, timeout: 600_000 }, async () => {
+test("ESM TypeScript project of an embedded user: install, tsc --strict, a video, process(), detect() with names, Triton", { skip: registrySkip || skipData, timeout: 600_000 }, async () => {
   // The README's "Install as a dependency" commands are the ones run here.
   const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
   const section = readme.slice(readme.indexOf("## Install as a dependency"), readme.indexOf("## What `main` does"));
@@ -251,7 +261,7 @@ test("ESM TypeScript project of an embedded user: install, tsc --strict, a video
   assert.match(bench.stderr, /bench runs from a checkout of the repository/);
 });
 
-test("CommonJS project of a Triton-only user, installed with --ignore-scripts: require(), TritonClient, the embedded backend's coded error, the addon built on demand", { timeout: 600_000 }, async () => {
+test("CommonJS project of a Triton-only user, installed with --ignore-scripts: require(), TritonClient, the embedded backend's coded error, the addon built on demand", { skip: registrySkip, timeout: 600_000 }, async () => {
   mkdirSync(cjs, { recursive: true });
   writeFileSync(join(cjs, "package.json"), JSON.stringify({ name: "cjs-app", private: true }, null, 2));
   await npm(cjs, ["install", "--ignore-scripts", tarball]);
