@@ -241,7 +241,7 @@ export function formatSmoke(r: SmokeReport, file: string): string {
       ? `server   ${b.endpoint}: live ${yesNo(b.live)}, ready ${yesNo(b.ready)}; repository index: ${b.models} models, ${b.ready_models} READY`
       : `backend  embedded (in-process onnxruntime): ${b.ready_models} of ${b.models} models load`,
     "",
-    b.kind === "triton" ? "READY checklist (SPEC section 5, plus what the profile routes to)" : "models the profile routes to",
+    b.kind === "triton" ? "READY checklist (the baseline's models, plus what the profile routes to)" : "models the profile routes to",
     ...table(
       ["model", "level", "status", "parts"],
       r.checklist.map((row) => [
