@@ -17,6 +17,7 @@ import { FlowComponent, type FlowField } from "../components/flow/flow.js";
 import { SceneArtifact } from "../components/scene/artifact.js";
 import { SceneComponent, type SceneResult } from "../components/scene/scene.js";
 import type { Detections } from "../detections/detections.js";
+import { yoloClassNames } from "../detections/class-names.js";
 import { EmbeddedBackend } from "../embedded/embedded-backend.js";
 import { VideoAnalysisError } from "../errors.js";
 import { embeddedModelPath, embeddedWorkers, maxInFlight, preprocessWorkers, serverModelName, tritonClientOptions, type Profile } from "../profiles/index.js";
@@ -297,7 +298,11 @@ export class ModelManager {
     if (scene) components.scene = new SceneComponent(scene, p.components.scene!.top_k);
     if (det) {
       const s = p.components.core_object_detections!;
-      components.detections = new DetectionsComponent(det, s.detection, s.output_format);
+      // Class names from the model's own metadata (an embedded .onnx file), else COCO's for 80 classes.
+      const out = det.contract.outputs[0]?.shape;
+      const classes = s.output_format === "raw" && out?.length === 3 && out[1]! > 4 ? out[1]! - 4 : 80;
+      const names = yoloClassNames(this.embeddedFiles?.get(map["core_object_detections"]!.model), classes);
+      components.detections = new DetectionsComponent(det, s.detection, s.output_format, names);
       components.tracker = new DetectionTracker(s.tracker, fps);
     }
     const window = Math.max(2, ...handles.map((x) => x.usage().max_in_flight + 1));
@@ -455,7 +460,7 @@ export class ModelManager {
         await open("core_clip/embeddings.npz", (o) => ClipArtifact.create(folder.dir, dim, c.prompts, c.textEmbeddings ?? new Float32Array(0), c.topK, o));
       }
       if (components.scene) await open("scene/places.npz", (o) => SceneArtifact.create(folder.dir, components.scene!.topK, undefined, o));
-      const detections = components.detections && (await open("core_object_detections/detections.npz", (o) => DetectionsArtifact.create(folder.dir, [meta.displayWidth, meta.displayHeight], undefined, o)));
+      const detections = components.detections && (await open("core_object_detections/detections.npz", (o) => DetectionsArtifact.create(folder.dir, [meta.displayWidth, meta.displayHeight], components.detections!.classNames, o)));
       if (interrupted) components.tracker?.restore(interrupted.tracker);
 
       // A resume decodes from the start (the same frames, bit for bit, as the first run) and skips the

@@ -74,7 +74,7 @@ export const backendSchema = z.strictObject({
 
 export const analysisSchema = z.strictObject({
   /** Frames analysed per second of video (at most the video's own rate). */
-  fps: z.number().positive().default(2),
+  fps: z.number().positive().max(1000).default(2),
   /** Frames are scaled down (aspect kept, never up) so their longer side is at most this; null: source size. */
   max_side: positiveInt().nullable().default(null),
   /**
@@ -206,8 +206,8 @@ export const componentsSchema = z.strictObject({
       /** Prompts kept per frame in the summary, best first. */
       top_k: positiveInt().default(5),
       /**
-       * CLIP's BPE merges (openai/CLIP's bpe_simple_vocab_16e6.txt.gz, not shipped with the SDK), relative
-       * to the profile's folder; $CLIP_BPE_PATH when omitted.
+       * CLIP's BPE merges (openai/CLIP's bpe_simple_vocab_16e6.txt.gz), relative to the profile's folder;
+       * when omitted, $CLIP_BPE_PATH, else the copy shipped with the SDK.
        */
       bpe_path: nonEmpty().optional(),
     })
@@ -244,7 +244,7 @@ export const concurrencySchema = z.strictObject({
 });
 
 export const outputSchema = z.strictObject({
-  /** Run folder; `main --out` overrides it. */
+  /** Run folder, relative to the profile's folder; `main --out` (run's `out`) overrides it. */
   dir: nonEmpty().optional(),
   /** Replace an existing run folder instead of stopping. */
   overwrite: z.boolean().default(false),
@@ -292,6 +292,8 @@ export const profileSchema = z.strictObject({
 
 /** A profile as parsed: every default filled in, paths of embedded models made absolute. */
 export type Profile = z.output<typeof profileSchema>;
+/** A profile as written (defaults may be left out): type an object profile with it, so a misspelt key fails to compile. */
+export type ProfileInput = z.input<typeof profileSchema>;
 export type TritonBackendConfig = z.output<typeof tritonBackendSchema>;
 export type EmbeddedBackendConfig = z.output<typeof embeddedBackendSchema>;
 export type Thresholds = z.output<typeof thresholdsSchema>;

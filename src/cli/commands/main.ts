@@ -4,7 +4,7 @@ import { VideoAnalysisError } from "../../errors.js";
 import type { RunResult } from "../../pipeline/model-manager.js";
 import { ProgressReporter } from "../../pipeline/progress.js";
 import { probeVideo } from "../../video/metadata.js";
-import { numberFlag, parseCommandArgs, required, type Command } from "../command.js";
+import { numberFlag, parseCommandArgs, required, usageError, type Command } from "../command.js";
 
 function kib(bytes: number): string {
   return bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
@@ -79,24 +79,24 @@ export const mainCommand: Command = {
   usage: "video-analysis main --video V --profile P [--out DIR] [--quiet] [--json] [--overwrite] [--resume] [--no-keep] [--fps F] [--max-frames N] [--strict]",
   async run(argv) {
     const { values } = parseCommandArgs(this, argv, {
-      video: { type: "string" },
-      profile: { type: "string" },
-      out: { type: "string" },
-      quiet: { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      overwrite: { type: "boolean", default: false },
-      resume: { type: "boolean", default: false },
-      "no-keep": { type: "boolean", default: false },
-      fps: { type: "string" },
-      "max-frames": { type: "string" },
-      strict: { type: "boolean", default: false },
+      video: { type: "string", value: "FILE", description: "the video to analyse (a local file; ffprobe must read it)" },
+      profile: { type: "string", value: "FILE", description: "the YAML profile: backend, components, routing (e.g. node_modules/video-analysis-sdk/profiles/embedded_cpu.yaml)" },
+      out: { type: "string", value: "DIR", description: "the run folder to write (default: the profile's output.dir)" },
+      quiet: { type: "boolean", default: false, description: "print nothing on success (no progress, no summary)" },
+      json: { type: "boolean", default: false, description: "print one JSON object with the run's summary instead of the text summary" },
+      overwrite: { type: "boolean", default: false, description: "replace a run folder that holds an earlier run" },
+      fps: { type: "string", value: "F", description: "analysis frames per second, 0.001 to 1000 (default: the profile's analysis.fps)" },
+      "max-frames": { type: "string", value: "N", description: "stop after N analysis frames" },
+      resume: { type: "boolean", default: false, description: "go on with the interrupted run in --out from its last commit (same video and profile)" },
+      "no-keep": { type: "boolean", default: false, description: "a run that stops (signal, failure) leaves nothing, not its committed frames" },
+      strict: { type: "boolean", default: false, description: "decoding errors stop the run (default: counted, warned, recorded in the manifest)" },
     });
     const video = required(this, "video", values.video);
     const profilePath = required(this, "profile", values.profile);
     const overrides: Record<string, unknown> = {};
-    if (values.fps !== undefined) overrides.analysis = { fps: numberFlag("fps", values.fps, 1, { min: 0.001 }) };
+    if (values.fps !== undefined) overrides.analysis = { fps: numberFlag("fps", values.fps, 1, { min: 0.001, max: 1000 }) };
     const maxFrames = values["max-frames"] === undefined ? undefined : numberFlag("max-frames", values["max-frames"], 1, { min: 1 });
-    if (maxFrames !== undefined && !Number.isInteger(maxFrames)) throw new VideoAnalysisError("INVALID_ARGUMENT", `--max-frames must be a whole number, got ${maxFrames}`);
+    if (maxFrames !== undefined && !Number.isInteger(maxFrames)) throw usageError(this, `--max-frames must be a whole number, got ${maxFrames}`);
 
     // Ctrl-C, SIGTERM or SIGHUP (the terminal closed) stops the run cleanly: ffmpeg is killed, calls
     // cancelled, the frames committed so far kept for --resume (--no-keep: nothing left in --out); the

@@ -1,6 +1,5 @@
-import { VideoAnalysisError } from "../../errors.js";
 import { diffRepository, generateRepository, writeRepository } from "../../triton-repo/index.js";
-import { parseCommandArgs, required, type Command } from "../command.js";
+import { parseCommandArgs, required, usageError, type Command } from "../command.js";
 
 export const tritonRepoCommand: Command = {
   name: "triton-repo",
@@ -8,16 +7,16 @@ export const tritonRepoCommand: Command = {
   usage: "video-analysis triton-repo --out DIR [--architecture yolo11n ...] [--check]",
   async run(argv) {
     const { values } = parseCommandArgs(this, argv, {
-      out: { type: "string" },
-      architecture: { type: "string", multiple: true },
-      check: { type: "boolean" },
+      out: { type: "string", value: "DIR", description: "the model repository folder to write (or to check)" },
+      architecture: { type: "string", multiple: true, value: "NAME", description: "a catalog architecture to include, e.g. yolo11n (default: the catalog's defaults)" },
+      check: { type: "boolean", description: "write nothing: compare DIR with the catalog's repository, exit 1 when it differs" },
     });
     const out = required(this, "out", values.out);
     let files;
     try {
       files = generateRepository({ architectures: values.architecture ?? [] });
     } catch (e) {
-      throw new VideoAnalysisError("INVALID_ARGUMENT", `${(e as Error).message}\nusage: ${this.usage}`);
+      throw usageError(this, (e as Error).message);
     }
     const models = new Set([...files.keys()].map((p) => p.split("/")[0]));
     if (values.check) {

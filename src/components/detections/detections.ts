@@ -25,6 +25,8 @@ export class DetectionsComponent {
     readonly model: ModelHandle,
     readonly settings: DetectionSettings,
     readonly format: YoloOutputFormat = "raw",
+    /** The model's class names (index = class id), given to every result. */
+    readonly classNames?: readonly string[],
   ) {
     this.decoder = new YoloDecoder({
       confidence: settings.conf,
@@ -48,7 +50,7 @@ export class DetectionsComponent {
     return ctx.clock.time("postprocess", () => {
       const dets = this.decode(out, info, ctx.index);
       const frame = ctx.fitted.frame;
-      return outputDetections(dets, frame.width, frame.height, ctx.outputSize.width, ctx.outputSize.height);
+      return outputDetections(dets.withClassNames(this.classNames), frame.width, frame.height, ctx.outputSize.width, ctx.outputSize.height);
     });
   }
 
@@ -94,7 +96,7 @@ export function scaleDetections(d: Detections, fw: number, fh: number, w: number
     xyxy[i] = d.xyxy[i]! * sx;
     xyxy[i + 1] = d.xyxy[i + 1]! * sy;
   }
-  return clipDetections(new Detections({ xyxy, scores: d.scores, classIds: d.classIds, trackIds: d.trackIds, frameIndex: d.frameIndex }), w, h);
+  return clipDetections(new Detections({ xyxy, scores: d.scores, classIds: d.classIds, trackIds: d.trackIds, frameIndex: d.frameIndex, classNames: d.classNames }), w, h);
 }
 
 /** The detections with their boxes clipped to a `w` x `h` picture (the same value when all are inside). */
@@ -106,7 +108,7 @@ export function clipDetections(d: Detections, w: number, h: number): Detections 
   const xyxy = new Float32Array(b.length);
   for (let i = 0; i < b.length; i += 2) xyxy[i] = Math.min(w, Math.max(0, b[i]!));
   for (let i = 1; i < b.length; i += 2) xyxy[i] = Math.min(h, Math.max(0, b[i]!));
-  return new Detections({ xyxy, scores: d.scores, classIds: d.classIds, trackIds: d.trackIds, frameIndex: d.frameIndex });
+  return new Detections({ xyxy, scores: d.scores, classIds: d.classIds, trackIds: d.trackIds, frameIndex: d.frameIndex, classNames: d.classNames });
 }
 
 /** ByteTrack options from the profile's tracker settings (every knob resolved), at the analysis frame rate. */
@@ -150,7 +152,7 @@ export class DetectionTracker {
    */
   update(d: Detections, width?: number, height?: number): Detections {
     if (!this.tracker) return d;
-    const t = this.tracker.update(d).withFrameIndex(d.frameIndex);
+    const t = this.tracker.update(d).withFrameIndex(d.frameIndex).withClassNames(d.classNames);
     return width === undefined || height === undefined ? t : clipDetections(t, width, height).withoutDegenerateBoxes();
   }
 
