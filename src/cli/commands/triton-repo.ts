@@ -5,17 +5,18 @@ import { parseCommandArgs, required, type Command } from "../command.js";
 export const tritonRepoCommand: Command = {
   name: "triton-repo",
   summary: "generate the Triton model repository (ensembles, python preprocess, onnx configs) from the catalog",
-  usage: "video-analysis triton-repo --out DIR [--architecture yolo11n ...] [--check]",
+  usage: "video-analysis triton-repo --out DIR [--architecture yolo11n ...] [--tracks] [--check]",
   async run(argv) {
     const { values } = parseCommandArgs(this, argv, {
       out: { type: "string" },
       architecture: { type: "string", multiple: true },
       check: { type: "boolean" },
+      tracks: { type: "boolean" },
     });
     const out = required(this, "out", values.out);
     let files;
     try {
-      files = generateRepository({ architectures: values.architecture ?? [] });
+      files = generateRepository({ architectures: values.architecture ?? [], tracks: values.tracks ?? false });
     } catch (e) {
       throw new VideoAnalysisError("INVALID_ARGUMENT", `${(e as Error).message}\nusage: ${this.usage}`);
     }
