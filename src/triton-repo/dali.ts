@@ -5,7 +5,9 @@
  *
  * Geometry (what src/preprocess/letterbox.ts's daliLetterboxGeometry mirrors for the client):
  * fn.resize(mode="not_larger") scales by r = min(S/h, S/w) and rounds each output extent to nearest
- * (halves away from zero), keeping r exactly (subpixel_scale) around the image centre; the centred pad
+ * (halves away from zero); subpixel_scale=False stretches the whole image onto those rounded extents, as
+ * cv2.resize does in Ultralytics' letterbox (DALI's default keeps r exact about the centre instead, which
+ * shifts the picture by up to a quarter pixel against what the model was trained on); the centred pad
  * is fn.crop with crop_pos 0.5 and out_of_bounds_policy "pad", whose anchor is roundf(0.5 * (in - S)),
  * so an odd border puts the extra pixel on the left/top (Ultralytics puts it on the right/bottom).
  * fn.pad cannot centre (it pads at the end of each axis), which is why the seed's `fn.pad(align=0.5)`
@@ -35,8 +37,8 @@ FILL = 114
 def letterbox():
     jpeg = fn.external_source(device="cpu", name="${inputName}", dtype=types.UINT8)
     image = fn.decoders.image(jpeg, device="mixed", output_type=types.RGB)
-    # r = min(S / h, S / w); never a larger extent than S. Linear without antialiasing, as cv2.INTER_LINEAR.
-    image = fn.resize(image, size=[SIZE, SIZE], mode="not_larger", interp_type=types.INTERP_LINEAR, antialias=False)
+    # r = min(S / h, S / w), extents rounded, the whole image stretched onto them: cv2.resize(INTER_LINEAR).
+    image = fn.resize(image, size=[SIZE, SIZE], mode="not_larger", interp_type=types.INTERP_LINEAR, antialias=False, subpixel_scale=False)
     # A centred S x S window: out of bounds is padded with FILL (fn.pad would pad at the end only).
     image = fn.crop(image, crop=(SIZE, SIZE), crop_pos_x=0.5, crop_pos_y=0.5, out_of_bounds_policy="pad", fill_values=FILL)
     return fn.crop_mirror_normalize(image, mean=[0.0, 0.0, 0.0], std=[255.0, 255.0, 255.0], output_layout="CHW", dtype=types.FLOAT)

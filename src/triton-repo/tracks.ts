@@ -87,7 +87,8 @@ function daliConfig(m: CatalogModel, t: TierSettings): string {
       name: names.dali,
       backend: "dali",
       max_batch_size: t.maxBatchSize,
-      input: [tensorEntry({ name: DALI_INPUT, datatype: "UINT8", shape: [-1] })],
+      // Ragged: JPEGs differ in length, and Triton batches requests of different shapes only with this.
+      input: [{ ...tensorEntry({ name: DALI_INPUT, datatype: "UINT8", shape: [-1] }), allow_ragged_batch: true }],
       output: [tensorEntry({ name: PREPROCESSED, datatype: "FP32", shape: [3, s, s] })],
       // The tier's batching lives here: an ensemble cannot batch (its scheduling is ensemble_scheduling).
       dynamic_batching: dynamicBatching(t.preferredBatchSizes, t.maxQueueDelayUs, t),

@@ -77,6 +77,7 @@ def test_track_d_tier(repo, arch, size, tier):
     dali = config(repo, dali_step.model_name)
     assert dali.backend == "dali" and dali.max_batch_size == max_batch
     assert io(dali.input) == [("encoded_images", model_config_pb2.TYPE_UINT8, [-1])]
+    assert dali.input[0].allow_ragged_batch, "JPEGs of different lengths batch only as a ragged input"
     assert io(dali.output) == [("preprocessed_images", model_config_pb2.TYPE_FP32, [3, size, size])]
     db = dali.dynamic_batching
     assert list(db.preferred_batch_size) == preferred and db.max_queue_delay_microseconds == window
