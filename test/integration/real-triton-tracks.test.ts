@@ -6,7 +6,8 @@
  * (scripts/export/yolo_end2end.py).
  */
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import sharp from "sharp";
@@ -18,8 +19,10 @@ import { encodeJpeg, jpegPassThrough } from "../../src/preprocess/jpeg.js";
 import { daliLetterboxGeometry, letterbox, letterboxGeometry, type LetterboxInfo } from "../../src/preprocess/letterbox.js";
 import { tensor, toFloat32, type Tensor } from "../../src/tensor.js";
 import { TritonClient } from "../../src/triton/client.js";
+import { ModelManager } from "../../src/pipeline/model-manager.js";
+import { loadNpz } from "../pipeline/support.js";
 import { startRealTriton, type RealTriton } from "../support/real-tritonserver.js";
-import { testdata, testdataDir } from "../support/testdata.js";
+import { repoRoot, testdata, testdataDir } from "../support/testdata.js";
 import { buildTracksRepository, standInSkipReason } from "../support/tracks-repository.js";
 
 const S = 640;
@@ -226,4 +229,61 @@ test("every tier answers the same, and frames encoded with sharp go through trac
   console.log(`# sharp JPEG q90 of ${rgb.width}x${rgb.height}: ${jpeg.bytes.length} bytes in ${ms.toFixed(1)} ms; vs track B worst IoU ${c.worst.toFixed(4)}`);
   assert.deepEqual(c.unmatched, []);
   assert.ok(c.worst >= 0.95, `re-encoded at q90: worst IoU ${c.worst}`);
+});
+
+test("main with a profile asking for track D: frames go as JPEG to the streaming ensemble, boxes as track B's", { skip }, async () => {
+  const video = testdata("video", "cars_768x432_12fps.mp4");
+  const det = (extra: Record<string, unknown>) => ({
+    backend: { triton: { url: server!.address, shared_memory: "off" } },
+    analysis: { fps: 0.5, max_side: null },
+    components: {
+      core_depth_midas: { enabled: false },
+      core_optical_flow: { enabled: false },
+      core_clip: { enabled: false, prompts: ["x"] },
+      scene: { enabled: false },
+      core_object_detections: { enabled: true, architecture: "yolo11n", branches: [640], tracker: { enabled: false }, ...extra },
+    },
+  });
+  const runs: Record<string, Awaited<ReturnType<typeof loadNpz>>> = {};
+  const tmp = mkdtempSync(join(tmpdir(), "tracks-main-"));
+  try {
+    for (const [name, extra] of [
+      ["b", {}],
+      ["d", { output_format: "end2end", input: "jpeg", jpeg_quality: 95, tier: "streaming" }],
+    ] as const) {
+      const mm = await ModelManager.fromProfile(join(repoRoot, "profiles/baseline_gpu_yolo.yaml"), { overrides: det(extra) });
+      try {
+        const out = join(tmp, name);
+        const r = await mm.run(video, { out, maxFrames: 10 });
+        const used = r.manifest.models_used.find((u) => u.slot === "core_object_detections")!;
+        assert.equal(used.name, name === "d" ? "yolo11n_640_gpu_e2e_streaming" : "yolo11n_640");
+        runs[name] = await loadNpz(join(out, "core_object_detections", "detections.npz"));
+        if (process.env.TRACKS_DEBUG) console.log(name, JSON.stringify(Object.fromEntries(Object.entries(runs[name]!).map(([k, v]) => [k, v.values.slice(0, 12)]))));
+      } finally {
+        await mm.close();
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const frames = (z: (typeof runs)[string]) => new Set(z.frame_index!.values as number[]);
+  const asDets = (z: (typeof runs)[string], f: number) => {
+    const idx = (z.frame_index!.values as number[]).flatMap((v, i) => (v === f ? [i] : []));
+    const box = z.box!.values as number[];
+    return {
+      length: idx.length,
+      xyxy: Float32Array.from(idx.flatMap((i) => box.slice(4 * i, 4 * i + 4))),
+      scores: Float32Array.from(idx.map((i) => (z.score!.values as number[])[i]!)),
+      classIds: Int32Array.from(idx.map((i) => (z.class_id!.values as number[])[i]!)),
+    } as unknown as Detections;
+  };
+  let pairs = 0;
+  for (const f of new Set([...frames(runs.b!), ...frames(runs.d!)])) {
+    const c = compare(asDets(runs.b!, f), asDets(runs.d!, f));
+    assert.deepEqual(c.unmatched, [], `frame ${f}`);
+    assert.ok(c.worst >= 0.9, `frame ${f}: worst IoU ${c.worst}`);
+    pairs += c.all.length;
+  }
+  console.log(`# main, cars_768x432, 10 frames at 0.5 fps: ${pairs} detections matched between track B and track D`);
+  assert.ok(pairs >= 5, `only ${pairs} detections matched in the video`);
 });
