@@ -8,4 +8,5 @@ export const benches: Record<string, () => Promise<Benchmark>> = {
   models: async () => (await import("./models.js")).modelsBench,
   client: async () => (await import("./client.js")).clientBench,
   "triton-main": async () => (await import("./triton-main.js")).tritonMainBench,
+  tiers: async () => (await import("./tiers.js")).tiersBench,
 };

@@ -9,8 +9,8 @@ export interface Benchmark {
 
 export const benchCommand: Command = {
   name: "bench",
-  summary: "run a benchmark (client, triton-main, transport, postprocess, pipeline, models) and print its figures; --json for one JSON object",
-  usage: "video-analysis bench <client|triton-main|transport|postprocess|pipeline|models> [--json] [options]",
+  summary: "run a benchmark (client, triton-main, transport, postprocess, pipeline, models, tiers) and print its figures; --json for one JSON object",
+  usage: "video-analysis bench <client|triton-main|transport|postprocess|pipeline|models|tiers> [--json] [options]",
   async run(argv) {
     // Benchmarks live in bench/ beside the sources and use test support (the in-process test server),
     // so they run from a checkout of the repository, not from an installed package.
