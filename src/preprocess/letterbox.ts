@@ -103,8 +103,8 @@ export function daliLetterboxGeometry(sourceWidth: number, sourceHeight: number,
   const r = Math.min(Math.fround(size / sourceHeight), Math.fround(size / sourceWidth));
   const resizedWidth = Math.max(1, roundHalfAway(Math.fround(sourceWidth * r)));
   const resizedHeight = Math.max(1, roundHalfAway(Math.fround(sourceHeight * r)));
-  const left = -roundHalfAway(Math.fround(0.5 * (resizedWidth - size)));
-  const top = -roundHalfAway(Math.fround(0.5 * (resizedHeight - size)));
+  const left = -roundHalfAway(Math.fround(0.5 * (resizedWidth - size))) + 0; // + 0: no -0
+  const top = -roundHalfAway(Math.fround(0.5 * (resizedHeight - size))) + 0;
   return {
     sourceWidth,
     sourceHeight,

@@ -179,6 +179,10 @@ export const componentsSchema = z.strictObject({
       detection: detectionSchema.prefault({}),
       tracker: trackerSchema.prefault({}),
     })
+    .refine((d) => d.input !== "jpeg" || d.output_format === "end2end", {
+      message: "input jpeg goes to a track D ensemble, whose answers are End2End: set output_format: end2end",
+      path: ["input"],
+    })
     .optional(),
 });
 

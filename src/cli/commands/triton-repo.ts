@@ -1,22 +1,34 @@
 import { VideoAnalysisError } from "../../errors.js";
 import { diffRepository, generateRepository, writeRepository } from "../../triton-repo/index.js";
 import { parseCommandArgs, required, type Command } from "../command.js";
+import { loadProfile } from "../../profiles/index.js";
 
 export const tritonRepoCommand: Command = {
   name: "triton-repo",
   summary: "generate the Triton model repository (ensembles, python preprocess, onnx configs) from the catalog",
-  usage: "video-analysis triton-repo --out DIR [--architecture yolo11n ...] [--tracks] [--check]",
+  usage: "video-analysis triton-repo --out DIR [--architecture yolo11n ...] [--tracks] [--profile FILE] [--check]",
   async run(argv) {
     const { values } = parseCommandArgs(this, argv, {
       out: { type: "string" },
       architecture: { type: "string", multiple: true },
       check: { type: "boolean" },
       tracks: { type: "boolean" },
+      profile: { type: "string" },
     });
+    // A profile asking for End2End answers or JPEG input (tracks C/D) gets their models, for its architecture.
+    const architectures = [...(values.architecture ?? [])];
+    let tracks = values.tracks ?? false;
+    if (values.profile) {
+      const det = (await loadProfile(values.profile)).components.core_object_detections;
+      if (det?.enabled && (det.output_format === "end2end" || det.input === "jpeg")) {
+        tracks = true;
+        if (det.architecture && !architectures.includes(det.architecture)) architectures.push(det.architecture);
+      }
+    }
     const out = required(this, "out", values.out);
     let files;
     try {
-      files = generateRepository({ architectures: values.architecture ?? [], tracks: values.tracks ?? false });
+      files = generateRepository({ architectures, tracks });
     } catch (e) {
       throw new VideoAnalysisError("INVALID_ARGUMENT", `${(e as Error).message}\nusage: ${this.usage}`);
     }
