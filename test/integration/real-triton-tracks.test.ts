@@ -20,6 +20,7 @@ import { daliLetterboxGeometry, letterbox, letterboxGeometry, type LetterboxInfo
 import { tensor, toFloat32, type Tensor } from "../../src/tensor.js";
 import { TritonClient } from "../../src/triton/client.js";
 import { ModelManager } from "../../src/pipeline/model-manager.js";
+import { detectCommand } from "../../src/cli/commands/detect.js";
 import { loadNpz } from "../pipeline/support.js";
 import { startRealTriton, type RealTriton } from "../support/real-tritonserver.js";
 import { repoRoot, testdata, testdataDir } from "../support/testdata.js";
@@ -286,4 +287,26 @@ test("main with a profile asking for track D: frames go as JPEG to the streaming
   }
   console.log(`# main, cars_768x432, 10 frames at 0.5 fps: ${pairs} detections matched between track B and track D`);
   assert.ok(pairs >= 5, `only ${pairs} detections matched in the video`);
+});
+
+test("detect --triton --jpeg-model sends the file untouched and prints track D's detections in source pixels", { skip }, async () => {
+  const path = testdata("images", "bus.jpg");
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => void lines.push(a.join(" "));
+  let code: number;
+  try {
+    code = await detectCommand.run(["--image", path, "--triton", server!.address, "--jpeg-model", "yolo11n_640_gpu_e2e_batch", "--json"]);
+  } finally {
+    console.log = log;
+  }
+  assert.equal(code, 0);
+  const out = JSON.parse(lines.join("\n"));
+  assert.equal(out.wire_bytes, readFileSync(path).length);
+  assert.deepEqual(out.letterbox.resized, [480, 640]);
+  const file = await jpegPassThrough(new Uint8Array(readFileSync(path)), path);
+  const ref = await trackD("yolo11n_640_gpu_e2e_batch", file.bytes, file.width, file.height);
+  assert.equal(out.detections.length, ref.length);
+  assert.ok(out.detections.some((d: { class_name: string }) => d.class_name === "bus"));
+  assert.deepEqual(out.detections[0].box, [...ref.xyxy.slice(0, 4)].map((v) => Math.round(v * 100) / 100));
 });

@@ -28,10 +28,10 @@ function round(v: number, digits: number): number {
 
 export const detectCommand: Command = {
   name: "detect",
-  summary: "run a YOLO ONNX model on one image in-process and print the detections",
+  summary: "run a YOLO ONNX model on one image in-process (or send the JPEG to a Triton track D ensemble) and print the detections",
   usage:
-    "video-analysis detect --image I --model M.onnx [--json] [--conf 0.25] [--iou 0.7] [--max-det 300] [--max-nms 30000] " +
-    "[--classes 0,2] [--agnostic] [--multi-label] [--size S] [--box-format xyxy|cxcywh|xywh] [--threads N]",
+    "video-analysis detect --image I (--model M.onnx | --triton HOST:PORT --jpeg-model yolo11x_640_gpu_e2e[_streaming|_batch]) [--json] [--conf 0.25] " +
+    "[--iou 0.7] [--max-det 300] [--max-nms 30000] [--classes 0,2] [--agnostic] [--multi-label] [--size S] [--box-format xyxy|cxcywh|xywh] [--threads N]",
   async run(argv) {
     const { values } = parseCommandArgs(this, argv, {
       image: { type: "string" },
@@ -47,8 +47,13 @@ export const detectCommand: Command = {
       size: { type: "string" },
       "box-format": { type: "string" },
       threads: { type: "string" },
+      triton: { type: "string" },
+      "jpeg-model": { type: "string" },
     });
     const imagePath = required(this, "image", values.image);
+    if (values.triton !== undefined || values["jpeg-model"] !== undefined) {
+      return detectTrackD(imagePath, required(this, "triton", values.triton), required(this, "jpeg-model", values["jpeg-model"]), values);
+    }
     const modelPath = required(this, "model", values.model);
     const confidence = numberFlag("conf", values.conf, 0.25, { min: 0, max: 1 });
     const iou = numberFlag("iou", values.iou, 0.7, { min: 0, max: 1 });
@@ -154,3 +159,49 @@ export const detectCommand: Command = {
     }
   },
 };
+
+/**
+ * Track D from the command line: the image file's bytes go to the ensemble untouched (the server decodes
+ * and letterboxes them, DALI), the End2End answer is mapped back with DALI's letterbox geometry.
+ */
+async function detectTrackD(imagePath: string, url: string, model: string, values: { json?: boolean; conf?: string; "max-det"?: string; classes?: string; size?: string }): Promise<number> {
+  const { readFile } = await import("node:fs/promises");
+  const { jpegPassThrough } = await import("../../preprocess/jpeg.js");
+  const { daliLetterboxGeometry } = await import("../../preprocess/letterbox.js");
+  const { TritonClient } = await import("../../triton/client.js");
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(imagePath));
+  } catch (e) {
+    throw new VideoAnalysisError("NOT_FOUND", `cannot read ${imagePath} (${(e as Error).message}); pass the path of a JPEG file`, { cause: e });
+  }
+  const jpeg = await jpegPassThrough(bytes, imagePath);
+  const size = numberFlag("size", values.size, Number(/_(\d+)_gpu_e2e/.exec(model)?.[1] ?? 640), { min: 32 });
+  const client = await TritonClient.create({ url });
+  try {
+    const t0 = performance.now();
+    const r = await client.infer(model, [tensor("INPUT__0", "UINT8", [1, bytes.length], bytes)]);
+    const ms = performance.now() - t0;
+    const o = (n: string) => {
+      const t = r.outputs[n];
+      if (!t) throw new VideoAnalysisError("CONTRACT_MISMATCH", `${model} answered without ${n}: point --jpeg-model at a track D ensemble (triton-repo --tracks)`, { model });
+      return t;
+    };
+    const info = daliLetterboxGeometry(jpeg.width, jpeg.height, size);
+    const dets = decodeEnd2End(
+      end2endOutputs(o("num_dets"), o("det_boxes"), o("det_scores"), o("det_classes")),
+      { confidence: numberFlag("conf", values.conf, 0.25, { min: 0, max: 1 }), maxDet: numberFlag("max-det", values["max-det"], 300, { min: 1 }), classes: classList(values.classes) },
+      info,
+    );
+    const names = yoloClassNames(model, 80);
+    const records = dets.toRecords().map((d) => ({ class_id: d.classId, class_name: names[d.classId] ?? `class${d.classId}`, score: round(d.score, 4), box: d.box.map((v) => round(v, 2)) }));
+    if (values.json) console.log(JSON.stringify({ image: imagePath, model, image_size: [jpeg.width, jpeg.height], wire_bytes: bytes.length, letterbox: { scale: info.scale, left: info.left, top: info.top, resized: [info.resizedWidth, info.resizedHeight] }, detections: records, round_trip_ms: round(ms, 2) }));
+    else {
+      console.log(`${basename(imagePath)} ${jpeg.width}x${jpeg.height} -> ${model} (${bytes.length} JPEG bytes, ${ms.toFixed(1)} ms): ${records.length} detections`);
+      for (const d of records) console.log(`  ${d.class_name.padEnd(14)} ${d.score.toFixed(2)}  [${d.box.join(", ")}]`);
+    }
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
