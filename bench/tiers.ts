@@ -7,7 +7,8 @@ import { decodeEnd2End, end2endOutputs } from "../src/detections/end2end.js";
 import { YoloDecoder } from "../src/detections/yolo.js";
 import { readImageRgb } from "../src/preprocess/decode-image.js";
 import { daliLetterboxGeometry, letterbox } from "../src/preprocess/letterbox.js";
-import { jpegPassThrough } from "../src/preprocess/jpeg.js";
+import sharp from "sharp";
+import { encodeJpeg, jpegPassThrough } from "../src/preprocess/jpeg.js";
 import { tensor, toFloat32, type Tensor } from "../src/tensor.js";
 import { TritonClient } from "../src/triton/client.js";
 import { startRealTriton } from "../test/support/real-tritonserver.js";
@@ -56,6 +57,28 @@ async function load(name: string, inFlight: number, requests: number, send: (i: 
   const s = (performance.now() - t0) / 1000;
   ms.sort((a, b) => a - b);
   return { in_flight: inFlight, requests, ok: ms.length, rejected, images_per_s: Math.round((ms.length / s) * 10) / 10, p50_ms: Math.round(pct(ms, 50)), p95_ms: Math.round(pct(ms, 95)) };
+}
+
+/** What encoding a frame for track D costs: median ms and bytes per frame size and quality (zidane.jpg resized). */
+async function encodeCost(): Promise<Array<{ frame: string; quality: number; ms: number; kb: number; vs_track_b_640: string }>> {
+  const src = await readImageRgb(join(testdataDir, "images", "zidane.jpg"));
+  const out = [];
+  for (const [w, h] of [[768, 432], [1280, 720], [1920, 1080]] as const) {
+    const raw = await sharp(src.data, { raw: { width: src.width, height: src.height, channels: 3 } }).resize(w, h, { fit: "fill" }).raw().toBuffer();
+    const frame = { width: w, height: h, channels: 3 as const, data: new Uint8Array(raw) };
+    for (const quality of [75, 90, 95]) {
+      const ms: number[] = [];
+      let bytes = 0;
+      for (let i = 0; i < 10; i++) {
+        const t = performance.now();
+        bytes = (await encodeJpeg(frame, quality)).bytes.length;
+        ms.push(performance.now() - t);
+      }
+      ms.sort((a, b) => a - b);
+      out.push({ frame: `${w}x${h}`, quality, ms: Math.round(ms[5]! * 10) / 10, kb: Math.round(bytes / 1024), vs_track_b_640: `${((640 * 640 * 3) / bytes).toFixed(1)}x` });
+    }
+  }
+  return out;
 }
 
 /**
@@ -132,8 +155,13 @@ export const tiersBench: Benchmark = {
           })),
         });
       }
-      if (values.json) console.log(JSON.stringify({ server: "tritonserver 2.51 CPU (pytriton wheel), python-backend stand-ins", queue_timeout_us: queueTimeoutUs ?? "generated", rows }));
-      else printTable(rows as unknown as Record<string, unknown>[]);
+      const encode = await encodeCost();
+      if (values.json) console.log(JSON.stringify({ server: "tritonserver 2.51 CPU (pytriton wheel), python-backend stand-ins", queue_timeout_us: queueTimeoutUs ?? "generated", rows, encode }));
+      else {
+        printTable(rows as unknown as Record<string, unknown>[]);
+        console.log("\ntrack D's JPEG encode of a frame (sharp, 4:2:0), median of 10:");
+        printTable(encode as unknown as Record<string, unknown>[]);
+      }
       return 0;
     } finally {
       await client.close();
