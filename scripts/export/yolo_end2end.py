@@ -28,7 +28,7 @@ def _const(name, value, dtype=np.int64):
     return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
 
 
-def _image_graph(num_classes: int, max_det: int) -> onnx.GraphProto:
+def _image_graph(num_classes: int, max_det: int, opset: int) -> onnx.GraphProto:
     """Loop body: one image's [4 + C, A] prediction -> its four End2End rows."""
     n = helper.make_node
     nodes = [
@@ -44,7 +44,8 @@ def _image_graph(num_classes: int, max_det: int) -> onnx.GraphProto:
         n("Add", ["cxy", "hwh"], ["xy2"]),
         n("Concat", ["xy1", "xy2"], ["xyxy"], axis=1),                     # [A, 4]
         # Each candidate's best class only (Ultralytics multi_label=False).
-        n("ReduceMax", ["cls", "c_axes0"], ["best"], keepdims=1),          # [1, A]
+        # ReduceMax takes its axes as an input from opset 18, as an attribute before.
+        n("ReduceMax", ["cls", "c_axes0"], ["best"], keepdims=1) if opset >= 18 else n("ReduceMax", ["cls"], ["best"], keepdims=1, axes=[0]),
         n("Equal", ["cls", "best"], ["is_best"]),
         n("Cast", ["is_best"], ["is_best_f"], to=TensorProto.FLOAT),
         n("Mul", ["cls", "is_best_f"], ["cls1"]),
@@ -96,7 +97,7 @@ def build(raw: onnx.ModelProto, iou: float, conf: float, max_det: int = MAX_DET)
     if opset < 13:
         raise SystemExit(f"the model's opset is {opset}; this script needs >= 13 (export again with opset 13 or later)")
 
-    nodes, inits = _image_graph(num_classes, max_det)
+    nodes, inits = _image_graph(num_classes, max_det, opset)
     body = helper.make_graph(
         [helper.make_node("Identity", ["cond_in"], ["cond_out"])] + nodes
         + [helper.make_node("Reshape", ["num", "c1"], ["num1"])],

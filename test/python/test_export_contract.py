@@ -78,3 +78,26 @@ def test_end2end_graph_on_the_int8_yolo(tmp_path):
 def test_end2end_script_refuses_a_non_yolo_graph(tmp_path):
     r = subprocess.run([sys.executable, str(REPO / "scripts/export/yolo_end2end.py"), str(REPO / "models/contract/places365_resnet50_224.onnx"), str(tmp_path / "x.onnx")], capture_output=True, text=True)
     assert r.returncode != 0 and "expected [N, 4 + classes, anchors]" in r.stderr
+
+
+@pytest.mark.parametrize("opset", [13, 17, 19])
+def test_end2end_graph_at_every_opset_with_a_dynamic_batch(opset):
+    """A raw head [batch, 84, 2100] (an Identity): each image keeps its own best box, class and score."""
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper
+
+    vi = lambda n: helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", 84, 2100])  # noqa: E731
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["output0"])], "raw", [vi("x")], [vi("output0")])
+    model = yolo_end2end.build(helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=8), iou=0.7, conf=0.25)
+    s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.zeros((2, 84, 2100), np.float32)
+    x[:, 0:4, 5] = [100, 100, 20, 20]  # cx, cy, w, h
+    x[:, 4 + 3, 5] = 0.9
+    x[1, 4 + 7, 5] = 0.95  # image 1: a better class for the same box -> one detection, class 7
+    x[0, 0:4, 9] = [300, 300, 40, 40]
+    x[0, 4 + 0, 9] = 0.5
+    num, boxes, scores, classes = s.run(None, {"x": x})
+    assert num.ravel().tolist() == [2, 1]
+    assert classes[0, :2].tolist() == [3, 0] and classes[1, 0] == 7
+    np.testing.assert_allclose(boxes[0, 0], [90, 90, 110, 110])
+    np.testing.assert_allclose(scores[1, :2], [0.95, 0])
