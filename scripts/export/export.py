@@ -188,9 +188,18 @@ def export_one(a, name: str, contract: dict) -> dict:
         e2e_dir = pathlib.Path(a.out) / f"{name}_end2end" / "1"
         e2e_dir.mkdir(parents=True, exist_ok=True)
         raw_dyn = e2e_dir / "raw_dynamic.onnx"
-        _onnx_export(module, xs, raw_dyn, input_names=["images"], output_names=["output0"], opset_version=a.opset,
+        # No reshape to the batch-1 contract here: the head's [b, 84, N] passes through as it is.
+        class Raw(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = net
+
+            def forward(self, x):
+                return fn(x)[0]
+
+        _onnx_export(Raw().eval(), xs, raw_dyn, input_names=["images"], output_names=["output0"], opset_version=a.opset,
                      dynamic_axes={"images": {0: "batch"}, "output0": {0: "batch"}})
-        e2e = build(onnx.load(str(raw_dyn)), a.iou, a.conf)
+        e2e = build(onnx.load(str(raw_dyn)), a.iou, a.conf, num_classes=contract["outputs"][0]["shape"][1] - 4)
         raw_dyn.unlink()
         onnx.save(e2e, str(e2e_dir / "model.onnx"))
         s = ort.InferenceSession(str(e2e_dir / "model.onnx"), providers=["CPUExecutionProvider"])

@@ -14,6 +14,8 @@ its best class: the scores given to NonMaxSuppression are zero except at each ca
 box scoring above `conf` in two classes is not reported twice (ONNX NMS alone would). The batch axis
 may be dynamic; the per-image work runs in a Loop over it.
 """
+from __future__ import annotations
+
 import argparse
 import sys
 
@@ -84,15 +86,19 @@ def _image_graph(num_classes: int, max_det: int, opset: int) -> onnx.GraphProto:
     return nodes, inits
 
 
-def build(raw: onnx.ModelProto, iou: float, conf: float, max_det: int = MAX_DET) -> onnx.ModelProto:
+def build(raw: onnx.ModelProto, iou: float, conf: float, max_det: int = MAX_DET, num_classes: int | None = None) -> onnx.ModelProto:
+    """`num_classes`: for exports whose output shape is symbolic (a dynamic-axes export may leave every dim so)."""
     g = raw.graph
     if len(g.output) != 1:
         raise SystemExit(f"expected one output (the raw [N, 4 + C, A] prediction), the model has {[o.name for o in g.output]}")
     out = g.output[0]
     dims = [d.dim_value or d.dim_param for d in out.type.tensor_type.shape.dim]
-    if len(dims) != 3 or not isinstance(dims[1], int) or dims[1] <= 4:
+    if num_classes is None:
+        if len(dims) != 3 or not isinstance(dims[1], int) or dims[1] <= 4:
+            raise SystemExit(f"{out.name} has shape {dims}; expected [N, 4 + classes, anchors] (or pass --classes)")
+        num_classes = dims[1] - 4
+    elif len(dims) != 3:
         raise SystemExit(f"{out.name} has shape {dims}; expected [N, 4 + classes, anchors]")
-    num_classes = dims[1] - 4
     opset = max(o.version for o in raw.opset_import if o.domain in ("", "ai.onnx"))
     if opset < 13:
         raise SystemExit(f"the model's opset is {opset}; this script needs >= 13 (export again with opset 13 or later)")
@@ -147,12 +153,13 @@ def main(argv=None):
     ap.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (Ultralytics' predict default 0.7; the seeds' export used 0.45)")
     ap.add_argument("--conf", type=float, default=0.25, help="score threshold (default 0.25)")
     ap.add_argument("--max-det", type=int, default=MAX_DET)
+    ap.add_argument("--classes", type=int, help="number of classes, when the raw output's shape is symbolic")
     a = ap.parse_args(argv)
     try:
         raw = onnx.load(a.raw)
     except Exception as e:  # noqa: BLE001 - a clear line, not a trace
         sys.exit(f"yolo_end2end: cannot read {a.raw} as ONNX: {e}")
-    model = build(raw, a.iou, a.conf, a.max_det)
+    model = build(raw, a.iou, a.conf, a.max_det, a.classes)
     onnx.save(model, a.out)
     print(f"wrote {a.out}: num_dets/det_boxes/det_scores/det_classes, iou {a.iou}, conf {a.conf}, max {a.max_det}")
 
