@@ -10,4 +10,5 @@ export const benches: Record<string, () => Promise<Benchmark>> = {
   "triton-main": async () => (await import("./triton-main.js")).tritonMainBench,
   many: async () => (await import("./many.js")).manyBench,
   render: async () => (await import("./render.js")).renderBench,
+  tiers: async () => (await import("./tiers.js")).tiersBench,
 };

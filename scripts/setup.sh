@@ -55,6 +55,11 @@ ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 # in test/integration/real-triton.test.ts. Optional: where it cannot be installed or run, this says why
 # and the set-up goes on (those tests then skip). VIDEO_SDK_REAL_TRITON=0 leaves it out.
 if [ "${VIDEO_SDK_REAL_TRITON:-}" != 0 ]; then
-  bash scripts/tritonserver-local.sh --install ||
+  if bash scripts/tritonserver-local.sh --install; then
+    # The DALI stand-in of test/integration/real-triton-tracks.test.ts decodes JPEG with Pillow in the server's venv.
+    "${TRITON_VENV:-$HOME/.cache/video-analysis-sdk/pytriton-venv}/bin/pip" install -q --disable-pip-version-check pillow ||
+      echo "setup: could not install pillow in the tritonserver venv; the track D tests will skip" >&2
+  else
     echo "setup: no real tritonserver on this machine (reason above); test/integration/real-triton.test.ts will skip" >&2
+  fi
 fi

@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import { decodingRecord, MANIFEST_FILE, MANIFEST_VERSION, maskedProfile, sdkVersion, timestampsRecord, writeManifest, type Manifest } from "../artifacts/manifest.js";
 import type { InferenceBackend, ModelContract } from "../backend/backend.js";
 import { EmbeddedEnsembles } from "../embedded/embedded-ensembles.js";
-import { catalogModel, clipText, findModel, inputValues, yoloEnd2EndOutputs } from "../catalog/index.js";
+import { catalogModel, clipText, findModel, inputValues, JPEG_INPUT, TIER_SETTINGS, trackNames, yoloEnd2EndOutputs, type BatchingTier } from "../catalog/index.js";
 import type { CatalogModel, ComponentName } from "../catalog/types.js";
 import { ClipArtifact } from "../components/clip/artifact.js";
 import { ClipComponent, clipTokenizer, type ClipFrameResult } from "../components/clip/clip.js";
@@ -242,9 +242,39 @@ export class ModelManager {
         }
         contract = { inputs: cm.ensemble.inputs, outputs: yoloEnd2EndOutputs() };
       }
+      const det = this.profile.components.core_object_detections!;
+      if (det.input === "jpeg") return this.trackD(r, slot, cm, det.tier);
     }
     const name = this.backend.kind === "triton" ? r.server_model : r.model;
     return new ModelHandle(this.backend, r, slot, cm, name, contract, this.limiter(name, cm.name), format);
+  }
+
+  /**
+   * Track D: JPEG bytes to `<server model>_gpu_e2e<tier suffix>` (batched: one image per request, the
+   * server's dynamic batcher groups them), End2End answers. The client keeps up to the tier's batch (at
+   * most 32) in flight unless concurrency.per_model names the ensemble.
+   */
+  private trackD(r: ResolvedModel, slot: string, cm: CatalogModel, tier: BatchingTier): ModelHandle {
+    const fmt = this.profile.components.core_object_detections?.output_format;
+    if (this.backend.kind !== "triton" || fmt !== "end2end") {
+      throw new VideoAnalysisError(
+        "INVALID_ARGUMENT",
+        "components.core_object_detections.input jpeg sends JPEG bytes to a Triton track D ensemble (DALI + End2End): it needs backend triton and output_format end2end",
+        { model: r.model },
+      );
+    }
+    const name = trackNames(r.server_model, cm.inputSize!, tier).trackD;
+    const contract: ModelContract = {
+      inputs: [{ ...JPEG_INPUT, shape: [-1, -1] }],
+      outputs: yoloEnd2EndOutputs().map((t) => ({ ...t, shape: [-1, ...t.shape] })),
+    };
+    let l = this.limiters.get(name);
+    if (!l) {
+      const own = this.profile.concurrency.per_model[name];
+      l = new Limiter(own ?? Math.min(32, TIER_SETTINGS[tier].maxBatchSize));
+      this.limiters.set(name, l);
+    }
+    return new ModelHandle(this.backend, r, slot, cm, name, contract, l, "end2end");
   }
 
   private async route(video: RouteVideo, maxSide: number | null): Promise<Routing> {
@@ -302,7 +332,7 @@ export class ModelManager {
       const out = det.contract.outputs[0]?.shape;
       const classes = s.output_format === "raw" && out?.length === 3 && out[1]! > 4 ? out[1]! - 4 : 80;
       const names = yoloClassNames(this.embeddedFiles?.get(map["core_object_detections"]!.model), classes);
-      components.detections = new DetectionsComponent(det, s.detection, s.output_format, names);
+      components.detections = new DetectionsComponent(det, s.detection, s.output_format, names, s.input === "jpeg" ? s.jpeg_quality : undefined);
       components.tracker = new DetectionTracker(s.tracker, fps);
     }
     const window = Math.max(2, ...handles.map((x) => x.usage().max_in_flight + 1));

@@ -224,8 +224,21 @@ export const componentsSchema = z.strictObject({
       ...componentBase,
       /** raw [1,84,N] (the client runs NMS) or end2end (NMS in the engine; the client rescales boxes). */
       output_format: z.enum(["raw", "end2end"]).default("raw"),
+      /**
+       * pixels: letterboxed UINT8 frames to `<model>`; jpeg: each frame JPEG-encoded (jpeg_quality) to the
+       * track D ensemble `<model>_gpu_e2e[_streaming|_batch]` (DALI decode and letterbox on the server, NMS
+       * inside: needs output_format end2end).
+       */
+      input: z.enum(["pixels", "jpeg"]).default("pixels"),
+      jpeg_quality: z.int().min(1).max(100).default(90),
+      /** Track D's batching tier: which ensemble, and how many requests the client keeps in flight. */
+      tier: z.enum(["streaming", "balanced", "batch"]).default("balanced"),
       detection: detectionSchema.prefault({}),
       tracker: trackerSchema.prefault({}),
+    })
+    .refine((d) => d.input !== "jpeg" || d.output_format === "end2end", {
+      message: "input jpeg goes to a track D ensemble, whose answers are End2End: set output_format: end2end",
+      path: ["input"],
     })
     .optional(),
 });

@@ -11,8 +11,8 @@ const BENCH = new URL("../../../bench/index.js", import.meta.url);
 
 export const benchCommand: Command = {
   name: "bench",
-  summary: "run a benchmark (client, triton-main, transport, postprocess, pipeline, models, many, render) and print its figures; --json for one JSON object",
-  usage: "video-analysis bench <client|triton-main|transport|postprocess|pipeline|models|many|render> [--json] [options]   (video-analysis bench <name> --help for its options)",
+  summary: "run a benchmark (client, triton-main, transport, postprocess, pipeline, models, many, render, tiers) and print its figures; --json for one JSON object",
+  usage: "video-analysis bench <client|triton-main|transport|postprocess|pipeline|models|many|render|tiers> [--json] [options]   (video-analysis bench <name> --help for its options)",
   // Benchmarks live in bench/ beside the sources and use test support (the in-process test server), so
   // they run from a checkout of the repository after `npm run build`; the installed package does not offer them.
   available: existsSync(BENCH),

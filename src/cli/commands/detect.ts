@@ -86,9 +86,9 @@ export async function expandImages(inputs: readonly string[]): Promise<string[]>
 
 export const detectCommand: Command = {
   name: "detect",
-  summary: "run a YOLO ONNX model in-process on images (files, folders, globs) and print the detections",
+  summary: "run a YOLO ONNX model in-process on images (files, folders, globs), or send JPEGs to a Triton track D ensemble, and print the detections",
   usage:
-    "video-analysis detect --model M.onnx (--image I ... | IMAGE|FOLDER|GLOB ...) [--json] [--conf 0.25] [--iou 0.7] [--max-det 300] [--max-nms 30000] " +
+    "video-analysis detect (--model M.onnx | --triton HOST:PORT --jpeg-model yolo11x_640_gpu_e2e[_streaming|_batch]) (--image I ... | IMAGE|FOLDER|GLOB ...) [--json] [--conf 0.25] [--iou 0.7] [--max-det 300] [--max-nms 30000] " +
     "[--classes 0,2] [--agnostic] [--multi-label] [--size S] [--box-format xyxy|cxcywh|xywh] [--threads N] [--save DIR]",
   async run(argv) {
     const { values, positionals } = parseCommandArgs(this, argv, {
@@ -105,10 +105,19 @@ export const detectCommand: Command = {
       size: { type: "string", value: "S", description: "input size for a model with a dynamic input shape (default 640)" },
       "box-format": { type: "string", value: "xyxy|cxcywh|xywh", description: "box layout of an End2End export's det_boxes (default xyxy)" },
       threads: { type: "string", value: "N", description: "onnxruntime intra-op threads (default: onnxruntime's)" },
+      triton: { type: "string", value: "HOST:PORT", description: "send each image's JPEG bytes, untouched, to this Triton server's track D ensemble (--jpeg-model) instead of running --model" },
+      "jpeg-model": { type: "string", value: "NAME", description: "the track D ensemble (JPEG in, End2End detections out), e.g. yolo11x_640_gpu_e2e" },
       save: { type: "string", value: "DIR", description: "write each image with its boxes drawn (as `render` draws them) into DIR: .jpg for JPEG inputs, else .png" },
     }, true);
     const named = [...(values.image ?? []), ...positionals];
     if (named.length === 0) throw usageError(this, "name at least one image: --image FILE, or images, folders and globs after the options");
+    if (values.triton !== undefined || values["jpeg-model"] !== undefined) {
+      const triton = required(this, "triton", values.triton);
+      const jpegModel = required(this, "jpeg-model", values["jpeg-model"]);
+      let code = 0;
+      for (const imagePath of await expandImages(named)) code = Math.max(code, await detectTrackD(imagePath, triton, jpegModel, values));
+      return code;
+    }
     const modelPath = required(this, "model", values.model);
     const confidence = numberFlag("conf", values.conf, 0.25, { min: 0, max: 1 });
     const iou = numberFlag("iou", values.iou, 0.7, { min: 0, max: 1 });
@@ -222,3 +231,49 @@ export const detectCommand: Command = {
     }
   },
 };
+
+/**
+ * Track D from the command line: the image file's bytes go to the ensemble untouched (the server decodes
+ * and letterboxes them, DALI), the End2End answer is mapped back with DALI's letterbox geometry.
+ */
+async function detectTrackD(imagePath: string, url: string, model: string, values: { json?: boolean; conf?: string; "max-det"?: string; classes?: string; size?: string }): Promise<number> {
+  const { readFile } = await import("node:fs/promises");
+  const { jpegPassThrough } = await import("../../preprocess/jpeg.js");
+  const { daliLetterboxGeometry } = await import("../../preprocess/letterbox.js");
+  const { TritonClient } = await import("../../triton/client.js");
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(imagePath));
+  } catch (e) {
+    throw new VideoAnalysisError("NOT_FOUND", `cannot read ${imagePath} (${(e as Error).message}); pass the path of a JPEG file`, { cause: e });
+  }
+  const jpeg = await jpegPassThrough(bytes, imagePath);
+  const size = numberFlag("size", values.size, Number(/_(\d+)_gpu_e2e/.exec(model)?.[1] ?? 640), { min: 32 });
+  const client = await TritonClient.create({ url });
+  try {
+    const t0 = performance.now();
+    const r = await client.infer(model, [tensor("INPUT__0", "UINT8", [1, bytes.length], bytes)]);
+    const ms = performance.now() - t0;
+    const o = (n: string) => {
+      const t = r.outputs[n];
+      if (!t) throw new VideoAnalysisError("CONTRACT_MISMATCH", `${model} answered without ${n}: point --jpeg-model at a track D ensemble (triton-repo --tracks)`, { model });
+      return t;
+    };
+    const info = daliLetterboxGeometry(jpeg.width, jpeg.height, size);
+    const dets = decodeEnd2End(
+      end2endOutputs(o("num_dets"), o("det_boxes"), o("det_scores"), o("det_classes")),
+      { confidence: numberFlag("conf", values.conf, 0.25, { min: 0, max: 1 }), maxDet: numberFlag("max-det", values["max-det"], 300, { min: 1 }), classes: classList(values.classes) },
+      info,
+    );
+    const names = yoloClassNames(model, 80);
+    const records = dets.toRecords().map((d) => ({ class_id: d.classId, class_name: names[d.classId] ?? `class${d.classId}`, score: round(d.score, 4), box: d.box.map((v) => round(v, 2)) }));
+    if (values.json) console.log(JSON.stringify({ image: imagePath, model, image_size: [jpeg.width, jpeg.height], wire_bytes: bytes.length, letterbox: { scale: info.scale, left: info.left, top: info.top, resized: [info.resizedWidth, info.resizedHeight] }, detections: records, round_trip_ms: round(ms, 2) }));
+    else {
+      console.log(`${basename(imagePath)} ${jpeg.width}x${jpeg.height} -> ${model} (${bytes.length} JPEG bytes, ${ms.toFixed(1)} ms): ${records.length} detections`);
+      for (const d of records) console.log(`  ${d.class_name.padEnd(14)} ${d.score.toFixed(2)}  [${d.box.join(", ")}]`);
+    }
+    return 0;
+  } finally {
+    await client.close();
+  }
+}

@@ -6,6 +6,8 @@ import type { FrameContext } from "../../pipeline/component.js";
 import type { ModelHandle } from "../../pipeline/model.js";
 import type { DetectionSettings, TrackerSettings } from "../../profiles/schema.js";
 import { tensor, toFloat32, type Tensor } from "../../tensor.js";
+import { encodeJpeg } from "../../preprocess/jpeg.js";
+import { daliLetterboxGeometry } from "../../preprocess/letterbox.js";
 
 /** YOLO output layouts: raw [1, 84, N] decoded and NMS'd here, or End2End (NMS inside the engine). */
 export type YoloOutputFormat = "raw" | "end2end";
@@ -21,12 +23,18 @@ export type YoloOutputFormat = "raw" | "end2end";
 export class DetectionsComponent {
   private readonly decoder: YoloDecoder;
 
+  /**
+   * `jpegQuality` set: track D. The frame is JPEG-encoded (sharp) and sent as bytes; the server letterboxes
+   * it as DALI does, so boxes map back through daliLetterboxGeometry (its rounding, not Ultralytics').
+   */
   constructor(
     readonly model: ModelHandle,
     readonly settings: DetectionSettings,
     readonly format: YoloOutputFormat = "raw",
     /** The model's class names (index = class id), given to every result. */
     readonly classNames?: readonly string[],
+    /** JPEG quality of the frames sent to a track-D (jpeg input) model; undefined: pixels are sent. */
+    readonly jpegQuality?: number,
   ) {
     this.decoder = new YoloDecoder({
       confidence: settings.conf,
@@ -43,6 +51,11 @@ export class DetectionsComponent {
     const spec = this.model.contract.inputs[0]!;
     const family = this.model.catalog.family;
     const { input, info } = await ctx.clock.timeAsync("preprocess", async () => {
+      if (this.jpegQuality !== undefined) {
+        const frame = ctx.fitted.frame;
+        const jpeg = await encodeJpeg(frame, this.jpegQuality);
+        return { input: tensor(spec.name, "UINT8", [1, jpeg.bytes.length], jpeg.bytes), info: daliLetterboxGeometry(frame.width, frame.height, s) };
+      }
       const f = await ctx.fitted.get(family.resize ?? "letterbox", s, family.pad ?? 114);
       return { input: tensor(spec.name, "UINT8", [1, s, s, 3], f.image.data), info: f.letterbox ?? null };
     });
