@@ -36,7 +36,7 @@ function assertCoded(stderr: string, code: string): void {
   assert.doesNotMatch(stderr, /\n\s+at /, `no stack trace: ${stderr}`);
 }
 
-const COMMANDS = ["main", "bench", "route", "triton-repo", "smoke", "detect", "track"];
+const COMMANDS = ["main", "batch", "enqueue", "worker", "queue", "bench", "route", "triton-repo", "smoke", "detect", "track", "render", "report"];
 
 test("--version prints the package's version", async () => {
   for (const flag of ["--version", "-V"]) {
@@ -82,6 +82,22 @@ test("usage errors: stderr, exit 2, nothing on stdout, for every command", async
     ["detect", "--model", "m.onnx"],
     ["track", "--mot-det", "d.txt", "--out", "t.txt", "--variant", "rust"],
     ["bench", "no-such-bench"],
+    ["render", "--out", "x.mp4"],
+    ["render", "runs/x"],
+    ["render", "runs/x", "--out", "x.mp4", "--layers", "boxes,nope"],
+    ["render", "runs/x", "--out", "x.mp4", "--crf", "99"],
+    ["report"],
+    ["report", "runs/x", "--quality", "1.5"],
+    ["batch", "--out", "runs", "v.mp4"],
+    ["batch", "--profile", PROFILE, "--out", "runs"],
+    ["batch", "--profile", PROFILE, "--out", "runs", "--jobs", "0", "v.mp4"],
+    ["enqueue", "--profile", PROFILE, "v.mp4"],
+    ["enqueue", "--profile", PROFILE, "--out", "runs", "--retries", "-1", "v.mp4"],
+    // worker has no required flag: a bad value is its usage error (before any connection to Redis).
+    ["worker", "--concurrency", "0"],
+    ["queue"],
+    ["queue", "stat"],
+    ["queue", "status", "--no-such-flag"],
   ];
   for (const args of cases) {
     const r = await cli(args);

@@ -1,15 +1,15 @@
 import { constants as osConstants } from "node:os";
 import { VideoAnalysisError } from "../../errors.js";
 import type { Layers } from "../../render/annotate.js";
-import { numberFlag, parseCommandArgs, required, type Command } from "../command.js";
+import { numberFlag, parseCommandArgs, required, usageError, type Command } from "../command.js";
 
 const LAYERS: Array<keyof Layers> = ["boxes", "trails", "depth", "flow", "caption"];
 
 /** "--layers boxes,caption" / "--no-layers flow": the layers to draw. */
-function layerFlags(on: string | undefined, off: string | undefined): Partial<Layers> {
+function layerFlags(cmd: Pick<Command, "usage">, on: string | undefined, off: string | undefined): Partial<Layers> {
   const parse = (flag: string, v: string) =>
     v.split(",").map((s) => s.trim()).filter(Boolean).map((s) => {
-      if (!LAYERS.includes(s as keyof Layers)) throw new VideoAnalysisError("INVALID_ARGUMENT", `--${flag}: unknown layer "${s}"; layers are ${LAYERS.join(", ")}`);
+      if (!LAYERS.includes(s as keyof Layers)) throw usageError(cmd, `--${flag}: unknown layer "${s}"; layers are ${LAYERS.join(", ")}`);
       return s as keyof Layers;
     });
   const out: Partial<Layers> = {};
@@ -47,22 +47,23 @@ export const renderCommand: Command = {
     "video-analysis render RUN_DIR --out preview.mp4 [--rate analysis|source] [--layers boxes,trails,depth,flow,caption] " +
     "[--no-layers flow] [--video V] [--crf 20] [--preset veryfast] [--quiet] [--json]",
   async run(argv) {
-    const [runDir, ...rest] = argv;
-    if (!runDir || runDir.startsWith("-")) throw new VideoAnalysisError("INVALID_ARGUMENT", `RUN_DIR is required\nusage: ${this.usage}`);
-    const { values } = parseCommandArgs(this, rest, {
-      out: { type: "string" },
-      rate: { type: "string" },
-      layers: { type: "string" },
-      "no-layers": { type: "string" },
-      video: { type: "string" },
-      crf: { type: "string" },
-      preset: { type: "string" },
-      quiet: { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-    });
+    const { values, positionals } = parseCommandArgs(this, argv, {
+      out: { type: "string", value: "FILE", description: "the MP4 to write (required)" },
+      rate: { type: "string", value: "RATE", description: "analysis: the analysed frames only, at the analysis rate; source: every frame of the video (default analysis)" },
+      layers: { type: "string", value: "LIST", description: `the layers to draw, comma-separated, of ${LAYERS.join(",")} (default: every layer the run has artifacts for)` },
+      "no-layers": { type: "string", value: "LIST", description: "layers not to draw, comma-separated (default: none)" },
+      video: { type: "string", value: "FILE", description: "the run's video, when it is no longer where the manifest says (default: the manifest's path)" },
+      crf: { type: "string", value: "N", description: "x264 constant rate factor, 0 (lossless) to 51 (default 20)" },
+      preset: { type: "string", value: "NAME", description: "x264 preset, e.g. ultrafast, medium (default veryfast)" },
+      quiet: { type: "boolean", default: false, description: "print nothing on success (no progress bar, no summary)" },
+      json: { type: "boolean", default: false, description: "print one JSON object with the result instead of the text summary" },
+    }, true);
+    const [runDir, ...extra] = positionals;
+    if (runDir === undefined) throw usageError(this, "RUN_DIR is required");
+    if (extra.length > 0) throw usageError(this, `one RUN_DIR only, got also "${extra.join('", "')}"`);
     const out = required(this, "out", values.out);
     const rate = values.rate ?? "analysis";
-    if (rate !== "analysis" && rate !== "source") throw new VideoAnalysisError("INVALID_ARGUMENT", `--rate must be analysis or source, got "${rate}"`);
+    if (rate !== "analysis" && rate !== "source") throw usageError(this, `--rate must be analysis or source, got "${rate}"`);
     const crf = numberFlag("crf", values.crf, 20, { min: 0, max: 51 });
     const controller = new AbortController();
     let stoppedBy: NodeJS.Signals | undefined;
@@ -79,7 +80,7 @@ export const renderCommand: Command = {
         out,
         rate,
         crf,
-        layers: layerFlags(values.layers, values["no-layers"]),
+        layers: layerFlags(this, values.layers, values["no-layers"]),
         signal: controller.signal,
         onProgress: (p) => bar.update(p.frames, p.total),
         ...(values.video ? { video: values.video } : {}),
