@@ -9,4 +9,6 @@ export const benches: Record<string, () => Promise<Benchmark>> = {
   client: async () => (await import("./client.js")).clientBench,
   "triton-main": async () => (await import("./triton-main.js")).tritonMainBench,
   many: async () => (await import("./many.js")).manyBench,
+  render: async () => (await import("./render.js")).renderBench,
+  tiers: async () => (await import("./tiers.js")).tiersBench,
 };

@@ -14,6 +14,13 @@ if ! command -v redis-server >/dev/null; then
   $sudo apt-get install -y -qq redis-server >/dev/null
 fi
 
+# The report's browser test drives Debian's chromium (playwright-core downloads no browser); the
+# annotations' text is drawn with DejaVu Sans Mono.
+if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -q "DejaVu Sans Mono"; then
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+fi
+
 # A system Python that refuses pip (PEP 668, "externally managed": Debian 12's own python3) gets a
 # project venv in .venv, which `npm test` then uses; a pyenv or venv Python is used as it is.
 py=python3
@@ -48,6 +55,11 @@ ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 # in test/integration/real-triton.test.ts. Optional: where it cannot be installed or run, this says why
 # and the set-up goes on (those tests then skip). VIDEO_SDK_REAL_TRITON=0 leaves it out.
 if [ "${VIDEO_SDK_REAL_TRITON:-}" != 0 ]; then
-  bash scripts/tritonserver-local.sh --install ||
+  if bash scripts/tritonserver-local.sh --install; then
+    # The DALI stand-in of test/integration/real-triton-tracks.test.ts decodes JPEG with Pillow in the server's venv.
+    "${TRITON_VENV:-$HOME/.cache/video-analysis-sdk/pytriton-venv}/bin/pip" install -q --disable-pip-version-check pillow ||
+      echo "setup: could not install pillow in the tritonserver venv; the track D tests will skip" >&2
+  else
     echo "setup: no real tritonserver on this machine (reason above); test/integration/real-triton.test.ts will skip" >&2
+  fi
 fi

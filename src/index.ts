@@ -28,9 +28,17 @@ export type { ClipFrameResult } from "./components/clip/clip.js";
 export type { SceneResult } from "./components/scene/scene.js";
 export type { ScenePrediction, SceneLabel } from "./components/scene/labels.js";
 export { MANIFEST_FILE, MANIFEST_VERSION, type Manifest } from "./artifacts/manifest.js";
-export { Detections, ByteTrack, YoloDecoder, type DetectionRecord } from "./detections/index.js";
+export {
+  Detections, ByteTrack, YoloDecoder, decodeYolo, decodeEnd2End, COCO80_NAMES, yoloClassNames, readOnnxMetadata, formatMot, parseMot,
+  type DetectionRecord, type DetectionsInit, type YoloDecoderOptions, type ByteTrackOptions, type End2EndOutputs, type MotFrames,
+} from "./detections/index.js";
+// Building blocks for Triton-only users: images in, letterbox and its inverse, .npz out.
+export { readImageRgb } from "./preprocess/decode-image.js";
+export { letterbox, unletterboxBoxes, type LetterboxInfo, type LetterboxOptions } from "./preprocess/letterbox.js";
+export type { RgbImage } from "./preprocess/resize.js";
+export { NpzWriter, saveNpz, type NpzWriterOptions, type NpyDtype } from "./artifacts/npz.js";
 export { probeVideo, readFrames, type VideoMetadata, type Frame, type ReadFramesOptions } from "./video/index.js";
-export { loadProfile, type Profile } from "./profiles/index.js";
+export { loadProfile, type Profile, type ProfileInput } from "./profiles/index.js";
 export { EmbeddedEnsembles } from "./embedded/embedded-ensembles.js";
 // Many videos: batch on one machine, and a BullMQ queue for many machines.
 export {
@@ -38,3 +46,6 @@ export {
   type BatchOptions, type BatchReport, type BatchEntry, type BatchProgress, type BatchVideo, type VideoOutcome, type EnqueueOptions, type EnqueueReport,
   type WorkerOptions, type WorkerHandle, type QueueStatus, type VideoJobData, type VideoJobProgress, type VideoJobResult,
 } from "./batch/index.js";
+export { renderRun, loadRun, Annotator, type RenderOptions, type RenderResult, type Layers, type RunData } from "./render/index.js";
+export { writeReport, REPORT_FILE, type ReportOptions, type ReportRecord } from "./report/report.js";
+export { NpzReader, readNpz, type NpyArray } from "./artifacts/npz-reader.js";

@@ -8,6 +8,7 @@ import type { VideoMetadata } from "../video/metadata.js";
 import { writeFileAtomic } from "./atomic.js";
 import type { OutageRecord } from "../triton/outage.js";
 import type { Interruption } from "../pipeline/journal.js";
+import type { ReportRecord } from "../report/report.js";
 
 /** The manifest's format: bumped when a field changes meaning. */
 export const MANIFEST_VERSION = 1;
@@ -50,6 +51,8 @@ export interface Manifest {
   outages: OutageRecord[];
   /** Stops and resumes (`--resume`) of the run; empty for a run that went through at once. */
   interruptions: Interruption[];
+  /** report.html (profile output.report, or `video-analysis report`): its size and the cap on its images. */
+  report?: ReportRecord;
   timings: {
     wall_ms: number;
     /** Busy time per stage; stages overlap, so they add up to more than the wall time. */
@@ -98,8 +101,8 @@ export function decodingRecord(
   return {
     source_frames: video.frameCount,
     frames_to_decode: s.decode?.mode === "sparse" ? s.decode.plannedFrames : video.frameCount,
-    frames_decoded: s.decodedFrames,
-    frames_lost: s.lostFrames,
+    frames_decoded: stoppedEarly ? s.decodedThroughDelivered : s.decodedFrames,
+    frames_lost: stoppedEarly ? s.lostThroughDelivered : s.lostFrames,
     frames_expected: expected,
     frames_delivered: delivered,
     errors: s.ffmpegErrors,

@@ -9,5 +9,6 @@ export { midas } from "./families/midas.js";
 export { raft } from "./families/raft.js";
 export { PLACES365_CLASSES, places365 } from "./families/places365.js";
 export {
-  YOLO_CLASSES, YOLO_END2END_MAX_DETECTIONS, ENSEMBLE_TIERS, JPEG_INPUT, yolo11, yoloCandidates, yoloEnd2EndOutputs,
+  YOLO_CLASSES, YOLO_END2END_MAX_DETECTIONS, BATCHING_TIERS, TIER_SETTINGS, END2END_BATCHING, JPEG_INPUT, trackNames, yolo11, yoloCandidates,
+  yoloEnd2EndOutputs, type BatchingTier, type TierSettings,
 } from "./families/yolo11.js";

@@ -1,42 +1,89 @@
-import { parseArgs, type ParseArgsConfig } from "node:util";
-
-type Options = NonNullable<ParseArgsConfig["options"]>;
+import { parseArgs } from "node:util";
 import { VideoAnalysisError } from "../errors.js";
+
+/** One flag of a command: node:util parseArgs' settings, and what `--help` says of it. */
+export interface OptionSpec {
+  type: "string" | "boolean";
+  short?: string;
+  multiple?: boolean;
+  default?: string | boolean | string[] | boolean[];
+  /** One line for `<command> --help`: what the flag does, its default. */
+  description?: string;
+  /** The value's placeholder in `--help` (string flags), e.g. "N" or "FILE". */
+  value?: string;
+}
+export type OptionSpecs = Record<string, OptionSpec>;
 
 /** One CLI command: a name, a one-line summary for `--help`, its usage text, and what it does. */
 export interface Command {
   name: string;
   summary: string;
   usage: string;
+  /** False where the command cannot run (bench outside a checkout): `--help` does not list it. */
+  available?: boolean;
   /** Returns the process exit status. */
   run(argv: string[]): Promise<number>;
 }
 
+/** Thrown by parseCommandArgs once it has printed a command's help: the CLI exits 0. */
+export class HelpShown extends Error {}
+
 /**
- * node:util parseArgs with the SDK's error: an unknown flag or a missing value becomes INVALID_ARGUMENT
- * with the command's usage, not a stack trace.
+ * A wrong command line: INVALID_ARGUMENT marked as a usage error (the CLI prints it on stderr with the
+ * command's usage and exits 2, as command-line tools do).
  */
-export function parseCommandArgs<T extends Options>(cmd: Pick<Command, "name" | "usage">, argv: string[], options: T): ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: false; strict: true }>> {
+export function usageError(cmd: Pick<Command, "usage"> | undefined, message: string): VideoAnalysisError {
+  return new VideoAnalysisError("INVALID_ARGUMENT", cmd ? `${message}\nusage: ${cmd.usage}` : message, { details: { usage: true } });
+}
+
+type CommandText = Pick<Command, "name" | "usage"> & { summary?: string };
+
+/** `<command> --help`: the summary, the usage line and every option with its description. */
+export function formatHelp(cmd: CommandText, options: OptionSpecs): string {
+  const flags = Object.entries(options).map(([name, o]) => {
+    const head = `${o.short ? `-${o.short}, ` : ""}--${name}${o.type === "string" ? ` ${o.value ?? "VALUE"}` : ""}`;
+    return [head, `${o.description ?? ""}${o.multiple ? " (may be repeated)" : ""}`] as const;
+  });
+  flags.push(["-h, --help", "print this help and exit"]);
+  const w = Math.max(...flags.map(([h]) => h.length));
+  return [...(cmd.summary ? [`${cmd.name}: ${cmd.summary}`, ""] : []), `usage: ${cmd.usage}`, "", "options:", ...flags.map(([h, d]) => `  ${h.padEnd(w)}  ${d}`)].join("\n");
+}
+
+/**
+ * node:util parseArgs with the SDK's errors: an unknown flag or a missing value is a usage error, not a
+ * stack trace. `--help` (or `-h`) anywhere prints the command's help and throws HelpShown.
+ */
+export function parseCommandArgs<T extends OptionSpecs>(
+  cmd: CommandText,
+  argv: string[],
+  options: T,
+  positionals = false,
+): ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: boolean; strict: true }>> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(formatHelp(cmd, options));
+    throw new HelpShown();
+  }
+  const config = Object.fromEntries(Object.entries(options).map(([k, { description: _d, value: _v, ...o }]) => [k, o])) as T;
   try {
-    return parseArgs({ args: argv, options, allowPositionals: false, strict: true });
+    return parseArgs({ args: argv, options: config, allowPositionals: positionals, strict: true });
   } catch (e) {
-    throw new VideoAnalysisError("INVALID_ARGUMENT", `${(e as Error).message}\nusage: ${cmd.usage}`);
+    throw usageError(cmd, (e as Error).message);
   }
 }
 
-/** A required flag's value, or an INVALID_ARGUMENT naming the flag. */
+/** A required flag's value, or a usage error naming the flag. */
 export function required<T>(cmd: Pick<Command, "usage">, flag: string, value: T | undefined): T {
-  if (value === undefined) throw new VideoAnalysisError("INVALID_ARGUMENT", `--${flag} is required\nusage: ${cmd.usage}`);
+  if (value === undefined) throw usageError(cmd, `--${flag} is required`);
   return value;
 }
 
-/** A numeric flag's value, checked. */
+/** A numeric flag's value, checked (a usage error when it is not a number in range). */
 export function numberFlag(flag: string, value: string | undefined, fallback: number, range: { min?: number; max?: number } = {}): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n) || (range.min !== undefined && n < range.min) || (range.max !== undefined && n > range.max)) {
+  if (value.trim() === "" || !Number.isFinite(n) || (range.min !== undefined && n < range.min) || (range.max !== undefined && n > range.max)) {
     const r = [range.min !== undefined ? `>= ${range.min}` : "", range.max !== undefined ? `<= ${range.max}` : ""].filter(Boolean).join(" and ");
-    throw new VideoAnalysisError("INVALID_ARGUMENT", `--${flag} must be a number${r ? ` ${r}` : ""}, got "${value}"`);
+    throw usageError(undefined, `--${flag} must be a number${r ? ` ${r}` : ""}, got "${value}"`);
   }
   return n;
 }

@@ -73,12 +73,12 @@ export function readOnnxMetadata(path: string): Record<string, string> {
 /**
  * Class names of a YOLO ONNX export: its `names` metadata (a Python dict literal such as
  * "{0: 'person', 1: 'bicycle'}"), else COCO's 80 names when the model has 80 classes, else
- * "class<i>". Never throws on a malformed file: names are for display.
+ * "class<i>" (also without a file: a model on Triton). Never throws on a malformed file: names are for display.
  */
-export function yoloClassNames(path: string, numClasses: number): string[] {
+export function yoloClassNames(path: string | undefined, numClasses: number): string[] {
   let meta: Record<string, string> = {};
   try {
-    meta = readOnnxMetadata(path);
+    if (path !== undefined) meta = readOnnxMetadata(path);
   } catch {
     // unreadable metadata: fall through to the defaults
   }

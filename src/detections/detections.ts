@@ -12,6 +12,8 @@ export interface DetectionsInit {
   trackIds?: Int32Array | null;
   /** Index of the frame (0-based) the detections belong to. */
   frameIndex?: number;
+  /** The model's class names (index = class id), when known: toRecords() then names each class. */
+  classNames?: readonly string[] | undefined;
 }
 
 /** One detection as a plain object: for printing and JSON, not for hot paths. */
@@ -19,6 +21,8 @@ export interface DetectionRecord {
   box: [number, number, number, number];
   score: number;
   classId: number;
+  /** The class's name, when the detections carry the model's class names. */
+  className?: string;
   trackId?: number;
 }
 
@@ -39,6 +43,8 @@ export class Detections {
   readonly classIds: Int32Array;
   readonly trackIds: Int32Array | null;
   readonly frameIndex: number;
+  /** The model's class names (index = class id), when known. */
+  readonly classNames: readonly string[] | undefined;
 
   constructor(init: DetectionsInit) {
     const { xyxy, scores, classIds } = init;
@@ -60,6 +66,22 @@ export class Detections {
     this.classIds = classIds;
     this.trackIds = trackIds;
     this.frameIndex = frameIndex;
+    this.classNames = init.classNames;
+  }
+
+  /** The same detections, naming their classes with `classNames` (index = class id). */
+  withClassNames(classNames: readonly string[] | undefined): Detections {
+    return new Detections({ ...this.init(), classNames });
+  }
+
+  /** The class name of detection i: the model's name, else "class<id>". */
+  className(i: number): string {
+    const id = this.classIds[i]!;
+    return this.classNames?.[id] ?? `class${id}`;
+  }
+
+  private init(): DetectionsInit {
+    return { xyxy: this.xyxy, scores: this.scores, classIds: this.classIds, trackIds: this.trackIds, frameIndex: this.frameIndex, classNames: this.classNames };
   }
 
   /** No detections. */
@@ -112,7 +134,7 @@ export class Detections {
       classIds[k] = this.classIds[i]!;
       if (trackIds) trackIds[k] = this.trackIds![i]!;
     }
-    return new Detections({ xyxy, scores, classIds, trackIds, frameIndex: this.frameIndex });
+    return new Detections({ xyxy, scores, classIds, trackIds, frameIndex: this.frameIndex, classNames: this.classNames });
   }
 
   /** The detections for which `keep` is true: a predicate on the index, or a mask with one entry per detection. */
@@ -163,7 +185,7 @@ export class Detections {
 
   /** The same detections, for another frame index. */
   withFrameIndex(frameIndex: number): Detections {
-    return new Detections({ xyxy: this.xyxy, scores: this.scores, classIds: this.classIds, trackIds: this.trackIds, frameIndex });
+    return new Detections({ ...this.init(), frameIndex });
   }
 
   /**
@@ -180,6 +202,7 @@ export class Detections {
     const out: DetectionRecord[] = [];
     for (let i = 0; i < this.length; i++) {
       const r: DetectionRecord = { box: this.box(i), score: this.scores[i]!, classId: this.classIds[i]! };
+      if (this.classNames) r.className = this.className(i);
       if (this.trackIds) r.trackId = this.trackIds[i]!;
       out.push(r);
     }

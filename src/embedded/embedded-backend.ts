@@ -1,4 +1,6 @@
-import { existsSync } from "node:fs";
+import { existsSync, statSync, unlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { InferenceBackend, InferOptions, InferResult, ModelMetadata } from "../backend/backend.js";
 import { ContractCache, checkInputs } from "../backend/contract.js";
 import { findModel, inputValues } from "../catalog/catalog.js";
@@ -38,6 +40,39 @@ export interface InferAnswer {
 export type WorkerReply =
   | { id: number; ok: true; value: unknown }
   | { id: number; ok: false; error: { code: ErrorCode; message: string; model: string | undefined; details: ErrorDetails } };
+
+/**
+ * onnxruntime-node is an optional peer dependency (its 290 MB and its install script, which downloads
+ * CUDA binaries, are for embedded users only): only the embedded backend's worker imports it. Says how
+ * to add it when it is not installed, before any worker starts.
+ */
+function requireOnnxRuntime(): void {
+  try {
+    import.meta.resolve("onnxruntime-node");
+  } catch (e) {
+    throw new VideoAnalysisError(
+      "FAILED_PRECONDITION",
+      "the embedded backend needs onnxruntime-node, an optional peer dependency of video-analysis-sdk that is not installed: " +
+        "add it to your project with `npm install onnxruntime-node --ignore-scripts` (its CPU binaries are in the package; " +
+        "its install script only downloads CUDA ones), or use a Triton backend",
+      { details: { missing: "onnxruntime-node" }, cause: e },
+    );
+  }
+}
+
+/**
+ * onnxruntime's telemetry library leaves an empty `mat-debug-<pid>.log` in the temporary folder of every
+ * process that loads it (onnxruntime-node offers no setting for it): removed when the backend closes,
+ * unless something was written there.
+ */
+function removeTelemetryLog(): void {
+  const file = join(tmpdir(), `mat-debug-${process.pid}.log`);
+  try {
+    if (statSync(file).size === 0) unlinkSync(file);
+  } catch {
+    // not there, or not ours to remove
+  }
+}
 
 /**
  * Runs ONNX models in this process with onnxruntime-node, behind the same interface as the Triton
@@ -91,6 +126,7 @@ export class EmbeddedBackend implements InferenceBackend {
     if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 1)) {
       throw new RangeError(`EmbeddedBackend.create: workers must be a positive integer, got ${String(options.workers)}`);
     }
+    requireOnnxRuntime();
     for (const [name, path] of Object.entries(options.models)) {
       if (!existsSync(path)) {
         throw new VideoAnalysisError("NOT_FOUND", `model file ${path} does not exist; point the profile's embedded model path at an .onnx export`, { model: name });
@@ -206,6 +242,7 @@ export class EmbeddedBackend implements InferenceBackend {
       this.closed = (async () => {
         if (!this.failure) await Promise.all(this.links.map((l) => this.call({ op: "close" }, l).catch(() => undefined)));
         await Promise.all(this.links.map((l) => l.worker.terminate()));
+        removeTelemetryLog();
       })();
     }
     return this.closed;

@@ -1,6 +1,7 @@
 import type { ModelContract } from "../backend/backend.js";
 import type { CatalogModel } from "../catalog/types.js";
 import type { Profile } from "../profiles/schema.js";
+import type { ResolvedModel } from "../routing/index.js";
 import type { ArtifactOptions, ArtifactRecord, ArtifactSink, MapOptions } from "./artifact.js";
 import type { FittedFrame } from "./frame.js";
 import type { ModelHandle } from "./model.js";
@@ -35,6 +36,8 @@ export interface ComponentSetup {
   fps: number;
   /** The model routing gave a slot of this component (its ModelHandle), undefined when it gave none. */
   model(slot: string): ModelHandle | undefined;
+  /** The .onnx file of a slot's model on the embedded backend (undefined on Triton). */
+  modelFile(slot: string): string | undefined;
 }
 
 /** What a component's artifact is opened with in a run folder. */
@@ -77,7 +80,12 @@ export interface Component {
   /** Started when a run starts, while ffmpeg decodes (e.g. reading a vocabulary); failures are reported where needed. */
   preload?(profile: Profile): void;
   /** The contract a routed model is called with, when not the catalog's ensemble (and its output format). */
-  contract?(model: CatalogModel, profile: Profile, backend: "triton" | "embedded"): { contract: ModelContract; format: string | null };
+  contract?(
+    model: CatalogModel,
+    routed: ResolvedModel,
+    profile: Profile,
+    backend: "triton" | "embedded",
+  ): { contract: ModelContract; format: string | null; callName?: string; maxInFlight?: number };
   /** The session's analyser, or undefined when routing gave it no model. */
   open(setup: ComponentSetup): Promise<Analyzer | undefined>;
 }

@@ -227,7 +227,16 @@ export class ModelManager {
   private handle(r: ResolvedModel, slot: string): ModelHandle {
     const cm = findModel(r.model);
     if (!cm) throw new VideoAnalysisError("ROUTING_FAILED", `routing chose ${r.model}, which the catalog does not know`, { model: r.model });
-    const custom = this.components.find((c) => c.name === r.component)?.contract?.(cm, this.profile, this.backend.kind === "triton" ? "triton" : "embedded");
+    const custom = this.components.find((c) => c.name === r.component)?.contract?.(cm, r, this.profile, this.backend.kind === "triton" ? "triton" : "embedded");
+    if (custom?.callName) {
+      // A model called under a name of its own (detections' track D), with the in-flight limit it asks for.
+      let l = this.limiters.get(custom.callName);
+      if (!l) {
+        l = new Limiter(custom.maxInFlight ?? maxInFlight(this.profile, cm.name));
+        this.limiters.set(custom.callName, l);
+      }
+      return new ModelHandle(this.backend, r, slot, cm, custom.callName, custom.contract, l, custom.format);
+    }
     const contract: ModelContract = custom?.contract ?? cm.ensemble;
     const format = custom?.format ?? null;
     const name = this.backend.kind === "triton" ? r.server_model : r.model;
@@ -271,7 +280,9 @@ export class ModelManager {
     for (const x of [...handles].sort((a, b) => inputValues(b.catalog) - inputValues(a.catalog))) x.warm();
     const components: Analyzer[] = [];
     for (const c of this.components) {
-      const a = await c.open({ profile: p, fps, model: (slot) => slots.get(slot) });
+      const model = (slot: string) => slots.get(slot);
+      const modelFile = (slot: string) => (map[slot] ? this.embeddedFiles?.get(map[slot]!.model) : undefined);
+      const a = await c.open({ profile: p, fps, model, modelFile });
       if (a) components.push(a);
     }
     const window = Math.max(2, ...handles.map((x) => x.usage().max_in_flight + 1));
@@ -543,6 +554,12 @@ export class ModelManager {
         interruptions: journal?.state.interruptions ?? [],
         timings: { wall_ms: 0, stages_ms: {}, frames_per_second: 0 },
       };
+      // The report is written before the manifest (which records it), so a complete folder has both.
+      if (this.profile.output.report) {
+        const { REPORT_FILE, writeReport } = await import("../report/report.js");
+        manifest.report = await writeReport(folder.dir, { manifest, video, ...(signal ? { signal } : {}) });
+        folder.committedFile(join(folder.dir, REPORT_FILE));
+      }
       const manifestPath = join(folder.dir, MANIFEST_FILE);
       signal?.throwIfAborted();
       clock.add("write", performance.now() - tw);

@@ -79,6 +79,47 @@ export function letterboxGeometry(
   };
 }
 
+/** C's roundf: halves away from zero (DALI's round_int and crop anchor). */
+export function roundHalfAway(v: number): number {
+  return (v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5)) + 0;
+}
+
+/**
+ * The letterbox of track D's server-side step (src/triton-repo/dali.ts): DALI's
+ * `fn.resize(mode="not_larger", size=[S, S])` then a centred `fn.crop(crop=(S, S), out_of_bounds_policy="pad")`.
+ * Where it differs from Ultralytics' (letterboxGeometry):
+ * - the scale is float32: r = fround(min(S / h, S / w)), and each extent is roundf(extent * r), halves away
+ *   from zero (Ultralytics: Python's round, halves to even: 1280x721 -> 361 rows here, 360 there);
+ * - an odd border puts the extra pixel first: left = -roundf((resized - S) / 2) (Ultralytics: last);
+ * - (the generated pipeline sets subpixel_scale=False, so the picture is stretched onto the rounded extents
+ *   as cv2.resize does; DALI's default would shift it by up to a quarter pixel);
+ * - images smaller than S are enlarged (not_larger only bounds the result), as Ultralytics' scaleup.
+ */
+export function daliLetterboxGeometry(sourceWidth: number, sourceHeight: number, size: number): LetterboxInfo {
+  for (const [name, v] of [["sourceWidth", sourceWidth], ["sourceHeight", sourceHeight], ["size", size]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`letterbox: ${name} must be a positive integer, got ${v}`);
+  }
+  // DALI: per-axis scale as float, the smaller kept; the extents recomputed in float.
+  const r = Math.min(Math.fround(size / sourceHeight), Math.fround(size / sourceWidth));
+  const resizedWidth = Math.max(1, roundHalfAway(Math.fround(sourceWidth * r)));
+  const resizedHeight = Math.max(1, roundHalfAway(Math.fround(sourceHeight * r)));
+  const left = -roundHalfAway(Math.fround(0.5 * (resizedWidth - size))) + 0; // + 0: no -0
+  const top = -roundHalfAway(Math.fround(0.5 * (resizedHeight - size))) + 0;
+  return {
+    sourceWidth,
+    sourceHeight,
+    width: size,
+    height: size,
+    scale: r,
+    resizedWidth,
+    resizedHeight,
+    left,
+    top,
+    right: size - resizedWidth - left,
+    bottom: size - resizedHeight - top,
+  };
+}
+
 /**
  * Letterboxes an interleaved 8-bit image to width x height: resize with OpenCV's INTER_LINEAR
  * arithmetic (see resize.ts), then a border of `fill` (114). Returns the letterboxed image (HWC, same

@@ -274,7 +274,7 @@ export function parseProfile(text: string, file: string, options: LoadProfileOpt
     );
   }
 
-  // Paths in a profile are relative to its folder.
+  // Every relative path in a profile is taken from its folder (an object profile's: ProfileSourceOptions.baseDir).
   const base = dirname(resolve(file));
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
   const emb = profile.backend.embedded;
@@ -284,6 +284,7 @@ export function parseProfile(text: string, file: string, options: LoadProfileOpt
   }
   const clip = profile.components.core_clip;
   if (clip?.bpe_path) clip.bpe_path = abs(clip.bpe_path);
+  if (profile.output.dir) profile.output.dir = abs(profile.output.dir);
   return profile;
 }
 

@@ -74,7 +74,7 @@ export const backendSchema = z.strictObject({
 
 export const analysisSchema = z.strictObject({
   /** Frames analysed per second of video (at most the video's own rate). */
-  fps: z.number().positive().default(2),
+  fps: z.number().positive().max(1000).default(2),
   /** Frames are scaled down (aspect kept, never up) so their longer side is at most this; null: source size. */
   max_side: positiveInt().nullable().default(null),
   /**
@@ -206,8 +206,8 @@ export const componentsSchema = z.strictObject({
       /** Prompts kept per frame in the summary, best first. */
       top_k: positiveInt().default(5),
       /**
-       * CLIP's BPE merges (openai/CLIP's bpe_simple_vocab_16e6.txt.gz, not shipped with the SDK), relative
-       * to the profile's folder; $CLIP_BPE_PATH when omitted.
+       * CLIP's BPE merges (openai/CLIP's bpe_simple_vocab_16e6.txt.gz), relative to the profile's folder;
+       * when omitted, $CLIP_BPE_PATH, else the copy shipped with the SDK.
        */
       bpe_path: nonEmpty().optional(),
     })
@@ -224,8 +224,21 @@ export const componentsSchema = z.strictObject({
       ...componentBase,
       /** raw [1,84,N] (the client runs NMS) or end2end (NMS in the engine; the client rescales boxes). */
       output_format: z.enum(["raw", "end2end"]).default("raw"),
+      /**
+       * pixels: letterboxed UINT8 frames to `<model>`; jpeg: each frame JPEG-encoded (jpeg_quality) to the
+       * track D ensemble `<model>_gpu_e2e[_streaming|_batch]` (DALI decode and letterbox on the server, NMS
+       * inside: needs output_format end2end).
+       */
+      input: z.enum(["pixels", "jpeg"]).default("pixels"),
+      jpeg_quality: z.int().min(1).max(100).default(90),
+      /** Track D's batching tier: which ensemble, and how many requests the client keeps in flight. */
+      tier: z.enum(["streaming", "balanced", "batch"]).default("balanced"),
       detection: detectionSchema.prefault({}),
       tracker: trackerSchema.prefault({}),
+    })
+    .refine((d) => d.input !== "jpeg" || d.output_format === "end2end", {
+      message: "input jpeg goes to a track D ensemble, whose answers are End2End: set output_format: end2end",
+      path: ["input"],
     })
     .optional(),
 });
@@ -244,7 +257,7 @@ export const concurrencySchema = z.strictObject({
 });
 
 export const outputSchema = z.strictObject({
-  /** Run folder; `main --out` overrides it. */
+  /** Run folder, relative to the profile's folder; `main --out` (run's `out`) overrides it. */
   dir: nonEmpty().optional(),
   /** Replace an existing run folder instead of stopping. */
   overwrite: z.boolean().default(false),
@@ -270,6 +283,8 @@ export const outputSchema = z.strictObject({
   resumable: z.boolean().default(true),
   /** Seconds between commits of a resumable run (0: after every frame). What a kill can lose, at most. */
   commit_interval_s: z.number().min(0).default(5),
+  /** Write report.html (charts, tracks, annotated frames; one self-contained page) into the run folder. */
+  report: z.boolean().default(true),
 });
 
 export const profileSchema = z.strictObject({
@@ -290,6 +305,8 @@ export const profileSchema = z.strictObject({
 
 /** A profile as parsed: every default filled in, paths of embedded models made absolute. */
 export type Profile = z.output<typeof profileSchema>;
+/** A profile as written (defaults may be left out): type an object profile with it, so a misspelt key fails to compile. */
+export type ProfileInput = z.input<typeof profileSchema>;
 export type TritonBackendConfig = z.output<typeof tritonBackendSchema>;
 export type EmbeddedBackendConfig = z.output<typeof embeddedBackendSchema>;
 export type Thresholds = z.output<typeof thresholdsSchema>;

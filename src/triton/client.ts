@@ -228,6 +228,7 @@ export class TritonClient implements InferenceBackend {
       UNAUTHENTICATED: `the server refused the credentials (${details}); check the headers (auth token) in the profile`,
       PERMISSION_DENIED: `the server refused the call (${details}); check the headers (auth token) in the profile`,
       NOT_FOUND: `${details}; check the model name against the server's repository (video-analysis smoke lists it)`,
+      ...(ctx.rpc === "ModelInfer" && e.details ? { INVALID_ARGUMENT: `${ctx.rpc}: ${details}; the inputs must match the model's metadata (names, datatypes, shapes: TritonClient.modelMetadata)` } : {}),
       CANCELLED: `${ctx.rpc} was cancelled`,
       RESOURCE_EXHAUSTED: `${details}; the message may exceed a size limit (maxReceiveMessageBytes, or the server's)`,
     };
@@ -239,6 +240,7 @@ export class TritonClient implements InferenceBackend {
         ...(e.status?.http !== undefined ? { httpStatus: e.status.http } : {}),
         protocol: this.protocol.name,
         rpc: ctx.rpc,
+        ...(e.details ? {} : { serverMessage: false }),
         attempts,
         ...(elapsedMs !== undefined ? { elapsedMs } : {}),
       },
@@ -323,6 +325,7 @@ export class TritonClient implements InferenceBackend {
         this.answered.add(model);
         return r;
       } catch (e) {
+        if (e instanceof VideoAnalysisError && e.details.serverMessage === false) throw await this.explainRefusal(e, model, inputs, options.version);
         if (!this.outage || !safe || !this.isOutage(e, model)) throw e;
         waitingSince ??= performance.now();
         if (performance.now() - waitingSince > this.outage.budgetMs) throw e;
@@ -334,6 +337,26 @@ export class TritonClient implements InferenceBackend {
         }
       }
     }
+  }
+
+  /**
+   * Triton 2.51 refuses a wrong shape in a request of a sequence (a unary ModelInfer) with a status and
+   * no message: the inputs are then compared with the model's metadata here, and the error says which
+   * one the server could not take. The error stands as it was when the metadata cannot be read.
+   */
+  private async explainRefusal(e: VideoAnalysisError, model: string, inputs: InferInput[], version = ""): Promise<VideoAnalysisError> {
+    let meta: ModelMetadata;
+    try {
+      meta = await this.modelMetadata(model, version);
+    } catch {
+      return e;
+    }
+    try {
+      checkInputs(model, { inputs: meta.inputs, outputs: [] }, inputs.map((t) => ("data" in t ? t : { ...t, data: new Uint8Array(0) })) as Tensor[]);
+    } catch (found) {
+      return new VideoAnalysisError(e.code, `the server refused the request without a message; against the model's metadata: ${(found as Error).message}`, { model, cause: e, details: e.details });
+    }
+    return e;
   }
 
   private async inferShm(pool: SharedMemoryPool, model: string, inputs: InferInput[], options: InferOptions, o: CallOptions): Promise<InferResult> {

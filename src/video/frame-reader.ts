@@ -82,6 +82,12 @@ export interface FrameReaderStats {
   decodedFrames: number;
   /** Frames the decoder lost to errors, counted from the time gaps where it reported them. */
   lostFrames: number;
+  /**
+   * decodedFrames and lostFrames up to the last frame delivered: what a reader stopped early (max frames)
+   * decoded for the frames it used, the same in every run (ffmpeg's lead beyond it varies).
+   */
+  decodedThroughDelivered: number;
+  lostThroughDelivered: number;
   /** ffmpeg's last error-level log lines (at most 4). */
   ffmpegErrorLines: readonly string[];
   /** The timestamp breaks found so far (rebased ones; with timestampBreaks "error" the first one stops the reader). */
@@ -118,6 +124,9 @@ interface Picked {
   timestamp: number;
   sourceIndex: number;
   afterBreak: boolean;
+  /** Frames decoded and lost up to and including it. */
+  decoded: number;
+  lost: number;
 }
 const SHOWINFO_TB = /config in time_base:\s*(\d+)\/(\d+)/;
 
@@ -164,7 +173,8 @@ export class FrameReader extends Readable {
   private lastDecodedPts: number | undefined;
   private lastDecodedTime = 0;
   /** Decoded frames not yet matched to a picked one: their rebased time (s), number and whether a break precedes them. */
-  private readonly recent: Array<{ time: number; sourceIndex: number; afterBreak: boolean }> = [];
+  private throughDelivered = { decoded: 0, lost: 0 };
+  private readonly recent: Array<{ time: number; sourceIndex: number; afterBreak: boolean; decoded: number; lost: number }> = [];
   /** Frames the decoder lost to errors (see onDecoded). */
   private lost = 0;
   private offset = 0;
@@ -232,6 +242,8 @@ export class FrameReader extends Readable {
       decode: this.decodeStats,
       decodedFrames: this.decoded,
       lostFrames: this.lost,
+      decodedThroughDelivered: this.throughDelivered.decoded,
+      lostThroughDelivered: this.throughDelivered.lost,
       ffmpegErrorLines: this.errors.last,
       timestampBreaks: this.breaks,
     };
@@ -339,6 +351,7 @@ export class FrameReader extends Readable {
     this.filled = 0;
     this.picked.length = 0;
     this.decoded = 0;
+    this.throughDelivered = { decoded: 0, lost: 0 };
     this.lost = 0;
     this.lastDecodedPts = undefined;
     this.offset = 0;
@@ -461,7 +474,8 @@ export class FrameReader extends Readable {
         const afterBreak = passed.some((d) => d.afterBreak);
         // A sparse decode leaves frames out: the frame's number comes from the sample table.
         const sourceIndex = this.sparse ? this.sparse.selectedSourceIndex[k]! : passed[j]!.sourceIndex;
-        this.picked.push({ timestamp, sourceIndex, afterBreak });
+        const counts = passed[j] ?? { decoded: this.decoded, lost: this.lost };
+        this.picked.push({ timestamp, sourceIndex, afterBreak, decoded: counts.decoded, lost: counts.lost });
         return;
       }
       this.onTimeBase(line);
@@ -499,7 +513,7 @@ export class FrameReader extends Readable {
     if (prev !== undefined && pts > prev && this.errors.count > 0 && gap > 1.5) this.lost += Math.round(gap) - 1;
     const index = this.decoded++ + this.lost;
     if (prev === undefined || pts > prev) {
-      this.recent.push({ time: this.lastDecodedTime + this.offset, sourceIndex: index, afterBreak: false });
+      this.recent.push({ time: this.lastDecodedTime + this.offset, sourceIndex: index, afterBreak: false, decoded: this.decoded, lost: this.lost });
       return;
     }
     const previousTime = seconds(prev);
@@ -520,15 +534,16 @@ export class FrameReader extends Readable {
     const before = this.offset;
     this.offset = previousTime + before + 1 / meta.frameRate - time;
     this.breaks.push({ sourceIndex: index, previousTime, time, offset: this.offset });
-    this.recent.push({ time: time + this.offset, sourceIndex: index, afterBreak: true });
+    this.recent.push({ time: time + this.offset, sourceIndex: index, afterBreak: true, decoded: this.decoded, lost: this.lost });
   }
 
   /** Pushes every frame whose bytes and timestamp have both arrived; pauses ffmpeg when the stream is full. */
   private drain(): void {
     while (this.complete.length > 0 && this.picked.length > 0 && !this.destroyed) {
       const data = this.complete.shift()!;
-      const { timestamp, sourceIndex, afterBreak } = this.picked.shift()!;
+      const { timestamp, sourceIndex, afterBreak, decoded, lost } = this.picked.shift()!;
       const plan = this.framePlan!;
+      this.throughDelivered = { decoded, lost };
       this.lastTimestamp = timestamp;
       const more = this.push({ index: this.pushed++, timestamp, sourceIndex, afterBreak, width: plan.width, height: plan.height, data } satisfies Frame);
       if (!more && this.child && !this.stdoutPaused) {

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { open, stat, type FileHandle } from "node:fs/promises";
 import { resolve } from "node:path";
 import ffmpeg from "fluent-ffmpeg";
-import type { FfprobeData, FfprobeStream } from "fluent-ffmpeg";
+import type { FfprobeData } from "fluent-ffmpeg";
 import { VideoAnalysisError } from "../errors.js";
 import { ffmpegFileUrl, ffprobePath } from "./ffmpeg-tools.js";
 import { dataEnd, isMp4Container, Mp4Unsupported, readMp4Index, readTrack } from "./mp4-index.js";
@@ -121,8 +121,18 @@ export function normalizeRotation(clockwiseDegrees: number): Rotation {
   return ((((quarter % 4) + 4) % 4) * 90) as Rotation;
 }
 
+/**
+ * The fields of an ffprobe stream (fluent-ffmpeg's FfprobeStream) that say how it is rotated. Declared
+ * here so that the SDK's public types need no @types/fluent-ffmpeg.
+ */
+export interface RotatedStream {
+  index?: number;
+  rotation?: string | number | undefined;
+  tags?: { [tag: string]: unknown } | undefined;
+}
+
 /** Clockwise display rotation of a stream as ffprobe (through fluent-ffmpeg) describes it. */
-export function streamRotation(stream: FfprobeStream): Rotation {
+export function streamRotation(stream: RotatedStream): Rotation {
   // fluent-ffmpeg flattens the [SIDE_DATA] block of the display matrix into the stream, so its
   // `rotation` (counter-clockwise degrees, e.g. -90 for a phone held upright) appears as stream.rotation.
   const matrix = num(stream.rotation);
@@ -190,6 +200,11 @@ function ffprobeReason(err: unknown, path: string): string {
  */
 export async function probeVideo(path: string, options: ProbeOptions = {}): Promise<VideoMetadata> {
   if (typeof path !== "string" || path === "") throw new TypeError("probeVideo: path must be a non-empty string");
+  // A URL would become a strange local path: it is refused as what it is.
+  const scheme = /^([a-z][a-z0-9+.-]+):\/\//i.exec(path)?.[1]?.toLowerCase();
+  if (scheme) {
+    throw new VideoAnalysisError("INVALID_ARGUMENT", `${path} is a ${scheme} URL; the SDK reads local video files: download it first (e.g. curl -L -o video.mp4 '${path}') and pass the file's path`, { details: { url: path } });
+  }
   const abs = resolve(path);
   let size: number;
   try {

@@ -73,7 +73,7 @@ export function eagerProfile(dir: string): string {
     path,
     readFileSync(EMBEDDED_PROFILE, "utf8")
       .replace("${VIDEO_SDK_MODELS_DIR:-../models/contract}", join(repoRoot, "models", "contract"))
-      .replace("  dir: runs/embedded_cpu", "  commit_interval_s: 0"),
+      .replace(/^output:\n/m, "output:\n  commit_interval_s: 0\n"),
   );
   return path;
 }

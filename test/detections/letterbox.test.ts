@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { letterbox, letterboxGeometry, pyRound, unletterboxBoxes } from "../../src/preprocess/letterbox.js";
+import { daliLetterboxGeometry, letterbox, letterboxGeometry, pyRound, roundHalfAway, unletterboxBoxes } from "../../src/preprocess/letterbox.js";
 import { resizeBilinear, type RgbImage } from "../../src/preprocess/resize.js";
 import { readImageRgb } from "../../src/preprocess/decode-image.js";
 import { isVideoAnalysisError } from "../../src/errors.js";
@@ -94,4 +94,37 @@ test("letterbox into a used buffer: every border pixel is written, the picture l
     assert.deepEqual([...out.subarray((top * 320 + left) * 3, (top * 320 + left) * 3 + 3)], [...first]);
   }
   assert.throws(() => letterbox({ width: 4, height: 4, channels: 3, data: new Uint8Array(48) }, 8, 8, { out: new Uint8Array(10) }), /out must hold 192 bytes/);
+});
+
+test("DALI's letterbox geometry: roundf extents, the odd border pixel first, float32 scale", () => {
+  assert.equal(roundHalfAway(2.5), 3);
+  assert.equal(roundHalfAway(-139.5), -140);
+  assert.equal(roundHalfAway(-0.4), 0);
+  // Where both agree: bus.jpg 810x1080 -> 480x640, 80 each side.
+  const bus = daliLetterboxGeometry(810, 1080, 640);
+  assert.deepEqual([bus.resizedWidth, bus.resizedHeight, bus.left, bus.right, bus.top, bus.bottom], [480, 640, 80, 80, 0, 0]);
+  const u = letterboxGeometry(810, 1080, 640, 640);
+  assert.deepEqual([u.resizedWidth, u.left, u.right], [480, 80, 80]);
+  assert.equal(bus.scale, Math.fround(640 / 1080));
+  // 1280x721: 360.5 rows -> DALI 361 (half away from zero), Ultralytics 360 (half to even).
+  assert.equal(daliLetterboxGeometry(1280, 721, 640).resizedHeight, 361);
+  assert.equal(letterboxGeometry(1280, 721, 640, 640).resizedHeight, 360);
+  // 1280x722: 361 rows, a 279-row border: DALI 140 on top, Ultralytics 139.
+  const d = daliLetterboxGeometry(1280, 722, 640);
+  const v = letterboxGeometry(1280, 722, 640, 640);
+  assert.deepEqual([d.top, d.bottom, v.top, v.bottom], [140, 139, 139, 140]);
+  // Portrait odd width: the extra column on the left for DALI, on the right for Ultralytics.
+  const p = daliLetterboxGeometry(427, 640, 640);
+  assert.deepEqual([p.left, p.right], [107, 106]);
+  assert.deepEqual([letterboxGeometry(427, 640, 640, 640).left, letterboxGeometry(427, 640, 640, 640).right], [106, 107]);
+  // not_larger enlarges small images too (Ultralytics' scaleup), and the border always completes S.
+  const small = daliLetterboxGeometry(320, 240, 640);
+  assert.deepEqual([small.resizedWidth, small.resizedHeight, small.top + small.resizedHeight + small.bottom], [640, 480, 640]);
+  for (const [w, h] of [[1, 1], [3, 1000], [1919, 1081], [641, 639]] as const) {
+    const g = daliLetterboxGeometry(w, h, 640);
+    assert.equal(g.left + g.resizedWidth + g.right, 640, `${w}x${h}`);
+    assert.equal(g.top + g.resizedHeight + g.bottom, 640, `${w}x${h}`);
+    assert.ok(g.resizedWidth <= 640 && g.resizedHeight <= 640);
+  }
+  assert.throws(() => daliLetterboxGeometry(0, 10, 640), /sourceWidth must be a positive integer/);
 });

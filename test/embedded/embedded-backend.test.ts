@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { promisify } from "node:util";
@@ -192,4 +194,12 @@ test("embedded: an idle worker does not keep the process alive (no close() neede
     console.log(JSON.stringify((await be.modelMetadata("m")).inputs[0].shape));`;
   const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script], { timeout: 20_000 });
   assert.equal(stdout.trim(), "[1,3,256,256]");
+});
+
+test("embedded: a closed backend leaves no mat-debug-<pid>.log of onnxruntime's telemetry in the temporary folder", async () => {
+  const file = join(tmpdir(), `mat-debug-${process.pid}.log`);
+  const emb = await EmbeddedBackend.create({ models: { midas_256: join(repoRoot, "models/contract/midas_256.onnx") } });
+  await emb.modelMetadata("midas_256");
+  await emb.close();
+  assert.equal(existsSync(file), false, `${file} was left behind`);
 });

@@ -32,7 +32,7 @@ test("process-video: runs the demo video, writes the run folder, then single-fra
   assert.match(stdout, /^10 frames analysed at 640x360 -> /m);
   assert.match(stdout, /core_object_detections: yolo11n_640 \(10 calls/);
   assert.match(stdout, /^frame 0: depth 512x512, scene "[^"]+", \d+ detections, best prompt "[^"]+"$/m);
-  assert.equal(filesUnder(out).length, 6);
+  assert.equal(filesUnder(out).length, 7); // 5 artifacts, manifest.json, report.html
 });
 
 test("embed-pipeline: frames in, one JSON line per frame out, stopped by its AbortSignal", async () => {

@@ -130,7 +130,7 @@ test("a server gone longer than the budget, on the CLI: exit 1 with the frames d
   const want = await reference();
   // The profile with a 3 s budget and a commit after every frame (the CLI reads a file).
   const profile = join(dir, "budget.yaml");
-  writeFileSync(profile, readFileSync(PROFILE, "utf8").replace("    retries: 2", "    retries: 1\n    outage_budget_s: 3").replace("  dir: runs/baseline_gpu_yolo", "  commit_interval_s: 0"));
+  writeFileSync(profile, readFileSync(PROFILE, "utf8").replace("    retries: 2", "    retries: 1\n    outage_budget_s: 3").replace(/^output:\n/m, "output:\n  commit_interval_s: 0\n"));
   const out = join(dir, "resumed");
   const cli = join(repoRoot, "dist/src/cli/main.js");
   const env = { ...process.env, TRITON_GRPC_URL: server!.address };

@@ -39,7 +39,7 @@ describe("main: a run folder from the contract models", () => {
     const summary = JSON.parse(stdout) as { frames: number; artifacts: Array<{ path: string }>; peak_rss_bytes: number };
     assert.equal(summary.frames, 6); // 3 s at 2 fps
     assert.ok(summary.peak_rss_bytes > 10 << 20);
-    assert.deepEqual(filesUnder(out), [...ARTIFACT_FILES, "manifest.json"].sort());
+    assert.deepEqual(filesUnder(out), [...ARTIFACT_FILES, "manifest.json", "report.html"].sort());
     const m = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8"));
     assert.equal(m.video.width, 320);
     assert.equal(m.analysis.frames, 6);
@@ -91,7 +91,7 @@ describe("main: a run folder from the contract models", () => {
       const r = await mm.run(files.video!, { out, overwrite: true, maxFrames: 2 });
       assert.equal(r.manifest.analysis.frames, 2);
       assert.equal(r.manifest.analysis.max_frames, 2);
-      assert.deepEqual(filesUnder(out), [...ARTIFACT_FILES, "manifest.json"].sort());
+      assert.deepEqual(filesUnder(out), [...ARTIFACT_FILES, "manifest.json", "report.html"].sort());
     } finally {
       await mm.close();
     }

@@ -32,7 +32,7 @@ function writeProfile(name: string, edit: (yaml: string) => string = (y) => y): 
     .replace("${VIDEO_SDK_MODELS_DIR:-../models/contract}", join(repoRoot, "models", "contract"))
     .replace("    models: {}", `    models: { yolo11n_320: ${testdata(...YOLO)} }`)
     .replace(/ {2}max_side: 640.*/, "  max_side: 320")
-    .replace("  dir: runs/embedded_cpu", "  commit_interval_s: 0");
+    .replace(/^output:\n/m, "output:\n  commit_interval_s: 0\n");
   const path = join(tmp.dir, `${name}.yaml`);
   writeFileSync(path, edit(y));
   return path;

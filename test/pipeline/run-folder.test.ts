@@ -38,7 +38,7 @@ test("two runs into one folder at once: exactly one runs, the other gets ALREADY
     assert.equal(ok.length, 1, `trial ${trial}: ${refused.map(String).join("; ")}`);
     assert.ok(refused[0] instanceof VideoAnalysisError && refused[0].code === "ALREADY_EXISTS", String(refused[0]));
     assert.match(refused[0].message, new RegExp(`in use by process ${process.pid} on |already holds a run`));
-    assert.deepEqual(filesUnder(out), [...ARTIFACT_FILES, "manifest.json"].sort());
+    assert.deepEqual(filesUnder(out), [...ARTIFACT_FILES, "manifest.json", "report.html"].sort());
   }
 });
 
@@ -74,7 +74,7 @@ test("a lock left by a process that is gone is taken over, with a warning; a liv
     process.off("warning", onWarning);
   }
   assert.deepEqual(warnings, ["VASDK_STALE_LOCK"]);
-  assert.deepEqual(filesUnder(out), [...ARTIFACT_FILES, "manifest.json"].sort());
+  assert.deepEqual(filesUnder(out), [...ARTIFACT_FILES, "manifest.json", "report.html"].sort());
 
   const busy = join(tmp.dir, "busy");
   mkdirSync(busy, { recursive: true });
@@ -107,7 +107,7 @@ test("--overwrite keeps the previous run whole until the new one completes", asy
   } finally {
     await detectionsOnly.close();
   }
-  assert.deepEqual(filesUnder(out), ["core_object_detections/detections.npz", "manifest.json"]);
+  assert.deepEqual(filesUnder(out), ["core_object_detections/detections.npz", "manifest.json", "report.html"]);
 });
 
 for (const [sig, status] of [["SIGTERM", 143], ["SIGHUP", 129]] as const) {

@@ -75,7 +75,7 @@ describe("main over Triton gRPC", () => {
       const out = join(tmp.dir, "run");
       const r = await mm.run(small, { out });
       assert.equal(r.manifest.analysis.frames, 4);
-      assert.equal(filesUnder(out).length, 6);
+      assert.equal(filesUnder(out).length, 7); // 5 artifacts, manifest.json, report.html
       const used = Object.fromEntries(r.manifest.models_used.map((u) => [u.slot, u]));
       assert.equal(used.core_depth_midas!.name, "depth_small");
       assert.equal(used.core_depth_midas!.branch, "midas_256");

@@ -219,3 +219,17 @@ test("profiles: substituteEnv follows the shell: default when unset or empty, $$
   assert.equal(substituteEnv("$${A}", { A: "no" }).value, "${A}");
   assert.deepEqual(substituteEnv("${NOPE}", {}).missing, ["NOPE"]);
 });
+
+test("track D settings: input jpeg with its quality and tier; raw output is refused with a located message", () => {
+  const yaml = (det: string) => `version: 1\nname: t\nbackend:\n  triton: { url: "h:1" }\ncomponents:\n  core_object_detections: ${det}\n`;
+  const p = parseProfile(yaml("{ output_format: end2end, input: jpeg, jpeg_quality: 80, tier: streaming }"), "d.yaml", { env: {} });
+  const d = p.components.core_object_detections!;
+  assert.deepEqual([d.input, d.jpeg_quality, d.tier], ["jpeg", 80, "streaming"]);
+  const defaults = parseProfile(yaml("{}"), "d.yaml", { env: {} }).components.core_object_detections!;
+  assert.deepEqual([defaults.input, defaults.jpeg_quality, defaults.tier], ["pixels", 90, "balanced"]);
+  assert.throws(
+    () => parseProfile(yaml("{ input: jpeg }"), "d.yaml", { env: {} }),
+    (e: unknown) => isVideoAnalysisError(e) && /core_object_detections\.input/.test(e.message) && /output_format: end2end/.test(e.message),
+  );
+  assert.throws(() => parseProfile(yaml("{ output_format: end2end, input: jpeg, tier: fastest }"), "d.yaml", { env: {} }), (e: unknown) => isVideoAnalysisError(e) && /tier/.test(e.message));
+});

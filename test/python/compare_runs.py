@@ -1,6 +1,7 @@
 """Compares two run folders array for array: every .npz member equal (numpy array_equal, same dtype and
 shape), the same members in each file, and the manifests equal apart from timings, created_at,
-interruptions, outages and the per-model call statistics (calls, latency_ms). Prints what differs and exits 1, or prints "equal" and exits 0.
+interruptions, outages, the per-model call statistics (calls, latency_ms) and report.html's size (it shows those
+latencies). Prints what differs and exits 1, or prints "equal" and exits 0.
 
 usage: python3 compare_runs.py RUN_A RUN_B
 """
@@ -21,6 +22,9 @@ def manifest(run):
     for u in m.get("models_used", []):
         u.pop("calls", None)
         u.pop("latency_ms", None)
+    # report.html shows those latencies too, so its size varies by a few bytes as they do.
+    if isinstance(m.get("report"), dict):
+        m["report"].pop("bytes", None)
     return m
 
 
@@ -49,7 +53,9 @@ def main(a, b):
     ma, mb = manifest(a), manifest(b)
     for k in sorted(set(ma) | set(mb)):
         if ma.get(k) != mb.get(k):
-            problems.append(f"manifest.{k} differs")
+            va, vb = ma.get(k), mb.get(k)
+            sub = sorted(x for x in (set(va) | set(vb)) if va.get(x) != vb.get(x)) if isinstance(va, dict) and isinstance(vb, dict) else []
+            problems.append(f"manifest.{k} differs" + (f" ({', '.join(f'{x}: {va.get(x)!r} vs {vb.get(x)!r}' for x in sub)})" if sub else ""))
     if problems:
         print("\n".join(problems))
         return 1

@@ -74,7 +74,11 @@ def check_frames(a: dict[str, np.ndarray], n: int, index="frame_index", time="ti
 
 def test_the_folder_holds_every_artifact_and_no_temporary_file(run_dir, manifest):
     names = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
-    assert names == sorted([*FILES.values(), "manifest.json"])
+    # report.html (output.report, on by default) is there exactly when the manifest records it.
+    report = ["report.html"] if "report" in manifest else []
+    assert names == sorted([*FILES.values(), "manifest.json", *report])
+    if report:
+        assert (run_dir / "report.html").stat().st_size == manifest["report"]["bytes"]
     listed = {a["path"]: a for a in manifest["artifacts"]}
     assert set(listed) == set(FILES.values())
     for path, a in listed.items():

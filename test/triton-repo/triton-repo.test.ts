@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -83,6 +83,33 @@ test("triton-repo: a repository that differs is reported file by file, and --che
     const bad = await capture(() => tritonRepoCommand.run(["--out", out, "--check"]));
     assert.equal(bad.code, 1);
     assert.match(bad.out, /changed  midas_384\/config.pbtxt/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("triton-repo: --tracks adds tracks C and D; --profile adds them when the profile asks (End2End or JPEG input)", async () => {
+  const plain = generateRepository();
+  const tracks = generateRepository({ tracks: true });
+  const names = (f: Map<string, string>) => new Set([...f.keys()].map((p) => p.split("/")[0]));
+  const added = [...names(tracks)].filter((n) => !names(plain).has(n)).sort();
+  // Per YOLO branch: _end2end, _e2e and three tier ensembles; one DALI step per size and tier.
+  assert.equal(added.length, 3 * 5 + 3 * 3);
+  for (const n of ["yolo11x_640_end2end", "yolo11x_640_e2e", "yolo11x_640_gpu_e2e", "yolo11x_640_gpu_e2e_streaming", "yolo11x_640_gpu_e2e_batch", "yolo_preprocess_dali_640_streaming"]) assert.ok(added.includes(n), n);
+  for (const [p, text] of plain) assert.equal(tracks.get(p), text, `${p} changed by --tracks`);
+  assert.match(tracks.get("yolo_preprocess_dali_640/1/model.py")!, /@autoserialize/);
+
+  const dir = mkdtempSync(join(tmpdir(), "triton-repo-profile-"));
+  try {
+    const profile = join(dir, "p.yaml");
+    writeFileSync(profile, "version: 1\nname: d\nbackend:\n  triton: { url: \"h:1\" }\ncomponents:\n  core_object_detections: { architecture: yolo11s, output_format: end2end, input: jpeg }\n");
+    const out = join(dir, "models");
+    assert.equal((await capture(() => tritonRepoCommand.run(["--out", out, "--profile", profile]))).code, 0);
+    assert.ok(existsSync(join(out, "yolo11s_640_gpu_e2e_streaming/config.pbtxt")) && existsSync(join(out, "yolo11x_960_end2end/config.pbtxt")));
+    writeFileSync(profile, "version: 1\nname: d\nbackend:\n  triton: { url: \"h:1\" }\ncomponents:\n  core_object_detections: {}\n");
+    const raw = join(dir, "raw");
+    assert.equal((await capture(() => tritonRepoCommand.run(["--out", raw, "--profile", profile]))).code, 0);
+    assert.ok(!existsSync(join(raw, "yolo11x_640_end2end")));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -25,18 +25,56 @@ export function yoloEnd2EndOutputs(): TensorSpec[] {
   ];
 }
 
-/**
- * Server-side JPEG decoding variants (DALI) come in batching tiers named by suffix; the client sends
- * encoded JPEG bytes (`UINT8 [-1]`) instead of raw pixels.
- */
-export const ENSEMBLE_TIERS = [
-  { suffix: "_streaming", maxBatchSize: 8, maxQueueDelayUs: 100 },
-  { suffix: "", maxBatchSize: 64, maxQueueDelayUs: 500 },
-  { suffix: "_batch", maxBatchSize: 128, maxQueueDelayUs: 5000 },
-] as const;
+/** The seeds' batching tiers of track D (seed 000): the profile picks one, the server batches within it. */
+export const BATCHING_TIERS = ["streaming", "balanced", "batch"] as const;
+export type BatchingTier = (typeof BATCHING_TIERS)[number];
 
-/** The JPEG-bytes input of the DALI variants. */
+export interface TierSettings {
+  tier: BatchingTier;
+  /** Suffix of the tier's model names (balanced, the default, has none). */
+  suffix: string;
+  maxBatchSize: number;
+  /** Dynamic batching window. */
+  maxQueueDelayUs: number;
+  preferredBatchSizes: readonly number[];
+  /** default_queue_policy: requests waiting longer are rejected; at most this many wait. */
+  queueTimeoutUs: number;
+  maxQueueSize: number;
+}
+
+/**
+ * Seed 000's table (streaming 8 / 0.1 ms, balanced 64 / 0.5 ms, batch 128 / 5 ms) and its balanced config
+ * (preferred 4..64, REJECT after 50 ms, queue 64). The streaming and batch queue policies are not in the
+ * seed: they follow the same rule (queue = max batch), batch with a longer timeout since it is offline.
+ */
+export const TIER_SETTINGS: Readonly<Record<BatchingTier, TierSettings>> = {
+  streaming: { tier: "streaming", suffix: "_streaming", maxBatchSize: 8, maxQueueDelayUs: 100, preferredBatchSizes: [1, 2, 4, 8], queueTimeoutUs: 50_000, maxQueueSize: 8 },
+  balanced: { tier: "balanced", suffix: "", maxBatchSize: 64, maxQueueDelayUs: 500, preferredBatchSizes: [4, 8, 16, 32, 64], queueTimeoutUs: 50_000, maxQueueSize: 64 },
+  batch: { tier: "batch", suffix: "_batch", maxBatchSize: 128, maxQueueDelayUs: 5000, preferredBatchSizes: [16, 32, 64, 128], queueTimeoutUs: 1_000_000, maxQueueSize: 128 },
+};
+
+/** Seed 000's track C engine: batches up to 128, preferred 8..128, 0.5 ms window. */
+export const END2END_BATCHING = { maxBatchSize: 128, maxQueueDelayUs: 500, preferredBatchSizes: [8, 16, 32, 64, 128] } as const;
+
+/** The JPEG-bytes input of track D's ensembles: one encoded image per batch row. */
 export const JPEG_INPUT: TensorSpec = { name: "INPUT__0", datatype: "UINT8", shape: [-1] };
+
+/**
+ * The Triton models of tracks C and D for a YOLO model `<name>` (e.g. yolo11x_640):
+ * - `<name>_end2end`: the End2End engine (NMS inside), FP32 [3, S, S] in, batched;
+ * - `<name>_e2e`: track C, UINT8 [1, S, S, 3] in (the python preprocess), End2End out;
+ * - `yolo_preprocess_dali_<S><tier suffix>`: DALI JPEG decode + letterbox, batched in the tier;
+ * - `<name>_gpu_e2e<tier suffix>`: track D, JPEG bytes in, End2End out.
+ */
+export function trackNames(name: string, size: number, tier: BatchingTier = "balanced") {
+  const t = TIER_SETTINGS[tier];
+  return {
+    end2end: `${name}_end2end`,
+    trackC: `${name}_e2e`,
+    dali: `yolo_preprocess_dali_${size}${t.suffix}`,
+    trackD: `${name}_gpu_e2e${t.suffix}`,
+  };
+}
 
 const arch = (id: string, inRepository: boolean, note: string) => ({ id, stem: id, inRepository, note });
 

@@ -1,37 +1,25 @@
 import { constants as osConstants } from "node:os";
-import { parseArgs, type ParseArgsConfig } from "node:util";
 import { VideoAnalysisError } from "../../errors.js";
-import { numberFlag, required, type Command } from "../command.js";
-
-type Options = NonNullable<ParseArgsConfig["options"]>;
-
-/** parseArgs with positionals (the videos, folders and globs), errors as INVALID_ARGUMENT with the usage. */
-export function parseWithInputs<T extends Options>(cmd: Pick<Command, "usage">, argv: string[], options: T): ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>> {
-  try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new VideoAnalysisError("INVALID_ARGUMENT", `${(e as Error).message}\nusage: ${cmd.usage}`);
-  }
-}
+import { VIDEO_EXTENSIONS } from "../../batch/inputs.js";
+import { numberFlag, parseCommandArgs, required, usageError, type Command, type OptionSpecs } from "../command.js";
 
 /** A whole-number flag. */
 export function intFlag(flag: string, value: string | undefined, fallback: number, min: number): number {
   const n = numberFlag(flag, value, fallback, { min });
-  if (!Number.isInteger(n)) throw new VideoAnalysisError("INVALID_ARGUMENT", `--${flag} must be a whole number, got ${value}`);
+  if (!Number.isInteger(n)) throw usageError(undefined, `--${flag} must be a whole number, got "${value}"`);
   return n;
 }
 
 /** The options every command that takes many videos shares. */
 export const INPUT_OPTIONS = {
-  profile: { type: "string" },
-  out: { type: "string" },
-  list: { type: "string", multiple: true },
-  ext: { type: "string" },
-  fps: { type: "string" },
-  retries: { type: "string" },
-  json: { type: "boolean", default: false },
-  quiet: { type: "boolean", default: false },
-} as const satisfies Options;
+  profile: { type: "string", value: "FILE", description: "the YAML profile every video is analysed with (required)" },
+  out: { type: "string", value: "DIR", description: "the folder that gets one run folder per video (required)" },
+  list: { type: "string", multiple: true, value: "FILE", description: "a file naming videos, one path a line (# starts a comment; relative to the list's folder)" },
+  ext: { type: "string", value: "LIST", description: `extensions a folder is searched for, comma-separated (default ${VIDEO_EXTENSIONS.map((e) => e.slice(1)).join(",")})` },
+  fps: { type: "string", value: "F", description: "analysis frames per second for every video (default: the profile's analysis.fps)" },
+  json: { type: "boolean", default: false, description: "print one JSON object with the result instead of text" },
+  quiet: { type: "boolean", default: false, description: "print nothing on success (no progress, no summary)" },
+} as const satisfies OptionSpecs;
 
 export function inputOptions(values: { ext?: string | undefined; list?: string[] | undefined; fps?: string | undefined }) {
   return {
@@ -47,11 +35,15 @@ export const batchCommand: Command = {
   usage:
     "video-analysis batch --profile P --out DIR [--jobs N] [--retries N] [--list FILE]... [--ext mp4,mov] [--fps F] [--json] [--quiet] <videos, folders or 'globs'...>",
   async run(argv) {
-    const { values, positionals } = parseWithInputs(this, argv, { ...INPUT_OPTIONS, jobs: { type: "string" } });
+    const { values, positionals } = parseCommandArgs(this, argv, {
+      ...INPUT_OPTIONS,
+      jobs: { type: "string", value: "N", description: "videos analysed at once (default: Triton min(4, cores); embedded 2 on 8 or more cores, else 1)" },
+      retries: { type: "string", value: "N", description: "attempts after the first for a video that fails (default 1)" },
+    }, true);
     const profilePath = required(this, "profile", values.profile);
     const out = required(this, "out", values.out);
     const { overrides, ...expand } = inputOptions(values);
-    if (positionals.length === 0 && !values.list) throw new VideoAnalysisError("INVALID_ARGUMENT", `no videos: name files, folders or globs, or --list FILE\nusage: ${this.usage}`);
+    if (positionals.length === 0 && !values.list) throw usageError(this, "no videos: name files, folders or globs, or --list FILE");
     const jobs = values.jobs === undefined ? undefined : intFlag("jobs", values.jobs, 1, 1);
     const retries = intFlag("retries", values.retries, 1, 0);
 

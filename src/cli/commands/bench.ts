@@ -1,5 +1,5 @@
-import { VideoAnalysisError } from "../../errors.js";
-import type { Command } from "../command.js";
+import { existsSync } from "node:fs";
+import { usageError, type Command } from "../command.js";
 
 /** A benchmark: run(argv) prints a table, or one JSON object with --json, and returns the exit status. */
 export interface Benchmark {
@@ -7,24 +7,26 @@ export interface Benchmark {
   run(argv: string[]): Promise<number>;
 }
 
+const BENCH = new URL("../../../bench/index.js", import.meta.url);
+
 export const benchCommand: Command = {
   name: "bench",
-  summary: "run a benchmark (client, triton-main, transport, postprocess, pipeline, models, many) and print its figures; --json for one JSON object",
-  usage: "video-analysis bench <client|triton-main|transport|postprocess|pipeline|models|many> [--json] [options]",
+  summary: "run a benchmark (client, triton-main, transport, postprocess, pipeline, models, many, render, tiers) and print its figures; --json for one JSON object",
+  usage: "video-analysis bench <client|triton-main|transport|postprocess|pipeline|models|many|render|tiers> [--json] [options]   (video-analysis bench <name> --help for its options)",
+  // Benchmarks live in bench/ beside the sources and use test support (the in-process test server), so
+  // they run from a checkout of the repository after `npm run build`; the installed package does not offer them.
+  available: existsSync(BENCH),
   async run(argv) {
-    // Benchmarks live in bench/ beside the sources and use test support (the in-process test server),
-    // so they run from a checkout of the repository, not from an installed package.
-    let benches: Record<string, () => Promise<Benchmark>>;
-    try {
-      ({ benches } = (await import(new URL("../../../bench/index.js", import.meta.url).href)) as { benches: typeof benches });
-    } catch (e) {
-      throw new VideoAnalysisError("NOT_FOUND", `benchmarks are not built here (${(e as Error).message}); run them from a checkout of the repository after \`npm run build\``);
-    }
+    if (!this.available) throw usageError(undefined, "bench runs from a checkout of the repository (after npm run build), not from the installed package");
+    const { benches } = (await import(BENCH.href)) as { benches: Record<string, () => Promise<Benchmark>> };
     const [name, ...rest] = argv;
     const load = name ? benches[name] : undefined;
     if (!load) {
-      const list = Object.keys(benches).join(", ");
-      throw new VideoAnalysisError("INVALID_ARGUMENT", `${name ? `unknown benchmark "${name}"` : "name a benchmark"}: one of ${list}\nusage: ${this.usage}`);
+      if (name === "--help" || name === "-h") {
+        console.log(`${this.name}: ${this.summary}\n\nusage: ${this.usage}\n\nbenchmarks: ${Object.keys(benches).join(", ")}`);
+        return 0;
+      }
+      throw usageError(this, `${name ? `unknown benchmark "${name}"` : "name a benchmark"}: one of ${Object.keys(benches).join(", ")}`);
     }
     return (await load()).run(rest);
   },

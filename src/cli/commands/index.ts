@@ -19,4 +19,6 @@ export const commands: CommandEntry[] = [
   { name: "smoke", load: async () => (await import("./smoke.js")).smokeCommand },
   { name: "detect", load: async () => (await import("./detect.js")).detectCommand },
   { name: "track", load: async () => (await import("./track.js")).trackCommand },
+  { name: "render", load: async () => (await import("./render.js")).renderCommand },
+  { name: "report", load: async () => (await import("./report.js")).reportCommand },
 ];

@@ -4,7 +4,7 @@ import { VideoAnalysisError } from "../../errors.js";
 import type { RunResult } from "../../pipeline/model-manager.js";
 import { ProgressReporter } from "../../pipeline/progress.js";
 import { probeVideo } from "../../video/metadata.js";
-import { numberFlag, parseCommandArgs, required, type Command } from "../command.js";
+import { numberFlag, parseCommandArgs, required, usageError, type Command } from "../command.js";
 
 function kib(bytes: number): string {
   return bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
@@ -21,6 +21,7 @@ export function runSummary(r: RunResult): Record<string, unknown> {
     frames: m.analysis.frames,
     timings: m.timings,
     artifacts: m.artifacts.map((a) => ({ component: a.component, path: a.path, bytes: a.bytes, frames: a.frames })),
+    ...(m.report ? { report: { path: m.report.file, bytes: m.report.bytes } } : {}),
     models_used: m.models_used.map((u) => ({ slot: u.slot, name: u.name, branch: u.branch, size: u.size, backend: u.backend, calls: u.calls, latency_ms: u.latency_ms })),
     /** High-water mark of this process's resident memory (ffmpeg's own not included). */
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
@@ -65,6 +66,7 @@ export function formatRun(r: RunResult): string {
   lines.push(`wrote    ${rel}/: ${m.analysis.frames} frames in ${(t.wall_ms / 1000).toFixed(1)} s (${t.frames_per_second.toFixed(1)} frames/s)`);
   const pw = Math.max(...m.artifacts.map((a) => a.path.length), "manifest.json".length);
   for (const a of m.artifacts) lines.push(`  ${a.path.padEnd(pw)}  ${kib(a.bytes).padStart(10)}  ${Object.entries(a.arrays).map(([k, x]) => `${k}${JSON.stringify(x.shape)}`).join(" ")}`);
+  if (m.report) lines.push(`  ${m.report.file.padEnd(pw)}  ${kib(m.report.bytes).padStart(10)}  ${m.report.thumbnails.picker_frames} frames, ${m.report.thumbnails.track_thumbnails} tracks`);
   lines.push(`  ${"manifest.json".padEnd(pw)}`);
   const s = t.stages_ms;
   lines.push(`stages   busy ms (they overlap): ${Object.entries(s).map(([k, x]) => `${k} ${Math.round(x)}`).join(", ")}`);
@@ -77,24 +79,24 @@ export const mainCommand: Command = {
   usage: "video-analysis main --video V --profile P [--out DIR] [--quiet] [--json] [--overwrite] [--resume] [--no-keep] [--fps F] [--max-frames N] [--strict]",
   async run(argv) {
     const { values } = parseCommandArgs(this, argv, {
-      video: { type: "string" },
-      profile: { type: "string" },
-      out: { type: "string" },
-      quiet: { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      overwrite: { type: "boolean", default: false },
-      resume: { type: "boolean", default: false },
-      "no-keep": { type: "boolean", default: false },
-      fps: { type: "string" },
-      "max-frames": { type: "string" },
-      strict: { type: "boolean", default: false },
+      video: { type: "string", value: "FILE", description: "the video to analyse (a local file; ffprobe must read it)" },
+      profile: { type: "string", value: "FILE", description: "the YAML profile: backend, components, routing (e.g. node_modules/video-analysis-sdk/profiles/embedded_cpu.yaml)" },
+      out: { type: "string", value: "DIR", description: "the run folder to write (default: the profile's output.dir)" },
+      quiet: { type: "boolean", default: false, description: "print nothing on success (no progress, no summary)" },
+      json: { type: "boolean", default: false, description: "print one JSON object with the run's summary instead of the text summary" },
+      overwrite: { type: "boolean", default: false, description: "replace a run folder that holds an earlier run" },
+      fps: { type: "string", value: "F", description: "analysis frames per second, 0.001 to 1000 (default: the profile's analysis.fps)" },
+      "max-frames": { type: "string", value: "N", description: "stop after N analysis frames" },
+      resume: { type: "boolean", default: false, description: "go on with the interrupted run in --out from its last commit (same video and profile)" },
+      "no-keep": { type: "boolean", default: false, description: "a run that stops (signal, failure) leaves nothing, not its committed frames" },
+      strict: { type: "boolean", default: false, description: "decoding errors stop the run (default: counted, warned, recorded in the manifest)" },
     });
     const video = required(this, "video", values.video);
     const profilePath = required(this, "profile", values.profile);
     const overrides: Record<string, unknown> = {};
-    if (values.fps !== undefined) overrides.analysis = { fps: numberFlag("fps", values.fps, 1, { min: 0.001 }) };
+    if (values.fps !== undefined) overrides.analysis = { fps: numberFlag("fps", values.fps, 1, { min: 0.001, max: 1000 }) };
     const maxFrames = values["max-frames"] === undefined ? undefined : numberFlag("max-frames", values["max-frames"], 1, { min: 1 });
-    if (maxFrames !== undefined && !Number.isInteger(maxFrames)) throw new VideoAnalysisError("INVALID_ARGUMENT", `--max-frames must be a whole number, got ${maxFrames}`);
+    if (maxFrames !== undefined && !Number.isInteger(maxFrames)) throw usageError(this, `--max-frames must be a whole number, got ${maxFrames}`);
 
     // Ctrl-C, SIGTERM or SIGHUP (the terminal closed) stops the run cleanly: ffmpeg is killed, calls
     // cancelled, the frames committed so far kept for --resume (--no-keep: nothing left in --out); the

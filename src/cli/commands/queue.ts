@@ -1,7 +1,6 @@
 // enqueue, worker and queue status: many videos over many machines through a BullMQ queue on Redis.
-import { VideoAnalysisError } from "../../errors.js";
-import { parseCommandArgs, required, type Command } from "../command.js";
-import { INPUT_OPTIONS, inputOptions, intFlag, parseWithInputs } from "./batch.js";
+import { parseCommandArgs, required, usageError, type Command, type OptionSpecs } from "../command.js";
+import { INPUT_OPTIONS, inputOptions, intFlag } from "./batch.js";
 
 /** The Redis URL: --redis, else $VIDEO_SDK_REDIS_URL (keeps a password off the command line), else the local one. */
 function redisUrl(flag: string | undefined): string {
@@ -9,9 +8,9 @@ function redisUrl(flag: string | undefined): string {
 }
 
 const QUEUE_OPTIONS = {
-  redis: { type: "string" },
-  queue: { type: "string", default: "video-analysis" },
-} as const;
+  redis: { type: "string", value: "URL", description: "the Redis server (default $VIDEO_SDK_REDIS_URL, else redis://127.0.0.1:6379)" },
+  queue: { type: "string", default: "video-analysis", value: "NAME", description: "the BullMQ queue's name (default video-analysis)" },
+} as const satisfies OptionSpecs;
 
 export const enqueueCommand: Command = {
   name: "enqueue",
@@ -19,10 +18,16 @@ export const enqueueCommand: Command = {
   usage:
     "video-analysis enqueue --profile P --out DIR [--redis URL] [--queue NAME] [--hash] [--retries N] [--backoff-ms MS] [--list FILE]... [--ext mp4,mov] [--fps F] [--json] <videos, folders or 'globs'...>  (URL also from $VIDEO_SDK_REDIS_URL)",
   async run(argv) {
-    const { values, positionals } = parseWithInputs(this, argv, { ...INPUT_OPTIONS, ...QUEUE_OPTIONS, hash: { type: "boolean", default: false }, "backoff-ms": { type: "string" } });
+    const { values, positionals } = parseCommandArgs(this, argv, {
+      ...INPUT_OPTIONS,
+      ...QUEUE_OPTIONS,
+      hash: { type: "boolean", default: false, description: "know a video by its content's SHA-256, not its size and modification time (reads every video; default off)" },
+      retries: { type: "string", value: "N", description: "attempts after the first for a video that fails (default 2)" },
+      "backoff-ms": { type: "string", value: "MS", description: "wait before the first retry, doubling at each (default 5000)" },
+    }, true);
     const profile = required(this, "profile", values.profile);
     const out = required(this, "out", values.out);
-    if (positionals.length === 0 && !values.list) throw new VideoAnalysisError("INVALID_ARGUMENT", `no videos: name files, folders or globs, or --list FILE\nusage: ${this.usage}`);
+    if (positionals.length === 0 && !values.list) throw usageError(this, "no videos: name files, folders or globs, or --list FILE");
     const { enqueueVideos } = await import("../../batch/queue.js");
     const { redactRedisUrl } = await import("../../batch/redis-url.js");
     const redis = redisUrl(values.redis);
@@ -43,11 +48,11 @@ export const workerCommand: Command = {
   async run(argv) {
     const { values } = parseCommandArgs(this, argv, {
       ...QUEUE_OPTIONS,
-      concurrency: { type: "string" },
-      "lock-ms": { type: "string" },
-      "stalled-ms": { type: "string" },
-      "until-empty": { type: "boolean", default: false },
-      quiet: { type: "boolean", default: false },
+      concurrency: { type: "string", value: "N", description: "videos analysed at once by this worker (default 1)" },
+      "lock-ms": { type: "string", value: "MS", description: "how long a job stays this worker's without a renewal, then goes back to the queue; >= 1000 (default 30000)" },
+      "stalled-ms": { type: "string", value: "MS", description: "how often jobs of workers that died are looked for; >= 100 (default 30000)" },
+      "until-empty": { type: "boolean", default: false, description: "stop once nothing is waiting, delayed or running (for scripts; default: run until stopped)" },
+      quiet: { type: "boolean", default: false, description: "print no log lines (default: one line per job event on stderr)" },
     });
     const { runWorker, queueStatus } = await import("../../batch/queue.js");
     const redis = redisUrl(values.redis);
@@ -88,9 +93,10 @@ export const queueCommand: Command = {
   summary: "queue status: waiting/active/completed/failed jobs of a BullMQ queue and the failed jobs' errors",
   usage: "video-analysis queue status [--redis URL] [--queue NAME] [--json]  (URL also from $VIDEO_SDK_REDIS_URL)",
   async run(argv) {
-    const [sub, ...rest] = argv;
-    if (sub !== "status") throw new VideoAnalysisError("INVALID_ARGUMENT", `${sub ? `unknown queue command "${sub}"` : "name a queue command"}: status\nusage: ${this.usage}`);
-    const { values } = parseCommandArgs(this, rest, { ...QUEUE_OPTIONS, json: { type: "boolean", default: false } });
+    const { values, positionals } = parseCommandArgs(this, argv, { ...QUEUE_OPTIONS, json: { type: "boolean", default: false, description: "print the status as one JSON object instead of text" } }, true);
+    const [sub, ...extra] = positionals;
+    if (sub !== "status") throw usageError(this, `${sub ? `unknown queue command "${sub}"` : "name a queue command"}: status`);
+    if (extra.length > 0) throw usageError(this, `queue status takes no arguments, got "${extra.join('", "')}"`);
     const { queueStatus } = await import("../../batch/queue.js");
     const { redactRedisUrl } = await import("../../batch/redis-url.js");
     const redis = redisUrl(values.redis);

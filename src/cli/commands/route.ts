@@ -1,10 +1,9 @@
 import { existsSync } from "node:fs";
 import { allModels } from "../../catalog/index.js";
-import { VideoAnalysisError } from "../../errors.js";
 import { embeddedModelPath, loadProfile, serverModelName, tritonClientOptions, type Profile } from "../../profiles/index.js";
 import { resolveModelMapping, type Routing, type VideoMetadata } from "../../routing/index.js";
 import { probeVideo } from "../../video/index.js";
-import { numberFlag, parseCommandArgs, required, type Command } from "../command.js";
+import { numberFlag, parseCommandArgs, required, usageError, type Command } from "../command.js";
 
 /** What the backend has READY, as a predicate over server model names (for --check-ready). */
 async function readiness(profile: Profile): Promise<(name: string) => boolean> {
@@ -59,27 +58,27 @@ export const routeCommand: Command = {
   usage: "video-analysis route --profile P (--video V | --width W --height H [--rotation R]) [--check-ready] [--json]",
   async run(argv) {
     const { values } = parseCommandArgs(this, argv, {
-      profile: { type: "string" },
-      video: { type: "string" },
-      width: { type: "string" },
-      height: { type: "string" },
-      rotation: { type: "string" },
-      "check-ready": { type: "boolean" },
-      json: { type: "boolean" },
+      profile: { type: "string", value: "FILE", description: "the YAML profile whose routing rules apply" },
+      video: { type: "string", value: "FILE", description: "a video whose size (read with ffprobe) is routed" },
+      width: { type: "string", value: "W", description: "a frame width to route, without a video (with --height)" },
+      height: { type: "string", value: "H", description: "a frame height to route, without a video (with --width)" },
+      rotation: { type: "string", value: "R", description: "display rotation of --width/--height: 0, 90, 180 or 270 (default 0)" },
+      "check-ready": { type: "boolean", description: "ask the profile's backend which models are ready and route around those that are not" },
+      json: { type: "boolean", description: "print the routing as one JSON object" },
     });
     const file = required(this, "profile", values.profile);
     const profile = await loadProfile(file);
     let video: VideoMetadata;
     if (values.video !== undefined) {
       if (values.width !== undefined || values.height !== undefined) {
-        throw new VideoAnalysisError("INVALID_ARGUMENT", `give --video or --width/--height, not both\nusage: ${this.usage}`);
+        throw usageError(this, "give --video or --width/--height, not both");
       }
       // The same probe as `main`, so route and main agree on size, rotation and errors.
       const { width, height, rotation } = await probeVideo(values.video);
       video = { width, height, rotation };
     } else {
       if (values.width === undefined || values.height === undefined) {
-        throw new VideoAnalysisError("INVALID_ARGUMENT", `give --video, or both --width and --height\nusage: ${this.usage}`);
+        throw usageError(this, "give --video, or both --width and --height");
       }
       video = {
         width: numberFlag("width", values.width, 0, { min: 1 }),

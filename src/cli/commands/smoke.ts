@@ -241,7 +241,7 @@ export function formatSmoke(r: SmokeReport, file: string): string {
       ? `server   ${b.endpoint}: live ${yesNo(b.live)}, ready ${yesNo(b.ready)}; repository index: ${b.models} models, ${b.ready_models} READY`
       : `backend  embedded (in-process onnxruntime): ${b.ready_models} of ${b.models} models load`,
     "",
-    b.kind === "triton" ? "READY checklist (SPEC section 5, plus what the profile routes to)" : "models the profile routes to",
+    b.kind === "triton" ? "READY checklist (the baseline's models, plus what the profile routes to)" : "models the profile routes to",
     ...table(
       ["model", "level", "status", "parts"],
       r.checklist.map((row) => [
@@ -278,7 +278,10 @@ export const smokeCommand: Command = {
   summary: "check a server (or the embedded models) against the READY checklist, one inference per model; exit 1 if anything required fails",
   usage: "video-analysis smoke --profile P [--json]",
   async run(argv) {
-    const { values } = parseCommandArgs(this, argv, { profile: { type: "string" }, json: { type: "boolean" } });
+    const { values } = parseCommandArgs(this, argv, {
+      profile: { type: "string", value: "FILE", description: "the YAML profile whose backend (Triton or embedded) is checked" },
+      json: { type: "boolean", description: "print the report as JSON" },
+    });
     const file = required(this, "profile", values.profile);
     const profile = await loadProfile(file);
     let report: SmokeReport;

@@ -4,11 +4,11 @@ import { BYTETRACK_VARIANTS, ByteTrack, type ByteTrackOptions, type ByteTrackVar
 import { Detections } from "../../detections/detections.js";
 import { formatMot, parseMot } from "../../detections/mot.js";
 import { VideoAnalysisError } from "../../errors.js";
-import { numberFlag, parseCommandArgs, required, type Command } from "../command.js";
+import { numberFlag, parseCommandArgs, required, usageError, type Command } from "../command.js";
 
 function choice<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined {
   if (value === undefined) return undefined;
-  if (!allowed.includes(value as T)) throw new VideoAnalysisError("INVALID_ARGUMENT", `--${flag} must be ${allowed.join(" or ")}, got "${value}"`);
+  if (!allowed.includes(value as T)) throw usageError(trackCommand, `--${flag} must be ${allowed.join(" or ")}, got "${value}"`);
   return value as T;
 }
 
@@ -21,21 +21,21 @@ export const trackCommand: Command = {
     "[--match-thresh 0.8] [--low-match-thresh 0.5] [--track-buffer 30] [--json]  (scores must be in 0..1; README: Tracking)",
   async run(argv) {
     const { values } = parseCommandArgs(this, argv, {
-      "mot-det": { type: "string" },
-      out: { type: "string" },
-      fps: { type: "string" },
-      variant: { type: "string" },
-      box: { type: "string" },
-      kalman: { type: "string" },
-      "match-on": { type: "string" },
-      "fuse-score": { type: "string" },
-      "track-thresh": { type: "string" },
-      "high-thresh": { type: "string" },
-      "low-thresh": { type: "string" },
-      "match-thresh": { type: "string" },
-      "low-match-thresh": { type: "string" },
-      "track-buffer": { type: "string" },
-      json: { type: "boolean", default: false },
+      "mot-det": { type: "string", value: "FILE", description: "MOTChallenge detections (det.txt: frame,-1,x,y,w,h,score,...)" },
+      out: { type: "string", value: "FILE", description: "where to write the tracks in MOTChallenge format" },
+      fps: { type: "string", value: "F", description: "the sequence's frame rate, 0.001 to 1000 (scales how long lost tracks are kept; default 30)" },
+      variant: { type: "string", value: "default|python|cpp", description: "the tracker's rules: default (Python original's matching, width/height Kalman, detector's boxes), python (ifzhang/ByteTrack exactly), cpp (the C++ deployment)" },
+      box: { type: "string", value: "detection|track", description: "boxes written: the matched detection's (default variant) or the Kalman filter's" },
+      kalman: { type: "string", value: "xyah|xywh", description: "Kalman state: aspect ratio + height, or width + height" },
+      "match-on": { type: "string", value: "prediction|last_box", description: "associate with each track's Kalman prediction or its last box" },
+      "fuse-score": { type: "string", value: "on|off", description: "multiply IoU by the detection score in the first association" },
+      "track-thresh": { type: "string", value: "T", description: "score splitting high from low detections" },
+      "high-thresh": { type: "string", value: "T", description: "score a detection needs to start a track" },
+      "low-thresh": { type: "string", value: "T|none", description: "lowest score kept for the second association (none: no floor)" },
+      "match-thresh": { type: "string", value: "T", description: "IoU-cost limit of the first association" },
+      "low-match-thresh": { type: "string", value: "T", description: "IoU-cost limit of the second (low-score) association" },
+      "track-buffer": { type: "string", value: "N", description: "frames (at 30 fps) a lost track is kept" },
+      json: { type: "boolean", default: false, description: "print a JSON summary instead of text" },
     });
     const detPath = required(this, "mot-det", values["mot-det"]);
     const outPath = required(this, "out", values.out);
@@ -46,7 +46,7 @@ export const trackCommand: Command = {
     const lowFlag = values["low-thresh"];
     const options: Partial<ByteTrackOptions> = {
       variant,
-      frameRate: numberFlag("fps", values.fps, 30, { min: 0.001 }),
+      frameRate: numberFlag("fps", values.fps, 30, { min: 0.001, max: 1000 }),
       box: choice<TrackBox>("box", values.box, ["detection", "track"]),
       kalman: choice("kalman", values.kalman, ["xyah", "xywh"] as const),
       matchPredicted: matchOn === undefined ? undefined : matchOn === "prediction",

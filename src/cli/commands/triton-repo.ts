@@ -1,23 +1,35 @@
-import { VideoAnalysisError } from "../../errors.js";
 import { diffRepository, generateRepository, writeRepository } from "../../triton-repo/index.js";
-import { parseCommandArgs, required, type Command } from "../command.js";
+import { parseCommandArgs, required, usageError, type Command } from "../command.js";
+import { loadProfile } from "../../profiles/index.js";
 
 export const tritonRepoCommand: Command = {
   name: "triton-repo",
   summary: "generate the Triton model repository (ensembles, python preprocess, onnx configs) from the catalog",
-  usage: "video-analysis triton-repo --out DIR [--architecture yolo11n ...] [--check]",
+  usage: "video-analysis triton-repo --out DIR [--architecture yolo11n ...] [--tracks] [--profile FILE] [--check]",
   async run(argv) {
     const { values } = parseCommandArgs(this, argv, {
-      out: { type: "string" },
-      architecture: { type: "string", multiple: true },
-      check: { type: "boolean" },
+      out: { type: "string", value: "DIR", description: "the model repository folder to write (or to check)" },
+      architecture: { type: "string", multiple: true, value: "NAME", description: "a catalog architecture to include, e.g. yolo11n (default: the catalog's defaults)" },
+      check: { type: "boolean", description: "write nothing: compare DIR with the catalog's repository, exit 1 when it differs" },
+      tracks: { type: "boolean", description: "also write tracks C and D: the End2End engines, the DALI letterbox step and the three batching tiers' ensembles" },
+      profile: { type: "string", value: "FILE", description: "write what this profile routes to (tracks C/D when it asks for end2end output or jpeg input)" },
     });
+    // A profile asking for End2End answers or JPEG input (tracks C/D) gets their models, for its architecture.
+    const architectures = [...(values.architecture ?? [])];
+    let tracks = values.tracks ?? false;
+    if (values.profile) {
+      const det = (await loadProfile(values.profile)).components.core_object_detections;
+      if (det?.enabled && (det.output_format === "end2end" || det.input === "jpeg")) {
+        tracks = true;
+        if (det.architecture && !architectures.includes(det.architecture)) architectures.push(det.architecture);
+      }
+    }
     const out = required(this, "out", values.out);
     let files;
     try {
-      files = generateRepository({ architectures: values.architecture ?? [] });
+      files = generateRepository({ architectures, tracks });
     } catch (e) {
-      throw new VideoAnalysisError("INVALID_ARGUMENT", `${(e as Error).message}\nusage: ${this.usage}`);
+      throw usageError(this, (e as Error).message);
     }
     const models = new Set([...files.keys()].map((p) => p.split("/")[0]));
     if (values.check) {

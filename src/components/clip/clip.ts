@@ -23,7 +23,7 @@ const tokenizers = new Map<string, Promise<ClipTokenizer>>();
 
 /**
  * CLIP's tokenizer, loaded once per process and file: the profile's `bpe_path`, else $CLIP_BPE_PATH, else
- * the shared test data beside a checkout (see tokenizer.ts).
+ * the copy shipped with the SDK (see tokenizer.ts).
  */
 export function clipTokenizer(bpePath?: string): Promise<ClipTokenizer> {
   const key = bpePath ?? "";

@@ -18,7 +18,7 @@
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setImmediate as setImmediatePromise } from "node:timers/promises";
 import { promisify } from "node:util";
@@ -80,10 +80,12 @@ export interface ClipBpeLocation {
   bpePath?: string | undefined;
 }
 
+/** The copy of openai/CLIP's BPE file shipped with the SDK (assets/clip; its MIT licence is in NOTICE). */
+export const SHIPPED_CLIP_BPE_PATH = fileURLToPath(new URL(`../../../../assets/clip/${CLIP_BPE_FILENAME}`, import.meta.url));
+
 /**
  * The path of CLIP's BPE file: the explicit path if one is given (the profile's setting; no fallback
- * from a path the user named), else `$CLIP_BPE_PATH`, else the shared test data
- * (`$VIDEO_SDK_TESTDATA/clip/...`, or `../shared/testdata/clip/...` beside a development checkout).
+ * from a path the user named), else `$CLIP_BPE_PATH`, else the copy shipped with the SDK.
  * Throws an IO_ERROR naming every place it looked, and what to do, when none exists.
  */
 export function resolveClipBpePath(location: ClipBpeLocation = {}): string {
@@ -91,11 +93,7 @@ export function resolveClipBpePath(location: ClipBpeLocation = {}): string {
   const candidates: string[] = [];
   const fromEnv = process.env[CLIP_BPE_ENV];
   if (fromEnv) candidates.push(resolve(fromEnv));
-  const testdataEnv = process.env.VIDEO_SDK_TESTDATA;
-  if (testdataEnv) candidates.push(resolve(testdataEnv, "clip", CLIP_BPE_FILENAME));
-  // dist/src/components/clip -> package root -> ../shared/testdata (development checkouts only).
-  const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
-  candidates.push(resolve(packageRoot, "../shared/testdata/clip", CLIP_BPE_FILENAME));
+  candidates.push(SHIPPED_CLIP_BPE_PATH);
   const found = candidates.find((p) => existsSync(p));
   if (found) return found;
   throw missingBpeError(candidates);

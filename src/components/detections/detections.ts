@@ -6,6 +6,8 @@ import type { FrameContext } from "../../pipeline/component.js";
 import type { ModelHandle } from "../../pipeline/model.js";
 import type { DetectionSettings, TrackerSettings } from "../../profiles/schema.js";
 import { tensor, toFloat32, type Tensor } from "../../tensor.js";
+import { encodeJpeg } from "../../preprocess/jpeg.js";
+import { daliLetterboxGeometry } from "../../preprocess/letterbox.js";
 
 /** YOLO output layouts: raw [1, 84, N] decoded and NMS'd here, or End2End (NMS inside the engine). */
 export type YoloOutputFormat = "raw" | "end2end";
@@ -21,10 +23,18 @@ export type YoloOutputFormat = "raw" | "end2end";
 export class DetectionsComponent {
   private readonly decoder: YoloDecoder;
 
+  /**
+   * `jpegQuality` set: track D. The frame is JPEG-encoded (sharp) and sent as bytes; the server letterboxes
+   * it as DALI does, so boxes map back through daliLetterboxGeometry (its rounding, not Ultralytics').
+   */
   constructor(
     readonly model: ModelHandle,
     readonly settings: DetectionSettings,
     readonly format: YoloOutputFormat = "raw",
+    /** The model's class names (index = class id), given to every result. */
+    readonly classNames?: readonly string[],
+    /** JPEG quality of the frames sent to a track-D (jpeg input) model; undefined: pixels are sent. */
+    readonly jpegQuality?: number,
   ) {
     this.decoder = new YoloDecoder({
       confidence: settings.conf,
@@ -41,6 +51,11 @@ export class DetectionsComponent {
     const spec = this.model.contract.inputs[0]!;
     const family = this.model.catalog.family;
     const { input, info } = await ctx.clock.timeAsync("preprocess", async () => {
+      if (this.jpegQuality !== undefined) {
+        const frame = ctx.fitted.frame;
+        const jpeg = await encodeJpeg(frame, this.jpegQuality);
+        return { input: tensor(spec.name, "UINT8", [1, jpeg.bytes.length], jpeg.bytes), info: daliLetterboxGeometry(frame.width, frame.height, s) };
+      }
       const f = await ctx.fitted.get(family.resize ?? "letterbox", s, family.pad ?? 114);
       return { input: tensor(spec.name, "UINT8", [1, s, s, 3], f.image.data), info: f.letterbox ?? null };
     });
@@ -48,7 +63,7 @@ export class DetectionsComponent {
     return ctx.clock.time("postprocess", () => {
       const dets = this.decode(out, info, ctx.index);
       const frame = ctx.fitted.frame;
-      return outputDetections(dets, frame.width, frame.height, ctx.outputSize.width, ctx.outputSize.height);
+      return outputDetections(dets.withClassNames(this.classNames), frame.width, frame.height, ctx.outputSize.width, ctx.outputSize.height);
     });
   }
 
@@ -94,7 +109,7 @@ export function scaleDetections(d: Detections, fw: number, fh: number, w: number
     xyxy[i] = d.xyxy[i]! * sx;
     xyxy[i + 1] = d.xyxy[i + 1]! * sy;
   }
-  return clipDetections(new Detections({ xyxy, scores: d.scores, classIds: d.classIds, trackIds: d.trackIds, frameIndex: d.frameIndex }), w, h);
+  return clipDetections(new Detections({ xyxy, scores: d.scores, classIds: d.classIds, trackIds: d.trackIds, frameIndex: d.frameIndex, classNames: d.classNames }), w, h);
 }
 
 /** The detections with their boxes clipped to a `w` x `h` picture (the same value when all are inside). */
@@ -106,7 +121,7 @@ export function clipDetections(d: Detections, w: number, h: number): Detections 
   const xyxy = new Float32Array(b.length);
   for (let i = 0; i < b.length; i += 2) xyxy[i] = Math.min(w, Math.max(0, b[i]!));
   for (let i = 1; i < b.length; i += 2) xyxy[i] = Math.min(h, Math.max(0, b[i]!));
-  return new Detections({ xyxy, scores: d.scores, classIds: d.classIds, trackIds: d.trackIds, frameIndex: d.frameIndex });
+  return new Detections({ xyxy, scores: d.scores, classIds: d.classIds, trackIds: d.trackIds, frameIndex: d.frameIndex, classNames: d.classNames });
 }
 
 /** ByteTrack options from the profile's tracker settings (every knob resolved), at the analysis frame rate. */
@@ -150,7 +165,7 @@ export class DetectionTracker {
    */
   update(d: Detections, width?: number, height?: number): Detections {
     if (!this.tracker) return d;
-    const t = this.tracker.update(d).withFrameIndex(d.frameIndex);
+    const t = this.tracker.update(d).withFrameIndex(d.frameIndex).withClassNames(d.classNames);
     return width === undefined || height === undefined ? t : clipDetections(t, width, height).withoutDegenerateBoxes();
   }
 

@@ -1,6 +1,11 @@
 import type { ByteTrackState } from "../../detections/byte-track.js";
 import type { Detections } from "../../detections/detections.js";
-import { yoloEnd2EndOutputs } from "../../catalog/index.js";
+import { JPEG_INPUT, TIER_SETTINGS, trackNames, yoloEnd2EndOutputs, type BatchingTier } from "../../catalog/index.js";
+import type { CatalogModel } from "../../catalog/types.js";
+import { yoloClassNames } from "../../detections/class-names.js";
+import type { ModelContract } from "../../backend/backend.js";
+import type { Profile } from "../../profiles/schema.js";
+import type { ResolvedModel } from "../../routing/index.js";
 import { VideoAnalysisError } from "../../errors.js";
 import type { ArtifactSink } from "../../pipeline/artifact.js";
 import type { Analyzer, ArtifactSetup, Component, ComponentSetup, FrameContext, RunEnd } from "../../pipeline/component.js";
@@ -40,7 +45,7 @@ export class DetectionsAnalyzer implements Analyzer<Detections> {
   }
 
   artifact(a: ArtifactSetup): Promise<DetectionsArtifact> {
-    return DetectionsArtifact.create(a.runDir, a.sourceSize, undefined, a.options);
+    return DetectionsArtifact.create(a.runDir, a.sourceSize, this.component.classNames, a.options);
   }
 
   async finishRun(sink: ArtifactSink, end: RunEnd) {
@@ -55,8 +60,10 @@ export const detections: Component = {
   slots: ["core_object_detections"],
   files: ["core_object_detections/detections.npz"],
   optionalFiles: [MOT_FILE],
-  contract(cm, profile, backend) {
-    const format = profile.components.core_object_detections?.output_format ?? "raw";
+  contract(cm, r, profile, backend) {
+    const det = profile.components.core_object_detections!;
+    if (det.input === "jpeg") return trackD(r, cm, profile, backend, det.tier);
+    const format = det.output_format ?? "raw";
     if (format !== "end2end") return { contract: cm.ensemble, format };
     if (backend !== "triton") {
       throw new VideoAnalysisError(
@@ -71,6 +78,33 @@ export const detections: Component = {
     const m = s.model("core_object_detections");
     if (!m) return undefined;
     const d = s.profile.components.core_object_detections!;
-    return new DetectionsAnalyzer(new DetectionsComponent(m, d.detection, d.output_format), new DetectionTracker(d.tracker, s.fps));
+    // Class names from the model's own metadata (an embedded .onnx file), else COCO's for 80 classes.
+    const out = m.contract.outputs[0]?.shape;
+    const classes = d.output_format === "raw" && out?.length === 3 && out[1]! > 4 ? out[1]! - 4 : 80;
+    const names = yoloClassNames(s.modelFile("core_object_detections"), classes);
+    const component = new DetectionsComponent(m, d.detection, d.output_format, names, d.input === "jpeg" ? d.jpeg_quality : undefined);
+    return new DetectionsAnalyzer(component, new DetectionTracker(d.tracker, s.fps));
   },
 };
+
+/**
+ * Track D: JPEG bytes to `<server model>_gpu_e2e<tier suffix>` (batched: one image per request, the
+ * server's dynamic batcher groups them), End2End answers. The client keeps up to the tier's batch (at
+ * most 32) in flight unless concurrency.per_model names the ensemble.
+ */
+function trackD(r: ResolvedModel, cm: CatalogModel, profile: Profile, backend: "triton" | "embedded", tier: BatchingTier) {
+  const fmt = profile.components.core_object_detections?.output_format;
+  if (backend !== "triton" || fmt !== "end2end") {
+    throw new VideoAnalysisError(
+      "INVALID_ARGUMENT",
+      "components.core_object_detections.input jpeg sends JPEG bytes to a Triton track D ensemble (DALI + End2End): it needs backend triton and output_format end2end",
+      { model: r.model },
+    );
+  }
+  const callName = trackNames(r.server_model, cm.inputSize!, tier).trackD;
+  const contract: ModelContract = {
+    inputs: [{ ...JPEG_INPUT, shape: [-1, -1] }],
+    outputs: yoloEnd2EndOutputs().map((t) => ({ ...t, shape: [-1, ...t.shape] })),
+  };
+  return { contract, format: "end2end", callName, maxInFlight: profile.concurrency.per_model[callName] ?? Math.min(32, TIER_SETTINGS[tier].maxBatchSize) };
+}

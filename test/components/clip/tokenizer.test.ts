@@ -13,6 +13,7 @@ import {
   ClipTokenizer,
   eotIndex,
   resolveClipBpePath,
+  SHIPPED_CLIP_BPE_PATH,
 } from "../../../src/components/clip/tokenizer.js";
 import { skipUnlessTestdata, testdata } from "../../support/testdata.js";
 
@@ -126,13 +127,16 @@ test("a missing BPE file is an IO_ERROR that names it and says what to do", asyn
   assert.equal(resolveClipBpePath({ bpePath: "/nonexistent/x.gz" }), "/nonexistent/x.gz");
 });
 
-test("resolveClipBpePath: $CLIP_BPE_PATH first, then the shared test data", { skip: skipBpe }, () => {
+test("resolveClipBpePath: $CLIP_BPE_PATH first, then the copy shipped with the SDK (openai/CLIP's file, byte for byte)", { skip: skipBpe }, () => {
   const saved = process.env[CLIP_BPE_ENV];
   try {
     process.env[CLIP_BPE_ENV] = testdata(...BPE);
     assert.equal(resolveClipBpePath(), testdata(...BPE));
     process.env[CLIP_BPE_ENV] = "/nonexistent/bpe.gz";
-    assert.notEqual(resolveClipBpePath(), "/nonexistent/bpe.gz"); // skipped for a file that is there
+    assert.equal(resolveClipBpePath(), SHIPPED_CLIP_BPE_PATH); // skipped for a file that is not there
+    delete process.env[CLIP_BPE_ENV];
+    assert.equal(resolveClipBpePath(), SHIPPED_CLIP_BPE_PATH);
+    assert.ok(readFileSync(SHIPPED_CLIP_BPE_PATH).equals(readFileSync(testdata(...BPE))));
   } finally {
     if (saved === undefined) delete process.env[CLIP_BPE_ENV];
     else process.env[CLIP_BPE_ENV] = saved;

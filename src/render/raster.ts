@@ -1,0 +1,131 @@
+import type { Rgb } from "./colors.js";
+
+/** An rgb24 image being drawn on: row-major, 3 bytes a pixel (the frame reader's layout). */
+export interface Canvas {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+/** Fills a rectangle (clipped to the canvas), blended at `alpha` (1: opaque). */
+export function fillRect(c: Canvas, x0: number, y0: number, w: number, h: number, color: Rgb, alpha = 1): void {
+  const xa = Math.max(0, Math.round(x0));
+  const ya = Math.max(0, Math.round(y0));
+  const xb = Math.min(c.width, Math.round(x0 + w));
+  const yb = Math.min(c.height, Math.round(y0 + h));
+  if (xa >= xb || ya >= yb) return;
+  const [r, g, b] = color;
+  const d = c.data;
+  if (alpha >= 1) {
+    for (let y = ya; y < yb; y++) {
+      let p = (y * c.width + xa) * 3;
+      for (let x = xa; x < xb; x++, p += 3) {
+        d[p] = r;
+        d[p + 1] = g;
+        d[p + 2] = b;
+      }
+    }
+    return;
+  }
+  const k = 1 - alpha;
+  for (let y = ya; y < yb; y++) {
+    let p = (y * c.width + xa) * 3;
+    for (let x = xa; x < xb; x++, p += 3) {
+      d[p] = d[p]! * k + r * alpha;
+      d[p + 1] = d[p + 1]! * k + g * alpha;
+      d[p + 2] = d[p + 2]! * k + b * alpha;
+    }
+  }
+}
+
+/** A rectangle's outline `t` pixels thick, drawn inside the box [x1, y1, x2, y2] (clipped). */
+export function strokeRect(c: Canvas, x1: number, y1: number, x2: number, y2: number, t: number, color: Rgb): void {
+  const xa = Math.round(x1);
+  const ya = Math.round(y1);
+  const xb = Math.round(x2);
+  const yb = Math.round(y2);
+  const w = xb - xa;
+  const h = yb - ya;
+  if (w <= 0 || h <= 0) return;
+  fillRect(c, xa, ya, w, Math.min(t, h), color);
+  fillRect(c, xa, yb - t, w, Math.min(t, h), color);
+  fillRect(c, xa, ya, Math.min(t, w), h, color);
+  fillRect(c, xb - t, ya, Math.min(t, w), h, color);
+}
+
+/** A line `t` pixels thick between two points (a square brush stepped along the longer axis). */
+export function line(c: Canvas, xa: number, ya: number, xb: number, yb: number, t: number, color: Rgb): void {
+  const steps = Math.max(1, Math.ceil(Math.max(Math.abs(xb - xa), Math.abs(yb - ya))));
+  const half = t / 2;
+  for (let i = 0; i <= steps; i++) {
+    const x = xa + ((xb - xa) * i) / steps;
+    const y = ya + ((yb - ya) * i) / steps;
+    fillRect(c, x - half, y - half, t, t, color);
+  }
+}
+
+/** Copies an rgb24 image onto the canvas at (x, y), clipped. */
+export function blit(c: Canvas, img: Canvas, x: number, y: number): void {
+  const xa = Math.max(0, x);
+  const xb = Math.min(c.width, x + img.width);
+  if (xa >= xb) return;
+  for (let row = 0; row < img.height; row++) {
+    const cy = y + row;
+    if (cy < 0 || cy >= c.height) continue;
+    const src = (row * img.width + (xa - x)) * 3;
+    c.data.set(img.data.subarray(src, src + (xb - xa) * 3), (cy * c.width + xa) * 3);
+  }
+}
+
+/** Draws a coverage mask (one byte a pixel, 0..255) in `color` at (x, y), clipped. */
+export function blendMask(c: Canvas, mask: Uint8Array, mw: number, mh: number, x: number, y: number, color: Rgb): void {
+  const d = c.data;
+  const [r, g, b] = color;
+  for (let my = 0; my < mh; my++) {
+    const cy = y + my;
+    if (cy < 0 || cy >= c.height) continue;
+    for (let mx = 0; mx < mw; mx++) {
+      const a = mask[my * mw + mx]!;
+      if (a === 0) continue;
+      const cx = x + mx;
+      if (cx < 0 || cx >= c.width) continue;
+      const p = (cy * c.width + cx) * 3;
+      if (a === 255) {
+        d[p] = r;
+        d[p + 1] = g;
+        d[p + 2] = b;
+      } else {
+        const f = a / 255;
+        d[p] = d[p]! + (r - d[p]!) * f;
+        d[p + 1] = d[p + 1]! + (g - d[p + 1]!) * f;
+        d[p + 2] = d[p + 2]! + (b - d[p + 2]!) * f;
+      }
+    }
+  }
+}
+
+/** Resamples a single-channel map (mw x mh, row-major) to w x h through `lut` (bilinear), as an rgb24 image. */
+export function colorMap(values: ArrayLike<number>, mw: number, mh: number, w: number, h: number, toByte: (v: number) => number, lut: Uint8Array): Canvas {
+  const out = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    const sy = Math.min(mh - 1, Math.max(0, ((y + 0.5) * mh) / h - 0.5));
+    const y0 = Math.floor(sy);
+    const y1 = Math.min(mh - 1, y0 + 1);
+    const fy = sy - y0;
+    for (let x = 0; x < w; x++) {
+      const sx = Math.min(mw - 1, Math.max(0, ((x + 0.5) * mw) / w - 0.5));
+      const x0 = Math.floor(sx);
+      const x1 = Math.min(mw - 1, x0 + 1);
+      const fx = sx - x0;
+      const v =
+        (values[y0 * mw + x0]! * (1 - fx) + values[y0 * mw + x1]! * fx) * (1 - fy) +
+        (values[y1 * mw + x0]! * (1 - fx) + values[y1 * mw + x1]! * fx) * fy;
+      const k = toByte(v) * 3;
+      const p = (y * w + x) * 3;
+      out[p] = lut[k]!;
+      out[p + 1] = lut[k + 1]!;
+      out[p + 2] = lut[k + 2]!;
+    }
+  }
+  return { width: w, height: h, data: out };
+}

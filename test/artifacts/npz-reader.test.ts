@@ -1,0 +1,60 @@
+// NpzReader reads back what NpzWriter writes (every dtype, strings, streamed rows, ZIP64 records) and
+// refuses what it cannot read with a coded error naming the file.
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { NpzWriter, saveNpz } from "../../src/artifacts/npz.js";
+import { NpzReader, readNpz } from "../../src/artifacts/npz-reader.js";
+import { isVideoAnalysisError } from "../../src/errors.js";
+import { floatToHalf } from "../../src/tensor.js";
+import { tempDir } from "../video/fixtures.js";
+
+const tmp = tempDir("va-npz-reader-");
+after(() => tmp.cleanup());
+
+for (const zip64Threshold of [undefined, 64]) {
+  test(`every dtype, strings and a streamed array read back${zip64Threshold ? " (every ZIP64 record)" : ""}`, async () => {
+    const path = join(tmp.dir, `all-${zip64Threshold ?? "plain"}.npz`);
+    const w = await NpzWriter.create(path, zip64Threshold ? { zip64Threshold } : {});
+    await w.addArray("i64", "int64", [3], [1, -2, 2 ** 40]);
+    await w.addArray("f32", "float32", [2, 2], [1.5, -2, 3, 4]);
+    await w.addArray("f16", "float16", [3], Uint16Array.from([0.5, -1, 65504], floatToHalf));
+    await w.addArray("u8", "uint8", [2], [0, 255]);
+    await w.addArray("b", "bool", [2], [true, false]);
+    await w.addStrings("names", ["person", "a café ☕", ""], [3]);
+    const s = await w.beginArray("maps", "float32", [null, 2, 3]);
+    for (let i = 0; i < 4; i++) await s.write(Float32Array.from({ length: 6 }, (_, k) => i * 10 + k));
+    await s.end();
+    await w.close();
+
+    const all = await readNpz(path);
+    assert.deepEqual(Array.from((all.i64 as { data: Float64Array }).data), [1, -2, 2 ** 40]);
+    assert.deepEqual(all.f32, { dtype: "<f4", shape: [2, 2], data: Float32Array.from([1.5, -2, 3, 4]) });
+    assert.deepEqual(Array.from((all.f16 as { data: Float32Array }).data), [0.5, -1, 65504]);
+    assert.deepEqual(Array.from((all.u8 as { data: Uint8Array }).data), [0, 255]);
+    assert.deepEqual(Array.from((all.b as { data: Uint8Array }).data), [1, 0]);
+    assert.deepEqual((all.names as { strings: string[] }).strings, ["person", "a café ☕", ""]);
+    const r = await NpzReader.open(path);
+    try {
+      assert.deepEqual((await r.info("maps")).shape, [4, 2, 3]);
+      assert.deepEqual(Array.from((await r.row("maps", 2)).data), [20, 21, 22, 23, 24, 25]);
+      await assert.rejects(r.row("maps", 4), RangeError);
+      await assert.rejects(r.array("nope"), (e: unknown) => isVideoAnalysisError(e) && e.code === "NOT_FOUND" && e.message.includes("maps"));
+    } finally {
+      await r.close();
+    }
+  });
+}
+
+test("a file that is not a finished npz: DATA_LOSS naming it; a missing one: NOT_FOUND", async () => {
+  const bad = join(tmp.dir, "bad.npz");
+  writeFileSync(bad, "not a zip at all");
+  await assert.rejects(NpzReader.open(bad), (e: unknown) => isVideoAnalysisError(e) && e.code === "DATA_LOSS" && e.message.includes(bad));
+  const cut = join(tmp.dir, "cut.npz");
+  await saveNpz(cut, { x: { dtype: "float32", shape: [1000], data: new Float32Array(1000) } });
+  const { readFileSync } = await import("node:fs");
+  writeFileSync(cut, readFileSync(cut).subarray(0, 2000));
+  await assert.rejects(NpzReader.open(cut), (e: unknown) => isVideoAnalysisError(e) && e.code === "DATA_LOSS");
+  await assert.rejects(NpzReader.open(join(tmp.dir, "absent.npz")), (e: unknown) => isVideoAnalysisError(e) && e.code === "NOT_FOUND");
+});

@@ -1,0 +1,170 @@
+/**
+ * The CLI follows the conventions of command-line tools: `--version`; `<command> --help` with every
+ * option described; usage errors on stderr with exit 2 and nothing on stdout; every failure one coded
+ * line (no stack trace) for inputs that used to give one (fps above 1000, a URL as --video, an --out
+ * that cannot be a folder); a reader that stops early (`| head -1`) is no error; `detect` on many images,
+ * folders and globs; a 1-pixel-wide video runs.
+ */
+import assert from "node:assert/strict";
+import { execFile, execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { repoRoot, skipUnlessTestdata, testdata } from "../support/testdata.js";
+
+const CLI = join(repoRoot, "dist/src/cli/main.js");
+const PROFILE = join(repoRoot, "profiles/embedded_cpu.yaml");
+const VIDEO = join(repoRoot, "examples/data/demo.mp4");
+const YOLO = testdata("models/yolo11n_int8_640.onnx");
+const skipData = skipUnlessTestdata("models/yolo11n_int8_640.onnx") || skipUnlessTestdata("images/bus.jpg");
+const version = (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string }).version;
+const dir = mkdtempSync(join(tmpdir(), "vasdk-cli-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function cli(args: string[], options: { cwd?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { encoding: "utf8", maxBuffer: 64 << 20, ...options }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** One coded line on stderr, no stack trace. */
+function assertCoded(stderr: string, code: string): void {
+  assert.match(stderr, new RegExp(`^video-analysis: \\[${code}\\] `), stderr);
+  assert.doesNotMatch(stderr, /\n\s+at /, `no stack trace: ${stderr}`);
+}
+
+const COMMANDS = ["main", "batch", "enqueue", "worker", "queue", "bench", "route", "triton-repo", "smoke", "detect", "track", "render", "report"];
+
+test("--version prints the package's version", async () => {
+  for (const flag of ["--version", "-V"]) {
+    const r = await cli([flag]);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout.trim(), version);
+  }
+});
+
+test("every command's --help lists every flag of its usage line with a description", async () => {
+  const top = await cli(["--help"]);
+  assert.equal(top.code, 0);
+  for (const name of COMMANDS) assert.match(top.stdout, new RegExp(`^  ${name} `, "m"), `${name} in the command list`);
+  for (const name of COMMANDS.filter((c) => c !== "bench")) {
+    for (const args of [[name, "--help"], [name, "-h"], ["help", name]]) {
+      const r = await cli(args);
+      assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+      assert.equal(r.stderr, "");
+      const [, usage = "", options = ""] = /usage: (.*)\n\noptions:\n([\s\S]*)/.exec(r.stdout) ?? [];
+      assert.ok(options, `${name} --help has an options section:\n${r.stdout}`);
+      const described = new Map<string, string>();
+      for (const line of options.split("\n").filter(Boolean)) {
+        const m = /^ {2}(?:-\w, )?--([\w-]+)(?: \S+)?\s{2,}(\S.*)$/.exec(line);
+        assert.ok(m, `${name}: option line with a description: "${line}"`);
+        described.set(m[1]!, m[2]!);
+      }
+      for (const flag of usage.matchAll(/--([\w-]+)/g)) assert.ok(described.has(flag[1]!), `${name}: --${flag[1]} of the usage line is described`);
+    }
+  }
+  const bench = await cli(["bench", "--help"]);
+  assert.equal(bench.code, 0);
+  assert.match(bench.stdout, /benchmarks: .*client/);
+});
+
+test("usage errors: stderr, exit 2, nothing on stdout, for every command", async () => {
+  const cases = [
+    [],
+    ["no-such-command"],
+    ...COMMANDS.filter((c) => c !== "bench").map((c) => [c, "--no-such-flag"]),
+    ["main", "--profile", PROFILE],
+    ["main", "--video", VIDEO, "--profile", PROFILE, "--fps", "5000"],
+    ["main", "--video", VIDEO, "--profile", PROFILE, "--fps"],
+    ["detect", "--model", "m.onnx"],
+    ["track", "--mot-det", "d.txt", "--out", "t.txt", "--variant", "rust"],
+    ["bench", "no-such-bench"],
+    ["render", "--out", "x.mp4"],
+    ["render", "runs/x"],
+    ["render", "runs/x", "--out", "x.mp4", "--layers", "boxes,nope"],
+    ["render", "runs/x", "--out", "x.mp4", "--crf", "99"],
+    ["report"],
+    ["report", "runs/x", "--quality", "1.5"],
+    ["batch", "--out", "runs", "v.mp4"],
+    ["batch", "--profile", PROFILE, "--out", "runs"],
+    ["batch", "--profile", PROFILE, "--out", "runs", "--jobs", "0", "v.mp4"],
+    ["enqueue", "--profile", PROFILE, "v.mp4"],
+    ["enqueue", "--profile", PROFILE, "--out", "runs", "--retries", "-1", "v.mp4"],
+    // worker has no required flag: a bad value is its usage error (before any connection to Redis).
+    ["worker", "--concurrency", "0"],
+    ["queue"],
+    ["queue", "stat"],
+    ["queue", "status", "--no-such-flag"],
+  ];
+  for (const args of cases) {
+    const r = await cli(args);
+    assert.equal(r.code, 2, `${args.join(" ")}: exit ${r.code}\n${r.stderr}`);
+    assert.equal(r.stdout, "", `${args.join(" ")} writes nothing on stdout`);
+    assert.match(r.stderr, /^video-analysis[ :]/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  }
+});
+
+test("bad inputs give one coded line: a URL as --video, fps above 1000 in a profile, an --out that cannot be a folder", async () => {
+  const url = await cli(["main", "--video", "https://example.com/v.mp4", "--profile", PROFILE, "--out", join(dir, "url")]);
+  assert.equal(url.code, 1);
+  assertCoded(url.stderr, "INVALID_ARGUMENT");
+  assert.match(url.stderr, /https:\/\/example\.com\/v\.mp4 is a https URL; .*download it first/);
+
+  const fast = join(dir, "fast.yaml");
+  writeFileSync(fast, readFileSync(PROFILE, "utf8").replace("fps: 1\n", "fps: 5000\n"));
+  const f = await cli(["main", "--video", VIDEO, "--profile", fast, "--out", join(dir, "fast")]);
+  assert.equal(f.code, 1);
+  assertCoded(f.stderr, "PROFILE_INVALID");
+  assert.match(f.stderr, /analysis\.fps/);
+
+  const file = join(dir, "a-file");
+  writeFileSync(file, "");
+  const o = await cli(["main", "--video", VIDEO, "--profile", PROFILE, "--out", join(file, "run"), "--quiet"]);
+  assert.equal(o.code, 1);
+  assertCoded(o.stderr, "IO_ERROR");
+  assert.match(o.stderr, /a-file\/run/);
+});
+
+test("a 1-pixel-wide video runs through main", async () => {
+  const video = join(dir, "thin.mkv");
+  const raw = Buffer.alloc(1 * 64 * 3 * 10, 90);
+  execFileSync("ffmpeg", ["-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "1x64", "-r", "5", "-i", "-", "-c:v", "ffv1", video], { input: raw });
+  const r = await cli(["main", "--video", video, "--profile", PROFILE, "--out", join(dir, "thin"), "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout) as { frames: number; analysis: { width: number; height: number } };
+  assert.equal(s.frames, 2);
+  assert.deepEqual([s.analysis.width, s.analysis.height], [1, 64]);
+});
+
+test("detect: repeated --image, folders and globs, one JSON line per image", { skip: skipData }, async () => {
+  const images = testdata("images");
+  const folder = await cli(["detect", "--model", YOLO, "--json", images]);
+  assert.equal(folder.code, 0, folder.stderr);
+  const lines = folder.stdout.trim().split("\n").map((l) => JSON.parse(l) as { image: string; detections: Array<{ class_name: string }> });
+  assert.equal(lines.length, 11, "every image of the folder");
+  const bus = lines.find((l) => l.image.endsWith("bus.jpg"))!;
+  assert.ok(bus.detections.some((d) => d.class_name === "bus"));
+
+  const glob = await cli(["detect", "--model", YOLO, "--json", join(images, "*.png")]);
+  assert.equal(glob.code, 0, glob.stderr);
+  assert.deepEqual(glob.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { image: string }).image), [join(images, "clip_diagram.png")]);
+
+  const two = await cli(["detect", "--model", YOLO, "--json", "--image", join(images, "bus.jpg"), "--image", join(images, "zidane.jpg")]);
+  assert.deepEqual(two.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { image: string }).image), [join(images, "bus.jpg"), join(images, "zidane.jpg")]);
+
+  const none = await cli(["detect", "--model", YOLO, join(images, "*.gif")]);
+  assert.equal(none.code, 1);
+  assertCoded(none.stderr, "NOT_FOUND");
+});
+
+test("detect ... | head -1: the reader stopping early is no error", { skip: skipData }, async () => {
+  const errFile = join(dir, "epipe.err");
+  const out = execFileSync("bash", ["-c", `set -o pipefail; "${process.execPath}" "${CLI}" detect --model "${YOLO}" "${testdata("images")}" 2>"${errFile}" | head -1; echo "status=$?"`], { encoding: "utf8" });
+  assert.match(out, /^\S+\.(jpg|png) \d+x\d+ -> /);
+  assert.match(out, /status=0\n$/, out);
+  assert.equal(readFileSync(errFile, "utf8"), "");
+});

@@ -1,0 +1,157 @@
+// Rendering a real run (people video, real YOLO11n, ByteTrack): the MP4 as planned (ffprobe), a box's
+// colour at its drawn edge in a decoded frame, nothing drawn where nothing was found, cancel, missing layers.
+import assert from "node:assert/strict";
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { renderRun } from "../../src/render/render.js";
+import { trackColor } from "../../src/render/colors.js";
+import { readFrames } from "../../src/video/frame-reader.js";
+import { isVideoAnalysisError } from "../../src/errors.js";
+import { processesGone, tempDir } from "../pipeline/support.js";
+import { repoRoot } from "../support/testdata.js";
+import { FPS, FRAMES, VIDEO, artifactsDir, decodeAll, detectionsNpz, peopleRun, probe, skip } from "./support.js";
+
+const W = 768;
+const H = 432;
+const tmp = tempDir("va-render-");
+after(() => tmp.cleanup());
+const runDir = join(tmp.dir, "run");
+
+before(async () => {
+  if (!skip) await peopleRun(runDir);
+}, { timeout: 300_000 });
+
+/** The analysis frames of the run, decoded by the SDK's reader from the source (no drawing, no re-encode). */
+async function sourceFrames(): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for await (const f of readFrames(VIDEO, { fps: FPS })) {
+    if (out.length >= FRAMES) break;
+    out.push(Uint8Array.from(f.data));
+  }
+  return out;
+}
+
+/** Mean absolute difference of two frames over the pixels where `keep(x, y)`. */
+function regionDiff(a: Uint8Array, b: Uint8Array, keep: (x: number, y: number) => boolean): { mean: number; p99: number } {
+  const diffs: number[] = [];
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) {
+      if (!keep(x, y)) continue;
+      const p = (y * W + x) * 3;
+      diffs.push((Math.abs(a[p]! - b[p]!) + Math.abs(a[p + 1]! - b[p + 1]!) + Math.abs(a[p + 2]! - b[p + 2]!)) / 3);
+    }
+  diffs.sort((x, y) => x - y);
+  return { mean: diffs.reduce((s, v) => s + v, 0) / diffs.length, p99: diffs[Math.floor(diffs.length * 0.99)]! };
+}
+
+test("render at the analysis rate: H.264 yuv420p with the planned frames and duration; boxes in their track's colour; nothing drawn where nothing was found", { skip, timeout: 300_000 }, async (t) => {
+  const out = join(tmp.dir, "analysis.mp4");
+  const progress: number[] = [];
+  const r = await renderRun(runDir, { out, onProgress: (p) => progress.push(p.frames) });
+  assert.deepEqual(r.layers, ["boxes", "trails", "depth", "flow", "caption"]);
+  const p = probe(out);
+  t.diagnostic(`ffprobe: ${JSON.stringify(p)}; render ${r.wall_ms} ms`);
+  assert.equal(p.codec, "h264");
+  assert.equal(p.pixFmt, "yuv420p");
+  assert.equal(p.frames, FRAMES);
+  assert.equal(p.rate, `${FPS}/1`);
+  assert.ok(Math.abs(p.duration - FRAMES / FPS) < 0.01, `duration ${p.duration}, planned ${FRAMES / FPS}`);
+  assert.deepEqual([p.width, p.height], [W, H]);
+  assert.equal(progress.at(-1), FRAMES);
+  assert.equal(readdirSync(tmp.dir).filter((f) => f.includes(".tmp-")).length, 0);
+
+  const rendered = decodeAll(out, W, H);
+  assert.equal(rendered.length, FRAMES);
+  const source = await sourceFrames();
+  const det = await detectionsNpz(runDir);
+  const inset = (x: number, y: number) => x >= W - W / 4 - 12 && y <= 2 * (H / 4) + 30; // depth and flow insets
+  const caption = (_x: number, y: number) => y >= H - 30;
+
+  // A frame with a tracked person: the middle of the box's top edge is the track's colour.
+  const rows = det.rows.filter((d) => d.track >= 0 && d.box[2]! - d.box[0]! > 60 && d.box[0]! + 20 < W - W / 4 - 12 && d.box[1]! > 30);
+  assert.ok(rows.length > 0, "a tracked box away from the insets");
+  const d = rows[Math.floor(rows.length / 2)]!;
+  const k = det.frames.indexOf(d.frame);
+  const frame = rendered[k]!;
+  const color = trackColor(d.track, d.cls);
+  // The edge is 3 px thick from round(y1) down; a 2x2 chroma block lies wholly inside it.
+  const y0 = Math.round(d.box[1]!);
+  const ye = y0 % 2 === 0 ? y0 : y0 + 1;
+  const xm = Math.round((d.box[0]! + d.box[2]!) / 2) & ~1;
+  const px = (x: number, y: number) => Array.from(frame.subarray((y * W + x) * 3, (y * W + x) * 3 + 3));
+  const edge = [0, 1, 2].map((c) => (px(xm, ye)[c]! + px(xm + 1, ye)[c]! + px(xm, ye + 1)[c]! + px(xm + 1, ye + 1)[c]!) / 4);
+  const off = Math.max(...edge.map((v, c) => Math.abs(v - color[c]!)));
+  t.diagnostic(`track ${d.track} at ${d.t} s: edge pixel ${edge.map((v) => v.toFixed(0))} vs colour ${color}; off by ${off.toFixed(1)}`);
+  assert.ok(off <= 24, `edge colour ${edge} is not the track's ${color}`);
+  const src = source[k]!;
+  const before = Array.from(src.subarray((ye * W + xm) * 3, (ye * W + xm) * 3 + 3));
+  assert.ok(Math.max(...before.map((v, c) => Math.abs(v - color[c]!))) > 40, "the source pixel there is not already that colour");
+
+  // Frames without detections: outside the insets and the caption the picture is the source's.
+  const empty = det.frames.map((f, i) => [f, i] as const).filter(([f]) => !det.rows.some((x) => x.frame === f));
+  assert.ok(empty.length >= 5, `${empty.length} frames without detections`);
+  for (const [, i] of empty) {
+    const diff = regionDiff(rendered[i]!, source[i]!, (x, y) => !inset(x, y) && !caption(x, y));
+    assert.ok(diff.mean < 2.5 && diff.p99 < 16, `frame ${i} (no detections) differs from the source: ${JSON.stringify(diff)}`);
+  }
+  // With a detection: the same holds away from the box, its label and trail; inside its edge it does not.
+  const far = (x: number, y: number) => !inset(x, y) && !caption(x, y) && (x < d.box[0]! - 40 || x > d.box[2]! + 40);
+  const diffFar = regionDiff(frame, src, far);
+  const diffEdge = regionDiff(frame, src, (x, y) => y >= y0 && y < y0 + 3 && x > d.box[0]! + 5 && x < d.box[2]! - 5);
+  t.diagnostic(`frame ${k}: away from the box ${JSON.stringify(diffFar)}, on its top edge ${JSON.stringify(diffEdge)}; empty frames ${empty.length}`);
+  assert.ok(diffFar.mean < 2.5, `away from the box: ${JSON.stringify(diffFar)}`);
+  assert.ok(diffEdge.mean > 30, `on the box's edge: ${JSON.stringify(diffEdge)}`);
+
+  // Kept as a test artifact and, with VIDEO_SDK_UPDATE_DOCS=1, as the README's picture.
+  const sharp = (await import("sharp")).default;
+  const jpg = await sharp(frame, { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 80 }).toBuffer();
+  writeFileSync(join(artifactsDir(), "render-frame.jpg"), jpg);
+  if (process.env.VIDEO_SDK_UPDATE_DOCS === "1") writeFileSync(join(repoRoot, "docs", "render-frame.jpg"), jpg);
+});
+
+test("render at the source rate: every source frame of the analysed span, boxes held between analysed frames", { skip, timeout: 300_000 }, async () => {
+  const out = join(tmp.dir, "source.mp4");
+  const r = await renderRun(runDir, { out, rate: "source", layers: { depth: false, flow: false } });
+  const p = probe(out);
+  // 40 analysed frames at 2 fps = the first 20 s = 200 frames of the 10 fps source.
+  assert.equal(p.frames, 200);
+  assert.equal(r.frames, 200);
+  assert.equal(p.rate, "10/1");
+  assert.ok(Math.abs(p.duration - 20) < 0.01, `duration ${p.duration}`);
+  assert.deepEqual(r.layers, ["boxes", "trails", "caption"]);
+});
+
+test("a run folder without depth and flow renders without those insets; the inset area is the source's", { skip, timeout: 300_000 }, async () => {
+  const dir = join(tmp.dir, "partial");
+  cpSync(runDir, dir, { recursive: true });
+  const m = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+  m.artifacts = m.artifacts.filter((a: { component: string }) => a.component !== "core_depth_midas" && a.component !== "core_optical_flow");
+  writeFileSync(join(dir, "manifest.json"), JSON.stringify(m));
+  rmSync(join(dir, "core_depth_midas"), { recursive: true });
+  rmSync(join(dir, "core_optical_flow"), { recursive: true });
+  const out = join(tmp.dir, "partial.mp4");
+  const r = await renderRun(dir, { out });
+  assert.deepEqual(r.layers, ["boxes", "trails", "caption"]);
+  const rendered = decodeAll(out, W, H);
+  const source = await sourceFrames();
+  const diff = regionDiff(rendered[0]!, source[0]!, (x, y) => x >= W - W / 4 && y <= H / 2);
+  assert.ok(diff.mean < 2.5, `inset area: ${JSON.stringify(diff)}`);
+});
+
+test("render is cancellable: CANCELLED, no file, no ffmpeg left", { skip, timeout: 300_000 }, async () => {
+  const out = join(tmp.dir, "cancelled.mp4");
+  const ac = new AbortController();
+  await assert.rejects(
+    renderRun(runDir, { out, rate: "source", signal: ac.signal, onProgress: (p) => p.frames === 20 && ac.abort() }),
+    (e: unknown) => isVideoAnalysisError(e) && e.code === "CANCELLED",
+  );
+  assert.equal(existsSync(out), false);
+  assert.deepEqual(readdirSync(tmp.dir).filter((f) => f.startsWith("cancelled")), []);
+  assert.deepEqual(await processesGone(out), []);
+});
+
+test("render of a folder that is not a run: NOT_FOUND naming it", async () => {
+  await assert.rejects(renderRun(tmp.dir, { out: join(tmp.dir, "x.mp4") }), (e: unknown) => isVideoAnalysisError(e) && e.code === "NOT_FOUND" && e.message.includes(tmp.dir));
+});
+
