@@ -106,14 +106,6 @@ interface Session {
 /** Results of `run` that may wait for their write while later frames are analysed. */
 const WRITE_BEHIND = 4;
 
-const FRAME_COMPONENTS: Record<"depth" | "flow" | "clip" | "scene" | "detect", ComponentName> = {
-  depth: "core_depth_midas",
-  flow: "core_optical_flow",
-  clip: "core_clip",
-  scene: "scene",
-  detect: "core_object_detections",
-};
-
 /**
  * The SDK's entry point: a profile's models on its backend (Triton over gRPC, or onnxruntime in this
  * process), run on a whole video (`run`), on frames from elsewhere (`process`), or one frame at a time
@@ -672,23 +664,24 @@ export class ModelManager {
 
   // --- single frames -------------------------------------------------------------------------------
 
-  private frameSession(frame: RgbFrame, what: keyof typeof FRAME_COMPONENTS): Promise<Session> {
+  /** The session for single frames of this size; `key` is the component's result key (its method's name: detect() is "detections"). */
+  private frameSession(frame: RgbFrame, key: string, what = key): Promise<Session> {
     this.check();
-    const component = FRAME_COMPONENTS[what];
+    const component = this.components.find((c) => c.key === key)!.name as ComponentName;
     if (!this.profile.components[component]?.enabled) {
       throw new VideoAnalysisError("FAILED_PRECONDITION", `${what}() needs ${component}, which profile ${this.profile.name} does not enable; enable components.${component}`);
     }
     const img = checkFrame(frame);
-    const key = `${img.width}x${img.height}`;
-    let s = this.frameSessions.get(key);
+    const size = `${img.width}x${img.height}`;
+    let s = this.frameSessions.get(size);
     if (!s) {
       s = this.route({ width: img.width, height: img.height }, null).then(async (routing) => {
         const session = await this.session(routing, this.profile.analysis.fps);
         this.adhoc.push(...session.handles);
         return session;
       });
-      s.catch(() => this.frameSessions.delete(key));
-      this.frameSessions.set(key, s);
+      s.catch(() => this.frameSessions.delete(size));
+      this.frameSessions.set(size, s);
     }
     return s;
   }
@@ -767,7 +760,7 @@ export class ModelManager {
 
   /** YOLO detections of one frame (boxes in the frame's pixels; no tracking: use process() for that). */
   async detect(frame: RgbFrame, options: CallOptions = {}): Promise<Detections> {
-    const s = await this.frameSession(frame, "detect");
+    const s = await this.frameSession(frame, "detections", "detect");
     return (await analyzer<Detections>(s, "detections").analyze(this.context(frame, new StageClock()), options.signal))!;
   }
 
