@@ -575,9 +575,7 @@ export class ModelManager {
       const failed = finished.find((f) => f.status === "rejected");
       if (failed) throw failed.reason;
       if (detections && this.profile.output.mot) {
-        // The video's frame number (from 1) of an analysed frame, from its time on the stream's timeline.
-        const frameNumber = (t: number) => Math.round((t - meta.startTime) * meta.frameRate) + 1;
-        records.push(await writeMotArtifact(folder.dir, detections, frameNumber));
+        records.push(await writeMotArtifact(folder.dir, detections));
         folder.committedFile(join(folder.dir, MOT_FILE));
       }
       await folder.removeOldArtifacts();
