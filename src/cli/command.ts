@@ -1,3 +1,4 @@
+import { constants as osConstants } from "node:os";
 import { parseArgs } from "node:util";
 import { VideoAnalysisError } from "../errors.js";
 
@@ -86,4 +87,45 @@ export function numberFlag(flag: string, value: string | undefined, fallback: nu
     throw usageError(undefined, `--${flag} must be a number${r ? ` ${r}` : ""}, got "${value}"`);
   }
   return n;
+}
+
+/** A long command's way to stop on Ctrl-C, SIGTERM or SIGHUP (see stopOnSignals). */
+export interface SignalStop {
+  /** Aborted (CANCELLED) by the first signal; give it to the work. */
+  readonly signal: AbortSignal;
+  /** The signal that stopped the command, if one did. */
+  readonly stoppedBy: NodeJS.Signals | undefined;
+  /** 128 + the signal's number: the exit status of a command a signal stopped. */
+  exitStatus(): number;
+  /** Stops listening (call it when the command ends). */
+  release(): void;
+}
+
+/**
+ * Ctrl-C, SIGTERM and SIGHUP (the terminal closed) stop a long command cleanly: the first aborts the
+ * signal, so the work winds down and cleans up; a second exits at once. `say` is the line for stderr
+ * (none when quiet, nor after SIGHUP: the terminal is gone).
+ */
+export function stopOnSignals(say: ((sig: NodeJS.Signals) => string) | undefined): SignalStop {
+  const controller = new AbortController();
+  let stoppedBy: NodeJS.Signals | undefined;
+  const status = (sig: NodeJS.Signals) => 128 + (osConstants.signals[sig] ?? 2);
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stoppedBy) process.exit(status(sig));
+    stoppedBy = sig;
+    if (say && sig !== "SIGHUP") process.stderr.write(`\n${sig}: ${say(sig)} (again to exit at once)\n`);
+    controller.abort(new VideoAnalysisError("CANCELLED", `interrupted by ${sig}`));
+  };
+  const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+  for (const sig of SIGNALS) process.on(sig, onSignal);
+  return {
+    signal: controller.signal,
+    get stoppedBy() {
+      return stoppedBy;
+    },
+    exitStatus: () => status(stoppedBy ?? "SIGINT"),
+    release: () => {
+      for (const sig of SIGNALS) process.off(sig, onSignal);
+    },
+  };
 }

@@ -57,8 +57,6 @@ export interface ArtifactSetup {
 export interface RunEnd {
   runDir: string;
   profile: Profile;
-  /** The video's frame number (from 1) of an analysed frame's timestamp. */
-  frameNumber(timestamp: number): number;
 }
 
 /**

@@ -510,8 +510,7 @@ export class ModelManager {
       });
       const failed = finished.find((f) => f.status === "rejected");
       if (failed) throw failed.reason;
-      // The video's frame number (from 1) of an analysed frame, from its time on the stream's timeline.
-      const end = { runDir: folder.dir, profile: this.profile, frameNumber: (t: number) => Math.round((t - meta.startTime) * meta.frameRate) + 1 };
+      const end = { runDir: folder.dir, profile: this.profile };
       for (const [c, sink] of sinkOf) {
         for (const x of (await c.finishRun?.(sink, end)) ?? []) {
           records.push(x.record);

@@ -54,6 +54,7 @@ test("main with output.mot: MOTChallenge rows of the tracked detections, numbere
     const t = d.timestamp!.values[i] as number;
     assert.equal(r[0], Math.round(t * 10) + 1, `row ${i}: frame ${r[0]} for t = ${t}`);
     assert.equal(r[0], 5 * (d.frame_index!.values[i] as number) + 1);
+    assert.equal(r[0], (d.source_frame_index!.values[i] as number) + 1);
     assert.equal(r[1], d.track_id!.values[i]);
     assert.ok(r[1]! >= 1);
     const [x1, y1, x2, y2] = box.slice(4 * i, 4 * i + 4) as [number, number, number, number];

@@ -1,7 +1,6 @@
-import { constants as osConstants } from "node:os";
 import { VideoAnalysisError } from "../../errors.js";
 import { VIDEO_EXTENSIONS } from "../../batch/inputs.js";
-import { numberFlag, parseCommandArgs, required, usageError, type Command, type OptionSpecs } from "../command.js";
+import { numberFlag, parseCommandArgs, required, stopOnSignals, usageError, type Command, type OptionSpecs } from "../command.js";
 
 /** A whole-number flag. */
 export function intFlag(flag: string, value: string | undefined, fallback: number, min: number): number {
@@ -52,18 +51,8 @@ export const batchCommand: Command = {
     const { ModelManager } = await import("../../pipeline/model-manager.js");
     const { runBatch, formatBatchProgress, BATCH_FILE } = await import("../../batch/batch.js");
 
-    // One Ctrl-C/SIGTERM cancels the running videos (their folders cleaned up) and writes batch.json; a second exits.
-    const controller = new AbortController();
-    let stoppedBy: NodeJS.Signals | undefined;
-    const exitStatus = (sig: NodeJS.Signals) => 128 + (osConstants.signals[sig] ?? 2);
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (stoppedBy) process.exit(exitStatus(sig));
-      stoppedBy = sig;
-      if (!values.quiet && sig !== "SIGHUP") process.stderr.write(`\n${sig}: stopping the batch (again to exit at once)\n`);
-      controller.abort(new VideoAnalysisError("CANCELLED", `interrupted by ${sig}`));
-    };
-    const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
-    for (const sig of SIGNALS) process.on(sig, onSignal);
+    // One Ctrl-C/SIGTERM stops the running videos (their committed frames kept for a resume) and writes batch.json; a second exits.
+    const stop = stopOnSignals(values.quiet ? undefined : () => "stopping the batch");
 
     const tty = process.stderr.isTTY && !values.json;
     const show = !values.quiet && !values.json;
@@ -72,7 +61,7 @@ export const batchCommand: Command = {
     const mm = await ModelManager.fromProfile(profilePath, { overrides });
     try {
       const report = await runBatch(mm, positionals, {
-        out, retries, expanded, signal: controller.signal, ...(jobs ? { jobs } : {}),
+        out, retries, expanded, signal: stop.signal, ...(jobs ? { jobs } : {}),
         onProgress: (p) => {
           if (!show) return;
           const now = performance.now();
@@ -103,13 +92,13 @@ export const batchCommand: Command = {
       return failed.length === 0 ? 0 : 1;
     } catch (e) {
       if (show && tty) process.stderr.write("\n");
-      if (e instanceof VideoAnalysisError && e.code === "CANCELLED" && stoppedBy) {
-        if (stoppedBy !== "SIGHUP") console.error(`video-analysis: ${e.toString()}`);
-        return exitStatus(stoppedBy);
+      if (e instanceof VideoAnalysisError && e.code === "CANCELLED" && stop.stoppedBy) {
+        if (stop.stoppedBy !== "SIGHUP") console.error(`video-analysis: ${e.toString()}`);
+        return stop.exitStatus();
       }
       throw e;
     } finally {
-      for (const sig of SIGNALS) process.off(sig, onSignal);
+      stop.release();
       await mm.close();
     }
   },

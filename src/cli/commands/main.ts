@@ -1,10 +1,9 @@
-import { constants as osConstants } from "node:os";
 import { basename, isAbsolute, relative } from "node:path";
 import { VideoAnalysisError } from "../../errors.js";
 import type { RunResult } from "../../pipeline/model-manager.js";
 import { ProgressReporter } from "../../pipeline/progress.js";
 import { probeVideo } from "../../video/metadata.js";
-import { numberFlag, parseCommandArgs, required, usageError, type Command } from "../command.js";
+import { numberFlag, parseCommandArgs, required, stopOnSignals, usageError, type Command } from "../command.js";
 
 function kib(bytes: number): string {
   return bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
@@ -98,21 +97,9 @@ export const mainCommand: Command = {
     const maxFrames = values["max-frames"] === undefined ? undefined : numberFlag("max-frames", values["max-frames"], 1, { min: 1 });
     if (maxFrames !== undefined && !Number.isInteger(maxFrames)) throw usageError(this, `--max-frames must be a whole number, got ${maxFrames}`);
 
-    // Ctrl-C, SIGTERM or SIGHUP (the terminal closed) stops the run cleanly: ffmpeg is killed, calls
-    // cancelled, the frames committed so far kept for --resume (--no-keep: nothing left in --out); the
-    // exit status is 128 + the signal's number. A second one exits at once.
-    const controller = new AbortController();
-    let stoppedBy: NodeJS.Signals | undefined;
-    const exitStatus = (sig: NodeJS.Signals) => 128 + (osConstants.signals[sig] ?? 2);
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (stoppedBy) process.exit(exitStatus(sig));
-      stoppedBy = sig;
-      // After SIGHUP the terminal is gone: writing to it could fail, so nothing is said there.
-      if (!values.quiet && sig !== "SIGHUP") process.stderr.write(`\n${sig}: stopping; ${values["no-keep"] ? "the run folder is being cleaned up" : "the committed frames are kept for --resume"} (again to exit at once)\n`);
-      controller.abort(new VideoAnalysisError("CANCELLED", `interrupted by ${sig}`));
-    };
-    const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
-    for (const sig of SIGNALS) process.on(sig, onSignal);
+    // Ctrl-C, SIGTERM or SIGHUP stop the run cleanly: ffmpeg is killed, calls cancelled, the frames
+    // committed so far kept for --resume (--no-keep: nothing left in --out).
+    const stop = stopOnSignals(values.quiet ? undefined : () => `stopping; ${values["no-keep"] ? "the run folder is being cleaned up" : "the committed frames are kept for --resume"}`);
 
     // ffprobe reads the video while the pipeline's modules load and the profile is read; its errors
     // surface in run(), after the profile's and the output folder's.
@@ -125,7 +112,7 @@ export const mainCommand: Command = {
       const r = await mm.run(video, {
         metadata,
         ...(values.out !== undefined ? { out: values.out } : {}),
-        signal: controller.signal,
+        signal: stop.signal,
         onProgress: (p) => reporter.update(p),
         ...(values.overwrite ? { overwrite: true } : {}),
         ...(values.resume ? { resume: true } : {}),
@@ -142,8 +129,8 @@ export const mainCommand: Command = {
       // A run that kept its committed frames says how to go on: this very command, with --resume.
       const again = e instanceof VideoAnalysisError && e.details.resumable ? `resume with: ${resumeCommand(argv)}` : undefined;
       if (e instanceof VideoAnalysisError && e.code === "CANCELLED") {
-        if (stoppedBy !== "SIGHUP") console.error(`video-analysis: ${e.toString()}${again ? `\n${again}` : ""}`);
-        return exitStatus(stoppedBy ?? "SIGINT");
+        if (stop.stoppedBy !== "SIGHUP") console.error(`video-analysis: ${e.toString()}${again ? `\n${again}` : ""}`);
+        return stop.exitStatus();
       }
       if (again && e instanceof VideoAnalysisError) {
         console.error(`video-analysis: ${e.toString()}\n${again}`);
@@ -151,7 +138,7 @@ export const mainCommand: Command = {
       }
       throw e;
     } finally {
-      for (const sig of SIGNALS) process.off(sig, onSignal);
+      stop.release();
       await mm.close();
     }
   },

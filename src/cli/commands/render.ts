@@ -1,7 +1,6 @@
-import { constants as osConstants } from "node:os";
 import { VideoAnalysisError } from "../../errors.js";
 import type { Layers } from "../../render/annotate.js";
-import { numberFlag, parseCommandArgs, required, usageError, type Command } from "../command.js";
+import { numberFlag, parseCommandArgs, required, stopOnSignals, usageError, type Command } from "../command.js";
 
 const LAYERS: Array<keyof Layers> = ["boxes", "trails", "depth", "flow", "caption"];
 
@@ -65,14 +64,7 @@ export const renderCommand: Command = {
     const rate = values.rate ?? "analysis";
     if (rate !== "analysis" && rate !== "source") throw usageError(this, `--rate must be analysis or source, got "${rate}"`);
     const crf = numberFlag("crf", values.crf, 20, { min: 0, max: 51 });
-    const controller = new AbortController();
-    let stoppedBy: NodeJS.Signals | undefined;
-    const onSignal = (sig: NodeJS.Signals) => {
-      stoppedBy = sig;
-      controller.abort(new VideoAnalysisError("CANCELLED", `interrupted by ${sig}`));
-    };
-    const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
-    for (const sig of SIGNALS) process.on(sig, onSignal);
+    const stop = stopOnSignals(undefined);
     const bar = progressBar(process.stderr, values.quiet || values.json);
     const { renderRun } = await import("../../render/render.js");
     try {
@@ -81,7 +73,7 @@ export const renderCommand: Command = {
         rate,
         crf,
         layers: layerFlags(this, values.layers, values["no-layers"]),
-        signal: controller.signal,
+        signal: stop.signal,
         onProgress: (p) => bar.update(p.frames, p.total),
         ...(values.video ? { video: values.video } : {}),
         ...(values.preset ? { preset: values.preset } : {}),
@@ -92,13 +84,13 @@ export const renderCommand: Command = {
       return 0;
     } catch (e) {
       bar.done();
-      if (stoppedBy && e instanceof VideoAnalysisError && e.code === "CANCELLED") {
-        console.error(`video-analysis: ${e.toString()}`);
-        return 128 + (osConstants.signals[stoppedBy] ?? 2);
+      if (stop.stoppedBy && e instanceof VideoAnalysisError && e.code === "CANCELLED") {
+        if (stop.stoppedBy !== "SIGHUP") console.error(`video-analysis: ${e.toString()}`);
+        return stop.exitStatus();
       }
       throw e;
     } finally {
-      for (const sig of SIGNALS) process.off(sig, onSignal);
+      stop.release();
     }
   },
 };

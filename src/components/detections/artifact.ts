@@ -100,22 +100,22 @@ export class DetectionsArtifact implements ArtifactSink {
   }
 
   /** The rows written so far (one per box). */
-  rows(): { time: Float64Array; track: Int32Array; score: Float32Array; box: Float32Array } {
-    return { time: this.time.values(), track: this.track.values(), score: this.score.values(), box: this.box.values() };
+  rows(): { source: Float64Array; track: Int32Array; score: Float32Array; box: Float32Array } {
+    return { source: this.source.values(), track: this.track.values(), score: this.score.values(), box: this.box.values() };
   }
 }
 
 /**
  * core_object_detections/mot.txt (profile output.mot): MOTChallenge rows of the tracked detections,
  * `frame, id, left, top, width, height, score, -1, -1, -1`, in the video's pixels, one line per box,
- * `frame` being the video's frame number from 1 (`frameNumber` says how it is found from a row's time).
+ * `frame` being the video's frame number from 1 (the row's source_frame_index + 1).
  * Made at the end from the detections artifact's rows, so it is exactly the npz's boxes, and a resumed
  * run (whose rows come back from the journal) needs nothing more. Ids are -1 with the tracker off.
  */
-export async function writeMotArtifact(runDir: string, d: DetectionsArtifact, frameNumber: (timestamp: number) => number): Promise<ArtifactRecord> {
-  const { time, track, score, box } = d.rows();
+export async function writeMotArtifact(runDir: string, d: DetectionsArtifact): Promise<ArtifactRecord> {
+  const { source, track, score, box } = d.rows();
   const lines: string[] = [];
-  for (let i = 0; i < score.length; i++) lines.push(motRow(frameNumber(time[i]!), track[i]!, box.subarray(4 * i, 4 * i + 4), score[i]!));
+  for (let i = 0; i < score.length; i++) lines.push(motRow(source[i]! + 1, track[i]!, box.subarray(4 * i, 4 * i + 4), score[i]!));
   const text = lines.join("");
   await writeFileAtomic(join(runDir, MOT_FILE), text);
   return { component: "core_object_detections", path: MOT_FILE, bytes: Buffer.byteLength(text), frames: d.frames, arrays: {} };

@@ -50,7 +50,7 @@ export class DetectionsAnalyzer implements Analyzer<Detections> {
 
   async finishRun(sink: ArtifactSink, end: RunEnd) {
     if (!end.profile.output.mot) return [];
-    return [{ record: await writeMotArtifact(end.runDir, sink as DetectionsArtifact, end.frameNumber), file: MOT_FILE }];
+    return [{ record: await writeMotArtifact(end.runDir, sink as DetectionsArtifact), file: MOT_FILE }];
   }
 }
 

@@ -34,7 +34,6 @@ function httpStatusCode(status: number): ErrorCode {
 function rstCode(code: number): ErrorCode {
   switch (code) {
     case NGHTTP2_REFUSED_STREAM: return "UNAVAILABLE";
-    case NGHTTP2_CANCEL: return "CANCELLED";
     case NGHTTP2_ENHANCE_YOUR_CALM: return "RESOURCE_EXHAUSTED";
     case NGHTTP2_INADEQUATE_SECURITY: return "PERMISSION_DENIED";
     default: return "INTERNAL";
@@ -335,9 +334,11 @@ export class GrpcChannel {
         const code = httpStatusCode(httpStatus);
         return finish(new TransportError(code, `the server answered HTTP ${httpStatus} without a gRPC status`, { http: httpStatus }));
       }
-      // A cancel before any answer is the connection going away (our own cancels ended the call before
-      // this): the request did not reach a server. Other resets say what the server meant.
-      if (s.rstCode && s.rstCode !== 0 && !(s.rstCode === NGHTTP2_CANCEL && httpStatus === 0)) {
+      // A cancel we did not ask for (ours ended the call before this) is the server or the connection
+      // going away: node:http2 resets every open stream with CANCEL when its session is destroyed, also
+      // a stream whose headers came long ago (a lane). UNAVAILABLE, never the caller's CANCELLED.
+      // Other resets say what the server meant.
+      if (s.rstCode && s.rstCode !== 0 && s.rstCode !== NGHTTP2_CANCEL) {
         const code = conn.lastError ? "UNAVAILABLE" : rstCode(s.rstCode);
         return finish(new TransportError(code, conn.lastError || `the server reset the call (HTTP/2 error ${s.rstCode})`));
       }
