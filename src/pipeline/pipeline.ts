@@ -8,7 +8,6 @@ import type { StageClock } from "./stats.js";
  * The built-in components' results, by their keys (depth, flow, clip, scene, detections): each family's
  * folder declares its own entry here (declaration merging), so `r.detections` is typed.
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
 export interface ComponentResults {}
 
 /**
