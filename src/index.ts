@@ -18,10 +18,22 @@ export {
   ModelManager, analyzeFrames, ProgressReporter, formatProgress, resolveProfile, RunFolder, STAGES,
   type ModelManagerOptions, type RunOptions, type RunResult, type ProcessOptions, type CallOptions, type FrameResult,
   type RgbFrame, type ModelUsage, type Progress, type ProgressMode, type ProfileSource, type ProfileSourceOptions,
-  type ArtifactRecord, type ArrayInfo, type Stage,
+  type ArtifactRecord, type ArrayInfo, type Stage, ModelHandle,
 } from "./pipeline/index.js";
 export { BUILTIN_COMPONENTS, ARTIFACT_FILES } from "./components/builtins.js";
-export type { Component, Analyzer, ComponentSetup, ArtifactSetup, RunEnd, FrameContext } from "./pipeline/component.js";
+export type { Component, Analyzer, ComponentSetup, ComponentModel, ArtifactSetup, RunEnd, FrameContext } from "./pipeline/component.js";
+// Building blocks of a family of one's own (README, "Your own components"): per-frame tables and streamed maps
+// written as .npz, resumable with no code of the component's; the generic image classifier is the worked example.
+export {
+  FrameRows, MapStream, ArrayLog, openNpz, type FrameRowsSpec, type RowSpec, type ArtifactSink, type ArtifactOptions, type MapOptions,
+} from "./pipeline/artifact.js";
+export { Column, int64Of } from "./pipeline/columns.js";
+export { FittedFrame, type FittedImage } from "./pipeline/frame.js";
+export { StageClock } from "./pipeline/stats.js";
+export { imageClassifier, type ClassifierResult, type ImageClassifierSettings } from "./components/classifier/index.js";
+export { openTopK, topKIndices, type ClassScore } from "./components/top-k.js";
+export { normalizeNhwcToNchw } from "./preprocess/normalize.js";
+export { NORMALIZATIONS } from "./catalog/normalization.js";
 export type { DepthMap } from "./components/depth/depth.js";
 export type { FlowField } from "./components/flow/flow.js";
 export type { ClipFrameResult } from "./components/clip/clip.js";

@@ -97,12 +97,14 @@ export function decodingRecord(
   delivered: number,
   strict: boolean,
   stoppedEarly: boolean,
+  /** FrameReader.countsThrough(delivered), for a run stopped early. */
+  through: { decoded: number; lost: number } = { decoded: s.decodedFrames, lost: s.lostFrames },
 ): DecodingRecord {
   return {
     source_frames: video.frameCount,
     frames_to_decode: s.decode?.mode === "sparse" ? s.decode.plannedFrames : video.frameCount,
-    frames_decoded: stoppedEarly ? s.decodedThroughDelivered : s.decodedFrames,
-    frames_lost: stoppedEarly ? s.lostThroughDelivered : s.lostFrames,
+    frames_decoded: stoppedEarly ? through.decoded : s.decodedFrames,
+    frames_lost: stoppedEarly ? through.lost : s.lostFrames,
     frames_expected: expected,
     frames_delivered: delivered,
     errors: s.ffmpegErrors,

@@ -76,6 +76,14 @@ export function readOnnxMetadata(path: string): Record<string, string> {
  * "class<i>" (also without a file: a model on Triton). Never throws on a malformed file: names are for display.
  */
 export function yoloClassNames(path: string | undefined, numClasses: number): string[] {
+  return modelClassNames(path, numClasses, numClasses === 80 ? COCO80_NAMES : undefined);
+}
+
+/**
+ * Class names from an ONNX model's `names` metadata (Ultralytics' dict literal), else `fallback`, else
+ * "class<i>". Never throws on a malformed file: names are for display.
+ */
+export function modelClassNames(path: string | undefined, numClasses: number, fallback?: readonly string[]): string[] {
   let meta: Record<string, string> = {};
   try {
     if (path !== undefined) meta = readOnnxMetadata(path);
@@ -89,5 +97,5 @@ export function yoloClassNames(path: string | undefined, numClasses: number): st
       names[Number(m[1])] = (m[2] ?? m[3] ?? "").replace(/\\(.)/g, "$1");
     }
   }
-  return Array.from({ length: numClasses }, (_, i) => names[i] ?? (numClasses === 80 ? COCO80_NAMES[i]! : `class${i}`));
+  return Array.from({ length: numClasses }, (_, i) => names[i] ?? fallback?.[i] ?? `class${i}`);
 }

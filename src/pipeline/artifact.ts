@@ -1,8 +1,7 @@
-import { relative } from "node:path";
+import { join, relative } from "node:path";
 import { NpzWriter, type NpyArrayStream, type NpyDtype, type NpyInput, type NpzWriterOptions, type StreamShape } from "../artifacts/npz.js";
-import type { ComponentName } from "../catalog/types.js";
 import { floatToHalf } from "../tensor.js";
-import type { Column, Numeric } from "./columns.js";
+import { Column, int64Of, type Numeric } from "./columns.js";
 import type { FrameResult } from "./pipeline.js";
 
 /** dtype and shape of one array of an .npz artifact. */
@@ -13,7 +12,8 @@ export interface ArrayInfo {
 
 /** One artifact of a run, as the manifest lists it. */
 export interface ArtifactRecord {
-  component: ComponentName;
+  /** The component's name (a built-in's, or a profile's own component's). */
+  component: string;
   /** Relative to the run folder, with forward slashes: <component>/<file>.npz. */
   path: string;
   bytes: number;
@@ -27,7 +27,7 @@ export interface ArtifactRecord {
  * (in frame order), renamed into place by finish(), deleted by abort().
  */
 export interface ArtifactSink {
-  readonly component: ComponentName;
+  readonly component: string;
   /** Final absolute path. */
   readonly path: string;
   write(result: FrameResult): Promise<void>;
@@ -84,7 +84,7 @@ export class ArrayLog {
     this.strings(name, values, shape);
   }
 
-  record(component: ComponentName, writer: NpzWriter, runDir: string, frames: number): ArtifactRecord {
+  record(component: string, writer: NpzWriter, runDir: string, frames: number): ArtifactRecord {
     return { component, path: relative(runDir, writer.path).split("\\").join("/"), bytes: writer.size, frames, arrays: this.arrays };
   }
 }
@@ -134,4 +134,99 @@ export function toFloat16Bits(values: Float32Array): Uint16Array {
   const out = new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = floatToHalf(values[i]!);
   return out;
+}
+
+/** One column of a FrameRows artifact: `width` values per frame (shape [F] for 1, [F, width] otherwise). */
+export interface RowSpec {
+  name: string;
+  dtype: "float32" | "float64" | "int32";
+  width?: number;
+}
+
+export interface FrameRowsSpec<R> {
+  /** The component's name (the manifest's `component`). */
+  component: string;
+  /** Where its result stands in a FrameResult. */
+  key: string;
+  /** Relative to the run folder: `<component>/<name>.npz`. */
+  file: string;
+  columns: readonly RowSpec[];
+  /** A result's row: one array of `width` values per column, in the columns' order. */
+  row(result: R): ReadonlyArray<ArrayLike<number>>;
+  /** Arrays written after the columns, before the frame columns (labels...); `columns` hold every frame's values. */
+  extra?(w: { strings(name: string, values: readonly string[], shape?: readonly number[]): Promise<void> }, columns: readonly Numeric[], frames: number): Promise<void>;
+}
+
+const ROW_TYPES = { float32: Float32Array, float64: Float64Array, int32: Int32Array } as const;
+
+/**
+ * A table of one row per analysed frame: the building block of per-frame results (scene's top-k, the image
+ * classifier's, a user component's own). finish() writes each column ([F] or [F, width]), then what `extra`
+ * adds, then `frame_index` int64, `timestamp` float64 and `source_frame_index` int64 [F]. Its columns are
+ * journaled, so a resumed run continues it with no code of the component's.
+ *
+ * @example
+ * // in an Analyzer: artifact: (a) => FrameRows.open(a.runDir, a.options, {
+ * //   component: "colour", key: "colour", file: "colour/mean.npz",
+ * //   columns: [{ name: "mean_rgb", dtype: "float32", width: 3 }], row: (r: Float32Array) => [r] })
+ */
+export class FrameRows<R> implements ArtifactSink {
+  readonly component: string;
+  private readonly cols: Column<Numeric>[];
+  private readonly index = new Column(Float64Array);
+  private readonly time = new Column(Float64Array);
+  private readonly source = new Column(Float64Array);
+  private readonly log = new ArrayLog();
+
+  private constructor(
+    private readonly writer: NpzWriter,
+    private readonly runDir: string,
+    private readonly spec: FrameRowsSpec<R>,
+  ) {
+    this.component = spec.component;
+    this.cols = spec.columns.map((c) => new Column<Numeric>(ROW_TYPES[c.dtype], c.width ?? 1));
+  }
+
+  static async open<R>(runDir: string, options: ArtifactOptions, spec: FrameRowsSpec<R>): Promise<FrameRows<R>> {
+    return new FrameRows(await openNpz(join(runDir, spec.file), {}, options), runDir, spec);
+  }
+
+  get path(): string {
+    return this.writer.path;
+  }
+
+  /** The journal's column order (frame index and time first, then the spec's, then the source index). */
+  get journal() {
+    return { writer: this.writer, columns: [this.index, this.time, ...this.cols, this.source] };
+  }
+
+  async write(r: FrameResult): Promise<void> {
+    const v = r[this.spec.key] as R | undefined;
+    if (v === undefined) return;
+    const rows = this.spec.row(v);
+    if (rows.length !== this.cols.length) throw new RangeError(`${this.component}: a row has ${rows.length} columns, the artifact ${this.cols.length}`);
+    rows.forEach((x, i) => this.cols[i]!.pushRow(x));
+    this.index.push(r.index);
+    this.time.push(r.timestamp);
+    this.source.push(r.sourceIndex);
+  }
+
+  async finish(): Promise<ArtifactRecord> {
+    const w = this.writer;
+    const n = this.index.rows;
+    for (const [i, c] of this.spec.columns.entries()) {
+      const width = c.width ?? 1;
+      await this.log.write(w, c.name, c.dtype, width === 1 ? [n] : [n, width], this.cols[i]!.values());
+    }
+    await this.spec.extra?.({ strings: (name, values, shape) => this.log.writeStrings(w, name, values, shape) }, this.cols.map((c) => c.values()), n);
+    await this.log.write(w, "frame_index", "int64", [n], int64Of(this.index.values()));
+    await this.log.write(w, "timestamp", "float64", [n], this.time.values());
+    await this.log.write(w, "source_frame_index", "int64", [n], int64Of(this.source.values()));
+    await w.close();
+    return this.log.record(this.component, w, this.runDir, n);
+  }
+
+  abort(): Promise<void> {
+    return this.writer.abort();
+  }
 }

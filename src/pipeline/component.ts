@@ -32,6 +32,8 @@ export interface FrameContext {
 /** What a component builds its analyser for one session (a run, a stream, single frames) from. */
 export interface ComponentSetup {
   profile: Profile;
+  /** The profile's components.<name> entry (undefined when the profile has none: a component given in code). */
+  settings: Record<string, unknown> | undefined;
   /** Frame rate of the analysed frames (the tracker's). */
   fps: number;
   /** The model routing gave a slot of this component (its ModelHandle), undefined when it gave none. */
@@ -53,6 +55,23 @@ export interface ArtifactSetup {
   options: ArtifactOptions;
 }
 
+/**
+ * A model outside the catalog that a component calls as it is, with its own contract: the component
+ * prepares the model's inputs itself (e.g. FP32 NCHW with its own normalisation) and reads its outputs.
+ */
+export interface ComponentModel {
+  /** Its slot: the key in resolved_model_mapping, and what ComponentSetup.model() is asked with. */
+  slot: string;
+  /** The server's model name on Triton; on the embedded backend, the name its session goes by. */
+  name: string;
+  /** The .onnx file on the embedded backend (absolute; a profile's paths are made so from its folder). */
+  file?: string;
+  /** Checked against what the backend says of the model; the backend's metadata when omitted. */
+  contract?: ModelContract;
+  /** What the manifest calls its family (default: the component's name). */
+  family?: string;
+}
+
 /** What a component may add once its artifact is finished (e.g. a text export of it). */
 export interface RunEnd {
   runDir: string;
@@ -62,7 +81,8 @@ export interface RunEnd {
 /**
  * A model family's public contract: which profile entry and routing slots it owns, and how it makes the
  * per-session Analyzer. The built-in families live in src/components/<family>/ and are listed in
- * src/components/builtins.ts; users pass their own (ModelManagerOptions.components).
+ * src/components/builtins.ts; users pass their own (ModelManagerOptions.components) or name them in a
+ * profile (`components.<name>: { module: ./mine.js }` or `{ family: image_classifier }`, src/components/load.ts).
  */
 export interface Component {
   /** The profile's components.<name> entry and the manifest's `component` of its artifacts. */
@@ -75,6 +95,11 @@ export interface Component {
   readonly files: readonly string[];
   /** Files it writes only when the profile asks (finishRun()). */
   readonly optionalFiles?: readonly string[];
+  /**
+   * Models outside the catalog, routed as named (no branches): a user's own ONNX or Triton model. The
+   * manager checks each is there (the file, or READY on the server) and reads its contract before the run.
+   */
+  models?(settings: Record<string, unknown> | undefined, profile: Profile): ComponentModel[];
   /** Started when a run starts, while ffmpeg decodes (e.g. reading a vocabulary); failures are reported where needed. */
   preload?(profile: Profile): void;
   /** The contract a routed model is called with, when not the catalog's ensemble (and its output format). */

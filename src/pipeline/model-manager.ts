@@ -3,10 +3,11 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { decodingRecord, MANIFEST_FILE, MANIFEST_VERSION, maskedProfile, sdkVersion, timestampsRecord, writeManifest, type Manifest } from "../artifacts/manifest.js";
 import type { InferenceBackend, ModelContract } from "../backend/backend.js";
+import { checkContract } from "../backend/contract.js";
 import { EmbeddedEnsembles } from "../embedded/embedded-ensembles.js";
 import { catalogModel, clipText, findModel, inputValues } from "../catalog/index.js";
 import type { CatalogModel, ComponentName } from "../catalog/types.js";
-import { ARTIFACT_FILES, BUILTIN_COMPONENTS, OPTIONAL_ARTIFACT_FILES } from "../components/builtins.js";
+import { composeComponents } from "../components/load.js";
 import { ClipComponent, clipTokenizer, type ClipFrameResult } from "../components/clip/clip.js";
 import type { DepthMap } from "../components/depth/depth.js";
 import type { FlowAnalyzer } from "../components/flow/index.js";
@@ -21,7 +22,7 @@ import { readFrames } from "../video/frame-reader.js";
 import { planFrames } from "../video/frame-plan.js";
 import { probeVideo, type VideoMetadata } from "../video/metadata.js";
 import type { ArtifactOptions, ArtifactRecord, ArtifactSink } from "./artifact.js";
-import type { Analyzer, Component } from "./component.js";
+import type { Analyzer, Component, ComponentModel } from "./component.js";
 import { FitPool } from "./fit-pool.js";
 import { checkFrame, FittedFrame, type RgbFrame } from "./frame.js";
 import { Limiter } from "./limiter.js";
@@ -42,6 +43,11 @@ export interface ModelManagerOptions extends ProfileSourceOptions {
    * an EmbeddedBackend. The manager does not close a backend it was given.
    */
   backend?: InferenceBackend;
+  /**
+   * Components of the application's own, composed after the built-ins (their settings, if any, are the
+   * profile's components.<name>; disabled there with enabled: false). See Component.
+   */
+  components?: readonly Component[];
 }
 
 export interface RunOptions {
@@ -129,10 +135,10 @@ export class ModelManager {
   private readonly adhoc: ModelHandle[] = [];
   private fitPool: FitPool | undefined;
   private closed = false;
-  /** The families this manager composes, in the order their models and artifacts are listed. */
-  private readonly components: readonly Component[] = BUILTIN_COMPONENTS;
-  /** Every file they may write in a run folder. */
-  private readonly files: readonly string[] = [...ARTIFACT_FILES, ...OPTIONAL_ARTIFACT_FILES];
+  /** Every file the components may write in a run folder. */
+  private readonly files: readonly string[];
+  /** Contracts of the components' own models (outside the catalog), by the name they are called with. */
+  private readonly ownContracts = new Map<string, Promise<ModelContract>>();
 
   private constructor(
     /** The validated profile. */
@@ -142,9 +148,15 @@ export class ModelManager {
     /** The backend every call goes through. */
     readonly backend: InferenceBackend,
     private readonly ownsBackend: boolean,
-    /** Embedded only: catalog name -> .onnx path the profile names (present or not). */
+    /** Embedded only: model name -> .onnx path the profile names (present or not). */
     private readonly embeddedFiles: Map<string, string | undefined> | undefined,
-  ) {}
+    /** The families this manager composes, in the order their models and artifacts are listed. */
+    private readonly components: readonly Component[],
+    /** The components' own models (Component.models), with the component each serves. */
+    private readonly ownModels: ReadonlyArray<ComponentModel & { component: string }>,
+  ) {
+    this.files = components.flatMap((c) => [...c.files, ...(c.optionalFiles ?? [])]);
+  }
 
   /**
    * Loads and validates a profile (a YAML path, or the same as an object; `overrides` are laid over it)
@@ -153,23 +165,29 @@ export class ModelManager {
    */
   static async fromProfile(source: ProfileSource, options: ModelManagerOptions = {}): Promise<ModelManager> {
     const { profile, file } = await resolveProfile(source, options);
-    if (options.backend) return new ModelManager(profile, file, options.backend, false, undefined);
+    const components = await composeComponents(profile, options.components);
+    const own = components.flatMap((c) => {
+      const settings = profile.components[c.name] as Record<string, unknown> | undefined;
+      return settings?.["enabled"] === false ? [] : (c.models?.(settings, profile) ?? []).map((m) => ({ ...m, component: c.name }));
+    });
+    if (options.backend) return new ModelManager(profile, file, options.backend, false, undefined, components, own);
     if (profile.backend.triton) {
       // Loaded here: gRPC and its protobuf runtime are megabytes of heap an embedded run never uses.
       const { TritonClient } = await import("../triton/client.js");
       const client = await TritonClient.create(tritonClientOptions(profile));
-      return new ModelManager(profile, file, client, true, undefined);
+      return new ModelManager(profile, file, client, true, undefined, components, own);
     }
     const files = new Map<string, string | undefined>();
     const present: Record<string, string> = {};
-    for (const m of routableModels(profile)) {
-      const p = embeddedModelPath(profile, m.name);
-      files.set(m.name, p);
-      if (p && existsSync(p)) present[m.name] = p;
-    }
+    const add = (name: string, p: string | undefined) => {
+      files.set(name, p);
+      if (p && existsSync(p)) present[name] = p;
+    };
+    for (const m of routableModels(profile)) add(m.name, embeddedModelPath(profile, m.name));
+    for (const m of own) add(m.name, m.file);
     const threads = profile.backend.embedded?.intra_op_threads;
     const emb = await EmbeddedBackend.create({ models: present, workers: embeddedWorkers(profile), ...(threads ? { intraOpNumThreads: threads } : {}) });
-    return new ModelManager(profile, file, new EmbeddedEnsembles(emb), true, files);
+    return new ModelManager(profile, file, new EmbeddedEnsembles(emb), true, files, components, own);
   }
 
   // --- routing and sessions ------------------------------------------------------------------------
@@ -216,8 +234,10 @@ export class ModelManager {
     return l;
   }
 
-  private handle(r: ResolvedModel, slot: string): ModelHandle {
+  private handle(r: ResolvedModel, slot: string, contracts: ReadonlyMap<string, ModelContract>): ModelHandle {
     const cm = findModel(r.model);
+    const own = contracts.get(r.server_model);
+    if (!cm && own) return new ModelHandle(this.backend, r, slot, undefined, r.server_model, own, this.limiter(r.server_model, r.model));
     if (!cm) throw new VideoAnalysisError("ROUTING_FAILED", `routing chose ${r.model}, which the catalog does not know`, { model: r.model });
     const custom = this.components.find((c) => c.name === r.component)?.contract?.(cm, r, this.profile, this.backend.kind === "triton" ? "triton" : "embedded");
     if (custom?.callName) {
@@ -239,7 +259,9 @@ export class ModelManager {
     const profile: Profile = maxSide === this.profile.analysis.max_side ? this.profile : { ...this.profile, analysis: { ...this.profile.analysis, max_side: maxSide } };
     const ready = await this.ready();
     try {
-      return resolveModelMapping(video, profile, { ready });
+      const routing = resolveModelMapping(video, profile, { ready });
+      Object.assign(routing.resolved_model_mapping, await this.ownRoutes());
+      return routing;
     } catch (e) {
       if (this.embeddedFiles && e instanceof VideoAnalysisError && e.code === "ROUTING_FAILED" && e.details.because === "not_ready" && e.model) {
         const path = this.embeddedFiles.get(e.model);
@@ -254,27 +276,69 @@ export class ModelManager {
     }
   }
 
+  /** The components' own models, as named: each must be there (its file, or READY on the server). */
+  private async ownRoutes(): Promise<Record<string, ResolvedModel>> {
+    const out: Record<string, ResolvedModel> = {};
+    for (const m of this.ownModels) {
+      const where = `components.${m.component}`;
+      if (this.embeddedFiles) {
+        if (!m.file || !existsSync(m.file)) {
+          throw new VideoAnalysisError("NOT_FOUND", `${where}: its model file ${m.file ?? "(none named)"} does not exist; set ${where}.model to an .onnx file (relative to the profile's folder)`, {
+            model: m.name,
+            details: { file: m.file },
+          });
+        }
+      } else if (!(await this.backend.modelReady(m.name))) {
+        throw new VideoAnalysisError("MODEL_NOT_READY", `${where}: ${m.name} is not READY on the ${this.backend.kind} backend at ${this.backend.endpoint}; load it there, or set ${where}.model to the name the server knows it by`, { model: m.name });
+      }
+      await this.ownContract(m);
+      out[m.slot] = {
+        component: m.component, role: null, family: m.family ?? m.component, architecture: m.name, model: m.name, server_model: m.name,
+        size: null, input_size: null, wanted: m.name, reason: `named by components.${m.component}`, fallbacks: [], ready: true, letterbox: null,
+      };
+    }
+    return out;
+  }
+
+  /** A component's own model's contract: the one it gives, checked against the backend's metadata, else that metadata. */
+  private ownContract(m: ComponentModel): Promise<ModelContract> {
+    let c = this.ownContracts.get(m.name);
+    if (!c) {
+      c = this.backend.modelMetadata(m.name).then((md) => {
+        if (!m.contract) return { inputs: md.inputs, outputs: md.outputs };
+        checkContract(m.name, m.contract, md);
+        return m.contract;
+      });
+      c.catch(() => this.ownContracts.delete(m.name));
+      this.ownContracts.set(m.name, c);
+    }
+    return c;
+  }
+
   /** Builds the models and components for a routing; `fps` is the tracker's frame rate. */
   private async session(routing: Routing, fps: number): Promise<Session> {
     const p = this.profile;
     const map = routing.resolved_model_mapping;
     const handles: ModelHandle[] = [];
+    const routed = this.ownModels.filter((m) => map[m.slot]);
+    const contracts = new Map(await Promise.all(routed.map(async (m) => [m.name, await this.ownContract(m)] as const)));
     const h = (slot: string) => {
       const r = map[slot];
       if (!r) return undefined;
-      const x = this.handle(r, slot);
+      const x = this.handle(r, slot, contracts);
       handles.push(x);
       return x;
     };
     const slots = new Map(this.components.flatMap((c) => c.slots.map((slot) => [slot, h(slot)] as const)));
     // Every model starts loading now, while CLIP's vocabulary is read and the prompts are embedded, not at
     // the first frame; heaviest first, which is how the embedded backend spreads them over its workers.
-    for (const x of [...handles].sort((a, b) => inputValues(b.catalog) - inputValues(a.catalog))) x.warm();
+    const weight = (x: ModelHandle) => (x.catalog ? inputValues(x.catalog) : 0);
+    for (const x of [...handles].sort((a, b) => weight(b) - weight(a))) x.warm();
     const components: Analyzer[] = [];
     for (const c of this.components) {
       const model = (slot: string) => slots.get(slot);
       const modelFile = (slot: string) => (map[slot] ? this.embeddedFiles?.get(map[slot]!.model) : undefined);
-      const a = await c.open({ profile: p, fps, model, modelFile });
+      const a = await c.open({ profile: p, settings: p.components[c.name] as Record<string, unknown> | undefined, fps, model, modelFile });
       if (a) components.push(a);
     }
     const window = Math.max(2, ...handles.map((x) => x.usage().max_in_flight + 1));
@@ -532,7 +596,7 @@ export class ModelManager {
           last_timestamp: last,
           max_frames: maxFrames ?? null,
           decode: reader.stats.decode ?? { mode: "full", reason: "not started" },
-          decoding: decodingRecord(reader.stats, meta, estimate, meter.frames, strict, options.maxFrames !== undefined && meter.frames >= options.maxFrames),
+          decoding: decodingRecord(reader.stats, meta, estimate, meter.frames, strict, options.maxFrames !== undefined && meter.frames >= options.maxFrames, reader.countsThrough(meter.frames)),
           timestamps: timestampsRecord(reader.stats, this.profile.input.timestamp_breaks),
         },
         profile: maskedProfile(this.profile),
@@ -742,7 +806,7 @@ export class ModelManager {
           component: "core_clip", role: "text", family: clipText.id, architecture: m.architecture.id, model: m.name, server_model: server,
           size: null, input_size: null, wanted: m.name, reason: "unbranched", fallbacks: [], ready: true, letterbox: null,
         };
-        const h = this.handle(r, "core_clip.text");
+        const h = this.handle(r, "core_clip.text", new Map());
         this.adhoc.push(h);
         return new ClipComponent(undefined, h, await clipTokenizer(settings.bpe_path), settings.prompts, settings.top_k);
       })();

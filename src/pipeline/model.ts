@@ -46,7 +46,8 @@ export class ModelHandle {
     readonly backend: InferenceBackend,
     readonly resolved: ResolvedModel,
     readonly slot: string,
-    readonly catalog: CatalogModel,
+    /** The catalog model; undefined for a component's own model (Component.models). */
+    readonly catalog: CatalogModel | undefined,
     /** What the backend is called with. */
     readonly callName: string,
     readonly contract: ModelContract,
@@ -54,11 +55,17 @@ export class ModelHandle {
     readonly outputFormat: string | null = null,
   ) {}
 
-  /** S of the branch (throws for unbranched models, which have no pixel input). */
+  /** S of the branch (throws for unbranched models, which have no pixel input, and models outside the catalog). */
   get inputSize(): number {
-    const s = this.catalog.inputSize;
-    if (s === undefined) throw new RangeError(`${this.catalog.name} takes no image input`);
+    const s = this.catalog?.inputSize;
+    if (s === undefined) throw new RangeError(`${this.callName} has no catalog branch size`);
     return s;
+  }
+
+  /** The catalog model, for the built-in families (whose models always are). */
+  get catalogModel(): CatalogModel {
+    if (!this.catalog) throw new RangeError(`${this.callName} is not a catalog model`);
+    return this.catalog;
   }
 
   /**

@@ -18,6 +18,8 @@ export interface ProfileSourceOptions {
   env?: Env;
   /** Folder that relative model paths of an object profile are taken from (the working folder by default). */
   baseDir?: string;
+  /** Components given in code (ModelManagerOptions.components): their profile entries, if any, need no `module`. */
+  components?: readonly { readonly name: string }[];
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -51,6 +53,7 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
  */
 export async function resolveProfile(source: ProfileSource, options: ProfileSourceOptions = {}): Promise<{ profile: Profile; file: string }> {
   const env = options.env ?? process.env;
+  const given = options.components?.map((c) => c.name) ?? [];
   if (options.overrides !== undefined && !isPlainObject(options.overrides)) throw new TypeError("overrides must be an object in the profile's own keys");
   if (typeof source === "string") {
     if (source === "") throw new TypeError("the profile must be a path or an object");
@@ -76,10 +79,10 @@ export async function resolveProfile(source: ProfileSource, options: ProfileSour
         text = doc.toString();
       }
     }
-    return { profile: parseProfile(text, source, { env }), file: source };
+    return { profile: parseProfile(text, source, { env, components: given }), file: source };
   }
   if (!isPlainObject(source)) throw new TypeError("the profile must be a path or an object");
   const data = options.overrides ? merge(source, options.overrides) : source;
   const file = join(resolve(options.baseDir ?? "."), "(profile object)");
-  return { profile: parseProfile(stringify(data), file, { env }), file: "(profile object)" };
+  return { profile: parseProfile(stringify(data), file, { env, components: given }), file: "(profile object)" };
 }

@@ -33,8 +33,28 @@ function unknownModel(name: string, what: string): string {
  * Checks that need more than the schema: one backend, one of url/urls, and every name and size
  * the profile uses existing in the catalog.
  */
-export function semanticIssues(p: Profile): ProfileIssue[] {
+export function semanticIssues(p: Profile, given: readonly string[] = []): ProfileIssue[] {
   const issues: ProfileIssue[] = [];
+  let enabled = 0;
+  // Any other key under components is a component of the user's own: it says where its code is, or it
+  // was given in code; a misspelt built-in name is caught here.
+  for (const [name, c] of Object.entries(p.components)) {
+    if ((COMPONENTS as readonly string[]).includes(name) || !c) continue;
+    const own = c as { module?: string; family?: string; enabled: boolean };
+    if (own.enabled) enabled++;
+    if (given.includes(name)) continue;
+    if (own.module === undefined && own.family === undefined) {
+      const guess = closest(name, COMPONENTS);
+      issues.push({
+        path: ["components", name],
+        message:
+          `unknown component "${name}"${guess ? ` (did you mean "${guess}"?)` : ""}; the built-in ones are ${COMPONENTS.join(", ")}; ` +
+          `a component of your own names its module (module: ./mine.js) or a generic family (family: image_classifier)`,
+      });
+    } else if (own.module !== undefined && own.family !== undefined) {
+      issues.push({ path: ["components", name, "family"], message: "expected either module or family, not both" });
+    }
+  }
   const b = p.backend;
   if (!!b.triton === !!b.embedded) {
     issues.push({ path: ["backend"], message: `expected exactly one of "triton" or "embedded", got ${b.triton ? "both" : "neither"}` });
@@ -54,7 +74,6 @@ export function semanticIssues(p: Profile): ProfileIssue[] {
     }
   }
 
-  let enabled = 0;
   for (const component of COMPONENTS) {
     const c = p.components[component];
     if (!c) continue;
@@ -88,6 +107,7 @@ export function semanticIssues(p: Profile): ProfileIssue[] {
       });
     }
   }
+  enabled += given.filter((n) => !(n in p.components)).length;
   if (enabled === 0) issues.push({ path: ["components"], message: `expected at least one enabled component (${COMPONENTS.join(", ")})` });
 
   p.routing.fallbacks.forEach((rule, i) => {

@@ -5,7 +5,10 @@ import type { z } from "zod";
 import { VideoAnalysisError } from "../errors.js";
 import { semanticIssues, type ProfileIssue } from "./checks.js";
 import { hasSubstitution, substituteEnv, type Env } from "./env.js";
-import { profileSchema, type Profile } from "./schema.js";
+import { componentsSchema, profileSchema, type Profile } from "./schema.js";
+
+/** The built-in components' keys: any other key under `components` is a component of the user's own. */
+const BUILTIN_SETTINGS = new Set(Object.keys(componentsSchema.shape));
 
 type Path = (string | number)[];
 
@@ -24,6 +27,8 @@ export interface LocatedIssue {
 export interface LoadProfileOptions {
   /** The environment for `${VAR}` substitution; process.env when omitted. */
   env?: Env;
+  /** Names of components given in code (ModelManagerOptions.components): their profile entries need no module. */
+  components?: readonly string[];
 }
 
 /** `a.b[0].c` */
@@ -263,7 +268,7 @@ export function parseProfile(text: string, file: string, options: LoadProfileOpt
   }
 
   const profile = parsed.data;
-  const semantic: ProfileIssue[] = semanticIssues(profile);
+  const semantic: ProfileIssue[] = semanticIssues(profile, options.components);
   if (semantic.length > 0) {
     fail(
       file,
@@ -281,6 +286,11 @@ export function parseProfile(text: string, file: string, options: LoadProfileOpt
   if (emb) {
     if (emb.models_dir) emb.models_dir = abs(emb.models_dir);
     for (const [k, v] of Object.entries(emb.models)) emb.models[k] = abs(v);
+  }
+  for (const [name, c] of Object.entries(profile.components)) {
+    if (!c || BUILTIN_SETTINGS.has(name)) continue;
+    const own = c as Record<string, unknown>;
+    for (const key of ["module", "labels", ...(emb ? ["model"] : [])]) if (typeof own[key] === "string") own[key] = abs(own[key] as string);
   }
   const clip = profile.components.core_clip;
   if (clip?.bpe_path) clip.bpe_path = abs(clip.bpe_path);

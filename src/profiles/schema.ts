@@ -241,7 +241,23 @@ export const componentsSchema = z.strictObject({
       path: ["input"],
     })
     .optional(),
-});
+}).catchall(
+  /**
+   * A component of the user's own, under a name of theirs (src/components/load.ts): an ES module of theirs,
+   * or a generic family the SDK ships, with its settings (checked by the component).
+   */
+  z.looseObject({
+    enabled: z.boolean().default(true),
+    /** An ES module (relative to the profile's folder) whose `default` or `component` export is a Component, or a function (name, settings) giving one. */
+    module: nonEmpty().optional(),
+    /** A generic family the SDK ships: image_classifier (docs: README, "Your own components"). */
+    family: z.enum(["image_classifier"]).optional(),
+    /** Its model: an .onnx file (relative to the profile's folder) on the embedded backend, the server's model name on Triton. */
+    model: nonEmpty().optional(),
+    /** A labels file (one label per line, relative to the profile's folder), for families that take one. */
+    labels: nonEmpty().optional(),
+  }),
+);
 
 export const concurrencySchema = z.strictObject({
   /** Requests in flight at once per model. */

@@ -1,5 +1,5 @@
 import { branchOf, catalogModel, familiesOf, findModel, slotKey } from "../catalog/index.js";
-import type { CatalogModel, ComponentName, Family, SizeLabel } from "../catalog/types.js";
+import type { CatalogModel, Family, SizeLabel } from "../catalog/types.js";
 import { COMPONENTS } from "../catalog/types.js";
 import { VideoAnalysisError } from "../errors.js";
 import { serverModelName } from "../profiles/profile.js";
@@ -31,7 +31,8 @@ export type Unavailability = "disabled" | "not_ready";
 
 /** One entry of `resolved_model_mapping`: which model a slot gets, and why. */
 export interface ResolvedModel {
-  component: ComponentName;
+  /** The component (a built-in's name, or a profile's own component's). */
+  component: string;
   role: string | null;
   family: string;
   architecture: string;

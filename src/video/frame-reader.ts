@@ -82,12 +82,6 @@ export interface FrameReaderStats {
   decodedFrames: number;
   /** Frames the decoder lost to errors, counted from the time gaps where it reported them. */
   lostFrames: number;
-  /**
-   * decodedFrames and lostFrames up to the last frame delivered: what a reader stopped early (max frames)
-   * decoded for the frames it used, the same in every run (ffmpeg's lead beyond it varies).
-   */
-  decodedThroughDelivered: number;
-  lostThroughDelivered: number;
   /** ffmpeg's last error-level log lines (at most 4). */
   ffmpegErrorLines: readonly string[];
   /** The timestamp breaks found so far (rebased ones; with timestampBreaks "error" the first one stops the reader). */
@@ -173,7 +167,8 @@ export class FrameReader extends Readable {
   private lastDecodedPts: number | undefined;
   private lastDecodedTime = 0;
   /** Decoded frames not yet matched to a picked one: their rebased time (s), number and whether a break precedes them. */
-  private throughDelivered = { decoded: 0, lost: 0 };
+  /** Per delivered frame, decodedFrames and lostFrames up to it (pairs): see countsThrough(). */
+  private through: number[] = [];
   private readonly recent: Array<{ time: number; sourceIndex: number; afterBreak: boolean; decoded: number; lost: number }> = [];
   /** Frames the decoder lost to errors (see onDecoded). */
   private lost = 0;
@@ -242,8 +237,6 @@ export class FrameReader extends Readable {
       decode: this.decodeStats,
       decodedFrames: this.decoded,
       lostFrames: this.lost,
-      decodedThroughDelivered: this.throughDelivered.decoded,
-      lostThroughDelivered: this.throughDelivered.lost,
       ffmpegErrorLines: this.errors.last,
       timestampBreaks: this.breaks,
     };
@@ -351,7 +344,7 @@ export class FrameReader extends Readable {
     this.filled = 0;
     this.picked.length = 0;
     this.decoded = 0;
-    this.throughDelivered = { decoded: 0, lost: 0 };
+    this.through = [];
     this.lost = 0;
     this.lastDecodedPts = undefined;
     this.offset = 0;
@@ -474,7 +467,9 @@ export class FrameReader extends Readable {
         const afterBreak = passed.some((d) => d.afterBreak);
         // A sparse decode leaves frames out: the frame's number comes from the sample table.
         const sourceIndex = this.sparse ? this.sparse.selectedSourceIndex[k]! : passed[j]!.sourceIndex;
-        const counts = passed[j] ?? { decoded: this.decoded, lost: this.lost };
+        // Decoded counts: the plan's for a sparse decode (its log lines need not match up, and ffmpeg's lead
+        // must not leak into what a run stopped early records), else the matched frame's.
+        const counts = this.sparse ? { decoded: this.sparse.decodedThrough[k]!, lost: this.lost } : passed[j]!;
         this.picked.push({ timestamp, sourceIndex, afterBreak, decoded: counts.decoded, lost: counts.lost });
         return;
       }
@@ -537,13 +532,23 @@ export class FrameReader extends Readable {
     this.recent.push({ time: time + this.offset, sourceIndex: index, afterBreak: true, decoded: this.decoded, lost: this.lost });
   }
 
+  /**
+   * Frames decoded and lost up to the `frames`-th frame delivered: what a reader stopped early (max frames)
+   * decoded for the frames it used, the same in every run (ffmpeg's lead, and the frames already pushed
+   * ahead of the consumer, vary).
+   */
+  countsThrough(frames: number): { decoded: number; lost: number } {
+    const i = Math.min(frames, this.through.length / 2) - 1;
+    return i < 0 ? { decoded: 0, lost: 0 } : { decoded: this.through[2 * i]!, lost: this.through[2 * i + 1]! };
+  }
+
   /** Pushes every frame whose bytes and timestamp have both arrived; pauses ffmpeg when the stream is full. */
   private drain(): void {
     while (this.complete.length > 0 && this.picked.length > 0 && !this.destroyed) {
       const data = this.complete.shift()!;
       const { timestamp, sourceIndex, afterBreak, decoded, lost } = this.picked.shift()!;
       const plan = this.framePlan!;
-      this.throughDelivered = { decoded, lost };
+      this.through.push(decoded, lost);
       this.lastTimestamp = timestamp;
       const more = this.push({ index: this.pushed++, timestamp, sourceIndex, afterBreak, width: plan.width, height: plan.height, data } satisfies Frame);
       if (!more && this.child && !this.stdoutPaused) {

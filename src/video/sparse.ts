@@ -39,6 +39,8 @@ export interface SparseInput {
   /** Frames in the stream, and frames ffmpeg will decode. */
   frames: number;
   decoded: number;
+  /** Per selected frame, the frames decoded to make it (those of the plan up to it in decode order). */
+  decodedThrough: readonly number[];
   /** Removes the temporary index files (after ffmpeg has exited). */
   dispose(): Promise<void>;
 }
@@ -289,6 +291,8 @@ export async function planSparseInput(meta: VideoMetadata, fps: number): Promise
     for (let i = 0; i < count; i++) if (needed[i]) keep.push(i);
     if (count - keep.length < MIN_SKIPPED_SHARE * count) no(`only ${count - keep.length} of ${count} frames could be left out`);
 
+    const upTo = new Int32Array(count);
+    for (let i = 0, n = 0; i < count; i++) upTo[i] = n += needed[i] ? 1 : 0;
     const { buf: b, moov, moovAt, size } = idx;
     const newMoov = rebuiltMoov(b, moov, t.path, t.stbl, thinnedStbl(b, t, keep));
     // The old moov stays in place as a `free` box (same size, so no offset moves); the new one follows the file.
@@ -325,6 +329,7 @@ export async function planSparseInput(meta: VideoMetadata, fps: number): Promise
         timescale: t.timescale,
         frames: count,
         decoded: keep.length,
+        decodedThrough: picked.map((i) => upTo[i]!),
         dispose: () => rm(tmp, { recursive: true, force: true }),
       },
     };

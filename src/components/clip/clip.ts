@@ -2,7 +2,7 @@ import type { FrameContext } from "../../pipeline/component.js";
 import type { ModelHandle } from "../../pipeline/model.js";
 import type { StageClock } from "../../pipeline/stats.js";
 import { tensor, toFloat32 } from "../../tensor.js";
-import { topKIndices } from "../scene/labels.js";
+import { topKIndices } from "../top-k.js";
 import { softmaxRows } from "../softmax.js";
 import { CLIP_LOGIT_SCALE, l2Normalize, selectTextEmbedding, similarityMatrix } from "./similarity.js";
 import { ClipTokenizer } from "./tokenizer.js";
@@ -109,7 +109,7 @@ export class ClipComponent {
     const s = model.inputSize;
     const spec = model.contract.inputs[0]!;
     const input = await ctx.clock.timeAsync("preprocess", async () => {
-      const img = (await ctx.fitted.get(model.catalog.family.resize ?? "center_crop", s)).image;
+      const img = (await ctx.fitted.get(model.catalogModel.family.resize ?? "center_crop", s)).image;
       return tensor(spec.name, "UINT8", [1, s, s, 3], img.data);
     });
     const out = await model.infer([input], signal, ctx.clock);

@@ -28,7 +28,7 @@ export class DepthComponent {
     const s = this.size;
     const spec = this.model.contract.inputs[0]!;
     const input = await ctx.clock.timeAsync("preprocess", async () => {
-      const img = (await ctx.fitted.get(this.model.catalog.family.resize ?? "stretch", s)).image;
+      const img = (await ctx.fitted.get(this.model.catalogModel.family.resize ?? "stretch", s)).image;
       return tensor(spec.name, "UINT8", [1, s, s, 3], img.data);
     });
     const out = await this.model.infer([input], signal, ctx.clock, ctx.checksums);

@@ -49,7 +49,7 @@ export class DetectionsComponent {
   async analyze(ctx: FrameContext, signal?: AbortSignal): Promise<Detections> {
     const s = this.model.inputSize;
     const spec = this.model.contract.inputs[0]!;
-    const family = this.model.catalog.family;
+    const family = this.model.catalogModel.family;
     const { input, info } = await ctx.clock.timeAsync("preprocess", async () => {
       if (this.jpegQuality !== undefined) {
         const frame = ctx.fitted.frame;

@@ -48,7 +48,7 @@ export class FlowComponent {
   async pair(a: FittedFrame, b: FittedFrame, clock: StageClock, signal?: AbortSignal): Promise<Float32Array> {
     const [in0, in1] = this.model.contract.inputs;
     const s = this.size;
-    const mode = this.model.catalog.family.resize ?? "stretch";
+    const mode = this.model.catalogModel.family.resize ?? "stretch";
     const inputs = await clock.timeAsync("preprocess", async () => {
       const [fa, fb] = await Promise.all([a.get(mode, s), b.get(mode, s)]);
       return [tensor(in0!.name, "UINT8", [1, s, s, 3], fa.image.data), tensor(in1!.name, "UINT8", [1, s, s, 3], fb.image.data)];
@@ -61,7 +61,7 @@ export class FlowComponent {
     const s = this.size;
     const [in0, in1] = this.model.contract.inputs;
     const input = ctx.clock.timeAsync("preprocess", async () => {
-      const img = (await ctx.fitted.get(this.model.catalog.family.resize ?? "stretch", s)).image;
+      const img = (await ctx.fitted.get(this.model.catalogModel.family.resize ?? "stretch", s)).image;
       return tensor(in1!.name, "UINT8", [1, s, s, 3], img.data);
     });
     // Set before the first await, so that frames pair in the order they arrive.

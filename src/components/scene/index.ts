@@ -1,5 +1,6 @@
 import type { Analyzer, ArtifactSetup, Component, ComponentSetup, FrameContext } from "../../pipeline/component.js";
-import { SceneArtifact } from "./artifact.js";
+import { openTopK } from "../top-k.js";
+import { PLACES365_LABELS } from "./labels.js";
 import { SceneComponent, type SceneResult } from "./scene.js";
 
 declare module "../../pipeline/pipeline.js" {
@@ -19,8 +20,9 @@ export class SceneAnalyzer implements Analyzer<SceneResult> {
     return this.component.analyze(ctx, signal);
   }
 
-  artifact(a: ArtifactSetup): Promise<SceneArtifact> {
-    return SceneArtifact.create(a.runDir, this.component.topK, undefined, a.options);
+  /** scene/places.npz: the top-k artifact (../top-k.ts) over Places365's labels ("apartment_building/outdoor"). */
+  artifact(a: ArtifactSetup) {
+    return openTopK(a.runDir, a.options, { component: "scene", key: "scene", file: "scene/places.npz" }, this.component.topK, PLACES365_LABELS.map((l) => l.label));
   }
 }
 

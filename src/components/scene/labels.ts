@@ -13,6 +13,9 @@
 import { readFile } from "node:fs/promises";
 import { VideoAnalysisError } from "../../errors.js";
 import { softmaxRows } from "../softmax.js";
+import { topKIndices } from "../top-k.js";
+
+export { topKIndices };
 import { PLACES365_CATEGORIES } from "./places365-labels.js";
 
 export interface SceneLabel {
@@ -123,25 +126,6 @@ function checkLogits(logits: ArrayLike<number>, labels: readonly SceneLabel[], m
   }
 }
 
-/**
- * Indices of the k largest values, largest first (ties: lower index first). One pass keeping a sorted
- * buffer of k: O(n) for the usual k = 5, no full sort.
- */
-export function topKIndices(values: ArrayLike<number>, k: number): number[] {
-  const n = Math.min(k, values.length);
-  const idx: number[] = [];
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if (idx.length === n && !(v > values[idx[n - 1]!]!)) continue;
-    let pos = idx.length === n ? n - 1 : idx.length;
-    while (pos > 0 && v > values[idx[pos - 1]!]!) {
-      idx[pos] = idx[pos - 1]!;
-      pos--;
-    }
-    idx[pos] = i;
-  }
-  return idx;
-}
 
 /**
  * The k most likely scenes for one frame from the scene model's logits (`[1,365]`, pre-softmax),

@@ -24,7 +24,7 @@ export class SceneComponent {
     const s = this.model.inputSize;
     const spec = this.model.contract.inputs[0]!;
     const input = await ctx.clock.timeAsync("preprocess", async () => {
-      const img = (await ctx.fitted.get(this.model.catalog.family.resize ?? "center_crop", s)).image;
+      const img = (await ctx.fitted.get(this.model.catalogModel.family.resize ?? "center_crop", s)).image;
       return tensor(spec.name, "UINT8", [1, s, s, 3], img.data);
     });
     const out = await this.model.infer([input], signal, ctx.clock);
