@@ -34,11 +34,7 @@ export { imageClassifier, type ClassifierResult, type ImageClassifierSettings } 
 export { openTopK, topKIndices, type ClassScore } from "./components/top-k.js";
 export { normalizeNhwcToNchw } from "./preprocess/normalize.js";
 export { NORMALIZATIONS } from "./catalog/normalization.js";
-export type { DepthMap } from "./components/depth/depth.js";
-export type { FlowField } from "./components/flow/flow.js";
-export type { ClipFrameResult } from "./components/clip/clip.js";
-export type { SceneResult } from "./components/scene/scene.js";
-export type { ScenePrediction, SceneLabel } from "./components/scene/labels.js";
+export type { DepthMap, FlowField, ClipFrameResult, SceneResult, ScenePrediction, SceneLabel } from "./components/builtins.js";
 export { MANIFEST_FILE, MANIFEST_VERSION, type Manifest } from "./artifacts/manifest.js";
 export {
   Detections, ByteTrack, YoloDecoder, decodeYolo, decodeEnd2End, COCO80_NAMES, yoloClassNames, readOnnxMetadata, formatMot, parseMot,

@@ -11,6 +11,17 @@ import { scene } from "./scene/index.js";
  */
 export const BUILTIN_COMPONENTS: readonly Component[] = [depth, flow, clip, scene, detections];
 
+/** The built-ins by name, for the manager's typed single-frame calls (depth(), detect()...). */
+export const BUILTIN = { depth, flow, clip, scene, detections } as const;
+
+export { flowBetween } from "./flow/index.js";
+export { openClipText, type ClipTextEmbedder } from "./clip/index.js";
+export type { DepthMap } from "./depth/depth.js";
+export type { FlowField } from "./flow/flow.js";
+export type { ClipFrameResult } from "./clip/clip.js";
+export type { SceneResult } from "./scene/scene.js";
+export type { ScenePrediction, SceneLabel } from "./scene/labels.js";
+
 /** The artifacts the built-in families write, relative to a run folder (SPEC section 4). */
 export const ARTIFACT_FILES: readonly string[] = BUILTIN_COMPONENTS.flatMap((c) => c.files).sort();
 

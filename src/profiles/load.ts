@@ -15,7 +15,7 @@ type Path = (string | number)[];
 /** One problem of a profile, located: what PROFILE_INVALID errors carry in `details.issues`. */
 export interface LocatedIssue {
   file: string;
-  /** Dotted key path with [i] for list items: `components.core_clip.prompts[3]`; "" for the whole file. */
+  /** Dotted key path with [i] for list items: `routing.fallbacks[0].to`; "" for the whole file. */
   keyPath: string;
   /** 1-based line and column in the file. */
   line: number;
@@ -287,13 +287,16 @@ export function parseProfile(text: string, file: string, options: LoadProfileOpt
     if (emb.models_dir) emb.models_dir = abs(emb.models_dir);
     for (const [k, v] of Object.entries(emb.models)) emb.models[k] = abs(v);
   }
+  // Files a component names: `*_path` keys (CLIP's bpe_path), and a component of one's own's module,
+  // labels and (embedded) model file.
   for (const [name, c] of Object.entries(profile.components)) {
-    if (!c || BUILTIN_SETTINGS.has(name)) continue;
-    const own = c as Record<string, unknown>;
-    for (const key of ["module", "labels", ...(emb ? ["model"] : [])]) if (typeof own[key] === "string") own[key] = abs(own[key] as string);
+    if (!c) continue;
+    const settings = c as Record<string, unknown>;
+    const own = BUILTIN_SETTINGS.has(name) ? [] : ["module", "labels", ...(emb ? ["model"] : [])];
+    for (const key of Object.keys(settings)) {
+      if ((key.endsWith("_path") || own.includes(key)) && typeof settings[key] === "string") settings[key] = abs(settings[key] as string);
+    }
   }
-  const clip = profile.components.core_clip;
-  if (clip?.bpe_path) clip.bpe_path = abs(clip.bpe_path);
   if (profile.output.dir) profile.output.dir = abs(profile.output.dir);
   return profile;
 }

@@ -34,7 +34,9 @@ export interface DetectionsData {
   rowFrame: Float64Array;
 }
 
+/** A per-frame top-k artifact (the scene family's, an image classifier's): its component and top labels. */
 export interface SceneData extends Timed {
+  component: string;
   /** Top label and its probability per row. */
   label: string[];
   score: Float32Array;
@@ -61,7 +63,9 @@ export interface RunData {
   dir: string;
   manifest: Manifest;
   detections?: DetectionsData;
+  /** The first top-k artifact (the scene family's when the run has one); `labels` has them all. */
   scene?: SceneData;
+  labels: SceneData[];
   clip?: ClipData;
   depth?: MapData;
   flow?: MapData;
@@ -89,17 +93,19 @@ export async function loadRun(dir: string, given?: Manifest): Promise<RunData> {
   if (!manifest || typeof manifest !== "object" || !manifest.video || !manifest.analysis || !Array.isArray(manifest.artifacts)) {
     throw new VideoAnalysisError("DATA_LOSS", `${path} is not a run manifest (no video, analysis or artifacts); re-create the run folder`, { details: { file: path } });
   }
-  const listed = new Set(manifest.artifacts.map((a) => a.component));
+  // Artifacts are known by the arrays the manifest says they hold, not by their component's name: a
+  // component of one's own that writes a top-k table (FrameRows, openTopK) is drawn and charted too.
+  const having = (...names: string[]) => manifest.artifacts.filter((a) => names.every((n) => a.arrays && n in a.arrays));
   const readers: NpzReader[] = [];
   const open = async (file: string) => {
     const r = await NpzReader.open(join(dir, file));
     readers.push(r);
     return r;
   };
-  const data: RunData = { dir, manifest, close: async () => void (await Promise.all(readers.map((r) => r.close()))) };
+  const data: RunData = { dir, manifest, labels: [], close: async () => void (await Promise.all(readers.map((r) => r.close()))) };
   try {
-    if (listed.has("core_object_detections")) {
-      const r = await open("core_object_detections/detections.npz");
+    for (const a of having("box", "track_id", "class_names").slice(0, 1)) {
+      const r = await open(a.path);
       const frame = (await r.array("frame_index")).data;
       const time = (await r.array("timestamp")).data;
       const track = (await r.array("track_id")).data;
@@ -125,21 +131,23 @@ export async function loadRun(dir: string, given?: Manifest): Promise<RunData> {
         rowFrame: f64(frame),
       };
     }
-    if (listed.has("scene")) {
-      const r = await open("scene/places.npz");
+    for (const a of having("top_k_labels", "top_k_scores", "frame_index")) {
+      const r = await open(a.path);
       const labels = await r.strings("top_k_labels");
       const scores = await r.array("top_k_scores");
       const k = labels.shape[1] ?? 1;
       const n = labels.shape[0] ?? 0;
-      data.scene = {
+      data.labels.push({
+        component: a.component,
         frameIndex: f64((await r.array("frame_index")).data),
         timestamp: f64((await r.array("timestamp")).data),
         label: Array.from({ length: n }, (_, i) => labels.values[i * k]!),
         score: Float32Array.from({ length: n }, (_, i) => scores.data[i * k]!),
-      };
+      });
     }
-    if (listed.has("core_clip")) {
-      const r = await open("core_clip/embeddings.npz");
+    data.scene = data.labels[0];
+    for (const a of having("prompts", "similarity", "probabilities").slice(0, 1)) {
+      const r = await open(a.path);
       data.clip = {
         frameIndex: f64((await r.array("frame_index")).data),
         timestamp: f64((await r.array("timestamp")).data),
@@ -148,13 +156,13 @@ export async function loadRun(dir: string, given?: Manifest): Promise<RunData> {
         probabilities: Float32Array.from((await r.array("probabilities")).data),
       };
     }
-    if (listed.has("core_depth_midas")) {
-      const r = await open("core_depth_midas/depth.npz");
+    for (const a of having("depth", "frame_index").slice(0, 1)) {
+      const r = await open(a.path);
       const { shape } = await r.info("depth");
       data.depth = { reader: r, size: shape[1]!, frameIndex: f64((await r.array("frame_index")).data), timestamp: f64((await r.array("timestamp")).data) };
     }
-    if (listed.has("core_optical_flow")) {
-      const r = await open("core_optical_flow/flow.npz");
+    for (const a of having("flow", "next_frame_index").slice(0, 1)) {
+      const r = await open(a.path);
       const { shape } = await r.info("flow");
       data.flow = {
         reader: r,

@@ -59,7 +59,7 @@ export const PAGE_SCRIPT = `
   }), "models-table") : el("p", { class: "empty", text: "no models listed" }));
 
   // Scene timeline: one band per run of frames with the same top label.
-  var scene = section("scene", "Scene (top label over time)");
+  var scene = section("labels", "Scene (top label over time)");
   if (D.scene && D.scene.t.length) {
     var s = D.scene, t0 = s.t[0], t1 = s.t[s.t.length - 1], step = s.t.length > 1 ? (t1 - t0) / (s.t.length - 1) : 1, span = t1 - t0 + step;
     var bar = el("div", { class: "timeline", id: "scene-timeline" }), seen = {};

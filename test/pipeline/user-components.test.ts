@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
-import { ModelManager, VideoAnalysisError } from "../../src/index.js";
+import { loadRun, ModelManager, VideoAnalysisError } from "../../src/index.js";
 import { PLACES365_LABELS } from "../../src/components/scene/labels.js";
 import { JOURNAL_FILE } from "../../src/pipeline/journal.js";
 import colour from "../support/colour-component.js";
@@ -126,6 +126,31 @@ describe("user components through main (embedded backend, people video)", { skip
       join(clean, "scene", "places.npz"),
     );
     assert.equal(out, `(${FRAMES}, 3) True True True`);
+  });
+
+  test("render and the report's reader take a user's top-k artifact like scene's: its caption is drawn", async () => {
+    const out = join(tmp.dir, "classifier-only");
+    const p = writeProfile("classifier-only", `  places_again: { family: image_classifier, model: ${PLACES}, labels: ${LABELS}, resize: stretch_crop_bilinear }`);
+    const r = await main(p, out);
+    assert.equal(r.code, 0, r.stderr);
+    const run = await loadRun(out);
+    try {
+      assert.deepEqual(run.labels.map((l) => [l.component, l.label.length]), [["places_again", FRAMES]]);
+      assert.equal(run.scene?.component, "places_again");
+    } finally {
+      await run.close();
+    }
+    const frame0 = async (extra: string[]) => {
+      const mp4 = join(tmp.dir, `render-${extra.join("")}.mp4`);
+      await exec("node", [CLI, "render", out, "--out", mp4, "--quiet", ...extra], { cwd: repoRoot });
+      const count = (await exec("ffprobe", ["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", mp4])).stdout.trim();
+      assert.equal(count, String(FRAMES));
+      return (await exec("ffmpeg", ["-v", "error", "-i", mp4, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], { encoding: "buffer", maxBuffer: 64 << 20 })).stdout;
+    };
+    const withCaption = await frame0(["--layers", "caption"]);
+    const without = await frame0(["--no-layers", "caption"]);
+    assert.equal(withCaption.length, without.length);
+    assert.notDeepEqual(withCaption, without, "the caption layer drew nothing from the classifier's artifact");
   });
 
   test("SIGKILL mid-run, then --resume: array-equal to the clean run, the user's artifacts included", async () => {

@@ -1,4 +1,5 @@
 import { diffRepository, generateRepository, writeRepository } from "../../triton-repo/index.js";
+import { DETECTIONS } from "../../catalog/settings.js";
 import { parseCommandArgs, required, usageError, type Command } from "../command.js";
 import { loadProfile } from "../../profiles/index.js";
 
@@ -18,7 +19,7 @@ export const tritonRepoCommand: Command = {
     const architectures = [...(values.architecture ?? [])];
     let tracks = values.tracks ?? false;
     if (values.profile) {
-      const det = (await loadProfile(values.profile)).components.core_object_detections;
+      const det = (await loadProfile(values.profile)).components[DETECTIONS];
       if (det?.enabled && (det.output_format === "end2end" || det.input === "jpeg")) {
         tracks = true;
         if (det.architecture && !architectures.includes(det.architecture)) architectures.push(det.architecture);
