@@ -219,6 +219,10 @@ export class ModelManager {
     for (const m of this.ownModels) {
       const where = `components.${m.component}`;
       if (this.embeddedFiles) {
+        // In process a catalog model's name means its ensemble (the SDK's preprocessing): another model may not take it.
+        if (findModel(m.name)) {
+          throw new VideoAnalysisError("INVALID_ARGUMENT", `${where}: its model is called ${m.name}, which is a catalog model's name; name the component (or its model) otherwise`, { model: m.name });
+        }
         if (!m.file || !existsSync(m.file)) {
           throw new VideoAnalysisError("NOT_FOUND", `${where}: its model file ${m.file ?? "(none named)"} does not exist; set ${where}.model to an .onnx file (relative to the profile's folder)`, {
             model: m.name,

@@ -105,6 +105,9 @@ describe("user components through main (embedded backend, people video)", { skip
     assert.equal(used.colour.calls, FRAMES);
     assert.deepEqual(used.colour.contract.inputs, [{ name: "pixels", datatype: "FP32", shape: [1, 3, 8, 8] }]);
     assert.equal(used.places_again.family, "image_classifier");
+    // The ONNX export itself, fed by the classifier's own normalisation (not the catalog's ensemble).
+    assert.equal(used.places_again.name, "places_again");
+    assert.deepEqual(used.places_again.contract.inputs, [{ name: "input", datatype: "FP32", shape: [1, 3, 224, 224] }]);
     assert.equal(m.resolved_model_mapping.places_again.reason, "named by components.places_again");
   });
 
@@ -227,7 +230,7 @@ describe("user components: the API and the errors", { timeout: 120_000 }, () => 
       const frame = { width: 32, height: 32, data: new Uint8Array(32 * 32 * 3) };
       await assert.rejects(async () => {
         for await (const _ of mm.process([frame])) void _;
-      }, /components\.c\.labels: .*three\.txt has 3 labels, places365_resnet50_224 gives 365 classes/);
+      }, /components\.c\.labels: .*three\.txt has 3 labels, .*places365_resnet50_224\.onnx gives 365 classes/);
     } finally {
       await mm.close();
     }
@@ -240,6 +243,17 @@ describe("user components: the API and the errors", { timeout: 120_000 }, () => 
       await assert.rejects(async () => {
         for await (const _ of mm.process([frame])) void _;
       }, (e: unknown) => e instanceof VideoAnalysisError && e.code === "NOT_FOUND" && /components\.c: its model file .*nope\.onnx does not exist/.test(e.message));
+    } finally {
+      await mm.close();
+    }
+  });
+
+  test("an embedded model may not take a catalog model's name (it would be called as that ensemble)", async () => {
+    const mm = await ModelManager.fromProfile({ ...base, components: { midas_256: { family: "image_classifier", model: PLACES } } });
+    try {
+      await assert.rejects(async () => {
+        for await (const _ of mm.process([{ width: 32, height: 32, data: new Uint8Array(32 * 32 * 3) }])) void _;
+      }, /components\.midas_256: its model is called midas_256, which is a catalog model's name/);
     } finally {
       await mm.close();
     }

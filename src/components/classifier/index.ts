@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import { basename } from "node:path";
 import { z } from "zod";
 import type { Normalization, ResizeMode } from "../../catalog/types.js";
 import { modelClassNames } from "../../detections/class-names.js";
@@ -75,7 +74,7 @@ export function imageClassifier(name: string, raw: unknown): Component {
     files: [file],
     models: (_settings, profile) =>
       profile.backend.embedded
-        ? [{ slot: name, name: basename(s.model).replace(/\.onnx$/i, ""), file: s.model, family: "image_classifier" }]
+        ? [{ slot: name, name, file: s.model, family: "image_classifier" }]
         : [{ slot: name, name: s.model, family: "image_classifier" }],
     async open(setup: ComponentSetup) {
       const m = setup.model(name);
@@ -116,7 +115,7 @@ class ClassifierAnalyzer implements Analyzer<ClassifierResult> {
     this.classes = c;
     this.labels = s.labels ? readLabels(s.labels, name) : modelClassNames(modelFile, c);
     if (this.labels.length !== c) {
-      throw new VideoAnalysisError("INVALID_ARGUMENT", `components.${name}.labels: ${s.labels} has ${this.labels.length} labels, ${model.callName} gives ${c} classes`, { model: model.callName });
+      throw new VideoAnalysisError("INVALID_ARGUMENT", `components.${name}.labels: ${s.labels} has ${this.labels.length} labels, ${s.model} gives ${c} classes`, { model: model.callName });
     }
     this.norm = { divisor: 255, mean: s.mean, std: s.std, description: `x/255, mean ${s.mean.join("/")}, std ${s.std.join("/")}` };
   }
