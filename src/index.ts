@@ -25,7 +25,7 @@ export type { Component, Analyzer, ComponentSetup, ComponentModel, ArtifactSetup
 // Building blocks of a family of one's own (README, "Your own components"): per-frame tables and streamed maps
 // written as .npz, resumable with no code of the component's; the generic image classifier is the worked example.
 export {
-  FrameRows, MapStream, ArrayLog, openNpz, type FrameRowsSpec, type RowSpec, type ArtifactSink, type ArtifactOptions, type MapOptions,
+  FrameRows, FrameStamps, MapStream, ArrayLog, openNpz, type FrameRowsSpec, type RowSpec, type ArtifactSink, type ArtifactOptions, type MapOptions,
 } from "./pipeline/artifact.js";
 export { Column, int64Of } from "./pipeline/columns.js";
 export { FittedFrame, type FittedImage } from "./pipeline/frame.js";

@@ -5,7 +5,8 @@ import { join, resolve } from "node:path";
 import { MANIFEST_FILE, sdkVersion, type Manifest } from "../artifacts/manifest.js";
 import { VideoAnalysisError } from "../errors.js";
 import { JOURNAL_FILE } from "../pipeline/journal.js";
-import type { ModelManager, RunResult } from "../pipeline/model-manager.js";
+import type { ModelManager } from "../pipeline/model-manager.js";
+import type { RunResult } from "../pipeline/video-run.js";
 import type { Progress } from "../pipeline/progress.js";
 import type { Profile } from "../profiles/schema.js";
 

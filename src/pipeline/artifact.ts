@@ -136,6 +136,33 @@ export function toFloat16Bits(values: Float32Array): Uint16Array {
   return out;
 }
 
+/**
+ * The per-frame columns an artifact ends with: `frame_index` int64, `timestamp` float64 and
+ * `source_frame_index` int64 [F] (the frame's number in the video). Journaled like any Column.
+ */
+export class FrameStamps {
+  readonly index = new Column(Float64Array);
+  readonly time = new Column(Float64Array);
+  readonly source = new Column(Float64Array);
+
+  get rows(): number {
+    return this.index.rows;
+  }
+
+  push(r: FrameResult): void {
+    this.index.push(r.index);
+    this.time.push(r.timestamp);
+    this.source.push(r.sourceIndex);
+  }
+
+  async write(log: ArrayLog, w: NpzWriter): Promise<void> {
+    const n = this.rows;
+    await log.write(w, "frame_index", "int64", [n], int64Of(this.index.values()));
+    await log.write(w, "timestamp", "float64", [n], this.time.values());
+    await log.write(w, "source_frame_index", "int64", [n], int64Of(this.source.values()));
+  }
+}
+
 /** One column of a FrameRows artifact: `width` values per frame (shape [F] for 1, [F, width] otherwise). */
 export interface RowSpec {
   name: string;
@@ -173,9 +200,7 @@ const ROW_TYPES = { float32: Float32Array, float64: Float64Array, int32: Int32Ar
 export class FrameRows<R> implements ArtifactSink {
   readonly component: string;
   private readonly cols: Column<Numeric>[];
-  private readonly index = new Column(Float64Array);
-  private readonly time = new Column(Float64Array);
-  private readonly source = new Column(Float64Array);
+  private readonly stamps = new FrameStamps();
   private readonly log = new ArrayLog();
 
   private constructor(
@@ -197,7 +222,8 @@ export class FrameRows<R> implements ArtifactSink {
 
   /** The journal's column order (frame index and time first, then the spec's, then the source index). */
   get journal() {
-    return { writer: this.writer, columns: [this.index, this.time, ...this.cols, this.source] };
+    const t = this.stamps;
+    return { writer: this.writer, columns: [t.index, t.time, ...this.cols, t.source] };
   }
 
   async write(r: FrameResult): Promise<void> {
@@ -206,22 +232,18 @@ export class FrameRows<R> implements ArtifactSink {
     const rows = this.spec.row(v);
     if (rows.length !== this.cols.length) throw new RangeError(`${this.component}: a row has ${rows.length} columns, the artifact ${this.cols.length}`);
     rows.forEach((x, i) => this.cols[i]!.pushRow(x));
-    this.index.push(r.index);
-    this.time.push(r.timestamp);
-    this.source.push(r.sourceIndex);
+    this.stamps.push(r);
   }
 
   async finish(): Promise<ArtifactRecord> {
     const w = this.writer;
-    const n = this.index.rows;
+    const n = this.stamps.rows;
     for (const [i, c] of this.spec.columns.entries()) {
       const width = c.width ?? 1;
       await this.log.write(w, c.name, c.dtype, width === 1 ? [n] : [n, width], this.cols[i]!.values());
     }
     await this.spec.extra?.({ strings: (name, values, shape) => this.log.writeStrings(w, name, values, shape) }, this.cols.map((c) => c.values()), n);
-    await this.log.write(w, "frame_index", "int64", [n], int64Of(this.index.values()));
-    await this.log.write(w, "timestamp", "float64", [n], this.time.values());
-    await this.log.write(w, "source_frame_index", "int64", [n], int64Of(this.source.values()));
+    await this.stamps.write(this.log, w);
     await w.close();
     return this.log.record(this.component, w, this.runDir, n);
   }

@@ -430,16 +430,6 @@ export class ModelManager {
     return this.adhoc.map((h) => h.usage());
   }
 
-  /**
-   * Analyses many videos (files, folders, globs), `jobs` at a time, one run folder each under `out`, and
-   * writes batch.json there: see runBatch in src/batch (loaded only when called: batch sits above the pipeline).
-   */
-  async batch(videos: string[], options: import("../batch/batch.js").BatchOptions): Promise<import("../batch/batch.js").BatchReport> {
-    this.check();
-    const { runBatch } = await import("../batch/batch.js");
-    return runBatch(this, videos, options);
-  }
-
   /** Releases the backend (when the manager created it). The manager is unusable afterwards. */
   async close(): Promise<void> {
     if (this.closed) return;

@@ -7,7 +7,7 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, stat
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
-import type { BatchProgress, BatchReport } from "../../src/batch/batch.js";
+import { runBatch, type BatchProgress, type BatchReport } from "../../src/batch/batch.js";
 import { ModelManager } from "../../src/pipeline/model-manager.js";
 import { CLI, filesUnder, tempDir } from "../pipeline/support.js";
 import { repoRoot, skipUnlessTestdata } from "../support/testdata.js";
@@ -118,7 +118,7 @@ describe("batch: many videos, one run folder each", { skip }, () => {
     const seen: BatchProgress[] = [];
     try {
       const inputs = [join(tmp.dir, "twins", "a", "same.mp4"), join(tmp.dir, "twins", "b", "same.mp4"), clips[3]!];
-      const rep = await mm.batch(inputs, { out: join(tmp.dir, "out-api"), jobs: 2, onProgress: (p) => seen.push(p) });
+      const rep = await runBatch(mm, inputs, { out: join(tmp.dir, "out-api"), jobs: 2, onProgress: (p) => seen.push(p) });
       assert.deepEqual(rep.counts, { pending: 0, running: 0, done: 3, skipped: 0, failed: 0 });
       const names = rep.videos.map((v) => v.run_dir.split("/").pop()!);
       assert.match(names[0]!, /^same-[0-9a-f]{8}$/);

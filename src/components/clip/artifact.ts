@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { NpzWriter, NpyArrayStream } from "../../artifacts/npz.js";
-import { ArrayLog, openNpz, type ArtifactOptions, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
-import { Column, int64Of } from "../../pipeline/columns.js";
+import { ArrayLog, FrameStamps, openNpz, type ArtifactOptions, type ArtifactRecord, type ArtifactSink } from "../../pipeline/artifact.js";
+import { Column } from "../../pipeline/columns.js";
 import type { FrameResult } from "../../pipeline/pipeline.js";
 
 /**
@@ -15,9 +15,7 @@ import type { FrameResult } from "../../pipeline/pipeline.js";
  */
 export class ClipArtifact implements ArtifactSink {
   readonly component = "core_clip" as const;
-  private readonly index = new Column(Float64Array);
-  private readonly time = new Column(Float64Array);
-  private readonly source = new Column(Float64Array);
+  private readonly stamps = new FrameStamps();
   private readonly similarity: Column<Float32Array>;
   private readonly probabilities: Column<Float32Array>;
   private readonly top: Column<Int32Array>;
@@ -38,7 +36,7 @@ export class ClipArtifact implements ArtifactSink {
   }
 
   get journal() {
-    return { writer: this.writer, columns: [this.index, this.time, this.similarity, this.probabilities, this.top, this.source] };
+    return { writer: this.writer, columns: [this.stamps.index, this.stamps.time, this.similarity, this.probabilities, this.top, this.stamps.source] };
   }
 
   get path(): string {
@@ -64,25 +62,21 @@ export class ClipArtifact implements ArtifactSink {
     this.similarity.pushRow(c.similarity);
     this.probabilities.pushRow(c.probabilities);
     this.top.pushRow(c.top.slice(0, this.topK).map((t) => t.index));
-    this.index.push(r.index);
-    this.time.push(r.timestamp);
-    this.source.push(r.sourceIndex);
+    this.stamps.push(r);
   }
 
   async finish(): Promise<ArtifactRecord> {
     const w = this.writer;
     const shape = await this.stream.end();
     this.log.add("image_embeddings", "float32", shape);
-    const n = this.index.rows;
+    const n = this.stamps.rows;
     const p = this.prompts.length;
     await this.log.write(w, "text_embeddings", "float32", [p, this.dim], this.text);
     await this.log.writeStrings(w, "prompts", this.prompts);
     await this.log.write(w, "similarity", "float32", [n, p], this.similarity.values());
     await this.log.write(w, "probabilities", "float32", [n, p], this.probabilities.values());
     await this.log.write(w, "top_k_indices", "int32", [n, this.topK], this.top.values());
-    await this.log.write(w, "frame_index", "int64", [n], int64Of(this.index.values()));
-    await this.log.write(w, "timestamp", "float64", [n], this.time.values());
-    await this.log.write(w, "source_frame_index", "int64", [n], int64Of(this.source.values()));
+    await this.stamps.write(this.log, w);
     await w.close();
     return this.log.record(this.component, w, this.runDir, n);
   }

@@ -1,6 +1,5 @@
 import { join } from "node:path";
-import { ArrayLog, MapStream, type ArtifactRecord, type ArtifactSink, type MapOptions } from "../../pipeline/artifact.js";
-import { Column, int64Of } from "../../pipeline/columns.js";
+import { ArrayLog, FrameStamps, MapStream, type ArtifactRecord, type ArtifactSink, type MapOptions } from "../../pipeline/artifact.js";
 import type { FrameResult } from "../../pipeline/pipeline.js";
 
 /**
@@ -12,9 +11,7 @@ import type { FrameResult } from "../../pipeline/pipeline.js";
  */
 export class DepthArtifact implements ArtifactSink {
   readonly component = "core_depth_midas" as const;
-  private readonly index = new Column(Float64Array);
-  private readonly time = new Column(Float64Array);
-  private readonly source = new Column(Float64Array);
+  private readonly stamps = new FrameStamps();
   private readonly log = new ArrayLog();
 
   private constructor(
@@ -25,7 +22,7 @@ export class DepthArtifact implements ArtifactSink {
   ) {}
 
   get journal() {
-    return { writer: this.map.writer, columns: [this.index, this.time, this.source] };
+    return { writer: this.map.writer, columns: [this.stamps.index, this.stamps.time, this.stamps.source] };
   }
 
   get path(): string {
@@ -42,18 +39,14 @@ export class DepthArtifact implements ArtifactSink {
     if (!d) return;
     if (d.width !== this.size || d.height !== this.size) throw new RangeError(`depth map ${d.width}x${d.height} in a ${this.size}x${this.size} artifact`);
     await this.map.write(d.data);
-    this.index.push(r.index);
-    this.time.push(r.timestamp);
-    this.source.push(r.sourceIndex);
+    this.stamps.push(r);
   }
 
   async finish(): Promise<ArtifactRecord> {
     await this.map.end(this.log);
     const w = this.map.writer;
-    const n = this.index.rows;
-    await this.log.write(w, "frame_index", "int64", [n], int64Of(this.index.values()));
-    await this.log.write(w, "timestamp", "float64", [n], this.time.values());
-    await this.log.write(w, "source_frame_index", "int64", [n], int64Of(this.source.values()));
+    const n = this.stamps.rows;
+    await this.stamps.write(this.log, w);
     await this.log.write(w, "frame_size", "int32", [2], Int32Array.from(this.frameSize));
     await w.close();
     return this.log.record(this.component, w, this.runDir, n);
