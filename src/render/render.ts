@@ -94,16 +94,17 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
         : Math.min(planFrames(meta, {}).estimatedFrames, Number.isFinite(end) ? Math.ceil((end - meta.startTime) * meta.frameRate) + 1 : Infinity);
     const layers = layersFor(run, options.layers);
     const color = await probeColor(video, meta.streamIndex);
-    const annotator = await Annotator.create(run, layers, meta.displayWidth, meta.displayHeight);
+    // Both ffmpegs start before the glyphs are rendered (sharp, ~0.1 s), so their start-up overlaps it.
     const reader = readFrames(video, { ...(rate === "analysis" ? { fps: m.analysis.fps } : {}), pixelFormat: "yuv420p", metadata: meta, ...(signal ? { signal } : {}) });
     reader.on("error", () => {});
-    encoder = new Mp4Encoder(options.out, {
-      width: meta.displayWidth, height: meta.displayHeight, fps, color: color.tags,
-      ...(options.crf !== undefined ? { crf: options.crf } : {}), ...(options.preset ? { preset: options.preset } : {}),
-    });
-    const expected = run.detections?.frames.timestamp ?? run.scene?.timestamp ?? run.clip?.timestamp ?? run.depth?.timestamp;
     let frames = 0;
     try {
+      encoder = new Mp4Encoder(options.out, {
+        width: meta.displayWidth, height: meta.displayHeight, fps, color: color.tags,
+        ...(options.crf !== undefined ? { crf: options.crf } : {}), ...(options.preset ? { preset: options.preset } : {}),
+      });
+      const annotator = await Annotator.create(run, layers, meta.displayWidth, meta.displayHeight);
+      const expected = run.detections?.frames.timestamp ?? run.scene?.timestamp ?? run.clip?.timestamp ?? run.depth?.timestamp;
       for await (const f of reader) {
         if (rate === "analysis") {
           if (frames >= m.analysis.frames) break;
