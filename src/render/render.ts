@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { VideoAnalysisError } from "../errors.js";
-import { probeColor } from "../video/color.js";
+import { probeColors } from "../video/color.js";
 import { readFrames } from "../video/frame-reader.js";
 import { planFrames } from "../video/frame-plan.js";
 import { probeVideo } from "../video/metadata.js";
@@ -79,7 +79,9 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
   let encoder: Mp4Encoder | undefined;
   try {
     const video = runVideo(run, options.video);
-    const meta = await probeVideo(video);
+    // No end-of-file check here (a second ffprobe, ~0.3 s on a busy machine): a truncated video fails in
+    // the reader, at its end, and no file is left.
+    const [meta, colors] = await Promise.all([probeVideo(video, { checkEnd: false }), probeColors(video)]);
     const m = run.manifest;
     const rate = options.rate ?? "analysis";
     if (rate !== "analysis" && rate !== "source") throw new VideoAnalysisError("INVALID_ARGUMENT", `rate must be "analysis" or "source", got "${String(rate)}"`);
@@ -93,7 +95,7 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
         ? m.analysis.frames
         : Math.min(planFrames(meta, {}).estimatedFrames, Number.isFinite(end) ? Math.ceil((end - meta.startTime) * meta.frameRate) + 1 : Infinity);
     const layers = layersFor(run, options.layers);
-    const color = await probeColor(video, meta.streamIndex);
+    const color = colors.get(meta.streamIndex) ?? { matrix: "bt601", tags: {} };
     // Both ffmpegs start before the glyphs are rendered (sharp, ~0.1 s), so their start-up overlaps it.
     const reader = readFrames(video, { ...(rate === "analysis" ? { fps: m.analysis.fps } : {}), pixelFormat: "yuv420p", metadata: meta, ...(signal ? { signal } : {}) });
     reader.on("error", () => {});

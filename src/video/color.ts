@@ -26,26 +26,29 @@ export function matrixOf(colorSpace: string | undefined): YuvMatrix {
   return "bt601";
 }
 
-/** Reads the colour tags of stream `streamIndex` of `path` (one short ffprobe, no decoding). */
-export async function probeColor(path: string, streamIndex: number): Promise<VideoColor> {
+/** The colour tags of every video stream of `path`, by stream index (one short ffprobe, no decoding). */
+export async function probeColors(path: string): Promise<Map<number, VideoColor>> {
   let out: string;
   try {
     ({ stdout: out } = await run(ffprobePath(), [
-      "-v", "error", "-select_streams", String(streamIndex),
-      "-show_entries", "stream=color_space,color_primaries,color_transfer,color_range", "-of", "json", ffmpegFileUrl(path),
+      "-v", "error", "-select_streams", "v",
+      "-show_entries", "stream=index,color_space,color_primaries,color_transfer,color_range", "-of", "json", ffmpegFileUrl(path),
     ]));
   } catch (e) {
     throw new VideoAnalysisError("IO_ERROR", `ffprobe could not read the colour tags of ${path} (${(e as Error).message.split("\n")[0]}); check the file, or install ffmpeg / set FFPROBE_PATH`, {
       details: { file: path },
     });
   }
-  const s = (JSON.parse(out) as { streams?: Array<Record<string, string>> }).streams?.[0] ?? {};
-  // "unknown" and "reserved" say nothing: left out, so the output is not tagged with them either.
-  const tag = (k: string) => (s[k] && s[k] !== "unknown" && s[k] !== "reserved" ? s[k] : undefined);
-  const tags: VideoColor["tags"] = {};
-  if (tag("color_space")) tags.colorSpace = tag("color_space");
-  if (tag("color_primaries")) tags.colorPrimaries = tag("color_primaries");
-  if (tag("color_transfer")) tags.colorTransfer = tag("color_transfer");
-  if (tag("color_range")) tags.colorRange = tag("color_range");
-  return { matrix: matrixOf(tags.colorSpace), tags };
+  const colors = new Map<number, VideoColor>();
+  for (const s of (JSON.parse(out) as { streams?: Array<Record<string, string | number>> }).streams ?? []) {
+    // "unknown" and "reserved" say nothing: left out, so the output is not tagged with them either.
+    const tag = (k: string) => (typeof s[k] === "string" && s[k] !== "unknown" && s[k] !== "reserved" ? (s[k] as string) : undefined);
+    const tags: VideoColor["tags"] = {};
+    if (tag("color_space")) tags.colorSpace = tag("color_space");
+    if (tag("color_primaries")) tags.colorPrimaries = tag("color_primaries");
+    if (tag("color_transfer")) tags.colorTransfer = tag("color_transfer");
+    if (tag("color_range")) tags.colorRange = tag("color_range");
+    colors.set(Number(s.index), { matrix: matrixOf(tags.colorSpace), tags });
+  }
+  return colors;
 }
