@@ -11,6 +11,9 @@
  * - A 10-minute run (the people video looped into /tmp with ffmpeg, analysed by `main` with the embedded
  *   profile and the real YOLO11n at --fps): report.html's size and the time to write it; then that run
  *   rendered at the source rate with this process's peak RSS sampled (memory stays flat).
+ * - --report-cost: what report.html costs `main` on bench pipeline's 60 s 1080p30 input (embedded profile,
+ *   contract models, 5 fps): main with and without the report (alternated, twice each), writeReport
+ *   alone, and the reader's decode alone as the report asks for it (the analysed frames again, full size).
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
@@ -27,6 +30,7 @@ import { ffmpegFileUrl, ffmpegPath } from "../src/video/ffmpeg-tools.js";
 import { selectExpression } from "../src/video/frame-plan.js";
 import { probeVideo } from "../src/video/metadata.js";
 import { repoRoot, testdata } from "../test/support/testdata.js";
+import { benchVideo, childrenCpuSeconds } from "./pipeline.js";
 import { percentile, printTable } from "./stats.js";
 
 const PROFILE = join(repoRoot, "profiles", "embedded_cpu.yaml");
@@ -82,6 +86,64 @@ async function analyse(video: string, out: string, fps: number, maxFrames?: numb
   }
 }
 
+/** Wall and CPU seconds of `f` (this process and its children that ended: ffmpeg, ffprobe). */
+async function measured<T>(f: () => Promise<T>): Promise<{ value: T; s: number; cpuS: number }> {
+  const cpu = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6 + (childrenCpuSeconds() ?? Number.NaN);
+  };
+  const t0 = performance.now();
+  const c0 = cpu();
+  const value = await f();
+  return { value, s: +((performance.now() - t0) / 1000).toFixed(2), cpuS: +(cpu() - c0).toFixed(2) };
+}
+
+/**
+ * The report's cost to `main`: its second decode of the video (the picker's and the track crops' frames)
+ * against the run itself, on the 60 s 1080p30 input of bench pipeline.
+ */
+async function reportCost(work: string, log: (s: string) => void): Promise<Array<Record<string, unknown>>> {
+  const cache = process.env.VIDEO_SDK_BENCH_CACHE ?? join(tmpdir(), "video-analysis-bench");
+  const video = await benchVideo(cache, 60);
+  const fps = 5;
+  const rows: Array<Record<string, unknown>> = [];
+  const main = async (report: boolean, i: number) => {
+    const out = join(work, `report-cost-${report}-${i}`);
+    rmSync(out, { recursive: true, force: true });
+    const mm = await ModelManager.fromProfile(PROFILE, { overrides: { analysis: { fps }, output: { report } } });
+    try {
+      return await measured(() => mm.run(video, { out }));
+    } finally {
+      await mm.close();
+    }
+  };
+  let runDir = "";
+  for (let i = 0; i < 2; i++)
+    for (const report of [false, true]) {
+      const m = await main(report, i);
+      if (report) runDir = m.value.out;
+      rows.push({ what: `main, report ${report ? "on" : "off"}`, s: m.s, cpu_s: m.cpuS });
+      log(`report cost: ${JSON.stringify(rows.at(-1))}`);
+    }
+  const { readFrames } = await import("../src/video/frame-reader.js");
+  for (let i = 0; i < 2; i++) {
+    const r = await measured(() => writeReport(runDir));
+    rows.push({ what: "writeReport alone", s: r.s, cpu_s: r.cpuS });
+    const d = await measured(async () => {
+      let n = 0;
+      const reader = readFrames(video, { fps });
+      for await (const f of reader) {
+        n++;
+        reader.recycle(f.data);
+      }
+      return n;
+    });
+    rows.push({ what: `its decode alone (${d.value} frames, full size, rgb24)`, s: d.s, cpu_s: d.cpuS });
+    log(`report cost: ${JSON.stringify(rows.slice(-2))}`);
+  }
+  return rows;
+}
+
 /**
  * The two ways of drawing the labels' text, on the same 768x432 frame with the same six labels: an SVG
  * overlay composited by sharp on every frame, against the glyph atlas (rendered by sharp once) blended in JS.
@@ -120,7 +182,8 @@ async function textCost(frames = 100): Promise<Record<string, number>> {
 export const renderBench: Benchmark = {
   summary: "render speed against ffmpeg alone re-encoding the same frames; report size and render memory for a 10-minute run",
   async run(argv) {
-    const { values } = parseCommandArgs({ name: "bench render", usage: "video-analysis bench render [--seconds 60] [--repeat 3] [--minutes 10] [--fps 1] [--json]" }, argv, {
+    const { values } = parseCommandArgs({ name: "bench render", usage: "video-analysis bench render [--seconds 60] [--repeat 3] [--minutes 10] [--fps 1] [--report-cost] [--json]" }, argv, {
+      "report-cost": { type: "boolean", default: false },
       seconds: { type: "string" },
       repeat: { type: "string" },
       minutes: { type: "string" },
@@ -207,12 +270,14 @@ export const renderBench: Benchmark = {
         rss_before_mib: +(rssBefore / 2 ** 20).toFixed(1), rss_peak_mib: +(peak / 2 ** 20).toFixed(1),
       };
     }
-    const result = { machine: "shared", text, speed, long };
+    const report = values["report-cost"] ? await reportCost(work, log) : undefined;
+    const result = { machine: "shared", text, speed, long, report_cost: report };
     if (values.json) console.log(JSON.stringify(result));
     else {
       printTable([text]);
       printTable(speed);
       if (long) printTable([long]);
+      if (report) printTable(report);
     }
     return 0;
   },

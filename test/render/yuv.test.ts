@@ -4,13 +4,13 @@
 // fixed-point yuv -> rgb (about 1 more): 3 levels. Where nothing is drawn the bytes must not change at all.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { join } from "node:path";
 import { after, test } from "node:test";
 import { flowRgb } from "../../src/render/annotate.js";
 import { hsvToRgb, trackColor, type Rgb } from "../../src/render/colors.js";
 import { GlyphFont } from "../../src/render/font.js";
 import { blit, fillRect, strokeRect, type RgbCanvas } from "../../src/render/raster.js";
 import { rgbToYuv, toYuv, type YuvCanvas } from "../../src/render/yuv.js";
-import { join } from "node:path";
 import { probeColors, type YuvMatrix } from "../../src/video/color.js";
 import { tempDir } from "../video/fixtures.js";
 import { readFrames } from "../../src/video/frame-reader.js";
