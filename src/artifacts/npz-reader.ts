@@ -83,13 +83,17 @@ export class NpzReader {
     return { dtype: h.descr, shape: h.shape, data: await this.elements(h, 0, n) };
   }
 
-  /** Row `i` of an array along its first axis (e.g. one depth map). */
-  async row(name: string, i: number): Promise<NpyArray> {
+  /**
+   * Row `i` of an array along its first axis (e.g. one depth map). `reuse`: a buffer of the same size
+   * to read into (the previous row's `data.buffer`, say), for a caller that reads many rows one after
+   * another without allocating each; ignored where the dtype is converted (float16, int64).
+   */
+  async row(name: string, i: number, reuse?: ArrayBufferLike): Promise<NpyArray> {
     const h = await this.header(name);
     const rows = h.shape[0] ?? 0;
     if (!(Number.isInteger(i) && i >= 0 && i < rows)) throw new RangeError(`NpzReader.row: ${name} has ${rows} rows, asked for ${i}`);
     const per = h.shape.slice(1).reduce((a, b) => a * b, 1);
-    return { dtype: h.descr, shape: h.shape.slice(1), data: await this.elements(h, i * per, per) };
+    return { dtype: h.descr, shape: h.shape.slice(1), data: await this.elements(h, i * per, per, reuse) };
   }
 
   /** A unicode array ('<U<n>') as strings. */
@@ -159,11 +163,11 @@ export class NpzReader {
     }
   }
 
-  private async elements(h: Header, first: number, count: number): Promise<NpyArray["data"]> {
+  private async elements(h: Header, first: number, count: number, reuse?: ArrayBufferLike): Promise<NpyArray["data"]> {
     const d = h.descr.replace(/^[|<=]/, "");
     const size = Number(d.slice(1));
     // Read straight into a buffer of its own (offset 0, so aligned for any typed array view).
-    const ab = new ArrayBuffer(count * size);
+    const ab = reuse && reuse.byteLength === count * size ? reuse : new ArrayBuffer(count * size);
     await this.readInto(new Uint8Array(ab), h.dataOffset + first * size, "array data");
     switch (d) {
       case "f4": return new Float32Array(ab);

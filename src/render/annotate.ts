@@ -1,6 +1,7 @@
 import { depthLut, hsvToRgb, textColorOn, trackColor, type Rgb } from "./colors.js";
 import { GlyphFont } from "./font.js";
-import { blit, colorMap, fillRect, line, strokeRect, type Canvas } from "./raster.js";
+import { blit, colorMap, fillRect, line, strokeRect, type Canvas, type RgbCanvas } from "./raster.js";
+import { toYuv, type YuvCanvas } from "./yuv.js";
 import { rowAtOrBefore, type Box, type RunData } from "./run-data.js";
 
 /** The layers a rendered frame can carry; each is drawn only when on and its artifact is in the run. */
@@ -18,6 +19,50 @@ export interface Layers {
 }
 
 export const ALL_LAYERS: Layers = { boxes: true, trails: true, depth: true, flow: true, caption: true };
+
+const WHITE: Rgb = [255, 255, 255];
+
+/** Bins of the flow inset's hue table. */
+const HUE_BINS = 4096;
+
+/**
+ * The flow inset's colours at full brightness by "diamond angle" (diamondAngle: a division per pixel
+ * instead of atan2 and HSV arithmetic): bin i holds hsvToRgb of the true angle of the direction whose
+ * diamond angle is bin i's middle.
+ */
+const HUES = (() => {
+  const t = new Float32Array(HUE_BINS * 3);
+  const px = new Uint8Array(3);
+  for (let i = 0; i < HUE_BINS; i++) {
+    const d = ((i + 0.5) * 4) / HUE_BINS;
+    // The point of the unit diamond |x| + |y| = 1 at diamond angle d, then its real angle.
+    const [x, y] = d < 1 ? [1 - d, d] : d < 2 ? [1 - d, 2 - d] : d < 3 ? [d - 3, 2 - d] : [d - 3, d - 4];
+    hsvToRgb(((Math.atan2(y, x) * 180) / Math.PI + 360) % 360, 1, 1, px, 0);
+    t.set(px, i * 3);
+  }
+  return t;
+})();
+
+/**
+ * The flow image's colour of a motion (dx, dy) at out[at..at+2]: hue its direction, brightness its length
+ * over `max` (at most 1), full saturation; hsvToRgb of the angle to within a level, for a lookup and a division.
+ */
+export function flowRgb(dx: number, dy: number, max: number, out: Uint8Array, at: number): void {
+  // Full saturation: the colour is the hue's, scaled by the brightness (hsvToRgb with s = 1).
+  const k = 3 * Math.min(HUE_BINS - 1, Math.floor(diamondAngle(dx, dy) * (HUE_BINS / 4)));
+  const v = Math.min(1, Math.sqrt(dx * dx + dy * dy) / max);
+  out[at] = HUES[k]! * v + 0.5;
+  out[at + 1] = HUES[k + 1]! * v + 0.5;
+  out[at + 2] = HUES[k + 2]! * v + 0.5;
+}
+
+/** A direction's angle measured along the unit diamond: in [0, 4), increasing with the true angle (0 for no motion). */
+function diamondAngle(dx: number, dy: number): number {
+  const s = Math.abs(dx) + Math.abs(dy);
+  if (s === 0) return 0;
+  if (dy >= 0) return dx >= 0 ? dy / s : 1 - dx / s;
+  return dx < 0 ? 2 - dy / s : 3 + dx / s;
+}
 
 /** Analysed frames a trail reaches back. */
 const TRAIL_FRAMES = 12;
@@ -57,25 +102,19 @@ export function drawBox(c: Canvas, b: Box, names: readonly string[], font: Glyph
 
 /**
  * A depth map (S x S, relative inverse depth: larger is nearer) as a w x h colour image, stretched over
- * its own range so that near is bright.
+ * the range of the image's own samples so that near is bright.
  */
-export function depthImage(map: ArrayLike<number>, size: number, w: number, h: number, lut: Uint8Array): Canvas {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (let i = 0; i < map.length; i++) {
-    const v = map[i]!;
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  const span = hi > lo ? hi - lo : 1;
-  return colorMap(map, size, size, w, h, (v) => Math.max(0, Math.min(255, Math.round(((v - lo) / span) * 255))), lut);
+export function depthImage(map: ArrayLike<number>, size: number, w: number, h: number, lut: Uint8Array): RgbCanvas {
+  return colorMap(map, size, size, w, h, lut);
 }
 
-/** Draws a run's results onto frames of its video (rgb24, the video's display size). */
+/** Draws a run's results onto frames of its video (rgb24 or yuv420p, the video's display size). */
 export class Annotator {
   private readonly lut = depthLut();
-  private depthCache: { row: number; img: Canvas } | undefined;
-  private flowCache: { row: number; img: Canvas } | undefined;
+  private depthCache: { row: number; img: RgbCanvas } | undefined;
+  private flowCache: { row: number; img: RgbCanvas } | undefined;
+  private readonly mapBuffers: Partial<Record<"depth" | "flow", ArrayBufferLike>> = {};
+  private readonly yuvCache: Partial<Record<"depth" | "flow", { rgb: RgbCanvas; img: YuvCanvas }>> = {};
   readonly thickness: number;
   readonly insetWidth: number;
   readonly insetHeight: number;
@@ -106,17 +145,19 @@ export class Annotator {
     if (c.width !== this.width || c.height !== this.height) throw new RangeError(`Annotator: frame ${c.width}x${c.height}, expected ${this.width}x${this.height}`);
     const { run, layers } = this;
     const m = 8;
+    // Insets at even coordinates: on yuv420p their chroma samples then line up with the frame's.
+    const insetX = (this.width - this.insetWidth - m) & ~1;
     let insetY = m;
     if (layers.depth && run.depth) {
       const img = await this.depthInset(t);
       if (img) {
-        this.inset(c, img, this.width - this.insetWidth - m, insetY, "depth");
-        insetY += this.insetHeight + m;
+        this.inset(c, this.inFormatOf(c, "depth", img), insetX, insetY, "depth");
+        insetY = (insetY + this.insetHeight + m + 1) & ~1;
       }
     }
     if (layers.flow && run.flow) {
       const img = await this.flowInset(t);
-      if (img) this.inset(c, img, this.width - this.insetWidth - m, insetY, "flow");
+      if (img) this.inset(c, this.inFormatOf(c, "flow", img), insetX, insetY, "flow");
     }
     const drawn: DrawnBox[] = [];
     const det = run.detections;
@@ -153,32 +194,46 @@ export class Annotator {
     }
   }
 
+  /** An inset image in the canvas's format: converted to yuv420p once per image, not once per frame. */
+  private inFormatOf(c: Canvas, key: "depth" | "flow", img: RgbCanvas): Canvas {
+    if (c.format !== "yuv420p") return img;
+    const hit = this.yuvCache[key];
+    if (hit?.rgb === img && hit.img.matrix === c.matrix) return hit.img;
+    const yuv = toYuv(img, c.matrix);
+    this.yuvCache[key] = { rgb: img, img: yuv };
+    return yuv;
+  }
+
   private inset(c: Canvas, img: Canvas, x: number, y: number, label: string): void {
-    fillRect(c, x - 1, y - 1, img.width + 2, img.height + 2, [255, 255, 255]);
+    strokeRect(c, x - 1, y - 1, x + img.width + 1, y + img.height + 1, 1, WHITE);
     blit(c, img, x, y);
     const f = this.font;
     fillRect(c, x, y, f.width(label) + 4, f.lineHeight, [0, 0, 0], 0.6);
     f.draw(c, label, x + 2, y, [255, 255, 255]);
   }
 
-  private async depthInset(t: number): Promise<Canvas | undefined> {
+  private async depthInset(t: number): Promise<RgbCanvas | undefined> {
     const d = this.run.depth!;
     const row = rowAtOrBefore(d.timestamp, t);
     if (row < 0) return undefined;
     if (this.depthCache?.row === row) return this.depthCache.img;
-    const img = depthImage((await d.reader.row("depth", row)).data, d.size, this.insetWidth, this.insetHeight, this.lut);
+    // The map is read into the previous one's buffer: a map is 1 MiB (2 for flow), read up to once a frame.
+    const map = (await d.reader.row("depth", row, this.mapBuffers.depth)).data;
+    this.mapBuffers.depth = map.buffer;
+    const img = depthImage(map, d.size, this.insetWidth, this.insetHeight, this.lut);
     this.depthCache = { row, img };
     return img;
   }
 
-  private async flowInset(t: number): Promise<Canvas | undefined> {
+  private async flowInset(t: number): Promise<RgbCanvas | undefined> {
     const fl = this.run.flow!;
     // The motion that led to the frame shown: the row ending at the latest analysed frame at or before t.
     const row = rowAtOrBefore(fl.nextTimestamp!, t);
     if (row < 0) return undefined;
     if (this.flowCache?.row === row) return this.flowCache.img;
     const s = fl.size;
-    const f = (await fl.reader.row("flow", row)).data;
+    const f = (await fl.reader.row("flow", row, this.mapBuffers.flow)).data;
+    this.mapBuffers.flow = f.buffer;
     const w = this.insetWidth;
     const h = this.insetHeight;
     const out = new Uint8Array(w * h * 3);
@@ -188,10 +243,12 @@ export class Annotator {
     const dxs = new Float32Array(w * h);
     const dys = new Float32Array(w * h);
     let max2 = 1;
+    const sxs = new Int32Array(w);
+    for (let x = 0; x < w; x++) sxs[x] = Math.min(s - 1, Math.floor(((x + 0.5) * s) / w));
     for (let y = 0; y < h; y++) {
       const sy = Math.min(s - 1, Math.floor(((y + 0.5) * s) / h));
       for (let x = 0; x < w; x++) {
-        const sx = Math.min(s - 1, Math.floor(((x + 0.5) * s) / w));
+        const sx = sxs[x]!;
         const dx = f[sy * s + sx]!;
         const dy = f[n + sy * s + sx]!;
         dxs[y * w + x] = dx;
@@ -201,12 +258,7 @@ export class Annotator {
       }
     }
     const max = Math.sqrt(max2);
-    for (let i = 0; i < w * h; i++) {
-      const dx = dxs[i]!;
-      const dy = dys[i]!;
-      const ang = ((Math.atan2(dy, dx) * 180) / Math.PI + 360) % 360;
-      hsvToRgb(ang, 1, Math.min(1, Math.sqrt(dx * dx + dy * dy) / max), out, i * 3);
-    }
+    for (let i = 0; i < w * h; i++) flowRgb(dxs[i]!, dys[i]!, max, out, i * 3);
     const img = { width: w, height: h, data: out };
     this.flowCache = { row, img };
     return img;

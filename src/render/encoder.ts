@@ -3,7 +3,9 @@ import { randomBytes } from "node:crypto";
 import { rename, rm } from "node:fs/promises";
 import type { Readable, Writable } from "node:stream";
 import { VideoAnalysisError } from "../errors.js";
+import type { VideoColor } from "../video/color.js";
 import { ErrorTail, ffmpegFileUrl, ffmpegPath } from "../video/ffmpeg-tools.js";
+import { frameByteSize } from "../video/frame-plan.js";
 
 export interface EncoderOptions {
   width: number;
@@ -14,6 +16,8 @@ export interface EncoderOptions {
   crf?: number;
   /** x264's preset (default "veryfast"). */
   preset?: string;
+  /** The source's colour tags, given to the frames (and so to the MP4): they are the source's pixels. */
+  color?: VideoColor["tags"];
 }
 
 /** The x264 arguments shared by the renderer and the bench's ffmpeg-alone baseline. */
@@ -22,9 +26,10 @@ export function x264Args(o: Pick<EncoderOptions, "crf" | "preset">): string[] {
 }
 
 /**
- * Encodes rgb24 frames written to ffmpeg's stdin into an H.264 MP4 (yuv420p, +faststart). Backpressure:
- * write() resolves once the pipe takes the frame (it waits for 'drain' when ffmpeg is behind), so at most
- * one frame waits in Node however long the video. The file appears at `path` only when finish() succeeds
+ * Encodes yuv420p frames (limited range: the frame reader's pixelFormat "yuv420p") written to ffmpeg's
+ * stdin into an H.264 MP4 (yuv420p, +faststart), with no colour conversion on the way to x264.
+ * Backpressure: write() resolves once the pipe takes the frame (it waits for 'drain' when ffmpeg is
+ * behind), so at most one frame waits in Node however long the video. The file appears at `path` only when finish() succeeds
  * (written under a temporary name, then renamed); abort() kills ffmpeg and deletes it.
  */
 export class Mp4Encoder {
@@ -39,11 +44,18 @@ export class Mp4Encoder {
     readonly path: string,
     readonly options: EncoderOptions,
   ) {
-    const { width, height, fps } = options;
+    const { width, height, fps, color } = options;
     this.temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+    // The input's colour tags (ffmpeg passes them on to x264's VUI).
+    const tags = [
+      "-color_range", "tv",
+      ...(color?.colorSpace ? ["-colorspace", color.colorSpace] : []),
+      ...(color?.colorPrimaries ? ["-color_primaries", color.colorPrimaries] : []),
+      ...(color?.colorTransfer ? ["-color_trc", color.colorTransfer] : []),
+    ];
     const args = [
       "-hide_banner", "-nostdin", "-loglevel", "error",
-      "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", `${width}x${height}`, "-framerate", String(fps), "-i", "pipe:0",
+      "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", `${width}x${height}`, "-framerate", String(fps), ...tags, "-i", "pipe:0",
       // yuv420p needs even sizes: an odd edge gets one padded row or column.
       "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
       ...x264Args(options),
@@ -70,12 +82,13 @@ export class Mp4Encoder {
   }
 
   /**
-   * Sends one frame (width * height * 3 bytes). `done` is called once the pipe no longer needs the bytes
-   * (the caller may then reuse the buffer).
+   * Sends one frame (frameByteSize bytes of the pixel format). `done` is called once the pipe no longer
+   * needs the bytes (the caller may then reuse the buffer).
    */
   async write(frame: Uint8Array, done?: () => void): Promise<void> {
     const { width, height } = this.options;
-    if (frame.byteLength !== width * height * 3) throw new RangeError(`Mp4Encoder.write: a frame is ${width * height * 3} bytes, got ${frame.byteLength}`);
+    const size = frameByteSize("yuv420p", width, height);
+    if (frame.byteLength !== size) throw new RangeError(`Mp4Encoder.write: a frame is ${size} bytes, got ${frame.byteLength}`);
     this.check();
     const ok = this.child.stdin.write(frame, () => done?.());
     this.frames++;

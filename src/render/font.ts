@@ -4,9 +4,9 @@ import { blendMask, type Canvas } from "./raster.js";
 
 /**
  * Text for the annotations: a monospace glyph atlas rendered once by sharp (librsvg + fontconfig, DejaVu
- * Sans Mono), then drawn per frame by blending the glyphs' coverage masks in JS. `bench render` on a
- * 768x432 frame with six labelled boxes: an SVG overlay composited by sharp costs 26-31 ms a frame, the
- * atlas 26-60 ms once and about 1 ms a frame (README, "Seeing a run").
+ * Sans Mono), then drawn per frame by blending the glyphs' coverage masks in JS (on rgb24 or yuv420p,
+ * raster.ts). `bench render` on a 768x432 frame with six labelled boxes: an SVG overlay composited by sharp
+ * costs 9-31 ms a frame, the atlas 9-60 ms once and 0.1-1 ms a frame (README, "Seeing a run").
  */
 export class GlyphFont {
   private constructor(

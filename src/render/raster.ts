@@ -1,11 +1,16 @@
 import type { Rgb } from "./colors.js";
+import { blendMaskYuv, blitYuv, fillRectYuv, toYuv, type YuvCanvas } from "./yuv.js";
 
-/** An rgb24 image being drawn on: row-major, 3 bytes a pixel (the frame reader's layout). */
-export interface Canvas {
+/** An rgb24 image being drawn on: row-major, 3 bytes a pixel (the frame reader's default layout). */
+export interface RgbCanvas {
+  format?: "rgb24";
   width: number;
   height: number;
   data: Uint8Array;
 }
+
+/** What the primitives below draw on: rgb24, or yuv420p planes (yuv.ts; what `render` draws on). */
+export type Canvas = RgbCanvas | YuvCanvas;
 
 /** Fills a rectangle (clipped to the canvas), blended at `alpha` (1: opaque). */
 export function fillRect(c: Canvas, x0: number, y0: number, w: number, h: number, color: Rgb, alpha = 1): void {
@@ -14,6 +19,7 @@ export function fillRect(c: Canvas, x0: number, y0: number, w: number, h: number
   const xb = Math.min(c.width, Math.round(x0 + w));
   const yb = Math.min(c.height, Math.round(y0 + h));
   if (xa >= xb || ya >= yb) return;
+  if (c.format === "yuv420p") return fillRectYuv(c, xa, ya, xb, yb, color, alpha);
   const [r, g, b] = color;
   const d = c.data;
   if (alpha >= 1) {
@@ -64,8 +70,13 @@ export function line(c: Canvas, xa: number, ya: number, xb: number, yb: number, 
   }
 }
 
-/** Copies an rgb24 image onto the canvas at (x, y), clipped. */
+/**
+ * Copies an image onto the canvas at (x, y), clipped. On yuv420p, x and y must be even, and an rgb24
+ * image is converted first (pass a yuv420p one, converted once, to draw it on many frames).
+ */
 export function blit(c: Canvas, img: Canvas, x: number, y: number): void {
+  if (c.format === "yuv420p") return blitYuv(c, img.format === "yuv420p" ? img : toYuv(img, c.matrix), x, y);
+  if (img.format === "yuv420p") throw new RangeError("blit: a yuv420p image cannot be drawn on an rgb24 canvas");
   const xa = Math.max(0, x);
   const xb = Math.min(c.width, x + img.width);
   if (xa >= xb) return;
@@ -79,6 +90,7 @@ export function blit(c: Canvas, img: Canvas, x: number, y: number): void {
 
 /** Draws a coverage mask (one byte a pixel, 0..255) in `color` at (x, y), clipped. */
 export function blendMask(c: Canvas, mask: Uint8Array, mw: number, mh: number, x: number, y: number, color: Rgb): void {
+  if (c.format === "yuv420p") return blendMaskYuv(c, mask, mw, mh, x, y, color);
   const d = c.data;
   const [r, g, b] = color;
   for (let my = 0; my < mh; my++) {
@@ -104,28 +116,46 @@ export function blendMask(c: Canvas, mask: Uint8Array, mw: number, mh: number, x
   }
 }
 
-/** Resamples a single-channel map (mw x mh, row-major) to w x h through `lut` (bilinear), as an rgb24 image. */
-export function colorMap(values: ArrayLike<number>, mw: number, mh: number, w: number, h: number, toByte: (v: number) => number, lut: Uint8Array): Canvas {
-  const out = new Uint8Array(w * h * 3);
+/**
+ * Resamples a single-channel map (mw x mh, row-major) to w x h (bilinear), then colours it through
+ * `lut` (256 rgb triples) with the samples' own range stretched over the table, as an rgb24 image.
+ */
+export function colorMap(values: ArrayLike<number>, mw: number, mh: number, w: number, h: number, lut: Uint8Array): RgbCanvas {
+  // The columns' source indices and weights are the same on every row: worked out once.
+  const x0s = new Int32Array(w);
+  const x1s = new Int32Array(w);
+  const fxs = new Float32Array(w);
+  for (let x = 0; x < w; x++) {
+    const sx = Math.min(mw - 1, Math.max(0, ((x + 0.5) * mw) / w - 0.5));
+    x0s[x] = Math.floor(sx);
+    x1s[x] = Math.min(mw - 1, x0s[x]! + 1);
+    fxs[x] = sx - x0s[x]!;
+  }
+  const samples = new Float32Array(w * h);
+  let lo = Infinity;
+  let hi = -Infinity;
   for (let y = 0; y < h; y++) {
     const sy = Math.min(mh - 1, Math.max(0, ((y + 0.5) * mh) / h - 0.5));
-    const y0 = Math.floor(sy);
-    const y1 = Math.min(mh - 1, y0 + 1);
-    const fy = sy - y0;
+    const r0 = Math.floor(sy) * mw;
+    const r1 = Math.min(mh - 1, Math.floor(sy) + 1) * mw;
+    const fy = sy - Math.floor(sy);
     for (let x = 0; x < w; x++) {
-      const sx = Math.min(mw - 1, Math.max(0, ((x + 0.5) * mw) / w - 0.5));
-      const x0 = Math.floor(sx);
-      const x1 = Math.min(mw - 1, x0 + 1);
-      const fx = sx - x0;
-      const v =
-        (values[y0 * mw + x0]! * (1 - fx) + values[y0 * mw + x1]! * fx) * (1 - fy) +
-        (values[y1 * mw + x0]! * (1 - fx) + values[y1 * mw + x1]! * fx) * fy;
-      const k = toByte(v) * 3;
-      const p = (y * w + x) * 3;
-      out[p] = lut[k]!;
-      out[p + 1] = lut[k + 1]!;
-      out[p + 2] = lut[k + 2]!;
+      const fx = fxs[x]!;
+      const a = values[r0 + x0s[x]!]! * (1 - fx) + values[r0 + x1s[x]!]! * fx;
+      const b = values[r1 + x0s[x]!]! * (1 - fx) + values[r1 + x1s[x]!]! * fx;
+      const v = a * (1 - fy) + b * fy;
+      samples[y * w + x] = v;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
     }
+  }
+  const scale = hi > lo ? 255 / (hi - lo) : 0;
+  const out = new Uint8Array(w * h * 3);
+  for (let i = 0; i < w * h; i++) {
+    const k = Math.max(0, Math.min(255, Math.round((samples[i]! - lo) * scale))) * 3;
+    out[i * 3] = lut[k]!;
+    out[i * 3 + 1] = lut[k + 1]!;
+    out[i * 3 + 2] = lut[k + 2]!;
   }
   return { width: w, height: h, data: out };
 }

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { VideoAnalysisError } from "../errors.js";
+import { probeColors } from "../video/color.js";
 import { readFrames } from "../video/frame-reader.js";
 import { planFrames } from "../video/frame-plan.js";
 import { probeVideo } from "../video/metadata.js";
@@ -62,6 +63,8 @@ export function runVideo(run: RunData, given?: string): string {
 /**
  * Renders a run folder as an annotated H.264 MP4: the run's video decoded again by the SDK's frame
  * reader, the results drawn in its own pixels, encoded by ffmpeg through a pipe with backpressure.
+ * The frames stay yuv420p from decoder to encoder (drawn in the Y, U and V planes, each colour
+ * converted once in the source's colour matrix), so no pixel is converted to RGB and back.
  * Memory stays flat (a few frames in flight, the depth/flow maps read a row at a time); `signal` kills
  * both ffmpegs and leaves no file (CANCELLED).
  *
@@ -76,7 +79,9 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
   let encoder: Mp4Encoder | undefined;
   try {
     const video = runVideo(run, options.video);
-    const meta = await probeVideo(video);
+    // No end-of-file check here (a second ffprobe, ~0.3 s on a busy machine): a truncated video fails in
+    // the reader, at its end, and no file is left.
+    const [meta, colors] = await Promise.all([probeVideo(video, { checkEnd: false }), probeColors(video)]);
     const m = run.manifest;
     const rate = options.rate ?? "analysis";
     if (rate !== "analysis" && rate !== "source") throw new VideoAnalysisError("INVALID_ARGUMENT", `rate must be "analysis" or "source", got "${String(rate)}"`);
@@ -90,13 +95,18 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
         ? m.analysis.frames
         : Math.min(planFrames(meta, {}).estimatedFrames, Number.isFinite(end) ? Math.ceil((end - meta.startTime) * meta.frameRate) + 1 : Infinity);
     const layers = layersFor(run, options.layers);
-    const annotator = await Annotator.create(run, layers, meta.displayWidth, meta.displayHeight);
-    const reader = readFrames(video, { ...(rate === "analysis" ? { fps: m.analysis.fps } : {}), metadata: meta, ...(signal ? { signal } : {}) });
+    const color = colors.get(meta.streamIndex) ?? { matrix: "bt601", tags: {} };
+    // Both ffmpegs start before the glyphs are rendered (sharp, ~0.1 s), so their start-up overlaps it.
+    const reader = readFrames(video, { ...(rate === "analysis" ? { fps: m.analysis.fps } : {}), pixelFormat: "yuv420p", metadata: meta, ...(signal ? { signal } : {}) });
     reader.on("error", () => {});
-    encoder = new Mp4Encoder(options.out, { width: meta.displayWidth, height: meta.displayHeight, fps, ...(options.crf !== undefined ? { crf: options.crf } : {}), ...(options.preset ? { preset: options.preset } : {}) });
-    const expected = run.detections?.frames.timestamp ?? run.scene?.timestamp ?? run.clip?.timestamp ?? run.depth?.timestamp;
     let frames = 0;
     try {
+      encoder = new Mp4Encoder(options.out, {
+        width: meta.displayWidth, height: meta.displayHeight, fps, color: color.tags,
+        ...(options.crf !== undefined ? { crf: options.crf } : {}), ...(options.preset ? { preset: options.preset } : {}),
+      });
+      const annotator = await Annotator.create(run, layers, meta.displayWidth, meta.displayHeight);
+      const expected = run.detections?.frames.timestamp ?? run.scene?.timestamp ?? run.clip?.timestamp ?? run.depth?.timestamp;
       for await (const f of reader) {
         if (rate === "analysis") {
           if (frames >= m.analysis.frames) break;
@@ -111,7 +121,7 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
           }
         } else if (f.timestamp > end) break;
         signal?.throwIfAborted();
-        await annotator.draw(f, f.timestamp);
+        await annotator.draw({ format: "yuv420p", width: f.width, height: f.height, data: f.data, matrix: color.matrix }, f.timestamp);
         await encoder.write(f.data, () => reader.recycle(f.data));
         frames++;
         options.onProgress?.({ frames, total: Math.max(total, frames) });

@@ -6,7 +6,7 @@ import { MANIFEST_FILE, writeManifest, type Manifest } from "../artifacts/manife
 import { VideoAnalysisError } from "../errors.js";
 import { ALL_LAYERS, Annotator, depthImage } from "../render/annotate.js";
 import { depthLut } from "../render/colors.js";
-import type { Canvas } from "../render/raster.js";
+import type { RgbCanvas } from "../render/raster.js";
 import { loadRun, type RunData } from "../render/run-data.js";
 import { runVideo } from "../render/render.js";
 import { readFrames } from "../video/frame-reader.js";
@@ -51,7 +51,7 @@ export interface ReportRecord {
 
 type Sharp = (typeof import("sharp"))["default"];
 
-async function jpeg(sharp: Sharp, img: Canvas, maxSide: number, quality: number): Promise<string> {
+async function jpeg(sharp: Sharp, img: RgbCanvas, maxSide: number, quality: number): Promise<string> {
   const buf = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
     .resize({ width: maxSide, height: maxSide, fit: "inside", withoutEnlargement: true })
     .jpeg({ quality })
@@ -59,7 +59,7 @@ async function jpeg(sharp: Sharp, img: Canvas, maxSide: number, quality: number)
   return `data:image/jpeg;base64,${buf.toString("base64")}`;
 }
 
-function crop(img: Canvas, x1: number, y1: number, x2: number, y2: number): Canvas {
+function crop(img: RgbCanvas, x1: number, y1: number, x2: number, y2: number): RgbCanvas {
   const xa = Math.max(0, Math.floor(x1));
   const ya = Math.max(0, Math.floor(y1));
   const xb = Math.min(img.width, Math.ceil(x2));

@@ -32,9 +32,22 @@ export interface FramePlanOptions {
    * with VIDEO_INVALID at the first break.
    */
   timestampBreaks?: TimestampBreaks;
+  /**
+   * Layout of the frames' bytes. "rgb24" (default): 3 bytes a pixel, row-major. "yuv420p": the planes
+   * Y (width x height), then U and V (ceil(width/2) x ceil(height/2) each), limited (tv) range, in the
+   * video's own colour matrix: what H.264 video usually decodes to, so a consumer that only draws on the
+   * frames and re-encodes them (render) skips two colour conversions and half the bytes.
+   */
+  pixelFormat?: PixelFormat;
 }
 
 export type TimestampBreaks = "rebase" | "error";
+export type PixelFormat = "rgb24" | "yuv420p";
+
+/** Bytes of one frame of `format` at width x height. */
+export function frameByteSize(format: PixelFormat, width: number, height: number): number {
+  return format === "yuv420p" ? width * height + 2 * Math.ceil(width / 2) * Math.ceil(height / 2) : width * height * 3;
+}
 
 /** How frames will be decoded: the analysis size, rate and the ffmpeg command that produces them. */
 export interface FramePlan {
@@ -43,7 +56,8 @@ export interface FramePlan {
   /** Analysis fps, or undefined for every source frame. */
   fps: number | undefined;
   scaleFlags: ScaleFlags;
-  /** Bytes per rgb24 frame: width * height * 3. */
+  pixelFormat: PixelFormat;
+  /** Bytes per frame (frameByteSize). */
   frameBytes: number;
   /** Expected number of analysis frames (from the metadata; for progress, not a promise). */
   estimatedFrames: number;
@@ -118,6 +132,8 @@ export function checkFramePlanOptions(options: FramePlanOptions): void {
   checkDim("height", height);
   if (options.timestampBreaks !== undefined && options.timestampBreaks !== "rebase" && options.timestampBreaks !== "error")
     throw new RangeError(`readFrames: timestampBreaks must be "rebase" or "error", got ${String(options.timestampBreaks)}`);
+  if (options.pixelFormat !== undefined && options.pixelFormat !== "rgb24" && options.pixelFormat !== "yuv420p")
+    throw new RangeError(`readFrames: pixelFormat must be "rgb24" or "yuv420p", got ${String(options.pixelFormat)}`);
   if (options.scaleFlags !== undefined && !SCALE_FLAGS.includes(options.scaleFlags))
     throw new RangeError(`readFrames: scaleFlags must be one of ${SCALE_FLAGS.join(", ")}, got ${String(options.scaleFlags)}`);
 }
@@ -153,17 +169,19 @@ export function planFrames(meta: VideoMetadata, options: FramePlanOptions = {}):
   if ((options.timestampBreaks ?? "rebase") === "rebase") parts.push(`setpts='${rebaseExpression(meta.frameRate)}'`);
   if (fps !== undefined) parts.push(`select='${selectExpression(fps, meta.containerStartTime)}'`);
   parts.push(`showinfo@${SHOWINFO_PICKED}=checksum=0`);
-  // One swscale pass does the resize and the YUV -> rgb24 conversion.
-  parts.push(`scale=${sw}:${sh}:flags=${scaleFlags}`, "format=rgb24");
+  // One swscale pass does the resize and the YUV -> rgb24 conversion. For yuv420p, out_range=tv makes a
+  // full-range source limited like every other (swscale's copy of a frame that needs nothing: ~0.03 ms).
+  const pixelFormat = options.pixelFormat ?? "rgb24";
+  parts.push(pixelFormat === "yuv420p" ? `scale=${sw}:${sh}:flags=${scaleFlags}:out_range=tv` : `scale=${sw}:${sh}:flags=${scaleFlags}`, `format=${pixelFormat}`);
   if (rotate) parts.push(rotate);
 
   const estimatedFrames =
     fps === undefined ? meta.frameCount : Math.min(meta.frameCount, Math.max(1, Math.ceil(meta.duration * fps - 1e-9)));
-  return { width: w, height: h, fps, scaleFlags, frameBytes: w * h * 3, estimatedFrames, filter: parts.join(",") };
+  return { width: w, height: h, fps, scaleFlags, pixelFormat, frameBytes: frameByteSize(pixelFormat, w, h), estimatedFrames, filter: parts.join(",") };
 }
 
 /**
- * The full ffmpeg argument list that writes the plan's frames as raw rgb24 to stdout. Exported so that a
+ * The full ffmpeg argument list that writes the plan's frames as raw rgb24 (or yuv420p) to stdout. Exported so that a
  * benchmark can time ffmpeg alone on exactly the same work. `input`: what ffmpeg reads (default the file
  * itself; a sparse decode gives its own URL).
  */
@@ -182,7 +200,7 @@ export function ffmpegFrameArgs(meta: VideoMetadata, plan: FramePlan, output = "
     "-vf", plan.filter,
     // Passthrough: write exactly the frames the filters give, never duplicate or drop to a constant rate.
     "-fps_mode", "passthrough",
-    "-f", "rawvideo", "-pix_fmt", "rgb24",
+    "-f", "rawvideo", "-pix_fmt", plan.pixelFormat,
     output,
   ];
 }

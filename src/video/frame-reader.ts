@@ -34,7 +34,7 @@ export interface Frame {
   afterBreak: boolean;
   width: number;
   height: number;
-  /** rgb24, row-major HWC: exactly width * height * 3 bytes. The reader reuses it only once it is given back with recycle(). */
+  /** rgb24, row-major HWC: exactly width * height * 3 bytes (or yuv420p planes, see ReadFramesOptions.pixelFormat). The reader reuses it only once it is given back with recycle(). */
   data: Uint8Array;
 }
 
@@ -641,7 +641,7 @@ export class FrameReader extends Readable {
 }
 
 /**
- * Decodes `path` to rgb24 frames at the analysis rate and size, streamed with backpressure (see
+ * Decodes `path` to rgb24 (or yuv420p) frames at the analysis rate and size, streamed with backpressure (see
  * FrameReader). Errors (VideoAnalysisError, all naming the file): those of probeVideo; VIDEO_INVALID when
  * ffmpeg fails (with its last error lines), when the file turns out truncated (ffmpeg reports a partial
  * file, or decoding stops well before the declared duration) or yields no frame; CANCELLED on abort.

@@ -40,6 +40,13 @@ for (const zip64Threshold of [undefined, 64]) {
       assert.deepEqual((await r.info("maps")).shape, [4, 2, 3]);
       assert.deepEqual(Array.from((await r.row("maps", 2)).data), [20, 21, 22, 23, 24, 25]);
       await assert.rejects(r.row("maps", 4), RangeError);
+      // Rows read into the previous row's buffer (as the renderer reads its maps): same values, same memory.
+      const first = (await r.row("maps", 1)).data;
+      const again = (await r.row("maps", 3, first.buffer)).data;
+      assert.equal(again.buffer, first.buffer);
+      assert.deepEqual(Array.from(again), [30, 31, 32, 33, 34, 35]);
+      // A buffer of another size is not used.
+      assert.notEqual((await r.row("maps", 0, new ArrayBuffer(8))).data.buffer.byteLength, 8);
       await assert.rejects(r.array("nope"), (e: unknown) => isVideoAnalysisError(e) && e.code === "NOT_FOUND" && e.message.includes("maps"));
     } finally {
       await r.close();

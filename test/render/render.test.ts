@@ -54,6 +54,8 @@ test("render at the analysis rate: H.264 yuv420p with the planned frames and dur
   t.diagnostic(`ffprobe: ${JSON.stringify(p)}; render ${r.wall_ms} ms`);
   assert.equal(p.codec, "h264");
   assert.equal(p.pixFmt, "yuv420p");
+  // The source's pixels go through untouched, so the MP4 keeps its colour tags (BT.601, limited range).
+  assert.deepEqual([p.colorSpace, p.colorRange], ["smpte170m", "tv"]);
   assert.equal(p.frames, FRAMES);
   assert.equal(p.rate, `${FPS}/1`);
   assert.ok(Math.abs(p.duration - FRAMES / FPS) < 0.01, `duration ${p.duration}, planned ${FRAMES / FPS}`);
@@ -75,7 +77,10 @@ test("render at the analysis rate: H.264 yuv420p with the planned frames and dur
   const k = det.frames.indexOf(d.frame);
   const frame = rendered[k]!;
   const color = trackColor(d.track, d.cls);
-  // The edge is 3 px thick from round(y1) down; a 2x2 chroma block lies wholly inside it.
+  // The edge is 3 px thick from round(y1) down; a 2x2 chroma block lies wholly inside it. The box is
+  // drawn in the decoded yuv420p planes (its colour converted once to Y, U, V and rounded: within 3 levels
+  // of R, G, B after ffmpeg's conversion back, test/render/yuv.test.ts); x264 at CRF 20 then softens a
+  // 3 px line, which measured 6 levels here: 12 leaves room for other x264 builds.
   const y0 = Math.round(d.box[1]!);
   const ye = y0 % 2 === 0 ? y0 : y0 + 1;
   const xm = Math.round((d.box[0]! + d.box[2]!) / 2) & ~1;
@@ -83,7 +88,7 @@ test("render at the analysis rate: H.264 yuv420p with the planned frames and dur
   const edge = [0, 1, 2].map((c) => (px(xm, ye)[c]! + px(xm + 1, ye)[c]! + px(xm, ye + 1)[c]! + px(xm + 1, ye + 1)[c]!) / 4);
   const off = Math.max(...edge.map((v, c) => Math.abs(v - color[c]!)));
   t.diagnostic(`track ${d.track} at ${d.t} s: edge pixel ${edge.map((v) => v.toFixed(0))} vs colour ${color}; off by ${off.toFixed(1)}`);
-  assert.ok(off <= 24, `edge colour ${edge} is not the track's ${color}`);
+  assert.ok(off <= 12, `edge colour ${edge} is not the track's ${color}`);
   const src = source[k]!;
   const before = Array.from(src.subarray((ye * W + xm) * 3, (ye * W + xm) * 3 + 3));
   assert.ok(Math.max(...before.map((v, c) => Math.abs(v - color[c]!))) > 40, "the source pixel there is not already that colour");

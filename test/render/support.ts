@@ -52,13 +52,16 @@ export function decodeAll(path: string, width: number, height: number): Buffer[]
   return frames;
 }
 
-/** ffprobe's count of decoded frames, duration, codec and pixel format. */
-export function probe(path: string): { codec: string; pixFmt: string; frames: number; duration: number; width: number; height: number; rate: string } {
+/** ffprobe's count of decoded frames, duration, codec, pixel format and colour tags. */
+export function probe(path: string): { codec: string; pixFmt: string; frames: number; duration: number; width: number; height: number; rate: string; colorSpace: string; colorRange: string } {
   const j = JSON.parse(
-    execFileSync("ffprobe", ["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=codec_name,pix_fmt,nb_read_frames,width,height,r_frame_rate:format=duration", "-of", "json", path], { encoding: "utf8" }),
+    execFileSync("ffprobe", ["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=codec_name,pix_fmt,nb_read_frames,width,height,r_frame_rate,color_space,color_range:format=duration", "-of", "json", path], { encoding: "utf8" }),
   ) as { streams: Array<Record<string, string | number>>; format: { duration: string } };
   const s = j.streams[0]!;
-  return { codec: String(s.codec_name), pixFmt: String(s.pix_fmt), frames: Number(s.nb_read_frames), duration: Number(j.format.duration), width: Number(s.width), height: Number(s.height), rate: String(s.r_frame_rate) };
+  return {
+    codec: String(s.codec_name), pixFmt: String(s.pix_fmt), frames: Number(s.nb_read_frames), duration: Number(j.format.duration), width: Number(s.width), height: Number(s.height), rate: String(s.r_frame_rate),
+    colorSpace: String(s.color_space), colorRange: String(s.color_range),
+  };
 }
 
 /** test-artifacts/ at the repository's root (gitignored): what a test run leaves to look at (screenshots, frames). */

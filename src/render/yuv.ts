@@ -1,0 +1,199 @@
+/**
+ * Drawing on yuv420p frames (the planes as the frame reader gives them: Y, then U and V at half size
+ * each way, limited range). Colours are converted once per colour, not once per pixel; a 2x2 chroma
+ * sample that a shape covers in part is blended by the share of its pixels covered, which is what
+ * converting a drawn RGB picture to yuv420p (averaging the block) would give.
+ */
+import type { YuvMatrix } from "../video/color.js";
+import type { Rgb } from "./colors.js";
+
+/** A yuv420p frame being drawn on: Y (width x height), U, V (ceil(width/2) x ceil(height/2)), limited range. */
+export interface YuvCanvas {
+  format: "yuv420p";
+  width: number;
+  height: number;
+  data: Uint8Array;
+  /** The matrix the video's colours are in (VideoColor.matrix). */
+  matrix: YuvMatrix;
+}
+
+/** Kr and Kb of each matrix (ITU-R BT.601, BT.709, BT.2020). */
+const K: Record<YuvMatrix, readonly [number, number]> = { bt601: [0.299, 0.114], bt709: [0.2126, 0.0722], bt2020: [0.2627, 0.0593] };
+
+/** An sRGB-style colour (0..255) as limited-range Y, U, V (Y 16..235, U and V 16..240), not rounded. */
+export function rgbToYuv(c: Rgb, matrix: YuvMatrix): [number, number, number] {
+  const [kr, kb] = K[matrix];
+  const r = c[0] / 255;
+  const g = c[1] / 255;
+  const b = c[2] / 255;
+  const y = kr * r + (1 - kr - kb) * g + kb * b;
+  return [16 + 219 * y, 128 + (224 * (b - y)) / (2 * (1 - kb)), 128 + (224 * (r - y)) / (2 * (1 - kr))];
+}
+
+const converted = new WeakMap<Rgb, { matrix: YuvMatrix; yuv: [number, number, number] }>();
+
+/** rgbToYuv, remembered per colour object (the palette's colours are drawn thousands of times a video). */
+function yuvOf(c: Rgb, matrix: YuvMatrix): [number, number, number] {
+  const hit = converted.get(c);
+  if (hit?.matrix === matrix) return hit.yuv;
+  const yuv = rgbToYuv(c, matrix);
+  converted.set(c, { matrix, yuv });
+  return yuv;
+}
+
+/** Where the chroma planes start, and their size. */
+export function chroma(c: { width: number; height: number }): { cw: number; ch: number; u: number; v: number } {
+  const cw = Math.ceil(c.width / 2);
+  const ch = Math.ceil(c.height / 2);
+  const u = c.width * c.height;
+  return { cw, ch, u, v: u + cw * ch };
+}
+
+/** The share of chroma row (or column) `k`'s pixels that [a, b) covers, in a plane `size` pixels long. */
+function share(k: number, a: number, b: number, size: number): number {
+  const lo = 2 * k;
+  const hi = Math.min(lo + 2, size);
+  return Math.max(0, Math.min(b, hi) - Math.max(a, lo)) / (hi - lo);
+}
+
+/** v blended toward `to` at `alpha`, for every byte v (a blend of one colour over many pixels is then a lookup). */
+function blendTable(to: number, alpha: number): Uint8Array {
+  const t = new Uint8Array(256);
+  for (let v = 0; v < 256; v++) t[v] = v + (to - v) * alpha + 0.5;
+  return t;
+}
+
+/** Fills [xa, xb) x [ya, yb) (already clipped to the canvas) with a colour at `alpha`. */
+export function fillRectYuv(c: YuvCanvas, xa: number, ya: number, xb: number, yb: number, color: Rgb, alpha: number): void {
+  const [Y, U, V] = yuvOf(color, c.matrix);
+  const d = c.data;
+  const w = c.width;
+  if (alpha >= 1) {
+    const yv = Math.round(Y);
+    for (let y = ya; y < yb; y++) d.fill(yv, y * w + xa, y * w + xb);
+  } else {
+    // A translucent band (the caption's) covers tens of thousands of pixels a frame: a table, not arithmetic.
+    const t = blendTable(Y, alpha);
+    for (let y = ya; y < yb; y++)
+      for (let p = y * w + xa, e = y * w + xb; p < e; p++) d[p] = t[d[p]!]!;
+  }
+  const cw = (w + 1) >> 1;
+  const u = w * c.height;
+  const v = u + cw * ((c.height + 1) >> 1);
+  const cya = ya >> 1;
+  const cyb = (yb + 1) >> 1;
+  const cxa = xa >> 1;
+  const cxb = (xb + 1) >> 1;
+  // Inner samples are covered whole: one table each (or the colour itself); the edges' shares vary.
+  const tu = alpha >= 1 ? undefined : blendTable(U, alpha);
+  const tv = alpha >= 1 ? undefined : blendTable(V, alpha);
+  const Ur = Math.round(U);
+  const Vr = Math.round(V);
+  // Only the first and last columns (and rows) can be covered in part.
+  const fxa = share(cxa, xa, xb, w);
+  const fxb = share(cxb - 1, xa, xb, w);
+  for (let cy = cya; cy < cyb; cy++) {
+    const fy = share(cy, ya, yb, c.height);
+    for (let cx = cxa; cx < cxb; cx++) {
+      const f = fy * (cx === cxa ? fxa : cx === cxb - 1 ? fxb : 1);
+      const i = cy * cw + cx;
+      if (f === 1) {
+        d[u + i] = tu ? tu[d[u + i]!]! : Ur;
+        d[v + i] = tv ? tv[d[v + i]!]! : Vr;
+      } else {
+        const a = alpha * f;
+        d[u + i] = d[u + i]! + (U - d[u + i]!) * a + 0.5;
+        d[v + i] = d[v + i]! + (V - d[v + i]!) * a + 0.5;
+      }
+    }
+  }
+}
+
+/** Blends a coverage mask (one byte a pixel) in a colour at (x, y), clipped. */
+export function blendMaskYuv(c: YuvCanvas, mask: Uint8Array, mw: number, mh: number, x: number, y: number, color: Rgb): void {
+  const [Y, U, V] = yuvOf(color, c.matrix);
+  const d = c.data;
+  const w = c.width;
+  const h = c.height;
+  const xa = Math.max(0, x);
+  const xb = Math.min(w, x + mw);
+  const ya = Math.max(0, y);
+  const yb = Math.min(h, y + mh);
+  if (xa >= xb || ya >= yb) return;
+  for (let cy = ya; cy < yb; cy++) {
+    const m = (cy - y) * mw - x;
+    for (let cx = xa; cx < xb; cx++) {
+      const a = mask[m + cx]!;
+      if (a === 0) continue;
+      const p = cy * w + cx;
+      d[p] = a === 255 ? Y + 0.5 : d[p]! + ((Y - d[p]!) * a) / 255 + 0.5;
+    }
+  }
+  // Each chroma sample moves by the mean coverage of its block's pixels.
+  const { cw, u, v } = chroma(c);
+  for (let by = ya >> 1; by < (yb + 1) >> 1; by++) {
+    const y0 = 2 * by;
+    const y1 = Math.min(y0 + 2, h);
+    for (let bx = xa >> 1; bx < (xb + 1) >> 1; bx++) {
+      const x0 = 2 * bx;
+      const x1 = Math.min(x0 + 2, w);
+      let sum = 0;
+      for (let py = Math.max(y0, ya); py < Math.min(y1, yb); py++)
+        for (let px = Math.max(x0, xa); px < Math.min(x1, xb); px++) sum += mask[(py - y) * mw + (px - x)]!;
+      if (sum === 0) continue;
+      const a = sum / (255 * (y1 - y0) * (x1 - x0));
+      const i = by * cw + bx;
+      d[u + i] = d[u + i]! + (U - d[u + i]!) * a + 0.5;
+      d[v + i] = d[v + i]! + (V - d[v + i]!) * a + 0.5;
+    }
+  }
+}
+
+/** An rgb24 image as a yuv420p one (chroma from each 2x2 block's mean colour); for insets, once per image. */
+export function toYuv(img: { width: number; height: number; data: Uint8Array }, matrix: YuvMatrix): YuvCanvas {
+  const { width: w, height: h } = img;
+  const out: YuvCanvas = { format: "yuv420p", width: w, height: h, data: new Uint8Array(w * h + 2 * Math.ceil(w / 2) * Math.ceil(h / 2)), matrix };
+  const { cw, ch, u, v } = chroma(out);
+  const [kr, kb] = K[matrix];
+  const kg = 1 - kr - kb;
+  // rgbToYuv's formulas with the constants folded (bytes in, bytes out).
+  const ys = 219 / 255;
+  const us = 224 / (2 * (1 - kb) * 255);
+  const vs = 224 / (2 * (1 - kr) * 255);
+  const s = img.data;
+  const d = out.data;
+  for (let i = 0; i < w * h; i++) d[i] = 16.5 + ys * (kr * s[3 * i]! + kg * s[3 * i + 1]! + kb * s[3 * i + 2]!);
+  for (let by = 0; by < ch; by++) {
+    // A block's second row and column, where the picture has them (an odd size's last block has one).
+    const y0 = 2 * by;
+    const dy = y0 + 1 < h ? 3 * w : 0;
+    for (let bx = 0; bx < cw; bx++) {
+      const p = 3 * (y0 * w + 2 * bx);
+      const dx = 2 * bx + 1 < w ? 3 : 0;
+      const r = (s[p]! + s[p + dx]! + s[p + dy]! + s[p + dy + dx]!) / 4;
+      const g = (s[p + 1]! + s[p + dx + 1]! + s[p + dy + 1]! + s[p + dy + dx + 1]!) / 4;
+      const b = (s[p + 2]! + s[p + dx + 2]! + s[p + dy + 2]! + s[p + dy + dx + 2]!) / 4;
+      const l = kr * r + kg * g + kb * b;
+      d[u + by * cw + bx] = 128.5 + us * (b - l);
+      d[v + by * cw + bx] = 128.5 + vs * (r - l);
+    }
+  }
+  return out;
+}
+
+/** Copies a yuv420p image onto the canvas at (x, y), clipped; x and y even, so the chroma samples line up. */
+export function blitYuv(c: YuvCanvas, img: YuvCanvas, x: number, y: number): void {
+  if (x % 2 !== 0 || y % 2 !== 0) throw new RangeError(`blitYuv: a yuv420p image goes at even coordinates, got (${x}, ${y})`);
+  const copy = (src: number, dst: number, iw: number, ih: number, cwid: number, chgt: number, ox: number, oy: number) => {
+    const xa = Math.max(0, ox);
+    const xb = Math.min(cwid, ox + iw);
+    if (xa >= xb) return;
+    for (let row = Math.max(0, -oy); row < ih && oy + row < chgt; row++)
+      c.data.set(img.data.subarray(src + row * iw + (xa - ox), src + row * iw + (xb - ox)), dst + (oy + row) * cwid + xa);
+  };
+  copy(0, 0, img.width, img.height, c.width, c.height, x, y);
+  const ci = chroma(img);
+  const cc = chroma(c);
+  copy(ci.u, cc.u, ci.cw, ci.ch, cc.cw, cc.ch, x / 2, y / 2);
+  copy(ci.v, cc.v, ci.cw, ci.ch, cc.cw, cc.ch, x / 2, y / 2);
+}
