@@ -298,9 +298,9 @@ export const postprocessBench: Benchmark = {
   async run(argv) {
     const usage = "video-analysis bench postprocess [--iterations 400] [--tracker-runs 30] [--json]";
     const { values } = parseCommandArgs({ name: "bench postprocess", usage }, argv, {
-      iterations: { type: "string" },
-      "tracker-runs": { type: "string" },
-      json: { type: "boolean", default: false },
+      iterations: { type: "string", value: "N", description: "decode+NMS calls per output size (default 400, at least 10)" },
+      "tracker-runs": { type: "string", value: "N", description: "ByteTrack passes over the palace sequence (default 30, at least 3)" },
+      json: { type: "boolean", default: false, description: "print one JSON object instead of the tables" },
     });
     const iterations = numberFlag("iterations", values.iterations, 400, { min: 10 });
     const trackerRuns = numberFlag("tracker-runs", values["tracker-runs"], 30, { min: 3 });

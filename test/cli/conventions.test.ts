@@ -6,7 +6,7 @@
  * folders and globs; a 1-pixel-wide video runs.
  */
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -50,25 +50,31 @@ test("every command's --help lists every flag of its usage line with a descripti
   const top = await cli(["--help"]);
   assert.equal(top.code, 0);
   for (const name of COMMANDS) assert.match(top.stdout, new RegExp(`^  ${name} `, "m"), `${name} in the command list`);
-  for (const name of COMMANDS.filter((c) => c !== "bench")) {
-    for (const args of [[name, "--help"], [name, "-h"], ["help", name]]) {
-      const r = await cli(args);
-      assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
-      assert.equal(r.stderr, "");
-      const [, usage = "", options = ""] = /usage: (.*)\n\noptions:\n([\s\S]*)/.exec(r.stdout) ?? [];
-      assert.ok(options, `${name} --help has an options section:\n${r.stdout}`);
-      const described = new Map<string, string>();
-      for (const line of options.split("\n").filter(Boolean)) {
-        const m = /^ {2}(?:-\w, )?--([\w-]+)(?: \S+)?\s{2,}(\S.*)$/.exec(line);
-        assert.ok(m, `${name}: option line with a description: "${line}"`);
-        described.set(m[1]!, m[2]!);
-      }
-      for (const flag of usage.matchAll(/--([\w-]+)/g)) assert.ok(described.has(flag[1]!), `${name}: --${flag[1]} of the usage line is described`);
-    }
-  }
   const bench = await cli(["bench", "--help"]);
   assert.equal(bench.code, 0);
-  assert.match(bench.stdout, /benchmarks: .*client/);
+  const benchmarks = [...bench.stdout.matchAll(/^ {2}([\w-]+) {2,}\S/gm)].map((m) => m[1]!);
+  assert.deepEqual(benchmarks.sort(), ["client", "many", "models", "pipeline", "postprocess", "render", "tiers", "transport", "triton-main"]);
+  const helps = [
+    ...COMMANDS.filter((c) => c !== "bench").flatMap((name) => [[name, "--help"], [name, "-h"], ["help", name]]),
+    ...benchmarks.map((b) => ["bench", b, "--help"]),
+  ];
+  for (const args of helps) {
+    const name = args.filter((a) => a !== "--help" && a !== "-h" && a !== "help").join(" ");
+    const r = await cli(args);
+    assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+    assert.equal(r.stderr, "");
+    const [, usage = "", options = ""] = /usage: (.*)\n\noptions:\n([\s\S]*)/.exec(r.stdout) ?? [];
+    assert.ok(options, `${name} --help has an options section:\n${r.stdout}`);
+    const described = new Map<string, string>();
+    for (const line of options.split("\n").filter(Boolean)) {
+      // An empty description (a flag followed by nothing but spaces) fails here.
+      const m = /^ {2}(?:-\w, )?--([\w-]+)(?: \S+)?\s{2,}(\S.*)$/.exec(line);
+      assert.ok(m, `${name}: option line with a description: "${line}"`);
+      assert.ok(m[2]!.trim().length >= 10, `${name}: --${m[1]} has a real description, not "${m[2]}"`);
+      described.set(m[1]!, m[2]!);
+    }
+    for (const flag of usage.matchAll(/--([\w-]+)/g)) assert.ok(described.has(flag[1]!), `${name}: --${flag[1]} of the usage line is described`);
+  }
 });
 
 test("usage errors: stderr, exit 2, nothing on stdout, for every command", async () => {
@@ -167,4 +173,9 @@ test("detect ... | head -1: the reader stopping early is no error", { skip: skip
   assert.match(out, /^\S+\.(jpg|png) \d+x\d+ -> /);
   assert.match(out, /status=0\n$/, out);
   assert.equal(readFileSync(errFile, "utf8"), "");
+});
+
+test("docs/cli.md is the CLI's own --help output (node scripts/cli-docs.mjs regenerates it)", () => {
+  const r = spawnSync(process.execPath, [join(repoRoot, "scripts/cli-docs.mjs"), "--check"], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
 });
