@@ -542,3 +542,41 @@ test("smoke on the real server: a YOLO-only profile passes without the baseline'
   }
   assert.equal(await client.modelReady("places365_resnet50_224"), true);
 });
+
+test("stock GPU profiles print no warning: main on the CLI, process() and detect() sharing one signal", { skip: smokeSkip }, async () => {
+  const { server } = live();
+  const run = promisify(execFile);
+  const video = testdata("video", "cars_768x432_12fps.mp4");
+  const out = join(server.repository, "..", "runs");
+  for (const profile of ["baseline_gpu", "baseline_gpu_yolo"]) {
+    const r = await run(process.execPath, [CLI, "main", "--video", video, "--profile", join(repoRoot, `profiles/${profile}.yaml`), "--out", join(out, profile), "--max-frames", "8"], {
+      env: { ...process.env, TRITON_GRPC_URL: server.address },
+      cwd: repoRoot,
+    });
+    assert.doesNotMatch(r.stderr, /warning|MaxListeners/i, `${profile}: ${r.stderr}`);
+  }
+  // An application's one signal across many calls at once (29 CLIP prompts, 20 detect() calls).
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+  process.on("warning", onWarning);
+  const had = process.env.TRITON_GRPC_URL;
+  process.env.TRITON_GRPC_URL = server.address;
+  const { ModelManager } = await import("../../src/pipeline/model-manager.js");
+  const mm = await ModelManager.fromProfile(join(repoRoot, "profiles/baseline_gpu_yolo.yaml"));
+  try {
+    const img = await readImageRgb(testdata("images", "bus.jpg"));
+    const signal = new AbortController().signal;
+    let n = 0;
+    for await (const r of mm.process([img, img, img], { signal })) n += r.detections ? 1 : 0;
+    assert.equal(n, 3);
+    const dets = await Promise.all(Array.from({ length: 20 }, () => mm.detect(img, { signal })));
+    assert.ok(dets.every((d) => d.length > 0));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(warnings, []);
+  } finally {
+    await mm.close();
+    process.off("warning", onWarning);
+    if (had === undefined) delete process.env.TRITON_GRPC_URL;
+    else process.env.TRITON_GRPC_URL = had;
+  }
+});
