@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile, execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -133,6 +133,26 @@ test("bad inputs give one coded line: a URL as --video, fps above 1000 in a prof
   assert.equal(o.code, 1);
   assertCoded(o.stderr, "IO_ERROR");
   assert.match(o.stderr, /a-file\/run/);
+  assert.match(o.stderr, /is a file, not a folder/);
+});
+
+test("an --out where no folder can be made (/proc/x) fails at once with a coded line, for main, batch and detect --save", { skip: existsSync("/proc/self") ? false : "no /proc here" }, async () => {
+  // Node's mkdir({ recursive: true }) loops forever there (ENOENT under a folder that exists).
+  const runs = [
+    ["main", "--video", VIDEO, "--profile", PROFILE, "--out", "/proc/x/run", "--quiet"],
+    ["batch", "--profile", PROFILE, "--out", "/proc/x", VIDEO],
+    ...(skipData ? [] : [["detect", "--model", YOLO, "--save", "/proc/x", testdata("images/bus.jpg")]]),
+  ];
+  for (const args of runs) {
+    const t0 = Date.now();
+    const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      execFile(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 30_000 }, (err, _out, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr }));
+    });
+    assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
+    assertCoded(r.stderr, "IO_ERROR");
+    assert.match(r.stderr, /Cannot create the folder \/proc\/x: \/proc does not take new folders \(ENOENT\); choose a folder on a writable file system\./);
+    assert.ok(Date.now() - t0 < 20_000, `${args[0]} took ${Date.now() - t0} ms`);
+  }
 });
 
 test("a 1-pixel-wide video runs through main", async () => {

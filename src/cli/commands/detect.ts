@@ -36,8 +36,7 @@ async function saveAnnotated(dir: string, imagePath: string, image: RgbImage, de
   const { drawBox, labelFontSize, lineThickness } = await import("../../render/annotate.js");
   const { GlyphFont } = await import("../../render/font.js");
   const { default: sharp } = await import("sharp");
-  const { mkdir } = await import("node:fs/promises");
-  const { writeFileAtomic } = await import("../../artifacts/atomic.js");
+  const { makeFolders, writeFileAtomic } = await import("../../artifacts/atomic.js");
   const canvas = { width: image.width, height: image.height, data: Uint8Array.from(image.data) };
   const font = await GlyphFont.create(labelFontSize(image.width, image.height), names.join(""));
   const thickness = lineThickness(image.width, image.height);
@@ -49,9 +48,9 @@ async function saveAnnotated(dir: string, imagePath: string, image: RgbImage, de
   const jpeg = ext === ".jpg" || ext === ".jpeg";
   const out = join(dir, `${basename(imagePath, extname(imagePath))}${jpeg ? ".jpg" : ".png"}`);
   try {
-    await mkdir(dir, { recursive: true });
+    await makeFolders(dir);
   } catch (e) {
-    throw new VideoAnalysisError("IO_ERROR", `cannot create --save folder ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { details: { file: dir }, cause: e });
+    throw new VideoAnalysisError("IO_ERROR", `cannot create --save folder ${dir}: ${(e as Error).message}`, { details: { file: dir }, cause: e });
   }
   const img = sharp(canvas.data, { raw: { width: image.width, height: image.height, channels: 3 } });
   await writeFileAtomic(out, await (jpeg ? img.jpeg({ quality: 90 }) : img.png()).toBuffer());
