@@ -29,7 +29,7 @@ export type { SceneResult } from "./components/scene/scene.js";
 export type { ScenePrediction, SceneLabel } from "./components/scene/labels.js";
 export { MANIFEST_FILE, MANIFEST_VERSION, type Manifest } from "./artifacts/manifest.js";
 export {
-  Detections, ByteTrack, YoloDecoder, decodeYolo, decodeEnd2End, COCO80_NAMES, yoloClassNames, readOnnxMetadata, formatMot, parseMot,
+  Detections, ByteTrack, YoloDecoder, decodeYolo, decodeEnd2End, COCO80_NAMES, yoloClassNames, configClassNames, parseClassNames, readOnnxMetadata, formatMot, parseMot,
   type DetectionRecord, type DetectionsInit, type YoloDecoderOptions, type ByteTrackOptions, type End2EndOutputs, type MotFrames,
 } from "./detections/index.js";
 // Building blocks for Triton-only users: images in, letterbox and its inverse, .npz out.

@@ -177,3 +177,15 @@ test("real model: yolo11n_int8_640 on bus.jpg finds 4 persons and a bus", { skip
     await backend.close();
   }
 });
+
+test("parseClassNames: Ultralytics' dict literal, a JSON list or object, one name per line", async () => {
+  const { parseClassNames, classNamesFor } = await import("../../src/detections/class-names.js");
+  assert.deepEqual(parseClassNames("{0: 'person', 1: \"bi'cycle\", 2: 'it\\'s'}"), ["person", "bi'cycle", "it's"]);
+  assert.deepEqual(parseClassNames('["a", "b"]'), ["a", "b"]);
+  assert.deepEqual(parseClassNames('{"0": "a", "2": "c"}'), ["a", "class1", "c"]);
+  assert.deepEqual(parseClassNames("cat\ndog\n"), ["cat", "dog"]);
+  assert.equal(parseClassNames("  "), undefined);
+  assert.equal(parseClassNames("[1, 2]"), undefined);
+  assert.deepEqual(classNamesFor(["a"], 3), ["a", "class1", "class2"]);
+  assert.equal(classNamesFor(undefined, 80)[0], "person");
+});
