@@ -25,7 +25,7 @@ interface MainSummary {
   frames: number;
   timings: { wall_ms: number; stages_ms: Record<string, number>; frames_per_second: number };
   peak_rss_bytes: number;
-  analysis: { width: number; height: number; decode: { mode: string; decodedFrames?: number; sourceFrames?: number } };
+  analysis: { width: number; height: number; decode: { mode: string; planned_frames?: number; source_frames?: number } };
 }
 
 /**
@@ -241,8 +241,8 @@ export const pipelineBench: Benchmark = {
           ratio_vs_ffmpeg: r2(ffmpeg / m.seconds),
           // main decodes sparsely (frames neither analysed nor referenced are left out): how many frames
           // it decoded, ffmpeg alone on that same sparse input, and main against that.
-          decoded_frames: s.analysis.decode.decodedFrames ?? null,
-          source_frames: s.analysis.decode.sourceFrames ?? null,
+          decoded_frames: s.analysis.decode.planned_frames ?? null,
+          source_frames: s.analysis.decode.source_frames ?? null,
           ffmpeg_sparse_s: sparse ? r2(sparse.seconds) : null,
           ratio_vs_ffmpeg_sparse: sparse ? r2(sparse.seconds / m.seconds) : null,
           stages_ms: s.timings.stages_ms,

@@ -1,7 +1,7 @@
 import { setMaxListeners } from "node:events";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { decodingRecord, MANIFEST_FILE, MANIFEST_VERSION, maskedProfile, sdkVersion, timestampsRecord, writeManifest, type Manifest } from "../artifacts/manifest.js";
+import { decodeRecord, decodingRecord, videoRecord, MANIFEST_FILE, MANIFEST_VERSION, maskedProfile, sdkVersion, timestampsRecord, writeManifest, type Manifest } from "../artifacts/manifest.js";
 import type { InferenceBackend, ModelContract } from "../backend/backend.js";
 import { EmbeddedEnsembles } from "../embedded/embedded-ensembles.js";
 import { catalogModel, clipText, findModel, inputValues } from "../catalog/index.js";
@@ -522,7 +522,7 @@ export class ModelManager {
         manifest_version: MANIFEST_VERSION,
         sdk: sdkVersion(),
         created_at: new Date().toISOString(),
-        video: meta,
+        video: videoRecord(meta),
         analysis: {
           width: a.width,
           height: a.height,
@@ -531,7 +531,7 @@ export class ModelManager {
           first_timestamp: first,
           last_timestamp: last,
           max_frames: maxFrames ?? null,
-          decode: reader.stats.decode ?? { mode: "full", reason: "not started" },
+          decode: decodeRecord(reader.stats.decode),
           decoding: decodingRecord(reader.stats, meta, estimate, meter.frames, strict, options.maxFrames !== undefined && meter.frames >= options.maxFrames),
           timestamps: timestampsRecord(reader.stats, this.profile.input.timestamp_breaks),
         },

@@ -199,3 +199,31 @@ test("docs/cli.md is the CLI's own --help output (node scripts/cli-docs.mjs rege
   const r = spawnSync(process.execPath, [join(repoRoot, "scripts/cli-docs.mjs"), "--check"], { encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
 });
+
+/** Every key of a JSON value that is not snake_case (camelCase, or capitals), with its path. */
+function camelKeys(v: unknown, path = ""): string[] {
+  if (Array.isArray(v)) return v.flatMap((x, i) => camelKeys(x, `${path}[${i}]`));
+  if (v === null || typeof v !== "object") return [];
+  return Object.entries(v).flatMap(([k, x]) => [...(/[A-Z]/.test(k) ? [`${path}.${k}`] : []), ...camelKeys(x, `${path}.${k}`)]);
+}
+
+test("one naming rule: manifest.json, batch.json and the --json outputs have snake_case keys only", async () => {
+  const out = join(dir, "snake");
+  const main = await cli(["main", "--video", VIDEO, "--profile", PROFILE, "--out", out, "--max-frames", "2", "--json"]);
+  assert.equal(main.code, 0, main.stderr);
+  const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8")) as { manifest_version: number; video: Record<string, unknown>; analysis: { decode: Record<string, unknown> } };
+  assert.equal(manifest.manifest_version, 2);
+  assert.deepEqual(camelKeys(manifest), []);
+  assert.equal(typeof manifest.video.frame_rate, "number");
+  assert.equal(typeof manifest.video.display_width, "number");
+  assert.deepEqual(Object.keys(manifest.analysis.decode).sort(), ["mode", "planned_frames", "source_frames"]);
+  assert.deepEqual(camelKeys(JSON.parse(main.stdout)), []);
+
+  const batch = await cli(["batch", "--profile", PROFILE, "--out", join(dir, "snake-batch"), "--fps", "1", "--json", VIDEO]);
+  assert.equal(batch.code, 0, batch.stderr);
+  assert.deepEqual(camelKeys(JSON.parse(batch.stdout)), []);
+  assert.deepEqual(camelKeys(JSON.parse(readFileSync(join(dir, "snake-batch", "batch.json"), "utf8"))), []);
+
+  const route = await cli(["route", "--profile", PROFILE, "--video", VIDEO, "--json"]);
+  assert.deepEqual(camelKeys(JSON.parse(route.stdout)), []);
+});
