@@ -226,4 +226,14 @@ test("one naming rule: manifest.json, batch.json and the --json outputs have sna
 
   const route = await cli(["route", "--profile", PROFILE, "--video", VIDEO, "--json"]);
   assert.deepEqual(camelKeys(JSON.parse(route.stdout)), []);
+
+  // track --json gives the tracker's settings by the profile's names (high_thresh, match_on).
+  const det = join(dir, "det.txt");
+  writeFileSync(det, "1,-1,10,10,20,40,0.9,-1,-1,-1\n2,-1,12,10,20,40,0.9,-1,-1,-1\n");
+  const track = await cli(["track", "--mot-det", det, "--out", join(dir, "tracks.txt"), "--high-thresh", "0.7", "--json"]);
+  assert.equal(track.code, 0, track.stderr);
+  const t = JSON.parse(track.stdout) as { options: Record<string, unknown> };
+  assert.deepEqual(camelKeys(t), []);
+  assert.equal(t.options.high_thresh, 0.7);
+  assert.equal(t.options.match_on, "prediction");
 });

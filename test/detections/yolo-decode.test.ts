@@ -128,10 +128,10 @@ test("SIMD and JavaScript scans agree on random outputs at several thresholds", 
       out[3 * n + i] = 4 + rand() * 200;
     }
     for (let j = 4 * n; j < out.length; j++) out[j] = rand() ** 8;
-    for (const confidence of [0.25, 0.05, 0.001]) {
-      const a = new YoloDecoder({ confidence, simd: true }).decode(out, [1, 4 + nc, n]);
-      const b = new YoloDecoder({ confidence, simd: false }).decode(out, [1, 4 + nc, n]);
-      assert.deepEqual(a.toRecords(), b.toRecords(), `n=${n} conf=${confidence}`);
+    for (const conf of [0.25, 0.05, 0.001]) {
+      const a = new YoloDecoder({ conf, simd: true }).decode(out, [1, 4 + nc, n]);
+      const b = new YoloDecoder({ conf, simd: false }).decode(out, [1, 4 + nc, n]);
+      assert.deepEqual(a.toRecords(), b.toRecords(), `n=${n} conf=${conf}`);
     }
   }
 });

@@ -43,7 +43,7 @@ after(async () => {
   await server?.stop();
 });
 
-const decoder = new YoloDecoder({ confidence: 0.25, iou: 0.7 });
+const decoder = new YoloDecoder({ conf: 0.25, iou: 0.7 });
 
 async function trackB(rgb: Parameters<typeof letterbox>[0]): Promise<{ dets: Detections; info: LetterboxInfo; pixels: Uint8Array }> {
   const { image, info } = letterbox(rgb, S);
@@ -54,7 +54,7 @@ async function trackB(rgb: Parameters<typeof letterbox>[0]): Promise<{ dets: Det
 
 function e2e(outputs: Record<string, Tensor>, info: LetterboxInfo): Detections {
   const o = (n: string) => outputs[n]!;
-  return decodeEnd2End(end2endOutputs(o("num_dets"), o("det_boxes"), o("det_scores"), o("det_classes")), { confidence: 0.25 }, info);
+  return decodeEnd2End(end2endOutputs(o("num_dets"), o("det_boxes"), o("det_scores"), o("det_classes")), { conf: 0.25 }, info);
 }
 
 async function trackD(model: string, bytes: Uint8Array, width: number, height: number): Promise<Detections> {
