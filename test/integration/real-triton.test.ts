@@ -526,6 +526,11 @@ test("smoke on the real server: a YOLO-only profile passes without the baseline'
   for (const m of readyChecklist()) for (const p of m.parts) assert.equal(await client.modelReady(p), true, p);
   assert.ok(readyChecklist().some((m) => m.parts.includes("preprocess_places365_224")));
   await client.unloadModel("preprocess_places365_224");
+  // Triton unloads the ensemble with its step, asynchronously: wait until both are unloaded.
+  for (let t = Date.now(); Date.now() - t < 30_000; await new Promise((r) => setTimeout(r, 100))) {
+    const index = await client.repositoryIndex();
+    if (["preprocess_places365_224", "places365_resnet50_224"].every((n) => index.some((e) => e.name === n && e.state === "UNAVAILABLE"))) break;
+  }
   try {
     const plain = await smokeCli(yoloOnly, ["--json"]);
     const r = JSON.parse(plain.stdout) as SmokeJson;
@@ -534,8 +539,7 @@ test("smoke on the real server: a YOLO-only profile passes without the baseline'
     assert.deepEqual(r.inferences.map((i) => i.detail), ["OUTPUT__0 FP32 [1,84,2100]", "OUTPUT__0 FP32 [1,84,8400]"]);
     const base = await smokeCli(yoloOnly, ["--checklist", "baseline"]);
     assert.equal(base.code, 1);
-    // Triton unloads the ensemble with its step (asynchronously: the step may still be UNLOADING).
-    assert.match(base.stdout, /^FAILED: 1 required problem:\n {2}required places365_resnet50_224: places365_resnet50_224 not ready \(unloaded\), preprocess_places365_224 not ready \((?:unloaded|UNLOADING)\)$/m);
+    assert.match(base.stdout, /^FAILED: 1 required problem:\n {2}required places365_resnet50_224: places365_resnet50_224 not ready \(unloaded\), preprocess_places365_224 not ready \(unloaded\)$/m);
   } finally {
     await client.loadModel("preprocess_places365_224");
     await client.loadModel("places365_resnet50_224");
