@@ -255,16 +255,16 @@ export const clientBench: Benchmark = {
   summary: "the SDK's Triton transports (gRPC, HTTP, with system shared memory) side by side with NVIDIA's Python tritonclient",
   async run(argv) {
     const { values } = parseCommandArgs({ name: "bench client", usage: USAGE }, argv, {
-      url: { type: "string" },
-      "http-url": { type: "string" },
-      python: { type: "string" },
-      duration: { type: "string" },
-      repeats: { type: "string" },
-      concurrency: { type: "string" },
-      payloads: { type: "string" },
-      transports: { type: "string" },
-      warmup: { type: "string" },
-      json: { type: "boolean" },
+      url: { type: "string", value: "HOST:PORT", description: "gRPC endpoint of a server that has the bench models (default: start the real tritonserver here)" },
+      "http-url": { type: "string", value: "HOST:PORT", description: "HTTP endpoint of that server (default: the started server's)" },
+      python: { type: "string", value: "PATH", description: "the Python with NVIDIA's tritonclient for the reference lines (default: .venv/bin/python3, else python3)" },
+      duration: { type: "string", value: "S", description: "seconds of load per measurement (default 3)" },
+      repeats: { type: "string", value: "N", description: "measurements per row; the table shows their median (default 3)" },
+      concurrency: { type: "string", value: "LIST", description: "requests kept in flight, one row each (default 1,4,16)" },
+      payloads: { type: "string", value: "LIST", description: "what is sent: 320, 640, 960 (UINT8 frames echoed back), yolo (a 640 frame in, a YOLO [1,84,8400] FP32 answer) (default all)" },
+      transports: { type: "string", value: "LIST", description: "grpc, grpc-shm, http, http-shm: protocols, with system shared memory or without (default all)" },
+      warmup: { type: "string", value: "N", description: "requests sent before each measurement (default 3)" },
+      json: { type: "boolean", description: "print one JSON object instead of the tables" },
     });
     const duration = numberFlag("duration", values.duration, 3, { min: 0.05 });
     const repeats = numberFlag("repeats", values.repeats, 3, { min: 1 });

@@ -50,17 +50,17 @@ export const manyBench: Benchmark = {
   summary: "many videos: video-seconds per wall-second of batch --jobs 1/2/4 and of 1/2/4 BullMQ workers",
   async run(argv) {
     const { values } = parseCommandArgs({ name: "bench many", usage: USAGE }, argv, {
-      json: { type: "boolean", default: false },
-      videos: { type: "string", default: "8" },
-      seconds: { type: "string", default: "4" },
-      size: { type: "string", default: "320x180" },
-      fps: { type: "string", default: "2" },
-      profile: { type: "string", default: join(REPO, "profiles", "embedded_cpu.yaml") },
-      jobs: { type: "string", default: "1,2,4" },
-      workers: { type: "string", default: "1,2,4" },
-      repeat: { type: "string", default: "1" },
+      json: { type: "boolean", default: false, description: "print one JSON object instead of the tables" },
+      videos: { type: "string", default: "8", value: "N", description: "generated videos in the batch (default 8)" },
+      seconds: { type: "string", default: "4", value: "S", description: "length of each generated video (default 4)" },
+      size: { type: "string", default: "320x180", value: "WxH", description: "size of the generated videos (default 320x180)" },
+      fps: { type: "string", default: "2", value: "F", description: "analysis frames per second (default 2)" },
+      profile: { type: "string", default: join(REPO, "profiles", "embedded_cpu.yaml"), value: "FILE", description: "the profile the videos are analysed with (default profiles/embedded_cpu.yaml; with --triton profiles/baseline_gpu.yaml)" },
+      jobs: { type: "string", default: "1,2,4", value: "LIST", description: "batch --jobs values to measure (default 1,2,4)" },
+      workers: { type: "string", default: "1,2,4", value: "LIST", description: "numbers of BullMQ workers to measure (default 1,2,4)" },
+      repeat: { type: "string", default: "1", value: "N", description: "runs per setting; the best is kept (default 1)" },
       // NVIDIA's real tritonserver (scripts/tritonserver-local.sh), started here, and profiles/baseline_gpu.yaml against it.
-      triton: { type: "boolean", default: false },
+      triton: { type: "boolean", default: false, description: "start NVIDIA's real tritonserver here and analyse through it" },
     });
     const n = numberFlag("videos", values.videos, 8, { min: 1 });
     const seconds = numberFlag("seconds", values.seconds, 4, { min: 0.5 });

@@ -179,14 +179,14 @@ export const modelsBench: Benchmark = {
   summary: "per-model latency (batch 1) and throughput (1/4/16 in flight) of the ensembles on a Triton server, with the server's own compute times",
   async run(argv) {
     const { values } = parseCommandArgs({ name: "bench models", usage: USAGE }, argv, {
-      url: { type: "string" },
-      models: { type: "string" },
-      repeats: { type: "string" },
-      concurrency: { type: "string" },
-      seconds: { type: "string" },
-      warmup: { type: "string" },
-      json: { type: "boolean", default: false },
-      out: { type: "string" },
+      url: { type: "string", value: "HOST:PORT", description: "gRPC endpoint of the Triton server (default $TRITON_GRPC_URL)" },
+      models: { type: "string", value: "LIST", description: "catalog models to measure, e.g. midas_256,yolo11x_640 (default: every ensemble of the repository the server has READY)" },
+      repeats: { type: "string", value: "N", description: "batch-1 calls per model for the latency figures (default 50, at least 2)" },
+      concurrency: { type: "string", value: "LIST", description: "requests kept in flight for the throughput figures (default 1,4,16)" },
+      seconds: { type: "string", value: "S", description: "seconds of load per throughput level (default 3)" },
+      warmup: { type: "string", value: "N", description: "calls before measuring each model (default 5)" },
+      json: { type: "boolean", default: false, description: "print one JSON object instead of the tables" },
+      out: { type: "string", value: "FILE", description: "also write the JSON summary to this file" },
     });
     const url = values.url ?? process.env.TRITON_GRPC_URL;
     if (!url) throw new VideoAnalysisError("INVALID_ARGUMENT", `--url is required (or TRITON_GRPC_URL)\nusage: ${USAGE}`);

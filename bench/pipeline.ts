@@ -25,7 +25,7 @@ interface MainSummary {
   frames: number;
   timings: { wall_ms: number; stages_ms: Record<string, number>; frames_per_second: number };
   peak_rss_bytes: number;
-  analysis: { width: number; height: number; decode: { mode: string; decodedFrames?: number; sourceFrames?: number } };
+  analysis: { width: number; height: number; decode: { mode: string; planned_frames?: number; source_frames?: number } };
 }
 
 /**
@@ -199,13 +199,13 @@ export const pipelineBench: Benchmark = {
   summary: "main (five components, contract models, 5 fps) on a generated 1080p30 H.264 video against ffmpeg alone; stage times; peak memory 1 vs 10 minutes",
   async run(argv) {
     const { values } = parseCommandArgs({ name: "bench pipeline", usage: USAGE }, argv, {
-      json: { type: "boolean", default: false },
-      quick: { type: "boolean", default: false },
-      profile: { type: "string" },
-      fps: { type: "string" },
-      cache: { type: "string" },
-      keep: { type: "boolean", default: false },
-      durability: { type: "boolean", default: false },
+      json: { type: "boolean", default: false, description: "print one JSON object instead of the tables" },
+      quick: { type: "boolean", default: false, description: "10-second and 1-minute inputs instead of 1 and 10 minutes" },
+      profile: { type: "string", value: "FILE", description: "the profile main runs with (default profiles/embedded_cpu.yaml)" },
+      fps: { type: "string", value: "F", description: "analysis frames per second (default 5)" },
+      cache: { type: "string", value: "DIR", description: "where the generated input videos are kept between runs (default $VIDEO_SDK_BENCH_CACHE, else <tmp>/video-analysis-bench)" },
+      keep: { type: "boolean", default: false, description: "keep the run folders (they are removed by default)" },
+      durability: { type: "boolean", default: false, description: "measure what resumable runs cost (commits, O_DIRECT writes) instead of the speed against ffmpeg" },
     });
     const profilePath = resolve(values.profile ?? join(REPO, "profiles", "embedded_cpu.yaml"));
     const fps = numberFlag("fps", values.fps, 5, { min: 0.01 });
@@ -241,8 +241,8 @@ export const pipelineBench: Benchmark = {
           ratio_vs_ffmpeg: r2(ffmpeg / m.seconds),
           // main decodes sparsely (frames neither analysed nor referenced are left out): how many frames
           // it decoded, ffmpeg alone on that same sparse input, and main against that.
-          decoded_frames: s.analysis.decode.decodedFrames ?? null,
-          source_frames: s.analysis.decode.sourceFrames ?? null,
+          decoded_frames: s.analysis.decode.planned_frames ?? null,
+          source_frames: s.analysis.decode.source_frames ?? null,
           ffmpeg_sparse_s: sparse ? r2(sparse.seconds) : null,
           ratio_vs_ffmpeg_sparse: sparse ? r2(sparse.seconds / m.seconds) : null,
           stages_ms: s.timings.stages_ms,

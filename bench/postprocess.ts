@@ -30,7 +30,7 @@ import { percentile, printTable } from "./stats.js";
 
 const IMAGES = ["bus.jpg", "zidane.jpg", "boats.jpg", "airport.jpg", "dog.jpg", "horses.jpg", "person.jpg", "mountains.jpg", "places_cam_example.jpg"];
 const NC = 80;
-const SETTINGS = { confidence: 0.25, iou: 0.7, maxDet: 300 };
+const SETTINGS = { conf: 0.25, iou: 0.7, maxDet: 300 };
 
 /** One frame of raw YOLO output with the letterbox it came from. */
 interface Frame {
@@ -129,7 +129,7 @@ const r3 = (v: number) => Math.round(v * 1000) / 1000;
  */
 async function benchDecode(n: number, source: string, frames: Frame[], iterations: number): Promise<DecodeRow> {
   const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "sequential", graphOptimizationLevel: "all" };
-  const settings = { numClasses: NC, maxOutputBoxesPerClass: SETTINGS.maxDet, iouThreshold: SETTINGS.iou, scoreThreshold: SETTINGS.confidence };
+  const settings = { numClasses: NC, maxOutputBoxesPerClass: SETTINGS.maxDet, iouThreshold: SETTINGS.iou, scoreThreshold: SETTINGS.conf };
   const op = await ort.InferenceSession.create(nmsModel(settings), opts);
   const graph = await ort.InferenceSession.create(rawNmsModel(settings), opts);
   const laid = frames.map((f) => operatorInputs(f.raw, n));
@@ -163,7 +163,7 @@ async function benchDecode(n: number, source: string, frames: Frame[], iteration
       for (let i = 0; i < n; i++) {
         let m = 0;
         for (let c = 0; c < NC; c++) m = Math.max(m, f.raw[(4 + c) * n + i]!);
-        if (m > SETTINGS.confidence) candidates++;
+        if (m > SETTINGS.conf) candidates++;
       }
       write(k);
       kept += ours.decode(raw, shape, f.info, k).length;
@@ -298,9 +298,9 @@ export const postprocessBench: Benchmark = {
   async run(argv) {
     const usage = "video-analysis bench postprocess [--iterations 400] [--tracker-runs 30] [--json]";
     const { values } = parseCommandArgs({ name: "bench postprocess", usage }, argv, {
-      iterations: { type: "string" },
-      "tracker-runs": { type: "string" },
-      json: { type: "boolean", default: false },
+      iterations: { type: "string", value: "N", description: "decode+NMS calls per output size (default 400, at least 10)" },
+      "tracker-runs": { type: "string", value: "N", description: "ByteTrack passes over the palace sequence (default 30, at least 3)" },
+      json: { type: "boolean", default: false, description: "print one JSON object instead of the tables" },
     });
     const iterations = numberFlag("iterations", values.iterations, 400, { min: 10 });
     const trackerRuns = numberFlag("tracker-runs", values["tracker-runs"], 30, { min: 3 });

@@ -90,10 +90,10 @@ export const tiersBench: Benchmark = {
   summary: "tracks B, C, D and D's batching tiers on the CPU tritonserver (stand-ins): images/s, p50/p95",
   async run(argv) {
     const { values } = parseCommandArgs({ name: "bench tiers", usage: USAGE }, argv, {
-      requests: { type: "string" },
-      "in-flight": { type: "string" },
-      "queue-timeout-us": { type: "string" },
-      json: { type: "boolean" },
+      requests: { type: "string", value: "N", description: "requests per track and tier (default 64)" },
+      "in-flight": { type: "string", value: "N", description: "requests kept in flight (default: each tier's batch size, at most 32)" },
+      "queue-timeout-us": { type: "string", value: "US", description: "dynamic batcher queue timeout written into the tiers' configs, in microseconds (default: none)" },
+      json: { type: "boolean", description: "print one JSON object instead of the table" },
     });
     const requests = numberFlag("--requests", values.requests, 64, { min: 1 });
     const fixedInFlight = values["in-flight"] === undefined ? undefined : numberFlag("--in-flight", values["in-flight"], 8, { min: 1 });

@@ -48,8 +48,8 @@ export const transportBench: Benchmark = {
   summary: "ModelInfer round trips of UINT8 frames against a bare grpc-js echo",
   async run(argv) {
     const { values } = parseCommandArgs({ name: "bench transport", usage: "video-analysis bench transport [--repeats N] [--json]" }, argv, {
-      repeats: { type: "string" },
-      json: { type: "boolean" },
+      repeats: { type: "string", value: "N", description: "round trips per payload size (default 60, at least 5)" },
+      json: { type: "boolean", description: "print one JSON object instead of the table" },
     });
     const repeats = numberFlag("repeats", values.repeats, 60, { min: 5 });
     const server = await TestServer.start({ models: SIZES.map(echoModel) });

@@ -37,12 +37,12 @@ export const tritonMainBench: Benchmark = {
   summary: "main on the Triton backend (real tritonserver): client CPU seconds per transport",
   async run(argv) {
     const { values } = parseCommandArgs({ name: "bench triton-main", usage: USAGE }, argv, {
-      seconds: { type: "string" },
-      fps: { type: "string" },
-      repeats: { type: "string" },
-      variants: { type: "string" },
-      profile: { type: "string" },
-      json: { type: "boolean" },
+      seconds: { type: "string", value: "S", description: "length of the generated 1080p input video (default 60)" },
+      fps: { type: "string", value: "F", description: "analysis frames per second (default 2)" },
+      repeats: { type: "string", value: "N", description: "runs per transport; the table shows their median (default 1)" },
+      variants: { type: "string", value: "LIST", description: "transports to compare: grpc, grpc-shm, http, http-shm (default all)" },
+      profile: { type: "string", value: "FILE", description: "the Triton profile main runs with (default profiles/baseline_gpu.yaml)" },
+      json: { type: "boolean", description: "print one JSON object instead of the table" },
     });
     const seconds = numberFlag("seconds", values.seconds, 60, { min: 1 });
     const fps = numberFlag("fps", values.fps, 2, { min: 0.1 });

@@ -1,3 +1,5 @@
+import { setMaxListeners } from "node:events";
+
 /**
  * The one error type of the SDK. `code` is for programs (the gRPC status name where the failure came
  * from a gRPC call, otherwise one of the SDK's own codes), `model` names the model involved if any,
@@ -83,12 +85,22 @@ export function abortError(signal: AbortSignal, what = "the run"): Error {
   return new VideoAnalysisError("CANCELLED", `${what} was cancelled`, { cause: r });
 }
 
+/**
+ * Listens once for the signal's abort. One signal is shared by every call in flight (a run's, or the one
+ * an application passes to many process()/detect() calls at once), so many listeners on it are normal:
+ * its listener limit is lifted, where Node would print MaxListenersExceededWarning past 10.
+ */
+export function listenAbort(signal: AbortSignal, onAbort: () => void): void {
+  setMaxListeners(0, signal);
+  signal.addEventListener("abort", onAbort, { once: true });
+}
+
 /** `p`, or abortError(signal) as soon as the signal aborts (p itself is not stopped). */
 export function raceAbort<T>(p: Promise<T>, signal: AbortSignal, what?: string): Promise<T> {
   if (signal.aborted) return Promise.reject(abortError(signal, what));
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(abortError(signal, what));
-    signal.addEventListener("abort", onAbort, { once: true });
+    listenAbort(signal, onAbort);
     p.then(
       (v) => {
         signal.removeEventListener("abort", onAbort);

@@ -37,7 +37,7 @@ export { NORMALIZATIONS } from "./catalog/normalization.js";
 export type { DepthMap, FlowField, ClipFrameResult, SceneResult, ScenePrediction, SceneLabel } from "./components/builtins.js";
 export { MANIFEST_FILE, MANIFEST_VERSION, type Manifest } from "./artifacts/manifest.js";
 export {
-  Detections, ByteTrack, YoloDecoder, decodeYolo, decodeEnd2End, COCO80_NAMES, yoloClassNames, readOnnxMetadata, formatMot, parseMot,
+  Detections, ByteTrack, YoloDecoder, decodeYolo, decodeEnd2End, COCO80_NAMES, yoloClassNames, configClassNames, parseClassNames, readOnnxMetadata, formatMot, parseMot,
   type DetectionRecord, type DetectionsInit, type YoloDecoderOptions, type ByteTrackOptions, type End2EndOutputs, type MotFrames,
 } from "./detections/index.js";
 // Building blocks for Triton-only users: images in, letterbox and its inverse, .npz out.
@@ -57,3 +57,27 @@ export {
 export { renderRun, loadRun, Annotator, type RenderOptions, type RenderResult, type Layers, type RunData } from "./render/index.js";
 export { writeReport, REPORT_FILE, type ReportOptions, type ReportRecord } from "./report/report.js";
 export { NpzReader, readNpz, type NpyArray } from "./artifacts/npz-reader.js";
+// Types the API above names in its signatures, so that users (and the API reference) can name them too.
+export type { TensorDataMap } from "./tensor.js";
+export type { NmsOptions, BoxNmsOptions } from "./detections/nms.js";
+export type { ByteTrackState, ByteTrackVariant, TrackBox } from "./detections/byte-track.js";
+export type { KalmanForm } from "./detections/kalman-filter.js";
+export type { End2EndOptions, BoxFormat } from "./detections/end2end.js";
+export type { ParseMotOptions } from "./detections/mot.js";
+export type { Interruption } from "./pipeline/journal.js";
+export type { VideoStatus } from "./batch/batch.js";
+export type { ExpandOptions } from "./batch/inputs.js";
+export type { RunVideoOptions } from "./batch/run-video.js";
+export type { OutageRecord, OutageState } from "./triton/outage.js";
+export type { ResolvedModel, Routing, LetterboxGeometry, Unavailability } from "./routing/route.js";
+export type { ScaleFlags, TimestampBreaks } from "./video/frame-plan.js";
+export type { Rotation, ProbeOptions } from "./video/metadata.js";
+export type { DecodeStats } from "./video/frame-reader.js";
+export type { ClipData, MapData, DetectionsData, SceneData, Box, Timed } from "./render/run-data.js";
+export type { DrawnBox } from "./render/annotate.js";
+export type { Rgb } from "./render/colors.js";
+export type { Canvas } from "./render/raster.js";
+export type { LoadProfileOptions } from "./profiles/load.js";
+export type { NpyInput, NpyDataMap, NpyArrayStream, NpzState, StreamShape } from "./artifacts/npz.js";
+export type { DecodingRecord, TimestampsRecord } from "./artifacts/manifest.js";
+export type { CatalogModel, Architecture, BranchSpec, ChecklistLevel, Family, Normalization, ResizeMode, InputKind, RoutingPolicy } from "./catalog/types.js";

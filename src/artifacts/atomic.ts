@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { VideoAnalysisError } from "../errors.js";
 import { openDirect } from "./append-file.js";
@@ -37,6 +37,44 @@ export function ioError(path: string, action: string, e: unknown): VideoAnalysis
     details: { file: path, errno: code },
     cause: e,
   });
+}
+
+/**
+ * Makes `dir` and its missing parents, one mkdir at a time, and returns the folders it created (outermost
+ * first). Not `mkdir({ recursive: true })`: Node's loops forever on a file system that refuses new folders
+ * with ENOENT (e.g. /proc). Any failure is an IO_ERROR naming the folder.
+ */
+export async function makeFolders(dir: string): Promise<string[]> {
+  const missing: string[] = [];
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const st = await stat(d).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT" || e.code === "ENOTDIR") return undefined;
+      throw ioError(d, "use the folder", e);
+    });
+    if (st?.isDirectory()) break;
+    if (st) throw new VideoAnalysisError("IO_ERROR", `Cannot create the folder ${dir}: ${d} is a file, not a folder; choose another path.`, { details: { file: d, errno: "ENOTDIR" } });
+    missing.unshift(d);
+    if (dirname(d) === d) break;
+  }
+  const created: string[] = [];
+  for (const d of missing) {
+    try {
+      await mkdir(d);
+      created.push(d);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EEXIST") continue;
+      if (code === "ENOENT") {
+        // The parent exists (made or found above), yet the file system says ENOENT: it takes no new folders.
+        throw new VideoAnalysisError("IO_ERROR", `Cannot create the folder ${d}: ${dirname(d)} does not take new folders (ENOENT); choose a folder on a writable file system.`, {
+          details: { file: d, errno: code },
+          cause: e,
+        });
+      }
+      throw ioError(d, "create the folder", e);
+    }
+  }
+  return created;
 }
 
 export interface AtomicFileOptions {

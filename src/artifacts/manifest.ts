@@ -10,8 +10,11 @@ import type { OutageRecord } from "../triton/outage.js";
 import type { Interruption } from "../pipeline/journal.js";
 import type { ReportRecord } from "../report/report.js";
 
-/** The manifest's format: bumped when a field changes meaning. */
-export const MANIFEST_VERSION = 1;
+/**
+ * The manifest's format: bumped when a field changes meaning or name. 2: every key snake_case (`video`'s
+ * and `analysis.decode`'s were camelCase in 1: `frameRate` is now `frame_rate`).
+ */
+export const MANIFEST_VERSION = 2;
 /** Written last: a run folder with this file is complete; without it, nothing in the folder is to be trusted. */
 export const MANIFEST_FILE = "manifest.json";
 
@@ -20,8 +23,8 @@ export interface Manifest {
   manifest_version: number;
   sdk: { name: string; version: string };
   created_at: string;
-  /** ffprobe's view of the input (probeVideo). */
-  video: VideoMetadata;
+  /** ffprobe's view of the input (probeVideo's VideoMetadata, keys in snake_case: `frame_rate`, `display_width`...). */
+  video: VideoRecord;
   /** What the components saw: frame size, rate, and the frames analysed. */
   analysis: {
     width: number;
@@ -34,7 +37,7 @@ export interface Manifest {
     /** Set when the run stopped after a number of frames (--max-frames). */
     max_frames: number | null;
     /** How ffmpeg decoded the video: sparse (the frames it decoded of those in the stream) or in full, and why. */
-    decode: DecodeStats;
+    decode: DecodeRecord;
     /** What ffmpeg actually did (counted from its log), against what the file and the plan promised. */
     decoding: DecodingRecord;
     /** Timestamp breaks (decoded times that restart or go back) and what the run did about them. */
@@ -59,6 +62,31 @@ export interface Manifest {
     stages_ms: Record<string, number>;
     frames_per_second: number;
   };
+}
+
+/** `fooBar` -> `foo_bar`: the one naming rule of what the SDK writes (camelCase is the TypeScript API's). */
+export type SnakeCase<S extends string> = S extends `${infer H}${infer T}` ? `${H extends Lowercase<H> ? H : `_${Lowercase<H>}`}${SnakeCase<T>}` : S;
+/** An object's keys in snake_case (one level: the records below are flat). */
+export type SnakeKeys<T> = { [K in keyof T as K extends string ? SnakeCase<K> : K]: T[K] };
+
+/** A flat record of the TypeScript API with its keys in snake_case, as files and JSON outputs carry it. */
+export function snakeKeys<T extends object>(o: T): SnakeKeys<T> {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v])) as SnakeKeys<T>;
+}
+
+/** The manifest's `video`: VideoMetadata with snake_case keys. */
+export type VideoRecord = SnakeKeys<VideoMetadata>;
+/** The manifest's `analysis.decode`: DecodeStats with snake_case keys (`source_frames`, `planned_frames`). */
+export type DecodeRecord = SnakeKeys<DecodeStats>;
+
+/** The manifest's `video` of a probed video. */
+export function videoRecord(meta: VideoMetadata): VideoRecord {
+  return snakeKeys(meta);
+}
+
+/** The manifest's `analysis.decode` of the frame reader's decode plan. */
+export function decodeRecord(d: DecodeStats | undefined): DecodeRecord {
+  return snakeKeys(d ?? { mode: "full", reason: "not started" });
 }
 
 export interface DecodingRecord {

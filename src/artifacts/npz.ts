@@ -546,7 +546,7 @@ export class NpzWriter {
     return entry;
   }
 
-  /** Patches a streamed member's local header and .npy header once its shape, size and CRC are known. */
+  /** Patches a streamed member's local header and .npy header once its shape, size and CRC are known. @internal */
   async finishMember(entry: Entry, headerPos: number, header: Buffer, dataCrc: number, dataLen: number): Promise<void> {
     const size = header.length + dataLen;
     const crc = crc32Combine(crc32(header), dataCrc, dataLen);

@@ -63,6 +63,8 @@ export interface InferenceBackend {
   infer(model: string, inputs: Tensor[], options?: InferOptions): Promise<InferResult>;
   modelMetadata(model: string, version?: string): Promise<ModelMetadata>;
   modelReady(model: string, version?: string): Promise<boolean>;
+  /** Optional: the model's configuration as the server holds it (Triton's ModelConfig, as JSON). */
+  modelConfig?(model: string, version?: string): Promise<Record<string, any>>;
   /**
    * Optional: hands back output data of earlier answers that the caller no longer reads, for the backend
    * to answer into again (the embedded backend does; a Triton answer is a view of its message). The

@@ -1,7 +1,6 @@
-import { mkdir } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
-import { writeFileAtomic } from "../artifacts/atomic.js";
+import { makeFolders, writeFileAtomic } from "../artifacts/atomic.js";
 import { sdkVersion } from "../artifacts/manifest.js";
 import { abortError, VideoAnalysisError } from "../errors.js";
 import type { ModelManager } from "../pipeline/model-manager.js";
@@ -152,11 +151,7 @@ export async function runBatch(mm: ModelManager, inputs: string[], options: Batc
   };
   const tell = () => options.onProgress?.(progress());
 
-  try {
-    await mkdir(out, { recursive: true });
-  } catch (e) {
-    throw new VideoAnalysisError("IO_ERROR", `cannot create the batch folder ${out} (${(e as NodeJS.ErrnoException).code ?? String(e)}); check --out`, { details: { file: out } });
-  }
+  await makeFolders(out);
   await save();
   if (writeError) throw writeError;
 

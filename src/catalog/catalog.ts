@@ -53,7 +53,7 @@ function build(f: Family, a: Architecture, b: BranchSpec | undefined): CatalogMo
   const name = modelName(a, b);
   const s = b?.input;
   const normalization = f.input === "tokens" ? undefined : (a.normalization ?? f.normalization);
-  const preprocessName = normalization ? `preprocess_${name}` : undefined;
+  const preprocessName = normalization ? `preprocess_${modelName({ ...a, stem: a.preprocessStem ?? a.stem }, b)}` : undefined;
   const onnxName = `${name}_onnx`;
   const checklist: ChecklistLevel | undefined = a.id === f.defaultArchitecture ? (b ? b.checklist : f.checklist) : undefined;
   return {
@@ -115,7 +115,7 @@ export function inputValues(model: CatalogModel): number {
   return model.onnx.inputs.reduce((sum, t) => sum + t.shape.reduce((a, d) => a * d, 1), 0);
 }
 
-/** SPEC section 5's READY checklist, required first, each entry with the parts that must be READY. */
+/** Seed 002's READY checklist (SPEC section 5), required first, each entry with the parts that must be READY. */
 export function readyChecklist(): Array<CatalogModel & { checklist: ChecklistLevel }> {
   const on = allModels().filter((m): m is CatalogModel & { checklist: ChecklistLevel } => m.checklist !== undefined);
   return [...on.filter((m) => m.checklist === "required"), ...on.filter((m) => m.checklist === "additional")];

@@ -76,21 +76,21 @@ export const trackerSchema = z
       box: t.box,
       kalman: t.kalman,
       trackThresh: t.track_thresh,
-      newTrackThresh: t.high_thresh,
+      highThresh: t.high_thresh,
       lowThresh: t.low_thresh === null ? -Infinity : t.low_thresh,
       matchThresh: t.match_thresh,
       lowMatchThresh: t.low_match_thresh,
       trackBuffer: t.track_buffer,
       fuseScore: t.fuse_score,
-      matchPredicted: t.match_on === undefined ? undefined : t.match_on === "prediction",
+      matchOn: t.match_on,
     });
     return {
       ...t,
       box: o.box,
       kalman: o.kalman,
-      match_on: o.matchPredicted ? ("prediction" as const) : ("last_box" as const),
+      match_on: o.matchOn,
       fuse_score: o.fuseScore,
-      high_thresh: o.newTrackThresh,
+      high_thresh: o.highThresh,
       low_thresh: Number.isFinite(o.lowThresh) ? o.lowThresh : null,
     };
   });

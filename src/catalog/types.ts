@@ -54,6 +54,11 @@ export interface Architecture {
   normalization?: Normalization;
   /** Generated into triton/models by `triton-repo` without being asked for. */
   inRepository: boolean;
+  /**
+   * The stem of its preprocess models' names when not `stem`: seed 002's repository (and its READY
+   * checklist) calls Places365's `preprocess_places365_<S>`, not `preprocess_places365_resnet50_<S>`.
+   */
+  preprocessStem?: string;
   /** One line for people. */
   note?: string;
 }
@@ -123,7 +128,7 @@ export interface CatalogModel {
   onnx: ModelContract;
   /** `<name>_onnx`. */
   onnxName: string;
-  /** `preprocess_<name>`; absent when there is nothing to preprocess (token ids). */
+  /** `preprocess_<name>` (`preprocess_<preprocessStem>_<S>` where the architecture has one); absent when there is nothing to preprocess (token ids). */
   preprocessName: string | undefined;
   normalization: Normalization | undefined;
   checklist: ChecklistLevel | undefined;

@@ -9,7 +9,7 @@ export interface OptionSpec {
   multiple?: boolean;
   default?: string | boolean | string[] | boolean[];
   /** One line for `<command> --help`: what the flag does, its default. */
-  description?: string;
+  description: string;
   /** The value's placeholder in `--help` (string flags), e.g. "N" or "FILE". */
   value?: string;
 }

@@ -18,7 +18,7 @@ import { LapjvSolver } from "./lapjv.js";
  *   Kalman-predicted boxes.
  * - "cpp": the C++ deployment (Vertical-Beach/ByteTrack-cpp, as in ../shared/testdata/bytetrack):
  *   high is score >= trackThresh with no lower floor, plain IoU cost, a new track needs
- *   score >= newTrackThresh (0.6), and matching uses each track's box from its last update (that code
+ *   score >= highThresh (0.6), and matching uses each track's box from its last update (that code
  *   refreshes the box only on update, not on prediction). It keeps fewer identities (see README).
  * All: IoU with the +1 pixel convention of their box-overlap code, the low-score association at
  * cost limit 0.5, unconfirmed tracks (seen once) at 0.7, lost tracks kept trackBuffer x frameRate / 30
@@ -32,6 +32,9 @@ export const BYTETRACK_VARIANTS: readonly ByteTrackVariant[] = ["default", "pyth
 export type TrackBox = "detection" | "track";
 
 /** ByteTrack settings; every field has a default from the chosen variant. */
+/** What the first association matches detections with: each track's Kalman prediction, or its last box. */
+export type MatchOn = "prediction" | "last_box";
+
 export interface ByteTrackOptions {
   /** Which set of defaults to start from (see above); "default" unless given. */
   variant: ByteTrackVariant;
@@ -47,7 +50,7 @@ export interface ByteTrackOptions {
    * trackThresh + 0.1). Raising it delays or prevents tracks of weakly detected objects; lowering it
    * creates more short-lived false tracks.
    */
-  newTrackThresh: number;
+  highThresh: number;
   /**
    * Detections at or below this score are ignored entirely (default, python: 0.1; cpp: none,
    * -Infinity). Raising it drops more clutter from the low-score association; lowering it lets very
@@ -80,11 +83,11 @@ export interface ByteTrackOptions {
    */
   fuseScore: boolean;
   /**
-   * Match on the Kalman-predicted boxes (default, python: true) or on each track's last updated box
-   * (cpp: false). The prediction follows moving objects; the last box lags one frame behind each
+   * Match on the Kalman-predicted boxes ("prediction": default, python) or on each track's last updated
+   * box ("last_box": cpp). The prediction follows moving objects; the last box lags one frame behind each
    * one, which costs overlap on fast motion and identities where people cross.
    */
-  matchPredicted: boolean;
+  matchOn: MatchOn;
   /**
    * true: IoU with the +1 pixel convention ((x2 - x1 + 1) widths) of both reference codes; false:
    * continuous IoU as in Ultralytics' port. Matters for small boxes.
@@ -109,13 +112,13 @@ export interface ByteTrackOptions {
 
 // The two reference variants report what their reference code reports, the Kalman box.
 const COMMON = { kalman: "xyah" as KalmanForm, trackThresh: 0.5, matchThresh: 0.8, lowMatchThresh: 0.5, unconfirmedMatchThresh: 0.7, trackBuffer: 30, frameRate: 30, iouPlusOne: true, box: "track" as TrackBox };
-const PYTHON = { ...COMMON, newTrackThresh: 0.6, lowThresh: 0.1, fuseScore: true, matchPredicted: true };
+const PYTHON = { ...COMMON, highThresh: 0.6, lowThresh: 0.1, fuseScore: true, matchOn: "prediction" as MatchOn };
 
 /** The defaults of each variant (trackThresh-dependent fields resolved for trackThresh 0.5). */
 export const BYTETRACK_DEFAULTS: Readonly<Record<ByteTrackVariant, Readonly<ByteTrackOptions>>> = Object.freeze({
   default: Object.freeze({ ...PYTHON, variant: "default" as const, kalman: "xywh" as const, box: "detection" as const }),
   python: Object.freeze({ ...PYTHON, variant: "python" as const }),
-  cpp: Object.freeze({ ...COMMON, variant: "cpp" as const, newTrackThresh: 0.6, lowThresh: -Infinity, fuseScore: false, matchPredicted: false }),
+  cpp: Object.freeze({ ...COMMON, variant: "cpp" as const, highThresh: 0.6, lowThresh: -Infinity, fuseScore: false, matchOn: "last_box" as MatchOn }),
 });
 
 /** Defaults filled in from the variant and every field checked (TypeError / RangeError). */
@@ -126,20 +129,21 @@ export function resolveByteTrackOptions(partial: Partial<ByteTrackOptions> = {})
   const base = BYTETRACK_DEFAULTS[variant];
   const o: ByteTrackOptions = { ...base, ...given, variant };
   // The Python-derived variants take the new-track score from trackThresh unless it is given.
-  if (variant !== "cpp" && given.newTrackThresh === undefined) o.newTrackThresh = o.trackThresh + 0.1;
-  for (const k of ["trackThresh", "newTrackThresh", "matchThresh", "lowMatchThresh", "unconfirmedMatchThresh", "trackBuffer", "frameRate", "lowThresh"] as const) {
+  if (variant !== "cpp" && given.highThresh === undefined) o.highThresh = o.trackThresh + 0.1;
+  for (const k of ["trackThresh", "highThresh", "matchThresh", "lowMatchThresh", "unconfirmedMatchThresh", "trackBuffer", "frameRate", "lowThresh"] as const) {
     if (typeof o[k] !== "number" || Number.isNaN(o[k])) throw new TypeError(`${k} must be a number, got ${String(o[k])}`);
   }
   for (const k of ["matchThresh", "lowMatchThresh", "unconfirmedMatchThresh"] as const) {
     if (o[k] < 0 || o[k] > 1) throw new RangeError(`${k} must be within 0..1 (a cost limit on 1 - IoU), got ${o[k]}`);
   }
-  for (const k of ["trackThresh", "newTrackThresh"] as const) {
+  for (const k of ["trackThresh", "highThresh"] as const) {
     if (o[k] < 0 || o[k] > 1) throw new RangeError(`${k} must be within 0..1 (a detection score), got ${o[k]}`);
   }
   if (o.lowThresh > 1) throw new RangeError(`lowThresh must be at most 1 (a detection score), got ${o.lowThresh}`);
   if (o.trackBuffer < 0) throw new RangeError(`trackBuffer must be >= 0 frames, got ${o.trackBuffer}`);
   if (!(o.frameRate > 0)) throw new RangeError(`frameRate must be > 0, got ${o.frameRate}`);
-  for (const k of ["fuseScore", "matchPredicted", "iouPlusOne"] as const) {
+  if (o.matchOn !== "prediction" && o.matchOn !== "last_box") throw new RangeError(`matchOn must be "prediction" or "last_box", got ${JSON.stringify(o.matchOn)}`);
+  for (const k of ["fuseScore", "iouPlusOne"] as const) {
     if (typeof o[k] !== "boolean") throw new TypeError(`${k} must be a boolean, got ${String(o[k])}`);
   }
   if (o.kalman !== "xyah" && o.kalman !== "xywh") throw new RangeError(`kalman must be "xyah" or "xywh", got ${JSON.stringify(o.kalman)}`);
@@ -324,7 +328,7 @@ export class ByteTrack {
 
   /** The box a track is matched with: tlwh from the Kalman mean (python) or from its last update (cpp). */
   private matchBox(t: Track, out: Float64Array): void {
-    if (this.options.matchPredicted) {
+    if (this.options.matchOn === "prediction") {
       const w = this.xywh ? t.mean[2]! : t.mean[2]! * t.mean[3]!;
       const h = t.mean[3]!;
       out[0] = t.mean[0]! - w / 2;
@@ -418,7 +422,7 @@ export class ByteTrack {
     // Scores are float32; both references compare them in float32 (C++ floats, numpy float32 arrays
     // against Python floats), so the thresholds are rounded to float32 too.
     const trackThresh = Math.fround(o.trackThresh);
-    const newTrackThresh = Math.fround(o.newTrackThresh);
+    const highThresh = Math.fround(o.highThresh);
     const lowThresh = Math.fround(o.lowThresh);
     for (let i = 0; i < n; i++) {
       const s = scores[i]!;
@@ -490,7 +494,7 @@ export class ByteTrack {
     for (let j = 0; j < remainHigh.length; j++) {
       if (highTaken[j]! >= 0) continue;
       const d = remainHigh[j]!;
-      if (!(scores[d]! >= newTrackThresh)) continue;
+      if (!(scores[d]! >= highThresh)) continue;
       const t = new Track();
       t.id = ++this.nextId;
       this.kf.initiate(this.setMeasurement(tlwh, d), t.mean, t.cov);
@@ -608,7 +612,7 @@ function checkScores(d: Detections, o: ByteTrackOptions): void {
       throw new VideoAnalysisError(
         "INVALID_ARGUMENT",
         `tracker: detection ${i} of frame index ${d.frameIndex} has score ${+v.toPrecision(7)}, outside 0..1; the tracker's thresholds ` +
-          `(track_thresh ${o.trackThresh}, high_thresh ${o.newTrackThresh}) are on the 0..1 scale: rescale the detector's scores to 0..1 first`,
+          `(track_thresh ${o.trackThresh}, high_thresh ${o.highThresh}) are on the 0..1 scale: rescale the detector's scores to 0..1 first`,
         { details: { frame_index: d.frameIndex, detection: i, score: v } },
       );
     }

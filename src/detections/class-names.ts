@@ -71,6 +71,66 @@ export function readOnnxMetadata(path: string): Record<string, string> {
 }
 
 /**
+ * Class names written as Ultralytics writes them (a Python dict literal, "{0: 'person', 1: 'bicycle'}"),
+ * as a JSON list or object, or one name per line; undefined when the text holds none.
+ */
+export function parseClassNames(text: string): string[] | undefined {
+  const t = text.trim();
+  if (!t) return undefined;
+  const names: string[] = [];
+  if (t.startsWith("[")) {
+    try {
+      const list: unknown = JSON.parse(t);
+      return Array.isArray(list) && list.length > 0 && list.every((x) => typeof x === "string") ? (list as string[]) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  if (t.startsWith("{")) {
+    for (const m of t.matchAll(/(?:^|[{,])\s*["']?(\d+)["']?\s*:\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")/g)) {
+      names[Number(m[1])] = (m[2] ?? m[3] ?? "").replace(/\\(.)/g, "$1");
+    }
+  } else names.push(...t.split(/\r?\n/).map((l) => l.trim()));
+  return names.length ? Array.from(names, (n, i) => n ?? `class${i}`) : undefined;
+}
+
+/** The string value of a Triton config parameter, as either protocol's JSON gives it. */
+function configParameter(config: Record<string, any>, key: string): string | undefined {
+  const p = config?.parameters?.[key];
+  const v: unknown = p?.string_value ?? p?.stringValue;
+  return typeof v === "string" ? v : undefined;
+}
+
+/**
+ * Class names a model on Triton declares in its config: `parameters { key: "names" value { string_value:
+ * "..." } }` (Ultralytics' dict literal, a JSON list, or one name per line), on the model itself or, for an
+ * ensemble, on one of its steps. Undefined when there is none or the backend serves no configs. (Triton
+ * does not serve a `label_filename`'s content, and its metadata carries no names: the parameter is the way.)
+ */
+export async function configClassNames(backend: { modelConfig?(model: string): Promise<Record<string, any>> }, model: string): Promise<string[] | undefined> {
+  if (!backend.modelConfig) return undefined;
+  const read = async (name: string) => {
+    try {
+      return await backend.modelConfig!(name);
+    } catch {
+      return undefined; // names are for display: a config that cannot be read leaves the defaults
+    }
+  };
+  const config = await read(model);
+  if (!config) return undefined;
+  const own = configParameter(config, "names");
+  if (own) return parseClassNames(own);
+  const steps: Array<Record<string, any>> = config.ensemble_scheduling?.step ?? config.ensembleScheduling?.step ?? [];
+  for (const step of steps) {
+    const name: unknown = step.model_name ?? step.modelName;
+    if (typeof name !== "string") continue;
+    const text = configParameter((await read(name)) ?? {}, "names");
+    if (text) return parseClassNames(text);
+  }
+  return undefined;
+}
+
+/**
  * Class names of a YOLO ONNX export: its `names` metadata (a Python dict literal such as
  * "{0: 'person', 1: 'bicycle'}"), else COCO's 80 names when the model has 80 classes, else
  * "class<i>" (also without a file: a model on Triton). Never throws on a malformed file: names are for display.
@@ -90,12 +150,10 @@ export function modelClassNames(path: string | undefined, numClasses: number, fa
   } catch {
     // unreadable metadata: fall through to the defaults
   }
-  const names: string[] = [];
-  const text = meta["names"];
-  if (text) {
-    for (const m of text.matchAll(/(\d+)\s*:\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")/g)) {
-      names[Number(m[1])] = (m[2] ?? m[3] ?? "").replace(/\\(.)/g, "$1");
-    }
-  }
-  return Array.from({ length: numClasses }, (_, i) => names[i] ?? fallback?.[i] ?? `class${i}`);
+  return classNamesFor(meta["names"] ? parseClassNames(meta["names"]) : undefined, numClasses, fallback);
+}
+
+/** `numClasses` names: the model's own where it has them, else `fallback`'s (COCO's for an 80-class model by default), else "class<i>". */
+export function classNamesFor(own: readonly string[] | undefined, numClasses: number, fallback: readonly string[] | undefined = numClasses === 80 ? COCO80_NAMES : undefined): string[] {
+  return Array.from({ length: numClasses }, (_, i) => own?.[i] ?? fallback?.[i] ?? `class${i}`);
 }

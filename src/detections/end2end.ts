@@ -11,7 +11,7 @@ import { DEFAULT_NMS_OPTIONS, type NmsOptions } from "./nms.js";
 export type BoxFormat = "xyxy" | "cxcywh" | "xywh";
 
 /** Settings for End2End outputs (NMS done inside the engine); the client only filters and rescales. */
-export interface End2EndOptions extends Pick<NmsOptions, "confidence" | "maxDet" | "classes"> {
+export interface End2EndOptions extends Pick<NmsOptions, "conf" | "maxDet" | "classes"> {
   /** The engine's box convention; a wrong one shows as boxes shifted by half their size. */
   boxFormat: BoxFormat;
   /** true when the engine gives coordinates as fractions of the input size (0..1). */
@@ -19,7 +19,7 @@ export interface End2EndOptions extends Pick<NmsOptions, "confidence" | "maxDet"
 }
 
 export const DEFAULT_END2END_OPTIONS: Readonly<End2EndOptions> = Object.freeze({
-  confidence: DEFAULT_NMS_OPTIONS.confidence,
+  conf: DEFAULT_NMS_OPTIONS.conf,
   maxDet: DEFAULT_NMS_OPTIONS.maxDet,
   classes: null,
   boxFormat: "xyxy",
@@ -53,7 +53,7 @@ export function end2endOutputs(numDets: Tensor, boxes: Tensor, scores: Tensor, c
 
 /**
  * Detections from an End2End engine's outputs: the first `num_dets` rows, those scoring above
- * `confidence` and in `classes`, at most `maxDet`, as Ultralytics treats end-to-end predictions;
+ * `conf` and in `classes`, at most `maxDet`, as Ultralytics treats end-to-end predictions;
  * boxes converted to xyxy and mapped back through the letterbox (when given) and clipped.
  *
  * @example
@@ -76,7 +76,7 @@ export function decodeEnd2End(outputs: End2EndOutputs, options: Partial<End2EndO
   const allowed = o.classes ? new Set(o.classes) : null;
   const idx: number[] = [];
   for (let i = 0; i < count && idx.length < o.maxDet; i++) {
-    if (!(outputs.scores[i]! > Math.fround(o.confidence))) continue;
+    if (!(outputs.scores[i]! > Math.fround(o.conf))) continue;
     if (allowed && !allowed.has(Math.round(outputs.classes[i]!))) continue;
     idx.push(i);
   }

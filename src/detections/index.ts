@@ -10,5 +10,5 @@ export { formatMot, parseMot, type MotFrames, type ParseMotOptions } from "./mot
 export { BYTETRACK_DEFAULTS, ByteTrack, resolveByteTrackOptions, type ByteTrackOptions, type ByteTrackVariant } from "./byte-track.js";
 export { KalmanFilterXyah } from "./kalman-filter.js";
 export { LapjvSolver } from "./lapjv.js";
-export { COCO80_NAMES, readOnnxMetadata, yoloClassNames } from "./class-names.js";
+export { COCO80_NAMES, configClassNames, parseClassNames, readOnnxMetadata, yoloClassNames } from "./class-names.js";
 export { simdAvailable } from "./score-scan.js";

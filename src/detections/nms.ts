@@ -17,7 +17,7 @@ export interface NmsOptions {
    * only confident detections (fewer false positives, more missed objects) and makes decoding faster;
    * lowering it finds faint and occluded objects at the cost of more false positives.
    */
-  confidence: number;
+  conf: number;
   /**
    * IoU above which a lower-scored box is suppressed by a kept one (Ultralytics `iou`, 0.7). Lowering
    * it removes more overlapping boxes (people in a crowd merge into one); raising it keeps more
@@ -28,7 +28,7 @@ export interface NmsOptions {
   maxDet: number;
   /**
    * Most candidates, by score, that enter NMS (30000). Lowering it bounds the time NMS can take on
-   * pathological outputs (a near-zero `confidence`), at the risk of dropping real low-score objects.
+   * pathological outputs (a near-zero `conf`), at the risk of dropping real low-score objects.
    */
   maxNms: number;
   /**
@@ -37,7 +37,7 @@ export interface NmsOptions {
    */
   agnostic: boolean;
   /**
-   * true lets one box carry several classes: every class scoring above `confidence` becomes a
+   * true lets one box carry several classes: every class scoring above `conf` becomes a
    * candidate (more recall, more duplicates); false keeps the best class per box.
    */
   multiLabel: boolean;
@@ -46,7 +46,7 @@ export interface NmsOptions {
 }
 
 export const DEFAULT_NMS_OPTIONS: Readonly<NmsOptions> = Object.freeze({
-  confidence: 0.25,
+  conf: 0.25,
   iou: 0.7,
   maxDet: 300,
   maxNms: 30000,
@@ -73,7 +73,7 @@ function checkCount(name: string, v: unknown): number {
 /** Defaults filled in and every field checked (TypeError for a wrong type, RangeError out of range). */
 export function resolveNmsOptions(partial: Partial<NmsOptions> = {}): NmsOptions {
   const o = { ...DEFAULT_NMS_OPTIONS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) } as NmsOptions;
-  checkUnit("confidence", o.confidence);
+  checkUnit("conf", o.conf);
   checkUnit("iou", o.iou);
   checkCount("maxDet", o.maxDet);
   checkCount("maxNms", o.maxNms);

@@ -40,7 +40,7 @@ function layout(shape: readonly number[], length: number, numClasses: number | u
  * Keeps its working memory between calls: make one per stream and reuse it.
  *
  * @example
- * const decoder = new YoloDecoder({ confidence: 0.25, iou: 0.7 });
+ * const decoder = new YoloDecoder({ conf: 0.25, iou: 0.7 });
  * const dets = decoder.decode(output0.data, [1, 84, 8400], letterboxInfo, frameIndex);
  * // bus.jpg with yolo11n_int8_640: 5 detections, bus (class 5) 0.89 and 4 persons
  */
@@ -119,17 +119,17 @@ export class YoloDecoder {
   decode(output: Float32Array, shape: readonly number[], letterbox: LetterboxInfo | null = null, frameIndex = 0): Detections {
     if (!(output instanceof Float32Array)) throw new TypeError("YoloDecoder.decode: output must be a Float32Array (convert FP16 outputs with toFloat32)");
     const { n, nc } = layout(shape, output.length, this.numClasses);
-    const { confidence, iou, maxDet, maxNms, agnostic } = this.options;
+    const { conf, iou, maxDet, maxNms, agnostic } = this.options;
     const multiLabel = this.options.multiLabel && nc > 1;
     const sc = this.scanner;
-    const found = sc.scan(output, nc, n, confidence);
+    const found = sc.scan(output, nc, n, conf);
     if (found === 0) return Detections.empty(frameIndex);
 
     // Candidates in Ultralytics' order: by anchor, and by class within an anchor for multi-label.
     this.grow(found);
     let k = 0;
     if (multiLabel) {
-      const thr = Math.fround(confidence);
+      const thr = Math.fround(conf);
       for (let j = 0; j < found; j++) {
         const a = sc.anchors[j]!;
         for (let c = 0; c < nc; c++) {
@@ -173,7 +173,7 @@ let shared: { key: string; decoder: YoloDecoder } | null = null;
  * One-call form of YoloDecoder.decode; keeps one decoder (and its memory) for the last options used.
  *
  * @example
- * const dets = decodeYolo(output0.data, output0.shape, { confidence: 0.25 }, letterboxInfo);
+ * const dets = decodeYolo(output0.data, output0.shape, { conf: 0.25 }, letterboxInfo);
  */
 export function decodeYolo(
   output: Float32Array,

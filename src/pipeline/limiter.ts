@@ -1,4 +1,4 @@
-import { VideoAnalysisError } from "../errors.js";
+import { listenAbort, VideoAnalysisError } from "../errors.js";
 
 /**
  * A counting semaphore: at most `limit` holders at once, the others wait in arrival order. The pipeline
@@ -44,7 +44,7 @@ export class Limiter {
         if (i >= 0) this.waiting.splice(i, 1);
         reject(cancelled(signal!));
       };
-      signal?.addEventListener("abort", onAbort, { once: true });
+      if (signal) listenAbort(signal, onAbort);
       this.waiting.push(entry);
     });
   }

@@ -66,7 +66,9 @@ export async function resolveProfile(source: ProfileSource, options: ProfileSour
         details: { file: source },
       });
     }
+    let overrides: { original: string; paths: string[][] } | undefined;
     if (options.overrides && Object.keys(options.overrides).length > 0) {
+      overrides = { original: text, paths: leaves(options.overrides).map(([path]) => path) };
       const doc = parseDocument(text);
       if (doc.errors.length === 0 && isMap(doc.contents)) {
         for (const [path, value] of leaves(options.overrides)) {
@@ -79,7 +81,7 @@ export async function resolveProfile(source: ProfileSource, options: ProfileSour
         text = doc.toString();
       }
     }
-    return { profile: parseProfile(text, source, { env, components: given }), file: source };
+    return { profile: parseProfile(text, source, { env, components: given, ...(overrides ? { overrides } : {}) }), file: source };
   }
   if (!isPlainObject(source)) throw new TypeError("the profile must be a path or an object");
   const data = options.overrides ? merge(source, options.overrides) : source;

@@ -1,7 +1,7 @@
-import { mkdir, open, readFile, readdir, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { open, readFile, readdir, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname, join, relative, resolve, sep } from "node:path";
-import { ioError, removeStaleTempFiles } from "../artifacts/atomic.js";
+import { ioError, makeFolders, removeStaleTempFiles } from "../artifacts/atomic.js";
 import { MANIFEST_FILE } from "../artifacts/manifest.js";
 import { VideoAnalysisError } from "../errors.js";
 import { isProcessAlive } from "../pid.js";
@@ -217,17 +217,7 @@ export class RunFolder {
   }
 
   private async mkdirs(dir: string): Promise<void> {
-    const missing: string[] = [];
-    for (let d = dir; !(await exists(d)); d = dirname(d)) {
-      missing.unshift(d);
-      if (dirname(d) === d) break;
-    }
-    try {
-      await mkdir(dir, { recursive: true });
-    } catch (e) {
-      throw ioError(dir, "create the folder", e);
-    }
-    this.created.push(...missing);
+    this.created.push(...(await makeFolders(dir)));
   }
 
   /** Records a file this run renamed into place (deleted again by discard()). */

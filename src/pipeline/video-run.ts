@@ -1,6 +1,6 @@
 import { setMaxListeners } from "node:events";
 import { join, resolve } from "node:path";
-import { decodingRecord, MANIFEST_FILE, MANIFEST_VERSION, maskedProfile, sdkVersion, timestampsRecord, writeManifest, type Manifest } from "../artifacts/manifest.js";
+import { decodeRecord, decodingRecord, videoRecord, MANIFEST_FILE, MANIFEST_VERSION, maskedProfile, sdkVersion, timestampsRecord, writeManifest, type Manifest } from "../artifacts/manifest.js";
 import { NpzWriter } from "../artifacts/npz.js";
 import type { InferenceBackend } from "../backend/backend.js";
 import { VideoAnalysisError } from "../errors.js";
@@ -330,7 +330,7 @@ export async function runVideo(host: RunHost, video: string, options: RunOptions
       manifest_version: MANIFEST_VERSION,
       sdk: sdkVersion(),
       created_at: new Date().toISOString(),
-      video: meta,
+      video: videoRecord(meta),
       analysis: {
         width: a.width,
         height: a.height,
@@ -339,7 +339,7 @@ export async function runVideo(host: RunHost, video: string, options: RunOptions
         first_timestamp: first,
         last_timestamp: last,
         max_frames: maxFrames ?? null,
-        decode: reader.stats.decode ?? { mode: "full", reason: "not started" },
+        decode: decodeRecord(reader.stats.decode),
         decoding: decodingRecord(reader.stats, meta, estimate, meter.frames, strict, options.maxFrames !== undefined && meter.frames >= options.maxFrames, reader.countsThrough(meter.frames)),
         timestamps: timestampsRecord(reader.stats, host.profile.input.timestamp_breaks),
       },

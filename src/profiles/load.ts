@@ -17,7 +17,7 @@ export interface LocatedIssue {
   file: string;
   /** Dotted key path with [i] for list items: `routing.fallbacks[0].to`; "" for the whole file. */
   keyPath: string;
-  /** 1-based line and column in the file. */
+  /** 1-based line and column in the file; 0 for a value that overrides laid over the file (no line holds it). */
   line: number;
   column: number;
   /** What was expected, and what the file has. */
@@ -29,6 +29,12 @@ export interface LoadProfileOptions {
   env?: Env;
   /** Names of components given in code (ModelManagerOptions.components): their profile entries need no module. */
   components?: readonly string[];
+  /**
+   * When the text is a file with overrides laid over it (ModelManager's `overrides`): the file's text as
+   * written, and the key paths the overrides set. A problem at one of those keys is reported as the
+   * overrides' (no line: the file does not hold it); any other at its line in the file as written.
+   */
+  overrides?: { original: string; paths: ReadonlyArray<readonly (string | number)[]> };
 }
 
 /** `a.b[0].c` */
@@ -169,7 +175,8 @@ function allowedKeys(path: readonly PropertyKey[]): string[] {
 
 function fail(file: string, issues: LocatedIssue[]): never {
   issues.sort((a, b) => a.line - b.line || a.column - b.column);
-  const lines = issues.map((i) => `${file}:${i.line}:${i.column}: ${i.keyPath || "(file)"}: ${i.message}`);
+  // Line 0: a value the overrides set, which no line of the file holds.
+  const lines = issues.map((i) => `${i.line === 0 ? `${file} (overrides)` : `${file}:${i.line}:${i.column}`}: ${i.keyPath || "(file)"}: ${i.message}`);
   const first = issues[0]!;
   // A file that is not a profile at all can have hundreds of problems; the first ten say enough.
   const shown = lines.length > 10 ? [...lines.slice(0, 10), `... and ${lines.length - 10} more`] : lines;
@@ -188,6 +195,14 @@ export function parseProfile(text: string, file: string, options: LoadProfileOpt
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const loc = new Locator(doc, lines);
+  // Where a key path is: in the file as written (not the text with overrides laid over it), or line 0
+  // (LocatedIssue: 0 = set by the overrides) for a key the overrides set, or below one.
+  const fileLines = new LineCounter();
+  const fileLoc = options.overrides ? new Locator(parseDocument(options.overrides.original, { lineCounter: fileLines }), fileLines) : loc;
+  const where = (path: Path): { line: number; column: number } => {
+    const set = options.overrides?.paths.some((o) => o.length <= path.length && o.every((k, i) => String(k) === String(path[i])));
+    return set ? { line: 0, column: 0 } : fileLoc.locate(path);
+  };
 
   if (doc.errors.length > 0) {
     fail(
@@ -224,7 +239,7 @@ export function parseProfile(text: string, file: string, options: LoadProfileOpt
       const original = node.value;
       const sub = substituteEnv(original, env);
       if (sub.missing.length > 0) {
-        const at = loc.locate(path);
+        const at = where(path);
         issues.push({
           file,
           keyPath: formatKeyPath(path),
@@ -260,7 +275,7 @@ export function parseProfile(text: string, file: string, options: LoadProfileOpt
         paths.push({ path: issue.path as Path, message: issueMessage(issue, value, present) + (env ? ` (from ${env})` : "") });
       }
       for (const p of paths) {
-        const at = loc.locate(p.path);
+        const at = where(p.path);
         issues.push({ file, keyPath: formatKeyPath(p.path), line: at.line, column: at.column, message: p.message });
       }
     }
@@ -273,7 +288,7 @@ export function parseProfile(text: string, file: string, options: LoadProfileOpt
     fail(
       file,
       semantic.map((s) => {
-        const at = loc.locate(s.path);
+        const at = where(s.path);
         return { file, keyPath: formatKeyPath(s.path), line: at.line, column: at.column, message: s.message };
       }),
     );

@@ -16,7 +16,7 @@ export interface Box {
 }
 
 /** A per-frame series (scene, CLIP, depth, flow) on the analysis timeline. */
-interface Timed {
+export interface Timed {
   /** Analysis frame index of each row. */
   frameIndex: Float64Array;
   timestamp: Float64Array;

@@ -130,7 +130,7 @@ async function pageData(run: RunData, o: Required<Omit<ReportOptions, "video" | 
       noFrames = (e as Error).message;
     }
     if (video) {
-      const annotator = await Annotator.create(run, { ...ALL_LAYERS }, m.video.displayWidth, m.video.displayHeight);
+      const annotator = await Annotator.create(run, { ...ALL_LAYERS }, m.video.display_width, m.video.display_height);
       const reader = readFrames(video, { fps: m.analysis.fps, ...(o.signal ? { signal: o.signal } : {}) });
       reader.on("error", () => {});
       try {
@@ -160,7 +160,7 @@ async function pageData(run: RunData, o: Required<Omit<ReportOptions, "video" | 
     const d = run.depth;
     const lut = depthLut();
     const w = 128;
-    const h = Math.max(1, Math.round((w * m.video.displayHeight) / m.video.displayWidth));
+    const h = Math.max(1, Math.round((w * m.video.display_height) / m.video.display_width));
     for (const row of spread(d.timestamp.length, o.depthThumbnails)) {
       const img = depthImage((await d.reader.row("depth", row)).data, d.size, w, h, lut);
       depth.push({ t: r3(d.timestamp[row]!), img: await jpeg(sharp, img, w, o.quality) });
@@ -190,8 +190,8 @@ async function pageData(run: RunData, o: Required<Omit<ReportOptions, "video" | 
     created_at: m.created_at,
     sdk: m.sdk,
     video: {
-      path: m.video.path, width: m.video.displayWidth, height: m.video.displayHeight, codec: m.video.codec,
-      fps: r3(m.video.frameRate), duration: r3(m.video.duration), frames: m.video.frameCount ?? null,
+      path: m.video.path, width: m.video.display_width, height: m.video.display_height, codec: m.video.codec,
+      fps: r3(m.video.frame_rate), duration: r3(m.video.duration), frames: m.video.frame_count ?? null,
     },
     analysis: { width: m.analysis.width, height: m.analysis.height, fps: m.analysis.fps, frames: m.analysis.frames, first: m.analysis.first_timestamp, last: m.analysis.last_timestamp },
     profile: m.profile?.name ?? null,

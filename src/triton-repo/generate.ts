@@ -1,5 +1,5 @@
-import { ioError } from "../artifacts/atomic.js";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { ioError, makeFolders } from "../artifacts/atomic.js";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import { repositoryModels } from "../catalog/index.js";
 import type { CatalogModel } from "../catalog/types.js";
@@ -103,7 +103,7 @@ export async function writeRepository(dir: string, files: RepositoryFiles): Prom
   for (const [path, content] of files) {
     const full = join(dir, path);
     try {
-      await mkdir(dirname(full), { recursive: true });
+      await makeFolders(dirname(full));
       await writeFile(full, content);
     } catch (e) {
       throw ioError(full, "write", e);

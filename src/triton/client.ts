@@ -204,7 +204,7 @@ export class TritonClient implements InferenceBackend {
     }
   }
 
-  /** A failed call as the SDK's error, with a sentence that says what to do. */
+  /** A failed call as the SDK's error, with a sentence that says what to do. @internal */
   toError(e: unknown, ctx: CallContext): VideoAnalysisError {
     let attempts = 1;
     let elapsedMs: number | undefined;

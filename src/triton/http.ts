@@ -7,7 +7,7 @@
 import { isIP } from "node:net";
 import { Pool } from "undici";
 import type { ModelMetadata, TensorSpec } from "../backend/backend.js";
-import type { ErrorCode } from "../errors.js";
+import { listenAbort, type ErrorCode } from "../errors.js";
 import { isDataType, type DataType, type TensorData } from "../tensor.js";
 import type { WireOutput } from "./wire.js";
 import { TransportError, type CallOptions, type ConnectionOptions, type InferInput, type Protocol, type ProtocolInferOptions, type ProtocolInferResult, type RepositoryModel, type ServerMetadata, type SharedMemoryRegionStatus } from "./protocol.js";
@@ -149,7 +149,7 @@ export class HttpProtocol implements Protocol {
         end(e);
       };
       if (o.signal?.aborted) return end(new TransportError("CANCELLED", "cancelled by the caller"));
-      o.signal?.addEventListener("abort", onAbort, { once: true });
+      if (o.signal) listenAbort(o.signal, onAbort);
       if (o.deadlineMs > 0) timer = setTimeout(() => stop(new TransportError("DEADLINE_EXCEEDED", "Deadline exceeded")), o.deadlineMs);
       let status = 0;
       const headers: Record<string, string> = {};

@@ -1,3 +1,4 @@
+import { listenAbort } from "../errors.js";
 import { TransportError } from "./protocol.js";
 
 export interface RetryPolicy {
@@ -32,7 +33,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
       signal?.removeEventListener("abort", onAbort);
       resolve();
     }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal) listenAbort(signal, onAbort);
   });
 
 /**

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessByStdio } from "node:child_process";
 import { Readable } from "node:stream";
-import { VideoAnalysisError } from "../errors.js";
+import { listenAbort, VideoAnalysisError } from "../errors.js";
 import { ErrorTail, ffmpegPath, parseLogLine } from "./ffmpeg-tools.js";
 import {
   checkFramePlanOptions,
@@ -278,7 +278,7 @@ export class FrameReader extends Readable {
     } else this.decodeStats = { mode: "full", reason: plan.fps === undefined ? "every frame is analysed" : "sparse: false" };
 
     await this.launch(ffmpegFrameArgs(meta, plan, "pipe:1", input), this.sparse);
-    signal?.addEventListener("abort", this.onAbort, { once: true });
+    if (signal) listenAbort(signal, this.onAbort);
     this.resolveReady({ metadata: meta, plan });
   }
 

@@ -6,8 +6,8 @@
  * folders and globs; a 1-pixel-wide video runs.
  */
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -50,25 +50,31 @@ test("every command's --help lists every flag of its usage line with a descripti
   const top = await cli(["--help"]);
   assert.equal(top.code, 0);
   for (const name of COMMANDS) assert.match(top.stdout, new RegExp(`^  ${name} `, "m"), `${name} in the command list`);
-  for (const name of COMMANDS.filter((c) => c !== "bench")) {
-    for (const args of [[name, "--help"], [name, "-h"], ["help", name]]) {
-      const r = await cli(args);
-      assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
-      assert.equal(r.stderr, "");
-      const [, usage = "", options = ""] = /usage: (.*)\n\noptions:\n([\s\S]*)/.exec(r.stdout) ?? [];
-      assert.ok(options, `${name} --help has an options section:\n${r.stdout}`);
-      const described = new Map<string, string>();
-      for (const line of options.split("\n").filter(Boolean)) {
-        const m = /^ {2}(?:-\w, )?--([\w-]+)(?: \S+)?\s{2,}(\S.*)$/.exec(line);
-        assert.ok(m, `${name}: option line with a description: "${line}"`);
-        described.set(m[1]!, m[2]!);
-      }
-      for (const flag of usage.matchAll(/--([\w-]+)/g)) assert.ok(described.has(flag[1]!), `${name}: --${flag[1]} of the usage line is described`);
-    }
-  }
   const bench = await cli(["bench", "--help"]);
   assert.equal(bench.code, 0);
-  assert.match(bench.stdout, /benchmarks: .*client/);
+  const benchmarks = [...bench.stdout.matchAll(/^ {2}([\w-]+) {2,}\S/gm)].map((m) => m[1]!);
+  assert.deepEqual(benchmarks.sort(), ["client", "many", "models", "pipeline", "postprocess", "render", "tiers", "transport", "triton-main"]);
+  const helps = [
+    ...COMMANDS.filter((c) => c !== "bench").flatMap((name) => [[name, "--help"], [name, "-h"], ["help", name]]),
+    ...benchmarks.map((b) => ["bench", b, "--help"]),
+  ];
+  for (const args of helps) {
+    const name = args.filter((a) => a !== "--help" && a !== "-h" && a !== "help").join(" ");
+    const r = await cli(args);
+    assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+    assert.equal(r.stderr, "");
+    const [, usage = "", options = ""] = /usage: (.*)\n\noptions:\n([\s\S]*)/.exec(r.stdout) ?? [];
+    assert.ok(options, `${name} --help has an options section:\n${r.stdout}`);
+    const described = new Map<string, string>();
+    for (const line of options.split("\n").filter(Boolean)) {
+      // An empty description (a flag followed by nothing but spaces) fails here.
+      const m = /^ {2}(?:-\w, )?--([\w-]+)(?: \S+)?\s{2,}(\S.*)$/.exec(line);
+      assert.ok(m, `${name}: option line with a description: "${line}"`);
+      assert.ok(m[2]!.trim().length >= 10, `${name}: --${m[1]} has a real description, not "${m[2]}"`);
+      described.set(m[1]!, m[2]!);
+    }
+    for (const flag of usage.matchAll(/--([\w-]+)/g)) assert.ok(described.has(flag[1]!), `${name}: --${flag[1]} of the usage line is described`);
+  }
 });
 
 test("usage errors: stderr, exit 2, nothing on stdout, for every command", async () => {
@@ -127,6 +133,26 @@ test("bad inputs give one coded line: a URL as --video, fps above 1000 in a prof
   assert.equal(o.code, 1);
   assertCoded(o.stderr, "IO_ERROR");
   assert.match(o.stderr, /a-file\/run/);
+  assert.match(o.stderr, /is a file, not a folder/);
+});
+
+test("an --out where no folder can be made (/proc/x) fails at once with a coded line, for main, batch and detect --save", { skip: existsSync("/proc/self") ? false : "no /proc here" }, async () => {
+  // Node's mkdir({ recursive: true }) loops forever there (ENOENT under a folder that exists).
+  const runs = [
+    ["main", "--video", VIDEO, "--profile", PROFILE, "--out", "/proc/x/run", "--quiet"],
+    ["batch", "--profile", PROFILE, "--out", "/proc/x", VIDEO],
+    ...(skipData ? [] : [["detect", "--model", YOLO, "--save", "/proc/x", testdata("images/bus.jpg")]]),
+  ];
+  for (const args of runs) {
+    const t0 = Date.now();
+    const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      execFile(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 30_000 }, (err, _out, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr }));
+    });
+    assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
+    assertCoded(r.stderr, "IO_ERROR");
+    assert.match(r.stderr, /Cannot create the folder \/proc\/x: \/proc does not take new folders \(ENOENT\); choose a folder on a writable file system\./);
+    assert.ok(Date.now() - t0 < 20_000, `${args[0]} took ${Date.now() - t0} ms`);
+  }
 });
 
 test("a 1-pixel-wide video runs through main", async () => {
@@ -167,4 +193,47 @@ test("detect ... | head -1: the reader stopping early is no error", { skip: skip
   assert.match(out, /^\S+\.(jpg|png) \d+x\d+ -> /);
   assert.match(out, /status=0\n$/, out);
   assert.equal(readFileSync(errFile, "utf8"), "");
+});
+
+test("docs/cli.md is the CLI's own --help output (node scripts/cli-docs.mjs regenerates it)", () => {
+  const r = spawnSync(process.execPath, [join(repoRoot, "scripts/cli-docs.mjs"), "--check"], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+});
+
+/** Every key of a JSON value that is not snake_case (camelCase, or capitals), with its path. */
+function camelKeys(v: unknown, path = ""): string[] {
+  if (Array.isArray(v)) return v.flatMap((x, i) => camelKeys(x, `${path}[${i}]`));
+  if (v === null || typeof v !== "object") return [];
+  return Object.entries(v).flatMap(([k, x]) => [...(/[A-Z]/.test(k) ? [`${path}.${k}`] : []), ...camelKeys(x, `${path}.${k}`)]);
+}
+
+test("one naming rule: manifest.json, batch.json and the --json outputs have snake_case keys only", async () => {
+  const out = join(dir, "snake");
+  const main = await cli(["main", "--video", VIDEO, "--profile", PROFILE, "--out", out, "--max-frames", "2", "--json"]);
+  assert.equal(main.code, 0, main.stderr);
+  const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8")) as { manifest_version: number; video: Record<string, unknown>; analysis: { decode: Record<string, unknown> } };
+  assert.equal(manifest.manifest_version, 2);
+  assert.deepEqual(camelKeys(manifest), []);
+  assert.equal(typeof manifest.video.frame_rate, "number");
+  assert.equal(typeof manifest.video.display_width, "number");
+  assert.deepEqual(Object.keys(manifest.analysis.decode).sort(), ["mode", "planned_frames", "source_frames"]);
+  assert.deepEqual(camelKeys(JSON.parse(main.stdout)), []);
+
+  const batch = await cli(["batch", "--profile", PROFILE, "--out", join(dir, "snake-batch"), "--fps", "1", "--json", VIDEO]);
+  assert.equal(batch.code, 0, batch.stderr);
+  assert.deepEqual(camelKeys(JSON.parse(batch.stdout)), []);
+  assert.deepEqual(camelKeys(JSON.parse(readFileSync(join(dir, "snake-batch", "batch.json"), "utf8"))), []);
+
+  const route = await cli(["route", "--profile", PROFILE, "--video", VIDEO, "--json"]);
+  assert.deepEqual(camelKeys(JSON.parse(route.stdout)), []);
+
+  // track --json gives the tracker's settings by the profile's names (high_thresh, match_on).
+  const det = join(dir, "det.txt");
+  writeFileSync(det, "1,-1,10,10,20,40,0.9,-1,-1,-1\n2,-1,12,10,20,40,0.9,-1,-1,-1\n");
+  const track = await cli(["track", "--mot-det", det, "--out", join(dir, "tracks.txt"), "--high-thresh", "0.7", "--json"]);
+  assert.equal(track.code, 0, track.stderr);
+  const t = JSON.parse(track.stdout) as { options: Record<string, unknown> };
+  assert.deepEqual(camelKeys(t), []);
+  assert.equal(t.options.high_thresh, 0.7);
+  assert.equal(t.options.match_on, "prediction");
 });

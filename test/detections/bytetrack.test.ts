@@ -17,7 +17,7 @@ const skip = skipUnlessTestdata("bytetrack", "palace_detections.json") || skipUn
 
 test("palace: the cpp variant reproduces ByteTrack-cpp's tracks (ids per frame equal, boxes within 0.01)", { skip }, () => {
   const palace = loadPalace();
-  const tracker = new ByteTrack({ variant: "cpp", frameRate: palace.fps, trackBuffer: palace.trackBuffer, trackThresh: 0.5, newTrackThresh: 0.6, matchThresh: 0.8 });
+  const tracker = new ByteTrack({ variant: "cpp", frameRate: palace.fps, trackBuffer: palace.trackBuffer, trackThresh: 0.5, highThresh: 0.6, matchThresh: 0.8 });
   const out = palace.frames.map((d) => tracker.update(d));
   const { idMismatches, maxError, boxes } = compareWithReference(palace, out);
   assert.deepEqual(idMismatches, [], `frames whose track ids differ: ${idMismatches.slice(0, 10).join(", ")}`);
@@ -52,7 +52,7 @@ test("palace through `video-analysis track` on MOTChallenge rows", { skip }, () 
 test("palace: the python variant with the cpp switches (no fusion, no floor, last boxes) also reproduces it", { skip }, () => {
   // What remains different is the python variant's list order and strict score comparisons.
   const palace = loadPalace();
-  const tracker = new ByteTrack({ variant: "python", fuseScore: false, lowThresh: -Infinity, matchPredicted: false, newTrackThresh: 0.6 });
+  const tracker = new ByteTrack({ variant: "python", fuseScore: false, lowThresh: -Infinity, matchOn: "last_box", highThresh: 0.6 });
   const { idMismatches, maxError } = compareWithReference(palace, palace.frames.map((d) => tracker.update(d)));
   assert.deepEqual(idMismatches, []);
   assert.ok(maxError < 0.01);
@@ -127,22 +127,22 @@ test("reset() forgets tracks and restarts ids", () => {
 
 test("score thresholds: cpp takes score == trackThresh as high, python does not; python drops <= 0.1", () => {
   // A lone detection at exactly 0.6 in frame 1: high in cpp (>= 0.5) and born (>= 0.6).
-  assert.equal(new ByteTrack({ variant: "cpp", trackThresh: 0.6, newTrackThresh: 0.6 }).update(Detections.fromRecords([box(0, 0, 0.6)])).length, 1);
+  assert.equal(new ByteTrack({ variant: "cpp", trackThresh: 0.6, highThresh: 0.6 }).update(Detections.fromRecords([box(0, 0, 0.6)])).length, 1);
   // python: 0.6 is not > trackThresh 0.6, so it is a low detection and never starts a track.
-  assert.equal(new ByteTrack({ variant: "python", trackThresh: 0.6, newTrackThresh: 0.6 }).update(Detections.fromRecords([box(0, 0, 0.6)])).length, 0);
+  assert.equal(new ByteTrack({ variant: "python", trackThresh: 0.6, highThresh: 0.6 }).update(Detections.fromRecords([box(0, 0, 0.6)])).length, 0);
 });
 
 test("ByteTrack options: defaults per variant, derived new-track threshold, checks", () => {
   // "default" by default, as profiles and the track command have it: python's association, detector boxes.
   const d = resolveByteTrackOptions();
-  assert.deepEqual([d.variant, d.box, d.kalman, d.matchPredicted, d.fuseScore, d.lowThresh, d.newTrackThresh], ["default", "detection", "xywh", true, true, 0.1, 0.6]);
+  assert.deepEqual([d.variant, d.box, d.kalman, d.matchOn, d.fuseScore, d.lowThresh, d.highThresh], ["default", "detection", "xywh", "prediction", true, 0.1, 0.6]);
   assert.equal(resolveByteTrackOptions({ variant: "python" }).kalman, "xyah");
   assert.equal(resolveByteTrackOptions({ variant: "python" }).box, "track");
   assert.equal(resolveByteTrackOptions({ variant: "cpp" }).box, "track");
   assert.throws(() => resolveByteTrackOptions({ box: "kalman" as "track" }), RangeError);
   assert.throws(() => resolveByteTrackOptions({ trackThresh: 1.5 }), RangeError);
-  assert.equal(resolveByteTrackOptions({ variant: "python", trackThresh: 0.4 }).newTrackThresh, 0.5);
-  assert.equal(resolveByteTrackOptions({ variant: "cpp", trackThresh: 0.4 }).newTrackThresh, 0.6);
+  assert.equal(resolveByteTrackOptions({ variant: "python", trackThresh: 0.4 }).highThresh, 0.5);
+  assert.equal(resolveByteTrackOptions({ variant: "cpp", trackThresh: 0.4 }).highThresh, 0.6);
   assert.equal(BYTETRACK_DEFAULTS.cpp.fuseScore, false);
   assert.equal(BYTETRACK_DEFAULTS.python.lowThresh, 0.1);
   assert.throws(() => resolveByteTrackOptions({ matchThresh: 2 }), RangeError);

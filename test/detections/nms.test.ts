@@ -65,12 +65,12 @@ test("negative and NaN scores are ordered by the comparator fallback", () => {
 
 test("NMS options default to Ultralytics' prediction settings and are checked", () => {
   assert.deepEqual(resolveNmsOptions(), { ...DEFAULT_NMS_OPTIONS });
-  assert.equal(DEFAULT_NMS_OPTIONS.confidence, 0.25);
+  assert.equal(DEFAULT_NMS_OPTIONS.conf, 0.25);
   assert.equal(DEFAULT_NMS_OPTIONS.iou, 0.7);
   assert.equal(DEFAULT_NMS_OPTIONS.maxDet, 300);
   assert.equal(DEFAULT_NMS_OPTIONS.maxNms, 30000);
   assert.throws(() => resolveNmsOptions({ iou: 1.5 }), RangeError);
   assert.throws(() => resolveNmsOptions({ maxDet: 0 }), RangeError);
-  assert.throws(() => resolveNmsOptions({ confidence: "0.3" as unknown as number }), TypeError);
+  assert.throws(() => resolveNmsOptions({ conf: "0.3" as unknown as number }), TypeError);
   assert.throws(() => resolveNmsOptions({ classes: [-1] }), TypeError);
 });

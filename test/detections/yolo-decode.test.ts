@@ -128,10 +128,10 @@ test("SIMD and JavaScript scans agree on random outputs at several thresholds", 
       out[3 * n + i] = 4 + rand() * 200;
     }
     for (let j = 4 * n; j < out.length; j++) out[j] = rand() ** 8;
-    for (const confidence of [0.25, 0.05, 0.001]) {
-      const a = new YoloDecoder({ confidence, simd: true }).decode(out, [1, 4 + nc, n]);
-      const b = new YoloDecoder({ confidence, simd: false }).decode(out, [1, 4 + nc, n]);
-      assert.deepEqual(a.toRecords(), b.toRecords(), `n=${n} conf=${confidence}`);
+    for (const conf of [0.25, 0.05, 0.001]) {
+      const a = new YoloDecoder({ conf, simd: true }).decode(out, [1, 4 + nc, n]);
+      const b = new YoloDecoder({ conf, simd: false }).decode(out, [1, 4 + nc, n]);
+      assert.deepEqual(a.toRecords(), b.toRecords(), `n=${n} conf=${conf}`);
     }
   }
 });
@@ -176,4 +176,16 @@ test("real model: yolo11n_int8_640 on bus.jpg finds 4 persons and a bus", { skip
   } finally {
     await backend.close();
   }
+});
+
+test("parseClassNames: Ultralytics' dict literal, a JSON list or object, one name per line", async () => {
+  const { parseClassNames, classNamesFor } = await import("../../src/detections/class-names.js");
+  assert.deepEqual(parseClassNames("{0: 'person', 1: \"bi'cycle\", 2: 'it\\'s'}"), ["person", "bi'cycle", "it's"]);
+  assert.deepEqual(parseClassNames('["a", "b"]'), ["a", "b"]);
+  assert.deepEqual(parseClassNames('{"0": "a", "2": "c"}'), ["a", "class1", "c"]);
+  assert.deepEqual(parseClassNames("cat\ndog\n"), ["cat", "dog"]);
+  assert.equal(parseClassNames("  "), undefined);
+  assert.equal(parseClassNames("[1, 2]"), undefined);
+  assert.deepEqual(classNamesFor(["a"], 3), ["a", "class1", "class2"]);
+  assert.equal(classNamesFor(undefined, 80)[0], "person");
 });

@@ -18,6 +18,8 @@ import { readImageRgb } from "../../src/preprocess/decode-image.js";
 import { encodeJpeg, jpegPassThrough } from "../../src/preprocess/jpeg.js";
 import { daliLetterboxGeometry, letterbox, letterboxGeometry, type LetterboxInfo } from "../../src/preprocess/letterbox.js";
 import { tensor, toFloat32, type Tensor } from "../../src/tensor.js";
+import { smokeTriton } from "../../src/cli/commands/smoke.js";
+import { parseProfile } from "../../src/profiles/index.js";
 import { TritonClient } from "../../src/triton/client.js";
 import { ModelManager } from "../../src/pipeline/model-manager.js";
 import { detectCommand } from "../../src/cli/commands/detect.js";
@@ -41,7 +43,7 @@ after(async () => {
   await server?.stop();
 });
 
-const decoder = new YoloDecoder({ confidence: 0.25, iou: 0.7 });
+const decoder = new YoloDecoder({ conf: 0.25, iou: 0.7 });
 
 async function trackB(rgb: Parameters<typeof letterbox>[0]): Promise<{ dets: Detections; info: LetterboxInfo; pixels: Uint8Array }> {
   const { image, info } = letterbox(rgb, S);
@@ -52,7 +54,7 @@ async function trackB(rgb: Parameters<typeof letterbox>[0]): Promise<{ dets: Det
 
 function e2e(outputs: Record<string, Tensor>, info: LetterboxInfo): Detections {
   const o = (n: string) => outputs[n]!;
-  return decodeEnd2End(end2endOutputs(o("num_dets"), o("det_boxes"), o("det_scores"), o("det_classes")), { confidence: 0.25 }, info);
+  return decodeEnd2End(end2endOutputs(o("num_dets"), o("det_boxes"), o("det_scores"), o("det_classes")), { conf: 0.25 }, info);
 }
 
 async function trackD(model: string, bytes: Uint8Array, width: number, height: number): Promise<Detections> {
@@ -309,4 +311,22 @@ test("detect --triton --jpeg-model sends the file untouched and prints track D's
   assert.equal(out.detections.length, ref.length);
   assert.ok(out.detections.some((d: { class_name: string }) => d.class_name === "bus"));
   assert.deepEqual(out.detections[0].box, [...ref.xyxy.slice(0, 4)].map((v) => Math.round(v * 100) / 100));
+});
+
+test("smoke of a track D profile checks the JPEG ensemble it calls, with JPEG bytes and End2End answers", { skip }, async () => {
+  const profile = parseProfile(
+    [
+      "version: 1",
+      "name: track_d",
+      `backend: { triton: { url: "${server!.address}" } }`,
+      "components:",
+      "  core_object_detections: { architecture: yolo11n, branches: [640], output_format: end2end, input: jpeg, tier: streaming }",
+    ].join("\n"),
+    "track_d.yaml",
+    { env: {} },
+  );
+  const r = await smokeTriton(profile, client!);
+  assert.equal(r.ok, true, r.failures.join("\n"));
+  assert.deepEqual(r.checklist.map((x) => [x.model, x.server_model, x.parts.map((p) => p.name), x.status]), [["yolo11n_640", "yolo11n_640_gpu_e2e_streaming", ["yolo11n_640_gpu_e2e_streaming"], "ready"]]);
+  assert.match(r.inferences[0]!.detail, /^num_dets INT32 \[1,1\], det_boxes FP32 \[1,100,4\], det_scores FP32 \[1,100\], det_classes INT32 \[1,100\]$/);
 });

@@ -22,6 +22,8 @@ import { ensembleOutputs, preprocessInputs } from "../../src/preprocess/normaliz
 import { resizeBilinear, type RgbImage } from "../../src/preprocess/resize.js";
 import { elementCount, tensor, toFloat32, toRaw, type Tensor } from "../../src/tensor.js";
 import { TritonClient } from "../../src/triton/client.js";
+import { loadProfile } from "../../src/profiles/index.js";
+import { routableModels } from "../../src/routing/index.js";
 import { SystemSharedMemory } from "../../src/triton/shared-memory.js";
 import { startRealTriton, type RealTriton } from "../support/real-tritonserver.js";
 import { repoRoot, testdata } from "../support/testdata.js";
@@ -463,31 +465,122 @@ test("model control: an ensemble unloaded is NOT_FOUND, loaded again it answers"
 });
 
 const smokeSkip = skip || (existsSync(CLI) && existsSync(join(repoRoot, "dist/src/cli/commands/smoke.js")) ? false : "the smoke command is not built (npx tsc -p .)");
-for (const profile of ["baseline_gpu", "baseline_gpu_yolo"]) {
-  test(`video-analysis smoke --profile profiles/${profile}.yaml against the real server, end to end`, { skip: smokeSkip }, async (t) => {
+
+interface SmokeJson {
+  ok: boolean;
+  failures: string[];
+  warnings: string[];
+  backend: { live: boolean; ready: boolean; models: number; ready_models: number };
+  checklist: Array<{ model: string; level: string; status: string; parts: Array<{ name: string }> }>;
+  inferences: Array<{ model: string; ok: boolean; ms: number; detail: string }>;
+}
+
+/** `video-analysis smoke` against the real server: exit status, stdout. */
+async function smokeCli(profileFile: string, args: string[] = []): Promise<{ code: number; stdout: string }> {
+  const env = { ...process.env, TRITON_GRPC_URL: live().server.address };
+  try {
+    const r = await promisify(execFile)(process.execPath, [CLI, "smoke", "--profile", profileFile, ...args], { env, cwd: repoRoot, maxBuffer: 1 << 24 });
+    return { code: 0, stdout: r.stdout };
+  } catch (e) {
+    const x = e as { code?: number; stdout?: string };
+    if (typeof x.code !== "number") throw e;
+    return { code: x.code, stdout: x.stdout ?? "" };
+  }
+}
+
+for (const [profile, checklist] of [
+  ["baseline_gpu", undefined],
+  ["baseline_gpu_yolo", undefined],
+  ["baseline_gpu", "baseline+yolo"],
+] as const) {
+  test(`video-analysis smoke --profile profiles/${profile}.yaml${checklist ? ` --checklist ${checklist}` : ""} against the real server, end to end`, { skip: smokeSkip }, async (t) => {
     const { server } = live();
-    const run = promisify(execFile);
-    const env = { ...process.env, TRITON_GRPC_URL: server.address };
-    const args = [CLI, "smoke", "--profile", join(repoRoot, `profiles/${profile}.yaml`)];
-    const json = await run(process.execPath, [...args, "--json"], { env, cwd: repoRoot, maxBuffer: 1 << 24 });
-    const report = JSON.parse(json.stdout) as {
-      ok: boolean;
-      failures: string[];
-      warnings: string[];
-      backend: { live: boolean; ready: boolean; models: number; ready_models: number };
-      checklist: Array<{ model: string; status: string }>;
-      inferences: Array<{ model: string; ok: boolean; ms: number; detail: string }>;
-    };
+    const file = join(repoRoot, `profiles/${profile}.yaml`);
+    const extra = checklist ? ["--checklist", checklist] : [];
+    const json = await smokeCli(file, [...extra, "--json"]);
+    const report = JSON.parse(json.stdout) as SmokeJson;
     assert.equal(report.ok, true, report.failures.join("\n"));
+    assert.equal(json.code, 0);
     assert.deepEqual(report.warnings, []);
     assert.deepEqual(report.backend, { kind: "triton", endpoint: server.address, live: true, ready: true, models: server.models.length, ready_models: server.models.length });
-    assert.ok(report.checklist.length >= readyChecklist().length);
+    const want = checklist ? readyChecklist().length : routableModels(await loadProfile(file, { env: {} })).length;
+    assert.equal(report.checklist.length, want);
+    if (!checklist) assert.equal(report.checklist.some((r) => r.model.startsWith("yolo")), profile === "baseline_gpu_yolo");
+    else assert.ok(report.checklist.every((r) => r.level === "required"));
     assert.ok(report.checklist.every((r) => r.status === "ready"));
     assert.equal(report.inferences.length, report.checklist.length);
     assert.ok(report.inferences.every((i) => i.ok), JSON.stringify(report.inferences.filter((i) => !i.ok)));
     t.diagnostic(`${report.inferences.length} inferences, slowest ${Math.max(...report.inferences.map((i) => i.ms)).toFixed(0)} ms`);
     // The human-readable form, and its exit code.
-    const text = await run(process.execPath, args, { env, cwd: repoRoot });
+    const text = await smokeCli(file, extra);
+    assert.equal(text.code, 0);
     assert.match(text.stdout, new RegExp(`^OK: \\d+/\\d+ required ready and answering(?:; additional \\d+/\\d+ ready)?; ${report.inferences.length}/${report.inferences.length} inferences passed$`, "m"));
+    assert.doesNotMatch(text.stdout, /SPEC/);
   });
 }
+
+test("smoke on the real server: a YOLO-only profile passes without the baseline's models; --checklist baseline names what is missing", { skip: smokeSkip }, async () => {
+  const { client } = live();
+  const yoloOnly = join(repoRoot, "test/smoke/yolo_only.yaml");
+  // The checklist's names are the repository's: seed 002's preprocess_places365_<S>.
+  for (const m of readyChecklist()) for (const p of m.parts) assert.equal(await client.modelReady(p), true, p);
+  assert.ok(readyChecklist().some((m) => m.parts.includes("preprocess_places365_224")));
+  await client.unloadModel("preprocess_places365_224");
+  // Triton unloads the ensemble with its step, asynchronously: wait until both are unloaded.
+  for (let t = Date.now(); Date.now() - t < 30_000; await new Promise((r) => setTimeout(r, 100))) {
+    const index = await client.repositoryIndex();
+    if (["preprocess_places365_224", "places365_resnet50_224"].every((n) => index.some((e) => e.name === n && e.state === "UNAVAILABLE"))) break;
+  }
+  try {
+    const plain = await smokeCli(yoloOnly, ["--json"]);
+    const r = JSON.parse(plain.stdout) as SmokeJson;
+    assert.equal(plain.code, 0, r.failures.join("\n"));
+    assert.deepEqual(r.checklist.map((x) => [x.model, x.status]), [["yolo11x_320", "ready"], ["yolo11x_640", "ready"]]);
+    assert.deepEqual(r.inferences.map((i) => i.detail), ["OUTPUT__0 FP32 [1,84,2100]", "OUTPUT__0 FP32 [1,84,8400]"]);
+    const base = await smokeCli(yoloOnly, ["--checklist", "baseline"]);
+    assert.equal(base.code, 1);
+    assert.match(base.stdout, /^FAILED: 1 required problem:\n {2}required places365_resnet50_224: places365_resnet50_224 not ready \(unloaded\), preprocess_places365_224 not ready \(unloaded\)$/m);
+  } finally {
+    await client.loadModel("preprocess_places365_224");
+    await client.loadModel("places365_resnet50_224");
+  }
+  assert.equal(await client.modelReady("places365_resnet50_224"), true);
+});
+
+test("stock GPU profiles print no warning: main on the CLI, process() and detect() sharing one signal", { skip: smokeSkip }, async () => {
+  const { server } = live();
+  const run = promisify(execFile);
+  const video = testdata("video", "cars_768x432_12fps.mp4");
+  const out = join(server.repository, "..", "runs");
+  for (const profile of ["baseline_gpu", "baseline_gpu_yolo"]) {
+    const r = await run(process.execPath, [CLI, "main", "--video", video, "--profile", join(repoRoot, `profiles/${profile}.yaml`), "--out", join(out, profile), "--max-frames", "8"], {
+      env: { ...process.env, TRITON_GRPC_URL: server.address },
+      cwd: repoRoot,
+    });
+    assert.doesNotMatch(r.stderr, /warning|MaxListeners/i, `${profile}: ${r.stderr}`);
+  }
+  // An application's one signal across many calls at once (29 CLIP prompts, 20 detect() calls).
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+  process.on("warning", onWarning);
+  const had = process.env.TRITON_GRPC_URL;
+  process.env.TRITON_GRPC_URL = server.address;
+  const { ModelManager } = await import("../../src/pipeline/model-manager.js");
+  const mm = await ModelManager.fromProfile(join(repoRoot, "profiles/baseline_gpu_yolo.yaml"));
+  try {
+    const img = await readImageRgb(testdata("images", "bus.jpg"));
+    const signal = new AbortController().signal;
+    let n = 0;
+    for await (const r of mm.process([img, img, img], { signal })) n += r.detections ? 1 : 0;
+    assert.equal(n, 3);
+    const dets = await Promise.all(Array.from({ length: 20 }, () => mm.detect(img, { signal })));
+    assert.ok(dets.every((d) => d.length > 0));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(warnings, []);
+  } finally {
+    await mm.close();
+    process.off("warning", onWarning);
+    if (had === undefined) delete process.env.TRITON_GRPC_URL;
+    else process.env.TRITON_GRPC_URL = had;
+  }
+});

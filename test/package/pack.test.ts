@@ -102,6 +102,12 @@ test("the tarball holds what the package needs (licences, vocabulary, profiles a
   // Source maps carry their sources (src/ is not shipped).
   const map = JSON.parse((await sh("tar", ["-xzOf", tarball, "package/dist/src/index.js.map"])).stdout) as { sourcesContent?: string[] };
   assert.ok(map.sourcesContent?.[0]?.includes("export"), "index.js.map has its sources inline");
+  // Where the project lives, for npm's page and `npm bugs`/`npm home`.
+  const pkg = JSON.parse((await sh("tar", ["-xzOf", tarball, "package/package.json"])).stdout) as { repository?: { url?: string }; homepage?: string; bugs?: { url?: string } };
+  assert.match(pkg.repository?.url ?? "", /^git\+https:\/\/github\.com\/[\w-]+\/[\w-]+\.git$/);
+  const home = pkg.repository!.url!.replace(/^git\+/, "").replace(/\.git$/, "");
+  assert.equal(pkg.homepage, `${home}#readme`);
+  assert.equal(pkg.bugs?.url, `${home}/issues`);
 });
 
 const ESM_CONSUMER = `

@@ -17,6 +17,24 @@ import { parseProfile } from "../../src/profiles/index.js";
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe("Limiter", () => {
+  test("many waiters on one signal (an application's, shared by its calls) raise no MaxListenersExceededWarning", async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on("warning", onWarning);
+    try {
+      const l = new Limiter(1);
+      const signal = new AbortController().signal;
+      const held = await l.acquire(signal);
+      const waits = Array.from({ length: 30 }, () => l.acquire(signal));
+      held();
+      for (const w of waits) (await w)();
+      await tick();
+      assert.deepEqual(warnings, []);
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+
   test("at most `limit` holders; waiters served in arrival order", async () => {
     const l = new Limiter(2);
     const order: number[] = [];

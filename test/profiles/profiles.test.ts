@@ -233,3 +233,33 @@ test("track D settings: input jpeg with its quality and tier; raw output is refu
   );
   assert.throws(() => parseProfile(yaml("{ output_format: end2end, input: jpeg, tier: fastest }"), "d.yaml", { env: {} }), (e: unknown) => isVideoAnalysisError(e) && /tier/.test(e.message));
 });
+
+test("overrides: a bad value they set is reported as theirs (no line); a bad value of the file at its own line, not the rewritten text's", async () => {
+  const { resolveProfile } = await import("../../src/pipeline/profile-source.js");
+  const dir = mkdtempSync(join(tmpdir(), "vasdk-ov-"));
+  try {
+    const file = join(dir, "p.yaml");
+    const text = ["version: 1", "name: ov", "backend:", "  embedded: { models_dir: m }", "analysis:", "  fps: 2", "components:", "  scene:", "    top_k: 3", "output:", "  float16: maybe", ""].join("\n");
+    writeFileSync(file, text);
+    const error = async (overrides: Record<string, unknown>) => {
+      try {
+        await resolveProfile(file, { overrides, env: {} });
+      } catch (e) {
+        assert.ok(isVideoAnalysisError(e) && e.code === "PROFILE_INVALID", String(e));
+        return e;
+      }
+      assert.fail("no error");
+    };
+    // The file's own mistake (line 11), with overrides that add lines above it (analysis.sparse_decode,
+    // components.scene.branches): still line 11.
+    const own = await error({ analysis: { sparse_decode: false }, components: { scene: { branches: [224] } } });
+    assert.equal(own.message, `profile ${file}:11:12: output.float16: expected a boolean, got "maybe"`);
+    // A bad value the overrides set: no line of the file holds it.
+    const theirs = await error({ output: { float16: false }, analysis: { fps: 5000 }, components: { scene: { top_k: 0 } } });
+    assert.equal(theirs.message, [`profile ${file} has 2 problems:`, `  ${file} (overrides): analysis.fps: expected a number <= 1000, got 5000`, `  ${file} (overrides): components.scene.top_k: expected a number >= 1, got 0`].join("\n"));
+    const issues = (theirs.details as { issues: LocatedIssue[] }).issues;
+    assert.deepEqual(issues.map((i) => i.line), [0, 0]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

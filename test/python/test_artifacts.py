@@ -172,7 +172,7 @@ def test_detections(run_dir, manifest):
     assert set(a["frame_index"]) <= set(a["frames_index"])
     assert a["class_names"].shape == (80,) and a["class_names"][0] == "person"
     w, h = a["source_size"]
-    assert [w, h] == [manifest["video"]["displayWidth"], manifest["video"]["displayHeight"]]
+    assert [w, h] == [manifest["video"]["display_width"], manifest["video"]["display_height"]]
     if rows:
         b = a["box"]
         assert np.all(b[:, 0] <= b[:, 2]) and np.all(b[:, 1] <= b[:, 3])

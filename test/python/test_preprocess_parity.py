@@ -106,7 +106,7 @@ def ts_outputs(tmp_path_factory):
 def test_every_preprocess_model_is_covered():
     names = {d.name for d in PREPROCESS}
     assert len(names) == 15
-    assert {"preprocess_midas_256", "preprocess_raft_512", "preprocess_clip_image_224", "preprocess_places365_resnet50_448", "preprocess_yolo11x_960"} <= names
+    assert {"preprocess_midas_256", "preprocess_raft_512", "preprocess_clip_image_224", "preprocess_places365_448", "preprocess_yolo11x_960"} <= names
 
 
 @pytest.mark.parametrize("model_dir", PREPROCESS, ids=lambda d: d.name)

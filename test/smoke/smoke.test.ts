@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { formatSmoke, smokeCommand, smokeEmbedded, smokeTriton } from "../../src/cli/commands/smoke.js";
+import { formatSmoke, smokeCommand, smokeEmbedded, smokeTriton, type SmokeChecklist } from "../../src/cli/commands/smoke.js";
 import { loadProfile } from "../../src/profiles/index.js";
 import { TritonClient } from "../../src/triton/client.js";
 import { TestServer } from "../support/test-server.js";
@@ -10,6 +10,7 @@ import { catalogRepository } from "./catalog-server.js";
 
 const baseline = join(repoRoot, "profiles/baseline_gpu.yaml");
 const baselineYolo = join(repoRoot, "profiles/baseline_gpu_yolo.yaml");
+const yoloOnly = join(repoRoot, "test/smoke/yolo_only.yaml");
 
 let server: TestServer;
 let closeModels: () => Promise<void>;
@@ -24,11 +25,11 @@ after(async () => {
   await closeModels?.();
 });
 
-async function smokeWith(file: string, address: string) {
+async function smokeWith(file: string, address: string, checklist: SmokeChecklist = "baseline") {
   const profile = await loadProfile(file, { env: { TRITON_GRPC_URL: address } });
   const client = await TritonClient.create({ url: address });
   try {
-    return await smokeTriton(profile, client);
+    return await smokeTriton(profile, client, checklist);
   } finally {
     await client.close();
   }
@@ -50,7 +51,7 @@ async function cli(argv: string[]): Promise<{ code: number; out: string }> {
   }
 }
 
-test("smoke: every model present and READY passes, with one checked inference per model", async () => {
+test("smoke --checklist baseline: every model present and READY passes, with one checked inference per model", async () => {
   const r = await smokeWith(baseline, server.address);
   assert.equal(r.ok, true, r.failures.join("\n"));
   assert.deepEqual(r.failures, []);
@@ -65,9 +66,34 @@ test("smoke: every model present and READY passes, with one checked inference pe
   assert.ok(r.inferences.every((i) => i.ok), JSON.stringify(r.inferences.filter((i) => !i.ok)));
   assert.equal(r.inferences.find((i) => i.model === "yolo11x_960")!.detail, "OUTPUT__0 FP32 [1,84,18900]");
 
-  const { code, out } = await cli(["--profile", baseline]);
+  const { code, out } = await cli(["--profile", baseline, "--checklist", "baseline"]);
   assert.equal(code, 0, out);
   assert.match(out, /^OK: 7\/7 required ready and answering; additional 7\/7 ready; 14\/14 inferences passed$/m);
+  assert.doesNotMatch(out, /SPEC/);
+});
+
+test("smoke without --checklist checks what the profile routes to, no more", async () => {
+  const r = await smokeWith(baseline, server.address, "profile");
+  assert.equal(r.ok, true, r.failures.join("\n"));
+  assert.deepEqual(r.checklist.map((x) => `${x.model} ${x.level}`), ["midas_256", "midas_384", "midas_512", "raft_256", "clip_image_224", "clip_text", "places365_resnet50_224"].map((m) => `${m} required`));
+  assert.deepEqual(r.checklist.find((x) => x.model === "places365_resnet50_224")!.parts.map((p) => p.name), ["places365_resnet50_224", "preprocess_places365_224", "places365_resnet50_224_onnx"]);
+  assert.equal(r.inferences.length, 7);
+  // A YOLO-only profile needs its YOLO branches only: the baseline's models missing from the server do not matter.
+  const repo = await catalogRepository({ without: ["midas_256", "raft_256_onnx", "preprocess_places365_224"] });
+  const partial = await TestServer.start({ models: repo.models });
+  try {
+    const y = await smokeWith(yoloOnly, partial.address, "profile");
+    assert.equal(y.ok, true, y.failures.join("\n"));
+    assert.deepEqual(y.checklist.map((x) => x.model), ["yolo11x_320", "yolo11x_640"]);
+    const b = await smokeWith(yoloOnly, partial.address, "baseline");
+    assert.deepEqual(b.failures, ["required midas_256: midas_256 missing", "required raft_256: raft_256_onnx missing", "required places365_resnet50_224: preprocess_places365_224 missing"]);
+    const { code, out } = await cli(["--profile", yoloOnly, "--checklist", "nope"]).catch((e: Error) => ({ code: -1, out: e.message }));
+    assert.equal(code, -1);
+    assert.match(out, /--checklist must be baseline or baseline\+yolo, got "nope"/);
+  } finally {
+    await partial.stop();
+    await repo.close();
+  }
 });
 
 test("smoke: a required model not READY fails, naming it", async () => {
@@ -94,6 +120,10 @@ test("smoke: an additional model not READY is reported but does not fail; for a 
     const y = await smokeWith(baselineYolo, server.address);
     assert.equal(y.ok, false);
     assert.deepEqual(y.failures, ["required yolo11x_640: yolo11x_640 not ready (unloaded)"]);
+    // --checklist baseline+yolo requires every model of the seed's checklist, routed or not.
+    const all = await smokeWith(baseline, server.address, "baseline+yolo");
+    assert.deepEqual(all.failures, ["required yolo11x_640: yolo11x_640 not ready (unloaded)"]);
+    assert.equal(all.checklist.filter((x) => x.level === "required").length, 14);
   } finally {
     server.setReady("yolo11x_640", true);
   }

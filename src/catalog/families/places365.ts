@@ -9,7 +9,8 @@ export const places365: Family = {
   id: "places365",
   component: "scene",
   title: "ResNet50 Places365",
-  architectures: [{ id: "resnet50", stem: "places365_resnet50", inRepository: true, note: "CSAIL's ResNet50 Places365 (global pooling, so larger inputs work)" }],
+  // The preprocess models keep seed 002's names (preprocess_places365_<S>): one architecture, so no clash.
+  architectures: [{ id: "resnet50", stem: "places365_resnet50", preprocessStem: "places365", inRepository: true, note: "CSAIL's ResNet50 Places365 (global pooling, so larger inputs work)" }],
   defaultArchitecture: "resnet50",
   branches: [
     { size: "small", input: 224, checklist: "required" },

@@ -23,7 +23,18 @@ export const benchCommand: Command = {
     const load = name ? benches[name] : undefined;
     if (!load) {
       if (name === "--help" || name === "-h") {
-        console.log(`${this.name}: ${this.summary}\n\nusage: ${this.usage}\n\nbenchmarks: ${Object.keys(benches).join(", ")}`);
+        const list = await Promise.all(Object.entries(benches).map(async ([n, l]) => [n, (await l()).summary] as const));
+        const w = Math.max(...list.map(([n]) => n.length));
+        console.log(
+          [
+            `${this.name}: ${this.summary}`,
+            "",
+            `usage: ${this.usage}`,
+            "",
+            "benchmarks (video-analysis bench <name> --help describes each one's options):",
+            ...list.map(([n, sum]) => `  ${n.padEnd(w)}  ${sum}`),
+          ].join("\n"),
+        );
         return 0;
       }
       throw usageError(this, `${name ? `unknown benchmark "${name}"` : "name a benchmark"}: one of ${Object.keys(benches).join(", ")}`);

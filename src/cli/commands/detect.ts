@@ -36,8 +36,7 @@ async function saveAnnotated(dir: string, imagePath: string, image: RgbImage, de
   const { drawBox, labelFontSize, lineThickness } = await import("../../render/annotate.js");
   const { GlyphFont } = await import("../../render/font.js");
   const { default: sharp } = await import("sharp");
-  const { mkdir } = await import("node:fs/promises");
-  const { writeFileAtomic } = await import("../../artifacts/atomic.js");
+  const { makeFolders, writeFileAtomic } = await import("../../artifacts/atomic.js");
   const canvas = { width: image.width, height: image.height, data: Uint8Array.from(image.data) };
   const font = await GlyphFont.create(labelFontSize(image.width, image.height), names.join(""));
   const thickness = lineThickness(image.width, image.height);
@@ -49,9 +48,9 @@ async function saveAnnotated(dir: string, imagePath: string, image: RgbImage, de
   const jpeg = ext === ".jpg" || ext === ".jpeg";
   const out = join(dir, `${basename(imagePath, extname(imagePath))}${jpeg ? ".jpg" : ".png"}`);
   try {
-    await mkdir(dir, { recursive: true });
+    await makeFolders(dir);
   } catch (e) {
-    throw new VideoAnalysisError("IO_ERROR", `cannot create --save folder ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { details: { file: dir }, cause: e });
+    throw new VideoAnalysisError("IO_ERROR", `cannot create --save folder ${dir}: ${(e as Error).message}`, { details: { file: dir }, cause: e });
   }
   const img = sharp(canvas.data, { raw: { width: image.width, height: image.height, channels: 3 } });
   await writeFileAtomic(out, await (jpeg ? img.jpeg({ quality: 90 }) : img.png()).toBuffer());
@@ -119,7 +118,7 @@ export const detectCommand: Command = {
       return code;
     }
     const modelPath = required(this, "model", values.model);
-    const confidence = numberFlag("conf", values.conf, 0.25, { min: 0, max: 1 });
+    const conf = numberFlag("conf", values.conf, 0.25, { min: 0, max: 1 });
     const iou = numberFlag("iou", values.iou, 0.7, { min: 0, max: 1 });
     const maxDet = numberFlag("max-det", values["max-det"], 300, { min: 1 });
     const maxNms = numberFlag("max-nms", values["max-nms"], 30000, { min: 1 });
@@ -164,7 +163,7 @@ export const detectCommand: Command = {
           const [numDets, boxes, scores, cls] = END2END.map((n) => result.outputs[n]!) as [Tensor, Tensor, Tensor, Tensor];
           dets = decodeEnd2End(
             end2endOutputs(numDets, boxes, scores, cls),
-            { confidence, maxDet, classes, boxFormat },
+            { conf, maxDet, classes, boxFormat },
             info,
           );
           numClasses = Math.max(80, ...Array.from(dets.classIds, (c) => c + 1));
@@ -182,7 +181,7 @@ export const detectCommand: Command = {
             );
           }
           numClasses = out.shape[1]! - 4;
-          const decoder = new YoloDecoder({ confidence, iou, maxDet, maxNms, classes, agnostic: values.agnostic, multiLabel: values["multi-label"] });
+          const decoder = new YoloDecoder({ conf, iou, maxDet, maxNms, classes, agnostic: values.agnostic, multiLabel: values["multi-label"] });
           dets = decoder.decode(toFloat32(out), out.shape, info);
         }
         const t4 = performance.now();
@@ -262,7 +261,7 @@ async function detectTrackD(imagePath: string, url: string, model: string, value
     const info = daliLetterboxGeometry(jpeg.width, jpeg.height, size);
     const dets = decodeEnd2End(
       end2endOutputs(o("num_dets"), o("det_boxes"), o("det_scores"), o("det_classes")),
-      { confidence: numberFlag("conf", values.conf, 0.25, { min: 0, max: 1 }), maxDet: numberFlag("max-det", values["max-det"], 300, { min: 1 }), classes: classList(values.classes) },
+      { conf: numberFlag("conf", values.conf, 0.25, { min: 0, max: 1 }), maxDet: numberFlag("max-det", values["max-det"], 300, { min: 1 }), classes: classList(values.classes) },
       info,
     );
     const names = yoloClassNames(model, 80);

@@ -44,7 +44,7 @@ export function formatRun(r: RunResult): string {
   const relPath = relative(process.cwd(), r.out);
   const rel = relPath === "" ? "." : relPath.startsWith("..") || isAbsolute(relPath) ? r.out : relPath;
   const lines = [
-    `video    ${basename(v.path)}: ${v.displayWidth}x${v.displayHeight} ${v.codec}, ${+v.frameRate.toFixed(3)} fps, ${v.duration.toFixed(1)} s`,
+    `video    ${basename(v.path)}: ${v.display_width}x${v.display_height} ${v.codec}, ${+v.frame_rate.toFixed(3)} fps, ${v.duration.toFixed(1)} s`,
     `profile  ${m.profile.name}: analysis ${m.analysis.width}x${m.analysis.height} at ${m.analysis.fps} fps, ${m.models_used[0]?.backend ?? "no"} backend`,
     "models",
   ];
@@ -59,7 +59,7 @@ export function formatRun(r: RunResult): string {
   const upTo = c.stopped_early ? " until the run stopped" : "";
   lines.push(
     d.mode === "sparse"
-      ? `decoded  ${c.frames_decoded} of ${d.sourceFrames} source frames${upTo} (sparse: the others are neither analysed nor referenced)`
+      ? `decoded  ${c.frames_decoded} of ${d.source_frames} source frames${upTo} (sparse: the others are neither analysed nor referenced)`
       : `decoded  ${c.frames_decoded} of ${c.source_frames} source frames${upTo} (every frame: ${d.reason})`,
   );
   lines.push(`wrote    ${rel}/: ${m.analysis.frames} frames in ${(t.wall_ms / 1000).toFixed(1)} s (${t.frames_per_second.toFixed(1)} frames/s)`);

@@ -1,25 +1,36 @@
 import { existsSync } from "node:fs";
 import { isAbsolute, relative } from "node:path";
 import type { InferenceBackend } from "../../backend/backend.js";
+import type { ModelContract } from "../../backend/backend.js";
 import { CLIP_TOKENS, readyChecklist } from "../../catalog/index.js";
+import { BUILTIN_COMPONENTS } from "../../components/builtins.js";
 import { EmbeddedEnsembles } from "../../embedded/embedded-ensembles.js";
 import type { CatalogModel } from "../../catalog/types.js";
 import { EmbeddedBackend } from "../../embedded/embedded-backend.js";
 import { isVideoAnalysisError } from "../../errors.js";
 import { embeddedModelPath, loadProfile, serverModelName, tritonClientOptions, type Profile } from "../../profiles/index.js";
-import { routableModels } from "../../routing/index.js";
+import { routableModels, type ResolvedModel } from "../../routing/index.js";
 import { elementCount, tensor, toFloat32, type Tensor } from "../../tensor.js";
 import type { TritonClient } from "../../triton/client.js";
-import { parseCommandArgs, required, type Command } from "../command.js";
+import { encodeJpeg } from "../../preprocess/jpeg.js";
+import { parseCommandArgs, required, usageError, type Command } from "../command.js";
 
 export type PartState = "READY" | "UNAVAILABLE" | "missing";
+
+/**
+ * What `smoke` checks besides what the profile routes to: nothing, seed 002's READY checklist of a
+ * baseline GPU server (its required models required, the rest reported), or of a baseline + YOLO11x one
+ * (every model on it required).
+ */
+export const SMOKE_CHECKLISTS = ["profile", "baseline", "baseline+yolo"] as const;
+export type SmokeChecklist = (typeof SMOKE_CHECKLISTS)[number];
 
 export interface SmokeRow {
   /** Catalog name, and the name on the backend. */
   model: string;
   server_model: string;
   level: "required" | "additional";
-  /** Why it is on the list: SPEC section 5's checklist, the profile routing to it, or both. */
+  /** Why it is on the list: the profile routing to it, the --checklist asked for, or both. */
   source: string;
   status: "ready" | "not ready" | "missing";
   parts: Array<{ name: string; state: PartState; reason: string }>;
@@ -35,6 +46,8 @@ export interface SmokeInference {
 
 export interface SmokeReport {
   profile: string;
+  /** What was checked besides the profile's models (--checklist). */
+  checklist_option: SmokeChecklist;
   backend: { kind: "triton" | "embedded"; endpoint: string; live: boolean | null; ready: boolean | null; models: number; ready_models: number };
   checklist: SmokeRow[];
   inferences: SmokeInference[];
@@ -49,36 +62,70 @@ function describeSpec(t: Tensor): string {
   return `${t.name} ${t.datatype} [${t.shape.join(",")}]`;
 }
 
-/** Inputs that fit the ensemble's contract: a deterministic gradient image, or "a photo" as CLIP token ids. */
-function syntheticInputs(m: CatalogModel): Tensor[] {
-  return m.ensemble.inputs.map((s, k) => {
+/** One model to check: the catalog's, how the profile calls it (name, contract) and why it is checked. */
+interface Target {
+  m: CatalogModel;
+  level: "required" | "additional";
+  source: string;
+  /** The name it is called by on the backend. */
+  call: string;
+  /** What it is called with (a component's own, e.g. YOLO End2End or JPEG input, else the ensemble's). */
+  contract: ModelContract;
+  /** The model's own contract, not the catalog ensemble's: its parts are not the catalog's. */
+  custom: boolean;
+}
+
+/** A deterministic gradient image of n bytes (channel k shifts it). */
+function gradient(n: number, k: number): Uint8Array {
+  const px = new Uint8Array(n);
+  for (let i = 0; i < px.length; i++) px[i] = (i * 7 + k * 31 + (i >> 10)) & 255;
+  return px;
+}
+
+/**
+ * Inputs that fit the contract: a gradient image, the same as JPEG bytes for an encoded-image input
+ * (YOLO track D), or "a photo" as CLIP token ids.
+ */
+async function syntheticInputs(t: Target): Promise<Tensor[]> {
+  const out: Tensor[] = [];
+  for (const [k, s] of t.contract.inputs.entries()) {
     if (s.datatype === "INT64") {
       const ids = new BigInt64Array(elementCount(s.shape));
       // SOT, "a</w>", "photo</w>", EOT, then zeros: what the tokenizer gives for "a photo".
       [CLIP_TOKENS.sot, 320, 1125, CLIP_TOKENS.eot].forEach((v, i) => (ids[i] = BigInt(v)));
-      return tensor(s.name, "INT64", s.shape, ids);
+      out.push(tensor(s.name, "INT64", s.shape, ids));
+    } else if (s.shape.includes(-1)) {
+      const size = t.m.inputSize ?? 224;
+      const jpeg = await encodeJpeg({ width: size, height: size, channels: 3, data: gradient(size * size * 3, k) }, 90);
+      out.push(tensor(s.name, "UINT8", [1, jpeg.bytes.length], jpeg.bytes));
+    } else {
+      out.push(tensor(s.name, "UINT8", s.shape, gradient(elementCount(s.shape), k)));
     }
-    const px = new Uint8Array(elementCount(s.shape));
-    for (let i = 0; i < px.length; i++) px[i] = (i * 7 + k * 31 + (i >> 10)) & 255;
-    return tensor(s.name, "UINT8", s.shape, px);
-  });
+  }
+  return out;
 }
 
-/** One inference with the ensemble's contract checked, and the outputs checked against it too. */
-async function inferOnce(backend: InferenceBackend, m: CatalogModel, serverName: string, deadlineMs?: number): Promise<{ ok: boolean; ms: number; detail: string }> {
+/** A shape that fits a contract's (-1: any size there). */
+function shapeFits(shape: readonly number[], spec: readonly number[]): boolean {
+  return shape.length === spec.length && shape.every((d, i) => spec[i] === -1 || spec[i] === d);
+}
+
+/** One inference with the contract checked, and the outputs checked against it too. */
+async function inferOnce(backend: InferenceBackend, t: Target, deadlineMs?: number): Promise<{ ok: boolean; ms: number; detail: string }> {
+  const inputs = await syntheticInputs(t);
   const t0 = performance.now();
   try {
-    const r = await backend.infer(serverName, syntheticInputs(m), { contract: m.ensemble, ...(deadlineMs ? { deadlineMs } : {}) });
+    const r = await backend.infer(t.call, inputs, { contract: t.contract, ...(deadlineMs ? { deadlineMs } : {}) });
     const ms = performance.now() - t0;
     const got: string[] = [];
-    for (const spec of m.ensemble.outputs) {
-      const t = r.outputs[spec.name];
-      if (!t) return { ok: false, ms, detail: `output ${spec.name} missing from the answer` };
-      if (t.datatype !== spec.datatype || t.shape.join(",") !== spec.shape.join(",")) {
-        return { ok: false, ms, detail: `output ${describeSpec(t)}, expected ${spec.datatype} [${spec.shape.join(",")}]` };
+    for (const spec of t.contract.outputs) {
+      const o = r.outputs[spec.name];
+      if (!o) return { ok: false, ms, detail: `output ${spec.name} missing from the answer` };
+      if (o.datatype !== spec.datatype || !shapeFits(o.shape, spec.shape)) {
+        return { ok: false, ms, detail: `output ${describeSpec(o)}, expected ${spec.datatype} [${spec.shape.join(",")}]` };
       }
-      if (t.datatype !== "BYTES" && toFloat32(t).some((v) => !Number.isFinite(v))) return { ok: false, ms, detail: `output ${spec.name} holds NaN or infinite values` };
-      got.push(describeSpec(t));
+      if (o.datatype !== "BYTES" && toFloat32(o).some((v) => !Number.isFinite(v))) return { ok: false, ms, detail: `output ${spec.name} holds NaN or infinite values` };
+      got.push(describeSpec(o));
     }
     return { ok: true, ms, detail: got.join(", ") };
   } catch (e) {
@@ -92,18 +139,50 @@ function oneLine(reason: string): string {
   return first.length > 160 ? `${first.slice(0, 157)}...` : first;
 }
 
-/** The checklist to verify: SPEC section 5's (catalog), plus everything the profile can route to (required then). */
-function checklistFor(profile: Profile, withCatalog: boolean): Array<{ m: CatalogModel; level: "required" | "additional"; source: string }> {
+/** How the profile calls a model: its component's own name and contract where it has one, else the ensemble under the server's name. */
+function callOf(profile: Profile, m: CatalogModel, kind: "triton" | "embedded"): Pick<Target, "call" | "contract" | "custom"> {
+  const server = kind === "triton" ? serverModelName(profile, m.name) : m.name;
+  const routed: ResolvedModel = {
+    component: m.family.component,
+    role: m.family.role ?? null,
+    family: m.family.id,
+    architecture: m.architecture.id,
+    model: m.name,
+    server_model: server,
+    size: m.size ?? null,
+    input_size: m.inputSize ?? null,
+    wanted: m.name,
+    reason: "smoke",
+    fallbacks: [],
+    ready: null,
+    letterbox: null,
+  };
+  // A checklist model of a component the profile does not run is called as the catalog has it.
+  const own = profile.components[m.family.component]?.enabled ? BUILTIN_COMPONENTS.find((c) => c.name === m.family.component)?.contract?.(m, routed, profile, kind) : undefined;
+  // The embedded backend runs the ensemble's contract too (EmbeddedEnsembles preprocesses in process).
+  if (!own) return { call: server, contract: m.ensemble, custom: false };
+  return { call: own.callName ?? server, contract: own.contract, custom: own.callName !== undefined || own.contract !== m.ensemble };
+}
+
+/**
+ * What to check: every model the profile routes to (for its enabled components and branches, fallback
+ * targets included), required; plus the --checklist's models. `baseline` makes the checklist's required
+ * models required and reports its additional ones; `baseline+yolo` requires them all.
+ */
+function targetsFor(profile: Profile, checklist: SmokeChecklist, kind: "triton" | "embedded"): Target[] {
   const rows = new Map<string, { m: CatalogModel; level: "required" | "additional"; source: string }>();
-  if (withCatalog) for (const m of readyChecklist()) rows.set(m.name, { m, level: m.checklist, source: `checklist ${m.checklist}` });
-  for (const m of routableModels(profile)) {
-    const r = rows.get(m.name);
-    if (r) {
-      if (r.level !== "required") rows.set(m.name, { m, level: "required", source: `${r.source}; the profile routes to it` });
-    } else rows.set(m.name, { m, level: "required", source: "the profile routes to it" });
+  for (const m of routableModels(profile)) rows.set(m.name, { m, level: "required", source: "the profile routes to it" });
+  if (checklist !== "profile") {
+    for (const m of readyChecklist()) {
+      const level = checklist === "baseline+yolo" ? "required" : m.checklist;
+      const source = `checklist ${checklist} (${m.checklist === "required" ? "baseline" : "baseline + YOLO11x"})`;
+      const r = rows.get(m.name);
+      if (r) rows.set(m.name, { m, level: "required", source: `${r.source}; ${source}` });
+      else rows.set(m.name, { m, level, source });
+    }
   }
   const all = [...rows.values()];
-  return [...all.filter((r) => r.level === "required"), ...all.filter((r) => r.level === "additional")];
+  return [...all.filter((r) => r.level === "required"), ...all.filter((r) => r.level === "additional")].map((r) => ({ ...r, ...callOf(profile, r.m, kind) }));
 }
 
 function rowStatus(parts: SmokeRow["parts"]): SmokeRow["status"] {
@@ -120,7 +199,7 @@ function partsProblem(row: SmokeRow): string {
 async function finish(
   report: Omit<SmokeReport, "failures" | "warnings" | "ok" | "inferences">,
   backend: InferenceBackend,
-  models: ReadonlyMap<string, CatalogModel>,
+  targets: readonly Target[],
   deadlineMs?: number,
 ): Promise<SmokeReport> {
   const failures: string[] = [];
@@ -135,8 +214,9 @@ async function finish(
     (row.level === "required" ? failures : warnings).push(line);
   }
   const inferences: SmokeInference[] = [];
-  for (const row of report.checklist.filter((r) => r.status === "ready")) {
-    const r = await inferOnce(backend, models.get(row.model)!, row.server_model, deadlineMs);
+  for (const [k, row] of report.checklist.entries()) {
+    if (row.status !== "ready") continue;
+    const r = await inferOnce(backend, targets[k]!, deadlineMs);
     inferences.push({ model: row.model, level: row.level, ...r });
     if (!r.ok) (row.level === "required" ? failures : warnings).push(`${row.level} ${row.model}: inference failed: ${r.detail}`);
   }
@@ -144,11 +224,11 @@ async function finish(
 }
 
 /**
- * Smoke against a Triton server: live and ready, repository index, the READY checklist of SPEC
- * section 5 (required and additional) plus what the profile routes to, and one inference per ready
- * model with its contract checked. `ok` is false exactly when something required fails.
+ * Smoke against a Triton server: live and ready, repository index, every model the profile routes to
+ * (and the --checklist's) with all its parts READY, and one inference per ready model with its contract
+ * checked. `ok` is false exactly when something required fails.
  */
-export async function smokeTriton(profile: Profile, client: TritonClient): Promise<SmokeReport> {
+export async function smokeTriton(profile: Profile, client: TritonClient, checklist: SmokeChecklist = "profile"): Promise<SmokeReport> {
   const live = await client.serverLive();
   const ready = await client.serverReady();
   const index = await client.repositoryIndex();
@@ -158,31 +238,32 @@ export async function smokeTriton(profile: Profile, client: TritonClient): Promi
     if (prev?.state === "READY") continue;
     state.set(e.name, { state: e.state === "READY" ? "READY" : "UNAVAILABLE", reason: e.state === "READY" ? "" : oneLine(e.reason) || e.state });
   }
-  const rows = checklistFor(profile, true);
-  const checklist: SmokeRow[] = rows.map(({ m, level, source }) => {
-    const server = serverModelName(profile, m.name);
-    const names = server === m.name ? m.parts : m.parts.map((p) => p.replace(m.name, server));
+  const targets = targetsFor(profile, checklist, "triton");
+  const rows: SmokeRow[] = targets.map(({ m, level, source, call, custom }) => {
+    // A model called with its own contract (End2End, JPEG input) is an ensemble whose steps are not the
+    // catalog's: the call itself must be READY (its inference shows the rest).
+    const names = custom ? [call] : call === m.name ? m.parts : m.parts.map((p) => p.replace(m.name, call));
     const parts = names.map((name) => ({ name, ...(state.get(name) ?? { state: "missing" as const, reason: "not in the repository" }) }));
-    return { model: m.name, server_model: server, level, source, parts, status: rowStatus(parts) };
+    return { model: m.name, server_model: call, level, source, parts, status: rowStatus(parts) };
   });
   const names = new Set(index.map((e) => e.name));
   const readyNames = new Set(index.filter((e) => e.state === "READY").map((e) => e.name));
   return finish(
-    { profile: profile.name, backend: { kind: "triton", endpoint: client.endpoint, live, ready, models: names.size, ready_models: readyNames.size }, checklist },
+    { profile: profile.name, checklist_option: checklist, backend: { kind: "triton", endpoint: client.endpoint, live, ready, models: names.size, ready_models: readyNames.size }, checklist: rows },
     client,
-    new Map(rows.map((r) => [r.m.name, r.m])),
+    targets,
     profile.backend.triton?.deadline_ms,
   );
 }
 
 /**
- * Smoke of an embedded profile: every model the profile routes to must have its .onnx file, load in
- * onnxruntime, and answer one inference with the catalog's contract (through the SDK's preprocessing).
+ * Smoke of an embedded profile: every model the profile routes to (and the --checklist's) must have its
+ * .onnx file, load in onnxruntime, and answer one inference with the catalog's contract.
  */
-export async function smokeEmbedded(profile: Profile): Promise<SmokeReport> {
-  const rows = checklistFor(profile, false);
+export async function smokeEmbedded(profile: Profile, checklist: SmokeChecklist = "profile"): Promise<SmokeReport> {
+  const targets = targetsFor(profile, checklist, "embedded");
   const files: Record<string, string> = {};
-  for (const { m } of rows) {
+  for (const { m } of targets) {
     const p = embeddedModelPath(profile, m.name);
     // In-process models go by their catalog names, as ModelManager calls them; model_names renames
     // models on a server only.
@@ -191,15 +272,14 @@ export async function smokeEmbedded(profile: Profile): Promise<SmokeReport> {
   const emb = await EmbeddedBackend.create({ models: files, ...(profile.backend.embedded?.intra_op_threads ? { intraOpNumThreads: profile.backend.embedded.intra_op_threads } : {}) });
   const backend = new EmbeddedEnsembles(emb);
   try {
-    const checklist: SmokeRow[] = [];
-    for (const { m, level, source } of rows) {
-      const server = m.name;
+    const rows: SmokeRow[] = [];
+    for (const { m, level, source } of targets) {
       const path = embeddedModelPath(profile, m.name) ?? "(no path: add it to backend.embedded.models or set models_dir)";
       let st: PartState = "missing";
       let reason = `${path} does not exist`;
-      if (files[server]) {
+      if (files[m.name]) {
         try {
-          await backend.modelMetadata(server);
+          await backend.modelMetadata(m.name);
           st = "READY";
           reason = "";
         } catch (e) {
@@ -207,12 +287,16 @@ export async function smokeEmbedded(profile: Profile): Promise<SmokeReport> {
           reason = isVideoAnalysisError(e) ? e.message : String(e);
         }
       }
-      const parts = [{ name: files[server] ?? path, state: st, reason }];
-      checklist.push({ model: m.name, server_model: server, level, source, parts, status: rowStatus(parts) });
+      const parts = [{ name: files[m.name] ?? path, state: st, reason }];
+      rows.push({ model: m.name, server_model: m.name, level, source, parts, status: rowStatus(parts) });
     }
-    const n = checklist.length;
-    const readyCount = checklist.filter((r) => r.status === "ready").length;
-    return await finish({ profile: profile.name, backend: { kind: "embedded", endpoint: "embedded", live: null, ready: null, models: n, ready_models: readyCount }, checklist }, backend, new Map(rows.map((r) => [r.m.name, r.m])));
+    const n = rows.length;
+    const readyCount = rows.filter((r) => r.status === "ready").length;
+    return await finish(
+      { profile: profile.name, checklist_option: checklist, backend: { kind: "embedded", endpoint: "embedded", live: null, ready: null, models: n, ready_models: readyCount }, checklist: rows },
+      backend,
+      targets.map((t) => ({ ...t, call: t.m.name })),
+    );
   } finally {
     await backend.close();
   }
@@ -241,7 +325,7 @@ export function formatSmoke(r: SmokeReport, file: string): string {
       ? `server   ${b.endpoint}: live ${yesNo(b.live)}, ready ${yesNo(b.ready)}; repository index: ${b.models} models, ${b.ready_models} READY`
       : `backend  embedded (in-process onnxruntime): ${b.ready_models} of ${b.models} models load`,
     "",
-    b.kind === "triton" ? "READY checklist (the baseline's models, plus what the profile routes to)" : "models the profile routes to",
+    r.checklist_option === "profile" ? "models the profile routes to" : `models the profile routes to, and checklist ${r.checklist_option}`,
     ...table(
       ["model", "level", "status", "parts"],
       r.checklist.map((row) => [
@@ -275,23 +359,33 @@ export function formatSmoke(r: SmokeReport, file: string): string {
 
 export const smokeCommand: Command = {
   name: "smoke",
-  summary: "check a server (or the embedded models) against the READY checklist, one inference per model; exit 1 if anything required fails",
-  usage: "video-analysis smoke --profile P [--json]",
+  summary: "check that the server (or the embedded models) has what the profile routes to, one inference per model; exit 1 if anything required fails",
+  usage: "video-analysis smoke --profile P [--checklist baseline|baseline+yolo] [--json]",
   async run(argv) {
     const { values } = parseCommandArgs(this, argv, {
       profile: { type: "string", value: "FILE", description: "the YAML profile whose backend (Triton or embedded) is checked" },
+      checklist: {
+        type: "string",
+        value: "NAME",
+        description:
+          "also check a whole server's READY checklist: baseline (depth, flow, CLIP, Places365 required; the other branches and YOLO11x reported) or baseline+yolo (all of them required); default: only what the profile routes to",
+      },
       json: { type: "boolean", description: "print the report as JSON" },
     });
     const file = required(this, "profile", values.profile);
+    const checklist = (values.checklist ?? "profile") as SmokeChecklist;
+    if (values.checklist !== undefined && (values.checklist === "profile" || !SMOKE_CHECKLISTS.includes(checklist))) {
+      throw usageError(this, `--checklist must be baseline or baseline+yolo, got "${values.checklist}"`);
+    }
     const profile = await loadProfile(file);
     let report: SmokeReport;
     if (profile.backend.embedded) {
-      report = await smokeEmbedded(profile);
+      report = await smokeEmbedded(profile, checklist);
     } else {
       const { TritonClient } = await import("../../triton/client.js");
       const client = await TritonClient.create(tritonClientOptions(profile));
       try {
-        report = await smokeTriton(profile, client);
+        report = await smokeTriton(profile, client, checklist);
       } finally {
         await client.close();
       }

@@ -1,3 +1,4 @@
+import { snakeKeys } from "../../artifacts/manifest.js";
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../../artifacts/atomic.js";
 import { BYTETRACK_VARIANTS, ByteTrack, type ByteTrackOptions, type ByteTrackVariant, type TrackBox } from "../../detections/byte-track.js";
@@ -49,10 +50,10 @@ export const trackCommand: Command = {
       frameRate: numberFlag("fps", values.fps, 30, { min: 0.001, max: 1000 }),
       box: choice<TrackBox>("box", values.box, ["detection", "track"]),
       kalman: choice("kalman", values.kalman, ["xyah", "xywh"] as const),
-      matchPredicted: matchOn === undefined ? undefined : matchOn === "prediction",
+      matchOn,
       fuseScore: fuse === undefined ? undefined : fuse === "on",
       trackThresh: prob("track-thresh"),
-      newTrackThresh: prob("high-thresh"),
+      highThresh: prob("high-thresh"),
       lowThresh: lowFlag === "none" ? -Infinity : prob("low-thresh"),
       matchThresh: prob("match-thresh"),
       lowMatchThresh: prob("low-match-thresh"),
@@ -103,8 +104,8 @@ export const trackCommand: Command = {
       tracks: ids.size,
       elapsed_ms: Math.round(elapsed * 100) / 100,
       frames_per_second: Math.round(lastFrame / (elapsed / 1000)),
-      // lowThresh -Infinity (no floor) as null: JSON has no infinity.
-      options: { ...tracker.options, lowThresh: Number.isFinite(tracker.options.lowThresh) ? tracker.options.lowThresh : null },
+      // The settings in the profile's words (snake_case); lowThresh -Infinity (no floor) as null: JSON has no infinity.
+      options: snakeKeys({ ...tracker.options, lowThresh: Number.isFinite(tracker.options.lowThresh) ? tracker.options.lowThresh : null }),
     };
     if (values.json) console.log(JSON.stringify(summary));
     else console.log(`${lastFrame} frames, ${boxes} track boxes, ${ids.size} tracks (${variant} variant, ${tracker.options.box} boxes) -> ${outPath} in ${summary.elapsed_ms} ms`);

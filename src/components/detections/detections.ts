@@ -37,7 +37,7 @@ export class DetectionsComponent {
     readonly jpegQuality?: number,
   ) {
     this.decoder = new YoloDecoder({
-      confidence: settings.conf,
+      conf: settings.conf,
       iou: settings.iou,
       maxDet: settings.max_det,
       maxNms: settings.max_nms,
@@ -78,7 +78,7 @@ export class DetectionsComponent {
       const [numDets, boxes, scores, classes] = outs.map((o) => get(o.name)) as [Tensor, Tensor, Tensor, Tensor];
       return decodeEnd2End(
         end2endOutputs(numDets, boxes, scores, classes),
-        { confidence: this.settings.conf, maxDet: this.settings.max_det, classes: this.settings.classes },
+        { conf: this.settings.conf, maxDet: this.settings.max_det, classes: this.settings.classes },
         info,
         frameIndex,
       );
@@ -130,10 +130,10 @@ export function byteTrackOptions(t: TrackerSettings, fps: number): Partial<ByteT
     variant: t.variant,
     box: t.box,
     kalman: t.kalman,
-    matchPredicted: t.match_on === "prediction",
+    matchOn: t.match_on,
     fuseScore: t.fuse_score,
     trackThresh: t.track_thresh,
-    newTrackThresh: t.high_thresh,
+    highThresh: t.high_thresh,
     lowThresh: t.low_thresh ?? -Infinity,
     matchThresh: t.match_thresh,
     lowMatchThresh: t.low_match_thresh,

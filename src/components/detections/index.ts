@@ -2,7 +2,7 @@ import type { ByteTrackState } from "../../detections/byte-track.js";
 import type { Detections } from "../../detections/detections.js";
 import { JPEG_INPUT, TIER_SETTINGS, trackNames, yoloEnd2EndOutputs, type BatchingTier } from "../../catalog/index.js";
 import type { CatalogModel } from "../../catalog/types.js";
-import { yoloClassNames } from "../../detections/class-names.js";
+import { classNamesFor, configClassNames, yoloClassNames } from "../../detections/class-names.js";
 import type { ModelContract } from "../../backend/backend.js";
 import type { Profile } from "../../profiles/schema.js";
 import type { ResolvedModel } from "../../routing/index.js";
@@ -78,10 +78,12 @@ export const detections: Component = {
     const m = s.model("core_object_detections");
     if (!m) return undefined;
     const d = s.profile.components.core_object_detections!;
-    // Class names from the model's own metadata (an embedded .onnx file), else COCO's for 80 classes.
+    // Class names from the model: its Triton config (`parameters { key: "names" }`), or its ONNX metadata
+    // (an embedded .onnx file); else COCO's for 80 classes.
     const out = m.contract.outputs[0]?.shape;
-    const classes = d.output_format === "raw" && out?.length === 3 && out[1]! > 4 ? out[1]! - 4 : 80;
-    const names = yoloClassNames(s.modelFile("core_object_detections"), classes);
+    const raw = d.output_format === "raw" && out?.length === 3 && out[1]! > 4 ? out[1]! - 4 : undefined;
+    const served = await configClassNames(m.backend, m.callName);
+    const names = served ? classNamesFor(served, raw ?? served.length) : yoloClassNames(s.modelFile("core_object_detections"), raw ?? 80);
     const component = new DetectionsComponent(m, d.detection, d.output_format, names, d.input === "jpeg" ? d.jpeg_quality : undefined);
     return new DetectionsAnalyzer(component, new DetectionTracker(d.tracker, s.fps));
   },

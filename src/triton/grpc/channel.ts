@@ -8,7 +8,7 @@
  */
 import * as http2 from "node:http2";
 import { isIP } from "node:net";
-import { grpcCodeName, type ErrorCode } from "../../errors.js";
+import { grpcCodeName, listenAbort, type ErrorCode } from "../../errors.js";
 import { TransportError, type CallOptions, type ConnectionOptions } from "../protocol.js";
 import { parseEndpoint } from "../target.js";
 
@@ -271,7 +271,7 @@ export class GrpcChannel {
       finish(new TransportError("CANCELLED", "cancelled by the caller"));
       return { write() {}, end() {}, cancel() {}, keepAlive() {} };
     }
-    o.signal?.addEventListener("abort", onAbort, { once: true });
+    if (o.signal) listenAbort(o.signal, onAbort);
     const headers: http2.OutgoingHttpHeaders = { ...this.baseHeaders, ":method": "POST", ":path": method };
     if (o.deadlineMs > 0) {
       // gRPC's timeout header holds at most 8 digits.

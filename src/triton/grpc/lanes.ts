@@ -5,6 +5,7 @@
  * which halves the client's CPU for a small request (one that names shared memory) and cuts it by a third
  * for a 300 KB frame (bench client; the figures are in the README). Answers are the same messages.
  */
+import { listenAbort } from "../../errors.js";
 import { SERVICE } from "../proto.js";
 import { TransportError, type CallOptions } from "../protocol.js";
 import type { GrpcCall, GrpcChannel } from "./channel.js";
@@ -88,7 +89,7 @@ class Lane {
       if (o.deadlineMs > 0) timer = setTimeout(() => stop(new TransportError("DEADLINE_EXCEEDED", "Deadline exceeded")), o.deadlineMs);
       if (o.signal) {
         if (o.signal.aborted) return onAbort();
-        o.signal.addEventListener("abort", onAbort, { once: true });
+        listenAbort(o.signal, onAbort);
       }
       this.call.keepAlive(true);
       this.call.write(parts);

@@ -36,6 +36,7 @@ export class InferStream {
   private readonly call: GrpcCall;
   private closed: (() => void) | undefined;
 
+  /** @internal TritonClient.stream() makes it. */
   constructor(channel: GrpcChannel, deadlineMs: number, toError: (e: TransportError) => VideoAnalysisError) {
     this.call = channel.start(`/${SERVICE}/ModelStreamInfer`, { deadlineMs }, {
       onMessage: (m) => this.onMessage(m),
