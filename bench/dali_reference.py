@@ -12,7 +12,9 @@ Per test image it letterboxes to 640 four ways and compares them value by value:
 - `dali`: the generated pipeline (src/triton-repo/dali.ts: antialias=False, subpixel_scale=False) run by
   DALI's CPU operators, whose resampler is a separate implementation from the GPU kernel the stand-in follows;
 - `dali_defaults`: the seed's fn.resize(mode="not_larger", INTERP_LINEAR) with DALI's defaults
-  (antialias=True, subpixel_scale=True).
+  (antialias=True, subpixel_scale=True);
+- `cv2_noise`: `cv2` with 8 % of its values moved one grey level up or down at random (seed 0), the size of
+  the filters' difference without its pattern.
 Then it runs the int8 model and the same weights in float (test/support/dequantize_yolo.py), each with the
 End2End NMS of scripts/export/yolo_end2end.py, on pairs of these and reports the IoU of matched detections
 (same class, best overlap) in letterbox pixels: the boxes move with the filter only as much as the model
@@ -28,11 +30,7 @@ import sys
 import tempfile
 import types
 
-import cv2
 import numpy as np
-import nvidia.dali as dali
-import nvidia.dali.fn as fn
-import nvidia.dali.types as dtypes
 import onnxruntime as ort
 from PIL import Image
 
@@ -45,6 +43,8 @@ S = 640
 
 
 def cv2_letterbox(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
     h, w = rgb.shape[:2]
     r = min(S / h, S / w)
     rw, rh = round(w * r), round(h * r)
@@ -55,6 +55,10 @@ def cv2_letterbox(rgb: np.ndarray) -> np.ndarray:
 
 
 def dali_letterboxes(files: list[str], defaults: bool) -> list[np.ndarray]:
+    import nvidia.dali as dali
+    import nvidia.dali.fn as fn
+    import nvidia.dali.types as dtypes
+
     kw = {} if defaults else {"antialias": False, "subpixel_scale": False}
 
     @dali.pipeline_def(batch_size=1, num_threads=1, device_id=None, prefetch_queue_depth=1, exec_async=False, exec_pipelined=False)
@@ -71,6 +75,31 @@ def dali_letterboxes(files: list[str], defaults: bool) -> list[np.ndarray]:
         p.feed_input("jpeg", [np.fromfile(f, np.uint8)])
         out.append(np.array(p.run()[0].as_tensor())[0])
     return out
+
+
+def models(int8: str, tmp: str) -> dict[str, str]:
+    """The int8 model and its float twin, each with End2End NMS appended (iou 0.7, conf 0.25): name -> path."""
+    out = {}
+    for name in ("int8", "float"):
+        raw = int8
+        if name == "float":
+            raw = os.path.join(tmp, "float.onnx")
+            subprocess.run([sys.executable, os.path.join(ROOT, "test/support/dequantize_yolo.py"), int8, raw], check=True, capture_output=True)
+        out[name] = os.path.join(tmp, f"{name}_e2e.onnx")
+        subprocess.run([sys.executable, os.path.join(ROOT, "scripts/export/yolo_end2end.py"), raw, out[name]], check=True, capture_output=True)
+    return out
+
+
+def report(name: str, a: str, b: str, pairs: list[tuple]) -> None:
+    """One line: IoUs of the matched detections scoring >= 0.5 over all images, and what went unmatched."""
+    ious, unmatched = [], 0
+    for x, y in pairs:
+        v, u = match(x, y)
+        ious += v
+        unmatched += u
+    v = np.array(ious)
+    print(f"  {name:5s} {a:>8s} vs {b:<13s} {len(v):3d} pairs, {int((v >= 0.99).sum()):3d} >= 0.99, median {np.median(v):.4f},"
+          f" worst {v.min():.4f}; unmatched at any score {unmatched}")
 
 
 def diff(a: np.ndarray, b: np.ndarray) -> str:
@@ -119,6 +148,9 @@ def main() -> None:
     ap.add_argument("--model", default=os.path.join(ROOT, "..", "shared", "testdata", "models", "yolo11n_int8_640.onnx"))
     args = ap.parse_args()
     files = sorted(glob.glob(os.path.join(args.images, "*.jpg")))
+    import cv2
+    import nvidia.dali as dali
+
     print(f"DALI {dali.__version__}, OpenCV {cv2.__version__}, onnxruntime {ort.__version__}")
     lbs = {"cv2": [], "standin": []}
     for f in files:
@@ -127,6 +159,8 @@ def main() -> None:
         lbs["standin"].append(dali_standin.letterbox(rgb, S))
     lbs["dali"] = dali_letterboxes(files, defaults=False)
     lbs["dali_defaults"] = dali_letterboxes(files, defaults=True)
+    rng = np.random.default_rng(0)
+    lbs["cv2_noise"] = [np.clip(x.astype(np.int16) + (rng.random(x.shape) < 0.08) * rng.choice(np.array([-1, 1], np.int16), x.shape), 0, 255).astype(np.uint8) for x in lbs["cv2"]]
 
     print("\nvalues differing (max difference, share of the 640x640x3 values):")
     print(f"{'image':24s} {'dali vs standin':>18s} {'dali vs cv2':>18s} {'standin vs cv2':>18s} {'dali_defaults vs cv2':>21s}")
@@ -135,23 +169,12 @@ def main() -> None:
               f" {diff(lbs['standin'][i], lbs['cv2'][i]):>18s} {diff(lbs['dali_defaults'][i], lbs['cv2'][i]):>21s}")
 
     with tempfile.TemporaryDirectory() as tmp:
-        models = {"int8": args.model, "float": os.path.join(tmp, "float.onnx")}
-        subprocess.run([sys.executable, os.path.join(ROOT, "test/support/dequantize_yolo.py"), args.model, models["float"]], check=True, capture_output=True)
         print("\nmatched detections scoring >= 0.5, IoU in letterbox pixels (End2End NMS: iou 0.7, conf 0.25):")
-        for name, path in models.items():
-            e2e = os.path.join(tmp, f"{name}_e2e.onnx")
-            subprocess.run([sys.executable, os.path.join(ROOT, "scripts/export/yolo_end2end.py"), path, e2e], check=True, capture_output=True)
-            det = Detector(e2e)
+        for name, path in models(args.model, tmp).items():
+            det = Detector(path)
             out = {k: [det(x) for x in v] for k, v in lbs.items()}
-            for a, b in [("cv2", "standin"), ("cv2", "dali"), ("standin", "dali"), ("cv2", "dali_defaults")]:
-                ious, unmatched = [], 0
-                for i in range(len(files)):
-                    v, u = match(out[a][i], out[b][i])
-                    ious += v
-                    unmatched += u
-                v = np.array(ious)
-                print(f"  {name:5s} {a:>8s} vs {b:<13s} {len(v):3d} pairs, {int((v >= 0.99).sum()):3d} >= 0.99, median {np.median(v):.4f},"
-                      f" worst {v.min():.4f}; unmatched at any score {unmatched}")
+            for a, b in [("cv2", "standin"), ("cv2", "dali"), ("standin", "dali"), ("cv2", "dali_defaults"), ("cv2", "cv2_noise")]:
+                report(name, a, b, list(zip(out[a], out[b])))
 
 
 if __name__ == "__main__":
