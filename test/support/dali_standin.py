@@ -4,7 +4,9 @@
 # src/triton-repo/dali.ts as DALI's GPU kernels compute it (DALI's source: resize_attr, crop_attr,
 # kernels/imgproc/resample/{resampling_setup.cc, resampling_batch.cu, bilinear_impl.cuh},
 # core/convert.h, new_crop_mirror_normalize.cu), in numpy/PIL:
-# - decode: PIL (libjpeg-turbo), RGB (nvJPEG on the GPU may differ from it by a level; not checked here);
+# - decode: PIL (libjpeg-turbo), RGB, the EXIF orientation applied (fn.decoders.image's adjust_orientation,
+#   on by default); byte-identical to DALI's CPU decoder on the test images, rotated ones included. The
+#   generated pipeline asks nvJPEG for libjpeg-turbo's fancy upsampling (not checked here: no GPU);
 # - fn.resize(mode="not_larger", linear, antialias=False, subpixel_scale=False): r = float32
 #   min(S/h, S/w), extents roundf(in * r) (halves away from zero), the whole image stretched onto them.
 #   Per axis, scale = float32(in / out), sampled at fmaf(x, scale, 0.5 * scale - 0.5), left tap floor,
@@ -21,7 +23,7 @@ import json
 import numpy as np
 import triton_python_backend_utils as pb_utils
 from io import BytesIO
-from PIL import Image
+from PIL import Image, ImageOps
 
 FILL = 114
 F32 = np.float32
@@ -92,7 +94,7 @@ def letterbox(rgb, size):
 
 
 def decode(jpeg: np.ndarray) -> np.ndarray:
-    return np.asarray(Image.open(BytesIO(jpeg.tobytes())).convert("RGB"))
+    return np.asarray(ImageOps.exif_transpose(Image.open(BytesIO(jpeg.tobytes()))).convert("RGB"))
 
 
 def preprocess(jpeg: np.ndarray, size: int) -> np.ndarray:
