@@ -6,6 +6,7 @@
 #
 #   bench/gpu/pack.sh              # call 1: node.xz, triton.tar.xz, app.tar.xz (+ libpython.tar.xz)
 #   FFMPEG_DIR=/tmp/ffmin/bin bench/gpu/pack.sh main   # call 2: main.tar.xz (+ the 1080p test video)
+#   bench/gpu/pack.sh export       # device-export.sh (issue 21): contracts.json, bus.jpg, images/, yolo11n_int8_640.onnx
 #   FFMPEG_DIR=/tmp/ffmin/bin bench/gpu/pack.sh pipeline   # `bench pipeline` on the machine's CPUs (device-pipeline.sh):
 #                                    node.xz, pipeline.tar.xz, bench-10s/ for call 1; bench-60s/ for call 2
 #   (CLIP_BPE=path/to/bpe_simple_vocab_16e6.txt.gz, default ../shared/testdata/clip/)
@@ -20,7 +21,12 @@ W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 xzc() { xz -T0 -9 -c; }
 
-if [ "${1:-}" = pipeline ]; then
+if [ "${1:-}" = export ]; then
+  # The GPU machine has the Python packages; it lacks node (the catalog's contracts) and ../shared/testdata.
+  TD=${TESTDATA:-../shared/testdata}
+  python3 scripts/export/export.py --dump-contracts > $P/contracts.json
+  mkdir -p $P/images && cp "$TD"/images/*.jpg $P/images/ && cp "$TD"/images/bus.jpg "$TD"/models/yolo11n_int8_640.onnx $P/
+elif [ "${1:-}" = pipeline ]; then
   # An embedded `main` loads neither sharp nor gRPC, but the CLI's bench command imports the transport
   # bench (gRPC); onnxruntime-node for linux-x64 only. Always remade, like app.tar.xz.
   : "${FFMPEG_DIR:?set FFMPEG_DIR to a folder with ffmpeg and ffprobe}"

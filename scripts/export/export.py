@@ -237,10 +237,10 @@ def build_trt(onnx_path: pathlib.Path, name: str, contract: dict, a) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("family", choices=sorted(FAMILY_STEMS))
+    ap.add_argument("family", nargs="?", choices=sorted(FAMILY_STEMS))
     ap.add_argument("--size", type=int, action="append", help="branch input size (repeat for several); default every branch")
     ap.add_argument("--architecture", help="architecture id (default the family's production one, e.g. yolo11x)")
-    ap.add_argument("--out", required=True, help="the Triton repository to write into")
+    ap.add_argument("--out", help="the Triton repository to write into")
     w = ap.add_mutually_exclusive_group()
     w.add_argument("--weights")
     w.add_argument("--random", action="store_true")
@@ -254,6 +254,8 @@ def main(argv=None):
     ap.add_argument("--contracts", help="the catalog's contracts as JSON (from --dump-contracts), where node is absent")
     ap.add_argument("--dump-contracts", action="store_true", help="print the catalog's contracts as JSON and exit")
     a = ap.parse_args(argv)
+    if not a.dump_contracts and (a.family is None or a.out is None):
+        ap.error("FAMILY and --out are required (unless --dump-contracts)")
     contracts = catalog_contracts(a.contracts)
     if a.dump_contracts:
         print(json.dumps(contracts))

@@ -22,8 +22,10 @@ export async function encodeJpeg(image: RgbImage, quality: number): Promise<Enco
 }
 
 /**
- * An image file's bytes as they are, for track D (`detect` sends files untouched), with its stored size:
- * the server's decoder (DALI, or the stand-in) does not apply EXIF orientation, so neither does this.
+ * An image file's bytes as they are, for track D (`detect` sends files untouched), with the size the
+ * server decodes it to: DALI's `fn.decoders.image` applies the EXIF orientation (`adjust_orientation`,
+ * on by default; the stand-in does too), as track B's decode does (src/preprocess/decode-image.ts), so a
+ * file whose orientation turns it by 90 degrees comes out with width and height swapped.
  */
 export async function jpegPassThrough(bytes: Uint8Array, what: string): Promise<EncodedImage> {
   let meta: Awaited<ReturnType<ReturnType<typeof sharp>["metadata"]>>;
@@ -35,5 +37,6 @@ export async function jpegPassThrough(bytes: Uint8Array, what: string): Promise<
   if (meta.format !== "jpeg" || !meta.width || !meta.height) {
     throw new VideoAnalysisError("INVALID_ARGUMENT", `${what} is ${meta.format ?? "not an image"}, not a JPEG: track D (input: jpeg) decodes JPEG only; convert it or use input: pixels`);
   }
-  return { bytes, width: meta.width, height: meta.height };
+  const oriented = meta.autoOrient ?? { width: meta.width, height: meta.height };
+  return { bytes, width: oriented.width, height: oriented.height };
 }

@@ -1,6 +1,7 @@
 """The exporter's torch-free parts (scripts/export/contract.py, yolo_end2end.py): the contract checker on
 the committed contract models and on broken ones, the TensorRT config writer read by Triton's own
 ModelConfig, and the End2End graph on the test data's int8 YOLO."""
+import json
 import subprocess
 import sys
 
@@ -101,3 +102,15 @@ def test_end2end_graph_at_every_opset_with_a_dynamic_batch(opset):
     assert classes[0, :2].tolist() == [3, 0] and classes[1, 0] == 7
     np.testing.assert_allclose(boxes[0, 0], [90, 90, 110, 110])
     np.testing.assert_allclose(scores[1, :2], [0.95, 0])
+
+
+def test_dump_contracts_needs_no_family_and_feeds_contracts(tmp_path, contracts):
+    """How the lent GPU machine (no node) gets the catalog: --dump-contracts here, --contracts there."""
+    export = str(REPO / "scripts/export/export.py")
+    r = subprocess.run([sys.executable, export, "--dump-contracts"], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == contracts
+    (tmp_path / "contracts.json").write_text(r.stdout)
+    assert catalog_contracts(str(tmp_path / "contracts.json")) == contracts
+    r = subprocess.run([sys.executable, export, "yolo11", "--random"], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 2 and "FAMILY and --out are required" in r.stderr
