@@ -26,7 +26,7 @@ export interface BatchEntry {
   video_seconds: number | null;
 }
 
-/** batch.json, and what `mm.batch` returns. */
+/** batch.json, and what `runBatch` returns. */
 export interface BatchReport {
   batch_version: 1;
   sdk: { name: string; version: string };

@@ -1,4 +1,4 @@
-// `batch` and mm.batch on short real clips with the contract models: one run folder per video, identical
+// `batch` and runBatch on short real clips with the contract models: one run folder per video, identical
 // to `main`'s; complete runs skipped; a run SIGKILLed mid-video done again; a failure that does not stop
 // the others; the exit status and batch.json.
 import assert from "node:assert/strict";
@@ -109,7 +109,7 @@ describe("batch: many videos, one run folder each", { skip }, () => {
     assert.equal(JSON.parse(readFileSync(join(runDir, "manifest.json"), "utf8")).interruptions.length, 1);
   });
 
-  test("mm.batch: jobs at once, progress for the whole batch, colliding names told apart by a hash of the path", async () => {
+  test("runBatch(mm, ...): jobs at once, progress for the whole batch, colliding names told apart by a hash of the path", async () => {
     for (const d of ["a", "b"]) {
       mkdirSync(join(tmp.dir, "twins", d), { recursive: true });
       copyFileSync(clips[d === "a" ? 0 : 2]!, join(tmp.dir, "twins", d, "same.mp4"));
