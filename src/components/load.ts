@@ -29,7 +29,14 @@ async function fromModule(name: string, file: string, settings: Record<string, u
     });
   }
   const exported = mod["default"] ?? mod["component"];
-  const c = typeof exported === "function" ? await (exported as (n: string, s: unknown) => unknown)(name, settings) : exported;
+  let c: unknown = exported;
+  if (typeof exported === "function") {
+    try {
+      c = await (exported as (n: string, s: unknown) => unknown)(name, settings);
+    } catch (e) {
+      throw new VideoAnalysisError("PROFILE_INVALID", `${where}: ${file} refused the settings of components.${name}: ${(e as Error).message}`, { cause: e, details: { file } });
+    }
+  }
   if (!isComponent(c)) {
     throw new VideoAnalysisError("PROFILE_INVALID", `${where}: ${file} exports no component: its default (or \`component\`) export must be a Component (name, key, slots, files, open) or a function (name, settings) returning one`, {
       details: { file },

@@ -7,14 +7,11 @@
  * one is wrong. Skipped with the reason where the server cannot run (see docs/real-tritonserver.md).
  */
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
 import { after, test } from "node:test";
 import { VideoAnalysisError } from "../../src/errors.js";
 import { TritonClient } from "../../src/triton/client.js";
 import type { InferInput } from "../../src/triton/protocol.js";
-import { startRealTriton, type RealTriton } from "../support/real-tritonserver.js";
-import { repoRoot } from "../support/testdata.js";
+import { committedModels, startRealTriton, type RealTriton } from "../support/real-tritonserver.js";
 
 const M = "preprocess_midas_256";
 
@@ -23,11 +20,7 @@ let skip: string | false = false;
 try {
   const r = await startRealTriton({
     http: true,
-    build: (dest) => {
-      mkdirSync(dest, { recursive: true });
-      cpSync(join(repoRoot, "triton/models", M), join(dest, M), { recursive: true });
-      return [M];
-    },
+    build: committedModels(M),
   });
   if (r.skip !== undefined) skip = `real tritonserver not run: ${r.skip}`;
   else server = r.server;

@@ -7,8 +7,6 @@
  * --check exits 3); see docs/real-tritonserver.md.
  */
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, test } from "node:test";
 import { NORMALIZATIONS } from "../../src/catalog/index.js";
@@ -17,9 +15,8 @@ import { tensor } from "../../src/tensor.js";
 import { HttpProtocol } from "../../src/triton/http.js";
 import { TransportError, type CallOptions } from "../../src/triton/protocol.js";
 import { SystemSharedMemory } from "../../src/triton/shared-memory.js";
-import { startRealTriton, type RealTriton } from "../support/real-tritonserver.js";
+import { committedModels, startRealTriton, type RealTriton } from "../support/real-tritonserver.js";
 import { TestServer } from "../support/test-server.js";
-import { repoRoot } from "../support/testdata.js";
 
 const M = "preprocess_midas_256";
 const SHAPE = [1, 256, 256, 3];
@@ -32,11 +29,7 @@ let skip: string | false = false;
 try {
   const r = await startRealTriton({
     http: true,
-    build: (dest) => {
-      mkdirSync(dest, { recursive: true });
-      cpSync(join(repoRoot, "triton/models", M), join(dest, M), { recursive: true });
-      return [M];
-    },
+    build: committedModels(M),
   });
   if (r.skip !== undefined) skip = `real tritonserver not run: ${r.skip}`;
   else server = r.server;

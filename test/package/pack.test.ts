@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
-import { startRealTriton, type RealTriton } from "../support/real-tritonserver.js";
+import { committedModels, startRealTriton, type RealTriton } from "../support/real-tritonserver.js";
 import { repoRoot, skipUnlessTestdata, testdata } from "../support/testdata.js";
 
 const run = promisify(execFile);
@@ -78,11 +78,7 @@ before(async () => {
   tarball = join(work, (JSON.parse(packed.stdout) as Array<{ filename: string }>)[0]!.filename);
   const r = await startRealTriton({
     http: true,
-    build: (dest) => {
-      mkdirSync(dest, { recursive: true });
-      cpSync(join(repoRoot, "triton/models", TRITON_MODEL), join(dest, TRITON_MODEL), { recursive: true });
-      return [TRITON_MODEL];
-    },
+    build: committedModels(TRITON_MODEL),
   });
   if (r.skip !== undefined) tritonSkip = `real tritonserver not run: ${r.skip}`;
   else server = r.server;

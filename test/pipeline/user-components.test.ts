@@ -217,6 +217,9 @@ describe("user components: the API and the errors", { timeout: 120_000 }, () => 
   test("a module that exports no component is refused naming the file", () =>
     refused({ x: { module: join(repoRoot, "dist", "src", "errors.js") } }, "PROFILE_INVALID", /components\.x\.module: .*errors\.js exports no component/));
 
+  test("a module whose factory throws on its settings is refused naming the key, not with a stack trace", () =>
+    refused({ x: { module: MODULE } }, "PROFILE_INVALID", /components\.x\.module: .*colour-component\.js refused the settings of components\.x: components\.x\.model: expected/));
+
   test("a module that cannot be loaded is refused naming the file", () =>
     refused({ x: { module: join(tmp.dir, "absent.js") } }, "PROFILE_INVALID", /components\.x\.module: cannot load .*absent\.js/));
 

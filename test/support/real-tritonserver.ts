@@ -71,6 +71,15 @@ function tail(text: string, lines = 40): string {
   return text.split("\n").slice(-lines).join("\n");
 }
 
+/** A RealTritonOptions.build that serves only these models of the committed triton/models, as they are. */
+export function committedModels(...names: string[]): (dest: string) => string[] {
+  return (dest) => {
+    mkdirSync(dest, { recursive: true });
+    for (const m of names) cpSync(join(repoRoot, "triton/models", m), join(dest, m), { recursive: true });
+    return names;
+  };
+}
+
 /**
  * Copies a generated repository to `dest` for the CPU-only real server: every `<m>_onnx` becomes a
  * python-backend model (config: `platform: "onnxruntime_onnx"` -> `backend: "python"`, one KIND_CPU
