@@ -1,63 +1,19 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { BATCHING_TIERS, TIER_SETTINGS, trackNames } from "../src/catalog/index.js";
 import { numberFlag, parseCommandArgs } from "../src/cli/command.js";
 import type { Benchmark } from "../src/cli/commands/bench.js";
-import { decodeEnd2End, end2endOutputs } from "../src/detections/end2end.js";
-import { YoloDecoder } from "../src/detections/yolo.js";
 import { readImageRgb } from "../src/preprocess/decode-image.js";
 import { daliLetterboxGeometry, letterbox } from "../src/preprocess/letterbox.js";
 import sharp from "sharp";
 import { encodeJpeg, jpegPassThrough } from "../src/preprocess/jpeg.js";
-import { tensor, toFloat32, type Tensor } from "../src/tensor.js";
 import { TritonClient } from "../src/triton/client.js";
 import { startRealTriton } from "../test/support/real-tritonserver.js";
 import { testdataDir } from "../test/support/testdata.js";
 import { buildTracksRepository } from "../test/support/tracks-repository.js";
 import { printTable } from "./stats.js";
+import { tierRows } from "./tiers-load.js";
 
 const USAGE = "video-analysis bench tiers [--requests N] [--in-flight N] [--queue-timeout-us US] [--json]";
-
-interface Row {
-  track: string;
-  model: string;
-  in_flight: number;
-  requests: number;
-  ok: number;
-  rejected: number;
-  images_per_s: number;
-  p50_ms: number;
-  p95_ms: number;
-  wire_kb_per_image: number;
-}
-
-const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
-
-/** `requests` calls, `inFlight` at a time, round-robin over the inputs; every answer decoded as the SDK does. */
-async function load(name: string, inFlight: number, requests: number, send: (i: number) => Promise<void>): Promise<Omit<Row, "track" | "model" | "wire_kb_per_image">> {
-  const ms: number[] = [];
-  let rejected = 0;
-  let next = 0;
-  const t0 = performance.now();
-  const worker = async () => {
-    while (next < requests) {
-      const i = next++;
-      const t = performance.now();
-      try {
-        await send(i);
-        ms.push(performance.now() - t);
-      } catch (e) {
-        // The tier's queue policy (REJECT after its timeout, or a full queue) answers with an error.
-        if (/timeout|queue|exceeds|rejected|unavailable/i.test((e as Error).message)) rejected++;
-        else throw new Error(`${name}: ${(e as Error).message}`);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: inFlight }, worker));
-  const s = (performance.now() - t0) / 1000;
-  ms.sort((a, b) => a - b);
-  return { in_flight: inFlight, requests, ok: ms.length, rejected, images_per_s: Math.round((ms.length / s) * 10) / 10, p50_ms: Math.round(pct(ms, 50)), p95_ms: Math.round(pct(ms, 95)) };
-}
 
 /** What encoding a frame for track D costs: median ms and bytes per frame size and quality (zidane.jpg resized). */
 async function encodeCost(): Promise<Array<{ frame: string; quality: number; ms: number; kb: number; vs_track_b_640: string }>> {
@@ -112,49 +68,10 @@ export const tiersBench: Benchmark = {
           const path = join(testdataDir, "images", f);
           const jpeg = await jpegPassThrough(new Uint8Array(readFileSync(path)), path);
           const lb = letterbox(await readImageRgb(path), 640);
-          return { jpeg, pixels: lb.image.data, info: lb.info, dali: daliLetterboxGeometry(jpeg.width, jpeg.height, 640) };
+          return { jpeg: jpeg.bytes, pixels: lb.image.data, info: lb.info, dali: daliLetterboxGeometry(jpeg.width, jpeg.height, 640) };
         }),
       );
-      const e2e = (o: Record<string, Tensor>, info: Parameters<typeof decodeEnd2End>[2]) =>
-        decodeEnd2End(end2endOutputs(o.num_dets!, o.det_boxes!, o.det_scores!, o.det_classes!), {}, info);
-      const decoder = new YoloDecoder({});
-      const rows: Row[] = [];
-      const pixelKb = (640 * 640 * 3) / 1024;
-      const jpegKb = images.reduce((a, x) => a + x.jpeg.bytes.length, 0) / images.length / 1024;
-      const base = "yolo11n_640";
-      const inFlightB = fixedInFlight ?? 8;
-      rows.push({
-        track: "B",
-        model: base,
-        wire_kb_per_image: Math.round(pixelKb),
-        ...(await load(base, inFlightB, requests, async (i) => {
-          const x = images[i % images.length]!;
-          const out = (await client.infer(base, [tensor("INPUT__0", "UINT8", [1, 640, 640, 3], x.pixels)])).outputs.OUTPUT__0!;
-          decoder.decode(toFloat32(out), out.shape, x.info, 0);
-        })),
-      });
-      const c = trackNames(base, 640).trackC;
-      rows.push({
-        track: "C",
-        model: c,
-        wire_kb_per_image: Math.round(pixelKb),
-        ...(await load(c, inFlightB, requests, async (i) => {
-          const x = images[i % images.length]!;
-          e2e((await client.infer(c, [tensor("INPUT__0", "UINT8", [1, 640, 640, 3], x.pixels)])).outputs, x.info);
-        })),
-      });
-      for (const tier of BATCHING_TIERS) {
-        const d = trackNames(base, 640, tier).trackD;
-        rows.push({
-          track: `D ${tier}`,
-          model: d,
-          wire_kb_per_image: Math.round(jpegKb),
-          ...(await load(d, fixedInFlight ?? Math.min(32, TIER_SETTINGS[tier].maxBatchSize), requests, async (i) => {
-            const x = images[i % images.length]!;
-            e2e((await client.infer(d, [tensor("INPUT__0", "UINT8", [1, x.jpeg.bytes.length], x.jpeg.bytes)])).outputs, x.dali);
-          })),
-        });
-      }
+      const rows = await tierRows(client, "yolo11n_640", 640, images, { requests, inFlight: fixedInFlight });
       const encode = await encodeCost();
       if (values.json) console.log(JSON.stringify({ server: "tritonserver 2.51 CPU (pytriton wheel), python-backend stand-ins", queue_timeout_us: queueTimeoutUs ?? "generated", rows, encode }));
       else {

@@ -13,7 +13,10 @@
 - <model>_onnx: `platform: "onnxruntime_onnx"` becomes `backend: "python"` with one KIND_GPU instance,
   and 1/model.py is torch_model.py (the same architecture at full size, random weights, PyTorch on the
   GPU). The tensor names, types and shapes stay those of the committed config. The wheel's tritonserver
-  has no onnxruntime backend, hence python.
+  has no onnxruntime backend, hence python. A track C/D `<model>_end2end` (from `video-analysis triton-repo
+  --tracks`, passed as --source) is the same, with NMS on the GPU and its dynamic batching kept.
+- yolo_preprocess_dali_* (backend "dali", from the same --tracks output): torch_dali.py, nvJPEG and DALI's
+  letterbox in PyTorch on the GPU; the tier's dynamic_batching and queue policy are kept as generated.
 
 Standard library only: runs anywhere Python 3.8+ does.
 """
@@ -78,6 +81,12 @@ def main():
                 f.write(f"# Rewritten by bench/gpu/build_gpu_repo.py: PyTorch on the GPU (torch_model.py), io={a.io}.\n")
                 f.write(one_instance(config, a.instance_kind) + params(p))
             shutil.copy(os.path.join(HERE, "torch_model.py"), os.path.join(dst, "1", "model.py"))
+        elif re.search(r'^backend:\s*"dali"', config, re.M):
+            os.makedirs(os.path.join(dst, "1"))
+            with open(os.path.join(dst, "config.pbtxt"), "w") as f:
+                f.write("# Rewritten by bench/gpu/build_gpu_repo.py: nvJPEG + DALI's letterbox in PyTorch (torch_dali.py).\n")
+                f.write(re.sub(r'^backend:\s*"dali"', 'backend: "python"', config, flags=re.M))
+            shutil.copy(os.path.join(HERE, "torch_dali.py"), os.path.join(dst, "1", "model.py"))
         elif name.startswith("preprocess_"):
             os.makedirs(os.path.join(dst, "1"))
             with open(os.path.join(dst, "config.pbtxt"), "w") as f:

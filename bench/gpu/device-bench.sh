@@ -12,27 +12,7 @@ export PORT=${PORT:-8001}
 mkdir -p "$OUT" "$T/bin"
 log() { echo "[$(date +%T)] $*"; }
 
-{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
-  python3 -c 'import sys, torch, torchvision, transformers, numpy; print(sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "torchvision", torchvision.__version__, "transformers", transformers.__version__, "numpy", numpy.__version__)'
-  command -v ffmpeg node xz || true; df -h /dev/shm /tmp | tail -2; nproc; } > "$OUT/env.txt" 2>&1
-cat "$OUT/env.txt"
-
-# Unpack with Python's lzma/tarfile: nothing else is sure to be there.
-log unpacking
-python3 - "$T" <<'EOF' || exit 1
-import lzma, os, shutil, sys, tarfile
-t = sys.argv[1]
-with lzma.open(".device/node.xz") as f, open(f"{t}/bin/node", "wb") as g:
-    shutil.copyfileobj(f, g)
-os.chmod(f"{t}/bin/node", 0o755)
-for name, dest in [("triton", f"{t}/site"), ("app", "."), ("libpython", f"{t}/libpython")]:
-    if os.path.exists(f".device/{name}.tar.xz"):
-        with tarfile.open(f".device/{name}.tar.xz") as tf:
-            tf.extractall(dest)
-EOF
-chmod +x "$T"/site/pytriton/tritonserver/bin/* "$T"/site/pytriton/tritonserver/python_backend_stubs/*/*
-export PATH="$T/bin:$PATH" TRITON_SITE="$T/site" LIBPYTHON_DIR="$T/libpython" LOG="$OUT/tritonserver.log"
-node --version || exit 1
+source bench/gpu/unpack.sh || exit 1
 
 # GPU tensors between the python-backend processes need CUDA IPC; if that fails here, measure with the
 # preprocess on the CPU instead (IO=cpu) and say so.

@@ -10,14 +10,14 @@
 # against the catalog contract and against PyTorch on bus.jpg (max abs diff), on the GPU. The machine has
 # torch, torchvision, transformers, onnx, onnxruntime and opencv-python-headless (KINDS.md), so no wheels
 # are carried. What is carried is .device/ (`bench/gpu/pack.sh export`, here): contracts.json (the catalog,
-# which needs node to read), bus.jpg, images/*.jpg and yolo11n_int8_640.onnx from ../shared/testdata.
+# which needs node to read), images/*.jpg (bus.jpg among them) and yolo11n_int8_640.onnx from ../shared/testdata.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-bench/gpu/results/h200-export-$(date -u +%F)}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 part=${1:?usage: device-export.sh exports|heavy}
-for f in .device/contracts.json .device/bus.jpg .device/images/bus.jpg .device/yolo11n_int8_640.onnx; do
+for f in .device/contracts.json .device/images/bus.jpg .device/yolo11n_int8_640.onnx; do
   [ -f "$f" ] || { echo "device-export.sh: $f missing: run bench/gpu/pack.sh export here and carry .device"; exit 1; }
 done
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
@@ -26,7 +26,7 @@ done
 REPO=/tmp/export-repo
 run() {  # run SECONDS FAMILY [export.py options]: one JSON line per model in export-<part>.jsonl
   local t0=$SECONDS
-  timeout "$1" python3 scripts/export/export.py "${@:2}" --random --out $REPO --image .device/bus.jpg --contracts .device/contracts.json \
+  timeout "$1" python3 scripts/export/export.py "${@:2}" --random --out $REPO --image .device/images/bus.jpg --contracts .device/contracts.json \
     >> "$OUT/export-$part.jsonl" 2>> "$OUT/export-$part.log"
   echo "exit $? after $((SECONDS - t0)) s: ${*:2}" | tee -a "$OUT/export-$part.log"
 }

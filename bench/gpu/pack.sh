@@ -6,7 +6,9 @@
 #
 #   bench/gpu/pack.sh              # call 1: node.xz, triton.tar.xz, app.tar.xz (+ libpython.tar.xz)
 #   FFMPEG_DIR=/tmp/ffmin/bin bench/gpu/pack.sh main   # call 2: main.tar.xz (+ the 1080p test video)
-#   bench/gpu/pack.sh export       # device-export.sh (issue 21): contracts.json, bus.jpg, images/, yolo11n_int8_640.onnx
+#   bench/gpu/pack.sh export       # device-export.sh (issue 21): contracts.json, images/ (bus.jpg among them), yolo11n_int8_640.onnx
+#   bench/gpu/pack.sh tiers        # device-tiers.sh (issue 21), with call 1's payload: tracks-repo/ (yolo11x_640's
+#                                    tracks B/C/D configs from `triton-repo --tracks`), images/
 #   FFMPEG_DIR=/tmp/ffmin/bin bench/gpu/pack.sh pipeline   # `bench pipeline` on the machine's CPUs (device-pipeline.sh):
 #                                    node.xz, pipeline.tar.xz, bench-10s/ for call 1; bench-60s/ for call 2
 #   (CLIP_BPE=path/to/bpe_simple_vocab_16e6.txt.gz, default ../shared/testdata/clip/)
@@ -25,7 +27,12 @@ if [ "${1:-}" = export ]; then
   # The GPU machine has the Python packages; it lacks node (the catalog's contracts) and ../shared/testdata.
   TD=${TESTDATA:-../shared/testdata}
   python3 scripts/export/export.py --dump-contracts > $P/contracts.json
-  mkdir -p $P/images && cp "$TD"/images/*.jpg $P/images/ && cp "$TD"/images/bus.jpg "$TD"/models/yolo11n_int8_640.onnx $P/
+  mkdir -p $P/images && cp "$TD"/images/*.jpg $P/images/ && cp "$TD"/models/yolo11n_int8_640.onnx $P/
+elif [ "${1:-}" = tiers ]; then
+  TD=${TESTDATA:-../shared/testdata}
+  node dist/src/cli/main.js triton-repo --out "$W/tr" --tracks > /dev/null
+  rm -rf $P/tracks-repo && mkdir -p $P/tracks-repo $P/images && cp "$TD"/images/*.jpg $P/images/
+  for m in "$W"/tr/*yolo11x_640* "$W"/tr/yolo_preprocess_dali_640*; do cp -r "$m" $P/tracks-repo/; done
 elif [ "${1:-}" = pipeline ]; then
   # An embedded `main` loads neither sharp nor gRPC, but the CLI's bench command imports the transport
   # bench (gRPC); onnxruntime-node for linux-x64 only. Always remade, like app.tar.xz.

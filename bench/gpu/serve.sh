@@ -18,7 +18,7 @@ SITE=${TRITON_SITE:-$(python3 -m pip show nvidia-pytriton 2>/dev/null | sed -n '
 TS=$SITE/pytriton/tritonserver
 [ -x "$TS/bin/tritonserver" ] || { echo "serve.sh: no tritonserver under TRITON_SITE=$SITE" >&2; exit 3; }
 
-python3 "$HERE/build_gpu_repo.py" --out "$REPO_DIR" --io "${IO:-gpu}" --precision "${PRECISION:-fp32}" \
+python3 "$HERE/build_gpu_repo.py" --out "$REPO_DIR" ${SOURCE:+--source "$SOURCE"} --io "${IO:-gpu}" --precision "${PRECISION:-fp32}" \
   ${MODELS:+--models "$MODELS"} ${INSTANCE_KIND:+--instance-kind "$INSTANCE_KIND"}
 
 # The wheel ships one python-backend stub per Python; tritonserver looks for it next to libtriton_python.so.

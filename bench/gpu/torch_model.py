@@ -12,6 +12,11 @@ the outputs are meaningless numbers of the right shape.
   clip_text        transformers CLIP text tower (CLIPConfig defaults) + text_projection on every token
   places365_*      torchvision resnet50 with 365 classes
   yolo11x_*        YOLO11x written out below from Ultralytics' published yolo11.yaml (scale x), raw head [1,84,N]
+  yolo11x_*_end2end  the same YOLO11x with NMS on the GPU (torchvision batched_nms, best class per box, top
+                   100): num_dets, det_boxes, det_scores, det_classes, as track C/D's End2End engine
+
+A config with max_batch_size > 0 (the End2End engine, dynamic batching) gets its requests in one forward
+pass: the batch the dynamic batcher formed is run as one tensor, as TensorRT or onnxruntime would.
 
 Config parameters (set by bench/gpu/build_gpu_repo.py): PRECISION "fp32" (TF32 allowed, as onnxruntime's
 CUDA provider does by default) or "fp16" (autocast); GPU_OUTPUT "yes" hands outputs back in GPU memory.
@@ -166,6 +171,13 @@ class Detect(nn.Module):
         )
         self.dfl = nn.Conv2d(reg_max, 1, 1, bias=False).requires_grad_(False)
         self.dfl.weight.data[:] = torch.arange(reg_max, dtype=torch.float).view(1, reg_max, 1, 1)
+        # Ultralytics' Detect.bias_init, which its DetectionModel applies on construction: box biases 1, class
+        # biases log(5 / nc / (640 / stride)^2), i.e. ~5 objects per picture before training. Without it a
+        # random head scores every one of the 8400 anchors near 0.5 and NMS sees thousands of candidates.
+        with torch.no_grad():
+            for a, b, s in zip(self.cv2, self.cv3, strides):
+                a[-1].bias.fill_(1.0)
+                b[-1].bias.fill_(math.log(5 / nc / (640 / s) ** 2))
 
     def forward(self, xs):
         b = xs[0].shape[0]
@@ -265,15 +277,44 @@ def build(stem, size):
 TORCH_TYPES = {"TYPE_FP32": torch.float32, "TYPE_INT64": torch.int64, "TYPE_FP16": torch.float16, "TYPE_INT32": torch.int32}
 
 
+def end2end_rows(pred, k=100, conf=0.25, iou=0.7):
+    """[b, 4 + nc, N] raw YOLO -> the End2End outputs: num_dets [b, 1], det_boxes [b, k, 4] (xyxy),
+    det_scores [b, k], det_classes [b, k]; the best class per box, as Ultralytics' NMS and the exported
+    End2End graph (scripts/export/yolo_end2end.py) keep. The whole batch in one batched_nms call (image and
+    class as its category), as an engine's NMS plugin does, not one call per image."""
+    from torchvision.ops import batched_nms
+
+    b, dev = pred.shape[0], pred.device
+    p = pred.float().transpose(1, 2)  # [b, N, 4 + nc]
+    scores, cls = p[..., 4:].max(2)
+    img, anchor = (scores > conf).nonzero(as_tuple=True)
+    xywh, s, c = p[img, anchor, :4], scores[img, anchor], cls[img, anchor]
+    xyxy = torch.cat((xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2), 1)
+    keep = batched_nms(xyxy, s, img * (p.shape[2] - 4) + c, iou)  # by score, highest first
+    # Rank within each image: a stable sort by image keeps the score order inside it.
+    keep = keep[torch.sort(img[keep], stable=True).indices]
+    per = torch.bincount(img[keep], minlength=b)
+    rank = torch.arange(len(keep), device=dev) - (torch.cumsum(per, 0) - per)[img[keep]]
+    keep, rank = keep[rank < k], rank[rank < k]
+    row = img[keep]
+    num = per.clamp(max=k).to(torch.int32).view(b, 1)
+    boxes = torch.zeros(b, k, 4, device=dev)
+    scores_out = torch.zeros(b, k, device=dev)
+    classes = torch.zeros(b, k, dtype=torch.int32, device=dev)
+    boxes[row, rank], scores_out[row, rank], classes[row, rank] = xyxy[keep], s[keep], c[keep].int()
+    return num, boxes, scores_out, classes
+
+
 class TritonPythonModel:
     def initialize(self, args):
         cfg = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in cfg.get("parameters", {}).items()}
         self.name = cfg["name"]
-        m = re.fullmatch(r"(.+?)(?:_(\d+))?_onnx", self.name)
+        m = re.fullmatch(r"(.+?)(?:_(\d+))?_(onnx|end2end)", self.name)
         stem, size = m.group(1), int(m.group(2)) if m.group(2) else None
         self.inputs = [(t["name"], TORCH_TYPES[t["data_type"]]) for t in cfg["input"]]
-        self.outputs = [(t["name"], [int(d) for d in t["dims"]]) for t in cfg["output"]]
+        self.outputs = [(t["name"], [int(d) for d in t["dims"]], TORCH_TYPES[t["data_type"]]) for t in cfg["output"]]
+        self.batched = int(cfg.get("max_batch_size", 0)) > 0  # dims leave the batch axis out
         cuda = torch.cuda.is_available() and args.get("model_instance_kind") == "GPU"
         self.device = torch.device(f"cuda:{args['model_instance_device_id']}" if cuda else "cpu")
         if cuda:
@@ -285,11 +326,14 @@ class TritonPythonModel:
         self.gpu_output = cuda and params.get("GPU_OUTPUT", "no") == "yes"
         torch.manual_seed(0)
         net, self.run = build(stem, size)
+        if m.group(3) == "end2end":
+            raw = self.run
+            self.run = lambda x: end2end_rows(raw(x)[0])
         self.net = net.eval().to(self.device)
         # One pass at load, so the first request does not pay for cuDNN's algorithm search alone.
         dummy = []
         for (n, dt), spec in zip(self.inputs, cfg["input"]):
-            shape = [int(d) for d in spec["dims"]]
+            shape = ([1] if self.batched else []) + [int(d) for d in spec["dims"]]
             dummy.append(torch.randint(1, 1000, shape, device=self.device) if dt == torch.int64 else torch.rand(shape, device=self.device, dtype=dt))
         self.forward(dummy)
         pb_utils.Logger.log_info(f"{self.name}: {stem} {size or ''} on {self.device}, {sum(p.numel() for p in net.parameters()):,} parameters, fp16={self.fp16}")
@@ -297,7 +341,7 @@ class TritonPythonModel:
     def forward(self, xs):
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.float16, enabled=self.fp16):
             ys = self.run(*xs)
-        return [y.float().contiguous() for y in ys]
+        return [y.to(dt).contiguous() for y, (_, _, dt) in zip(ys, self.outputs)]
 
     def tensor_in(self, request, name, dtype):
         # DLPack both ways, never numpy: the wheel's python-backend stub mishandles numpy 2 arrays (empty
@@ -306,18 +350,33 @@ class TritonPythonModel:
         return x.to(self.device, dtype)
 
     def execute(self, requests):
+        if self.batched and len(requests) > 1:
+            return self.execute_batch(requests)
         responses = []
         for request in requests:
             try:
-                ys = self.forward([self.tensor_in(request, n, dt) for n, dt in self.inputs])
-                out = []
-                for (name, dims), y in zip(self.outputs, ys):
-                    if list(y.shape) != dims:
-                        raise ValueError(f"output {name} is {list(y.shape)}, config says {dims}")
-                    out.append(pb_utils.Tensor.from_dlpack(name, torch.utils.dlpack.to_dlpack(y if self.gpu_output else y.cpu())))
-                if self.gpu_output:
-                    torch.cuda.synchronize(self.device)  # so the server's compute time covers the GPU work
-                responses.append(pb_utils.InferenceResponse(output_tensors=out))
+                responses.append(self.respond(self.forward([self.tensor_in(request, n, dt) for n, dt in self.inputs])))
             except Exception as e:  # one bad request must not fail the others
                 responses.append(pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(f"{self.name}: {e}")))
         return responses
+
+    def execute_batch(self, requests):
+        """The dynamic batcher's requests as one forward pass, the outputs split back per request."""
+        try:
+            xs = [[self.tensor_in(r, n, dt) for n, dt in self.inputs] for r in requests]
+            sizes = [x[0].shape[0] for x in xs]
+            ys = self.forward([torch.cat([x[i] for x in xs]) for i in range(len(self.inputs))])
+            parts = [y.split(sizes) for y in ys]
+            return [self.respond([p[j] for p in parts]) for j in range(len(requests))]
+        except Exception as e:
+            return [pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(f"{self.name}: {e}")) for _ in requests]
+
+    def respond(self, ys):
+        out = []
+        for (name, dims, _), y in zip(self.outputs, ys):
+            if list(y.shape[1:] if self.batched else y.shape) != dims:
+                raise ValueError(f"output {name} is {list(y.shape)}, config says {dims}")
+            out.append(pb_utils.Tensor.from_dlpack(name, torch.utils.dlpack.to_dlpack(y.contiguous() if self.gpu_output else y.cpu())))
+        if self.gpu_output:
+            torch.cuda.synchronize(self.device)  # so the server's compute time covers the GPU work
+        return pb_utils.InferenceResponse(output_tensors=out)

@@ -3,8 +3,8 @@
 no TensorRT, DALI or tritonserver GPU backends exist on the lent machine, so these are torch stand-ins for
 the server-side work of each track, per batch size of the tiers (1, 8, 64, 128), FP16 autocast:
 - B: FP32 letterboxed [b, 3, 640, 640] host -> GPU, YOLO, raw [b, 84, 8400] back to the host (NMS on the client, not timed);
-- C: the same input, YOLO, NMS on the GPU (torchvision batched_nms, top 100), End2End rows back;
-- D: b JPEG files -> nvJPEG decode on the GPU (torchvision.io.decode_jpeg) -> letterbox (bilinear, grey 114) -> as C.
+- C: the same input, YOLO, NMS on the GPU (torch_model.end2end_rows: torchvision batched_nms, top 100), End2End rows back;
+- D: b JPEG files -> nvJPEG decode on the GPU (torchvision.io.decode_jpeg) -> DALI's letterbox (torch_dali.py) -> as C.
 Prints JSON: per track and batch, ms per batch (p50/p95 of 20 runs after 5 warm-ups), images/s, bytes in.
 """
 import json
@@ -15,12 +15,11 @@ import types
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import torchvision
-from torchvision.ops import batched_nms
 
 sys.modules.setdefault("triton_python_backend_utils", types.ModuleType("triton_python_backend_utils"))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import torch_dali  # noqa: E402
 import torch_model  # noqa: E402
 
 S = 640
@@ -28,31 +27,7 @@ dev = torch.device("cuda")
 torch.backends.cudnn.benchmark = True
 torch.manual_seed(0)
 net = torch_model.YOLO11x().eval().to(dev)
-jpeg = torchvision.io.read_file(str(pathlib.Path(__file__).resolve().parents[2] / ".device" / "bus.jpg"))
-
-
-def letterbox_gpu(img):  # [3, h, w] uint8 on the GPU -> [3, S, S] float 0..1
-    h, w = img.shape[1:]
-    r = min(S / h, S / w)
-    nh, nw = round(h * r), round(w * r)
-    x = F.interpolate(img[None].float(), size=(nh, nw), mode="bilinear", align_corners=False, antialias=False)[0]
-    top, left = (S - nh) // 2, (S - nw) // 2
-    out = torch.full((3, S, S), 114.0, device=dev)
-    out[:, top:top + nh, left:left + nw] = x
-    return out / 255
-
-
-def nms_rows(pred, k=100, conf=0.25, iou=0.7):  # [b, 84, N] -> End2End rows per image
-    rows = []
-    for p in pred:
-        p = p.float().T
-        scores, cls = p[:, 4:].max(1)
-        keep = scores > conf
-        b, s, c = p[keep, :4], scores[keep], cls[keep]
-        xyxy = torch.cat((b[:, :2] - b[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2), 1)
-        i = batched_nms(xyxy, s, c, iou)[:k]
-        rows.append((len(i), xyxy[i], s[i], c[i]))
-    return rows
+jpeg = torchvision.io.read_file(str(pathlib.Path(__file__).resolve().parents[2] / ".device" / "images" / "bus.jpg"))
 
 
 def timed(fn, n=20, warm=5):
@@ -79,16 +54,16 @@ for b in (1, 8, 64, 128):
 
     def track_c():
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16):
-            rows = nms_rows(net(host.to(dev, non_blocking=True)))
-        return [(n, x.cpu()) for n, x, _, _ in rows]
+            rows = torch_model.end2end_rows(net(host.to(dev, non_blocking=True)))
+        return [t.cpu() for t in rows]
 
     def track_d():
         with torch.inference_mode():
             imgs = torchvision.io.decode_jpeg(files, device="cuda")
-            x = torch.stack([letterbox_gpu(i) for i in imgs])
+            x = torch.stack([torch_dali.letterbox(i, S) for i in imgs])
             with torch.autocast("cuda", dtype=torch.float16):
-                rows = nms_rows(net(x))
-        return [(n, x.cpu()) for n, x, _, _ in rows]
+                rows = torch_model.end2end_rows(net(x))
+        return [t.cpu() for t in rows]
 
     for name, fn, bytes_in in (("B", track_b, b * 3 * S * S * 4), ("C", track_c, b * 3 * S * S * 4), ("D", track_d, b * len(jpeg))):
         try:

@@ -123,3 +123,27 @@ def test_the_seed_ensemble_config_is_rejected_by_triton_s_schema():
     seed = 'name: "e" platform: "ensemble" max_batch_size: 64 ensemble_scheduling { step [ { model_name: "a" model_version: -1 } ] } dynamic_batching { max_queue_delay_microseconds: 500 }'
     with pytest.raises(text_format.ParseError, match="oneof"):
         text_format.Parse(seed, model_config_pb2.ModelConfig())
+
+
+def test_gpu_bench_repository_keeps_the_tiers(repo, tmp_path):
+    """bench/gpu/build_gpu_repo.py (the H200 tier bench's server) swaps the DALI steps and the End2End engine
+    for its PyTorch stand-ins and must keep every tier's batching and queue policy as generated."""
+    out = tmp_path / "gpu"
+    models = ",".join(["yolo11n_640", "yolo11n_640_e2e"] + [f"yolo11n_640_gpu_e2e{TIERS[t][0]}" for t in TIERS])
+    r = subprocess.run([sys.executable, str(REPO / "bench" / "gpu" / "build_gpu_repo.py"), "--out", str(out), "--source", str(repo), "--models", models],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["preprocess_yolo11n_640", "yolo11n_640", "yolo11n_640_e2e", "yolo11n_640_end2end", "yolo11n_640_onnx"]
+        + [f"yolo11n_640_gpu_e2e{s}" for s, *_ in TIERS.values()] + [f"yolo_preprocess_dali_640{s}" for s, *_ in TIERS.values()])
+    for tier, (suffix, max_batch, window, preferred, timeout_us, queue) in TIERS.items():
+        gpu, gen = config(out, f"yolo_preprocess_dali_640{suffix}"), config(repo, f"yolo_preprocess_dali_640{suffix}")
+        assert gpu.backend == "python" and gen.backend == "dali"
+        assert (out / gpu.name / "1" / "model.py").read_text() == (REPO / "bench" / "gpu" / "torch_dali.py").read_text()
+        assert gpu.max_batch_size == max_batch and list(gpu.dynamic_batching.preferred_batch_size) == preferred
+        assert gpu.dynamic_batching == gen.dynamic_batching and io(gpu.input) == io(gen.input) and io(gpu.output) == io(gen.output)
+        assert gpu.input[0].allow_ragged_batch
+        assert config(out, f"yolo11n_640_gpu_e2e{suffix}") == config(repo, f"yolo11n_640_gpu_e2e{suffix}")  # ensembles byte for byte
+    e2e, gen = config(out, "yolo11n_640_end2end"), config(repo, "yolo11n_640_end2end")
+    assert e2e.backend == "python" and not e2e.platform and e2e.dynamic_batching == gen.dynamic_batching and e2e.max_batch_size == 128
+    assert io(e2e.output) == E2E_OUTPUTS and e2e.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_GPU
