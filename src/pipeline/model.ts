@@ -28,6 +28,8 @@ export interface ModelUsage {
   contract: ModelContract;
   /** Output layout: "raw" or "end2end" for YOLO, null otherwise. */
   output_format: string | null;
+  /** A detector's class names (index = class id), as its component read them from the model; absent for other models. */
+  class_names?: string[];
   max_in_flight: number;
   calls: number;
   /** Per-call latency in ms (client side: queueing for a slot excluded), null before the first call. */
@@ -52,8 +54,12 @@ export class ModelHandle {
     readonly callName: string,
     readonly contract: ModelContract,
     private readonly limiter: Limiter,
-    readonly outputFormat: string | null = null,
+    /** Output layout ("raw", "end2end"); a component that reads it from its own model sets it. */
+    public outputFormat: string | null = null,
   ) {}
+
+  /** A detector's class names, set by its component once read from the model (recorded in models_used). */
+  classNames: readonly string[] | undefined;
 
   /** S of the branch (throws for unbranched models, which have no pixel input, and models outside the catalog). */
   get inputSize(): number {
@@ -116,6 +122,7 @@ export class ModelHandle {
       version: this.answeredVersion,
       contract: this.contract,
       output_format: this.outputFormat,
+      ...(this.classNames ? { class_names: [...this.classNames] } : {}),
       max_in_flight: this.limiter.limit,
       calls: this.latency.count,
       latency_ms: this.latency.summary(),
