@@ -39,6 +39,30 @@ export interface ModelUsage {
 /**
  * A model as one run uses it: the routed catalog model, the name to call, the contract, the shared
  * in-flight limiter of that model, and the run's own call statistics.
+ *
+ * @example
+ * // A component's open() is handed its model's ModelHandle: the contract the backend reported, and infer()
+ * // within the model's in-flight limit, timed into models_used. This one counts YOLO's candidates above 0.5.
+ * const candidates: Component = {
+ *   name: "candidates", key: "candidates", slots: ["candidates"], files: [],
+ *   models: () => [{ slot: "candidates", name: "candidates", file: "yolo11n.onnx" }],
+ *   async open(setup) {
+ *     const model = setup.model("candidates")!;
+ *     console.log(model.contract.inputs); // [ { name: "images", datatype: "FP32", shape: [ 1, 3, 640, 640 ] } ]
+ *     return {
+ *       name: "candidates", key: "candidates",
+ *       async analyze(ctx) {
+ *         const { image } = await ctx.fitted.get("letterbox", 640);
+ *         const x = tensor("images", "FP32", [1, 3, 640, 640], normalizeNhwcToNchw(image.data, [1, 640, 640, 3], NORMALIZATIONS.unit));
+ *         const scores = toFloat32((await model.infer([x], undefined, ctx.clock)).output0!).subarray(4 * 8400);
+ *         return scores.filter((s) => s > 0.5).length;
+ *       },
+ *     };
+ *   },
+ * };
+ * const mm = await ModelManager.fromProfile({ version: 1, name: "mine", backend: { embedded: {} }, components: {} }, { components: [candidates] });
+ * for await (const r of mm.process([await readImageRgb("bus.jpg")])) console.log(r["candidates"]); // 40
+ * await mm.close();
  */
 export class ModelHandle {
   readonly latency = new LatencyRecorder();
