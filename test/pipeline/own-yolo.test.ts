@@ -59,6 +59,26 @@ async function buildNmsFreeModel(dest: string): Promise<void> {
   await exec("python3", ["-c", py, dest]);
 }
 
+/**
+ * An End2End model (NMS inside, as TensorRT's EfficientNMS exports give it) at 64 x 64 that always answers
+ * one box, [16, 16, 48, 48] in its input, of class 1 at 0.8, with 2 class names in its metadata.
+ */
+async function buildEnd2EndModel(dest: string): Promise<void> {
+  const py = [
+    "import onnx, sys",
+    "from onnx import helper as h, TensorProto as T",
+    "x = h.make_tensor_value_info('images', T.FLOAT, [1, 3, 64, 64])",
+    "outs = [('num_dets', T.INT32, [1, 1], [1]), ('det_boxes', T.FLOAT, [1, 100, 4], [16, 16, 48, 48] + [0] * 396),",
+    "        ('det_scores', T.FLOAT, [1, 100], [0.8] + [0] * 99), ('det_classes', T.INT32, [1, 100], [1] + [0] * 99)]",
+    "nodes = [h.make_node('Constant', [], [n], value=h.make_tensor(n + '_v', t, s, v)) for n, t, s, v in outs]",
+    "g = h.make_graph(nodes, 'end2end', [x], [h.make_tensor_value_info(n, t, s) for n, t, s, _ in outs])",
+    "m = h.make_model(g, opset_imports=[h.make_opsetid('', 13)]); m.ir_version = 8",
+    "m.metadata_props.add(key='names', value=\"{0: 'alpha', 1: 'beta'}\")",
+    "onnx.checker.check_model(m); onnx.save(m, sys.argv[1])",
+  ].join("\n");
+  await exec("python3", ["-c", py, dest]);
+}
+
 /** A profile in tmp/profiles whose detections model is `model` (as written: relative to that folder). */
 function writeProfile(name: string, model: string, extra = ""): string {
   const path = join(profiles, `${name}.yaml`);
@@ -179,6 +199,33 @@ describe("components.core_object_detections.model: a YOLO of your own, by file (
     } finally {
       await b.close();
     }
+  });
+
+  test("an End2End model of one's own: its detections, its 2 names, boxes mapped back through the letterbox", async () => {
+    await buildEnd2EndModel(join(models, "end2end.onnx"));
+    const profile = writeProfile("end2end", "../models/end2end.onnx");
+    const mm = await ModelManager.fromProfile(profile);
+    try {
+      const d = await mm.detect(await readImageRgb(testdata("images", "bus.jpg")));
+      assert.deepEqual(d.classNames, ["alpha", "beta"]);
+      const [r, ...rest] = d.toRecords();
+      assert.equal(rest.length, 0);
+      assert.equal(r!.className, "beta");
+      assert.ok(Math.abs(r!.score - 0.8) < 1e-6);
+      // bus.jpg (810 x 1080) in 64 x 64: scaled by 64/1080 to 48 x 64, 8 pixels of border left and right.
+      const s = 64 / 1080;
+      [(16 - 8) / s, 16 / s, (48 - 8) / s, 48 / s].forEach((v, i) => assert.ok(Math.abs(r!.box[i]! - v) < 1, `box ${r!.box} against ${v} at ${i}`));
+      assert.equal(mm.modelsUsed()[0]!.output_format, "end2end");
+    } finally {
+      await mm.close();
+    }
+    const out = join(tmp.dir, "run-end2end");
+    const r = await main(profile, out);
+    assert.equal(r.code, 0, r.stderr);
+    const npz = await loadNpz(join(out, "core_object_detections", "detections.npz"));
+    assert.deepEqual(npz.class_names!.values, ["alpha", "beta"]);
+    assert.equal((npz.class_id!.values as number[]).length, FRAMES, "one box a frame");
+    assert.ok((npz.class_id!.values as number[]).every((c) => c === 1));
   });
 
   test("a model of no YOLO layout is refused (CONTRACT_MISMATCH naming the key and the file), by main before any run folder, and by detect()", async () => {
