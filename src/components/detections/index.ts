@@ -101,8 +101,8 @@ export const detections: Component = {
     // Class names from the model: its Triton config (`parameters { key: "names" }`), or its ONNX metadata
     // (an embedded .onnx file); else COCO's for 80 classes.
     const served = await configClassNames(m.backend, m.callName);
-    const count = layout.classes ?? served?.length;
-    const names = served ? classNamesFor(served, count ?? served.length) : yoloClassNames(file, count ?? (modelNames(file)?.length || 80));
+    const count = layout.classes ?? served?.length ?? modelNames(file)?.length ?? 80;
+    const names = served ? classNamesFor(served, count) : yoloClassNames(file, count);
     m.classNames = names;
     const component = new DetectionsComponent(m, d.detection, layout, names, d.input === "jpeg" ? d.jpeg_quality : undefined);
     return new DetectionsAnalyzer(component, new DetectionTracker(d.tracker, s.fps));
