@@ -191,6 +191,9 @@ describe("every @example of the public API runs", { skip: skipData, timeout: 900
     );
     const r = await exec(process.execPath, [join(repoRoot, "node_modules/typescript/bin/tsc"), "-p", work], { cwd: work }).catch((x: { stdout: string }) => ({ stdout: x.stdout }));
     typeErrors = r.stdout;
+    // Errors are told per example below; anything else (a broken tsconfig, the package's own declarations) fails here.
+    const other = typeErrors.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("ex/") && !l.startsWith(" "));
+    assert.deepEqual(other, [], "tsc on the examples");
   });
 
   for (const e of api.examples) {
