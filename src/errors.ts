@@ -41,6 +41,18 @@ export interface ErrorDetails {
   [key: string]: unknown;
 }
 
+/**
+ * The one error type of the SDK: `code` for programs, `message` for people (what failed and what to
+ * do), `model` and `details` (file, key path, gRPC status...) where known. Every failure the SDK reports is one.
+ *
+ * @example
+ * try {
+ *   await ModelManager.fromProfile("no-such-profile.yaml");
+ * } catch (e) {
+ *   if (!(e instanceof VideoAnalysisError)) throw e;
+ *   console.log(e.code, e.message); // IO_ERROR cannot read profile no-such-profile.yaml: ENOENT ...; pass the path of a YAML profile (see profiles/)
+ * }
+ */
 export class VideoAnalysisError extends Error {
   override readonly name = "VideoAnalysisError";
   readonly code: ErrorCode;

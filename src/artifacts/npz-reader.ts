@@ -33,7 +33,19 @@ interface Header {
 const bad = (path: string, what: string) =>
   new VideoAnalysisError("DATA_LOSS", `${path} is not a readable .npz (${what}); re-create the run folder`, { details: { file: path } });
 
-/** An open .npz. Close it with close(). */
+/**
+ * An open .npz. Close it with close().
+ *
+ * @example
+ * const npz = await NpzReader.open("detections.npz"); // a run's detections artifact
+ * try {
+ *   console.log((await npz.strings("class_names")).values[0]); // "person"
+ *   const box = await npz.array("box"); // { dtype: "<f4", shape: [ N, 4 ], data: Float32Array }
+ *   console.log(box.shape, await npz.row("box", 0)); // [ 2, 4 ] and the first box
+ * } finally {
+ *   await npz.close();
+ * }
+ */
 export class NpzReader {
   private readonly headers = new Map<string, Header>();
 
@@ -244,7 +256,13 @@ async function readDirectory(path: string, fh: FileHandle): Promise<Map<string, 
   return members;
 }
 
-/** Reads every numeric array and string array of a small .npz at once. */
+/**
+ * Reads every numeric array and string array of a small .npz at once.
+ *
+ * @example
+ * const arrays = await readNpz("detections.npz"); // a run's detections artifact
+ * console.log(Object.keys(arrays)); // [ "frame_index", "timestamp", "source_frame_index", "track_id", "class_id", "score", "box", "class_names", ... ]
+ */
 export async function readNpz(path: string): Promise<Record<string, NpyArray | { dtype: string; shape: number[]; strings: string[] }>> {
   const r = await NpzReader.open(path);
   try {

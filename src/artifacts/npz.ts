@@ -240,7 +240,16 @@ function bytesOf(v: ArrayBufferView): Uint8Array {
   return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
 
-/** The npz writer. Create with NpzWriter.create(); finish with close() or abort(). */
+/**
+ * The npz writer. Create with NpzWriter.create(); finish with close() or abort().
+ *
+ * @example
+ * const w = await NpzWriter.create("boxes.npz"); // written under a temporary name until close()
+ * await w.addArray("box", "float32", [2, 4], Float32Array.of(0, 0, 10, 10, 5, 5, 20, 20));
+ * await w.addStrings("label", ["car", "bus"]);
+ * await w.close(); // np.load("boxes.npz") reads it
+ * console.log((await readNpz("boxes.npz"))["label"]); // { dtype: "<U3", shape: [ 2 ], strings: [ "car", "bus" ] }
+ */
 export class NpzWriter {
   /** Final path of the archive. */
   readonly path: string;
@@ -623,7 +632,16 @@ export class NpzWriter {
   }
 }
 
-/** A streamed array being written; see NpzWriter.beginArray. */
+/**
+ * A streamed array being written; see NpzWriter.beginArray.
+ *
+ * @example
+ * const w = await NpzWriter.create("path.npz");
+ * const xy = await w.beginArray("xy", "float32", [null, 2]); // rows streamed as they come; the row count is written at end()
+ * for (let t = 0; t < 3; t++) await xy.write(Float32Array.of(t, 2 * t));
+ * console.log(await xy.end()); // [ 3, 2 ]
+ * await w.close();
+ */
 export class NpyArrayStream<D extends NpyDtype = NpyDtype> {
   private bytes = 0;
   private crc = 0;
@@ -723,7 +741,16 @@ export class NpyArrayStream<D extends NpyDtype = NpyDtype> {
   }
 }
 
-/** Writes a small npz in one call: `await saveNpz(path, { x: { dtype: "float32", shape: [2], data: [1, 2] } })`. */
+/**
+ * Writes a small npz in one call: `await saveNpz(path, { x: { dtype: "float32", shape: [2], data: [1, 2] } })`.
+ *
+ * @example
+ * await saveNpz("scores.npz", {
+ *   score: { dtype: "float32", shape: [3], data: Float32Array.of(0.9, 0.5, 0.1) },
+ *   label: { strings: ["person", "bus", "car"] },
+ * });
+ * console.log(Object.keys(await readNpz("scores.npz"))); // [ "score", "label" ]
+ */
 export async function saveNpz(
   path: string,
   arrays: Record<string, { dtype: NpyDtype; shape: readonly number[]; data: NpyInput } | { strings: readonly string[]; shape?: readonly number[] }>,

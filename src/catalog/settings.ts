@@ -122,6 +122,12 @@ export const COMPONENT_SETTINGS = {
   core_object_detections: z
     .strictObject({
       ...componentBase,
+      /**
+       * A YOLO model of your own instead of the catalog's: an .onnx file (relative to the profile's folder)
+       * on the embedded backend, the server's model name on Triton. Its input size, layout and output
+       * layout (raw or End2End) are read from the model, its class names from its metadata; no routing.
+       */
+      model: nonEmpty().optional(),
       /** raw [1,84,N] (the client runs NMS) or end2end (NMS in the engine; the client rescales boxes). */
       output_format: z.enum(["raw", "end2end"]).default("raw"),
       /**

@@ -4,6 +4,11 @@ import { depth } from "./depth/index.js";
 import { detections } from "./detections/index.js";
 import { flow } from "./flow/index.js";
 import { scene } from "./scene/index.js";
+// Kept in the declarations too: each family types its FrameResult key there (declaration merging), so a
+// consumer of the package sees `r.detections`, `r.depth`... typed, not unknown.
+import "./depth/index.js";
+import "./scene/index.js";
+import "./detections/index.js";
 
 /**
  * The built-in families, in the order a run lists their models and artifacts (and journals their rows:

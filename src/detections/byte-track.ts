@@ -222,9 +222,11 @@ class Track {
  * through; association itself ignores classes, as ByteTrack does.
  *
  * @example
- * const tracker = new ByteTrack({ frameRate: 30 });   // the default variant; { box: "track" } for Kalman boxes
- * for (const dets of frames) {
- *   const tracks = tracker.update(dets);   // Detections with trackIds, each with its matched detection's box
+ * const tracker = new ByteTrack({ frameRate: 30 }); // the default variant; { box: "track" } for Kalman boxes
+ * for (const x of [100, 104, 108]) {
+ *   // one person walking right: the same track id on every frame
+ *   const dets = new Detections({ xyxy: Float32Array.of(x, 50, x + 40, 130), scores: Float32Array.of(0.9), classIds: Int32Array.of(0) });
+ *   console.log(tracker.update(dets).trackIds); // Int32Array(1) [ 1 ]
  * }
  */
 export class ByteTrack {

@@ -1,6 +1,11 @@
 import { readFileSync } from "node:fs";
 
-/** The 80 COCO class names in Ultralytics' order (class index = position). */
+/**
+ * The 80 COCO class names in Ultralytics' order (class index = position).
+ *
+ * @example
+ * console.log(COCO80_NAMES.length, COCO80_NAMES[0], COCO80_NAMES[5]); // 80 person bus
+ */
 export const COCO80_NAMES: readonly string[] = Object.freeze([
   "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
   "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",

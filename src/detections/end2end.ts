@@ -57,8 +57,14 @@ export function end2endOutputs(numDets: Tensor, boxes: Tensor, scores: Tensor, c
  * boxes converted to xyxy and mapped back through the letterbox (when given) and clipped.
  *
  * @example
- * decodeEnd2End({ numDets: out.num_dets.data, boxes: out.det_boxes.data, scores: out.det_scores.data, classes: out.det_classes.data },
- *               { boxFormat: "xyxy" }, letterboxInfo, frameIndex);
+ * // An End2End engine's answer (NMS inside it) for bus.jpg letterboxed to 640: 1 of its 100 slots used, by the bus.
+ * const { info } = letterbox(await readImageRgb("bus.jpg"), 640);
+ * const boxes = new Float32Array(400), scores = new Float32Array(100), classes = new Int32Array(100);
+ * boxes.set([91, 137, 555, 439]); // xyxy in the 640 x 640 input
+ * scores[0] = 0.89;
+ * classes[0] = 5;
+ * const dets = decodeEnd2End({ numDets: 1, boxes, scores, classes }, { conf: 0.25, boxFormat: "xyxy" }, info);
+ * console.log(dets.toRecords()); // [ { box: [ 18.5625, 231.1875, 801.5625, 740.8125 ], score: 0.89..., classId: 5 } ] in bus.jpg's pixels
  */
 export function decodeEnd2End(outputs: End2EndOutputs, options: Partial<End2EndOptions> = {}, letterbox: LetterboxInfo | null = null, frameIndex = 0): Detections {
   const o: End2EndOptions = { ...DEFAULT_END2END_OPTIONS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as End2EndOptions;

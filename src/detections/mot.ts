@@ -102,7 +102,8 @@ function num(v: number, digits: number): string {
  * would read NaN as a box).
  *
  * @example
- * formatMot(tracks);   // "1,7,100,50,40,80,0.9,-1,-1,-1\n" for track 7 in frame index 0
+ * const tracks = new Detections({ xyxy: Float32Array.of(100, 50, 140, 130), scores: Float32Array.of(0.9), classIds: Int32Array.of(0), trackIds: Int32Array.of(7), frameIndex: 0 });
+ * console.log(formatMot(tracks)); // "1,7,100,50,40,80,0.9,-1,-1,-1": frame 1, track 7, left, top, width, height, score
  */
 export function formatMot(detections: Detections, digits = 3, frame = detections.frameIndex + 1): string {
   const d = detections.withoutDegenerateBoxes();

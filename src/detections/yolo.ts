@@ -40,9 +40,14 @@ function layout(shape: readonly number[], length: number, numClasses: number | u
  * Keeps its working memory between calls: make one per stream and reuse it.
  *
  * @example
- * const decoder = new YoloDecoder({ conf: 0.25, iou: 0.7 });
- * const dets = decoder.decode(output0.data, [1, 84, 8400], letterboxInfo, frameIndex);
- * // bus.jpg with yolo11n_int8_640: 5 detections, bus (class 5) 0.89 and 4 persons
+ * const { image, info } = letterbox(await readImageRgb("bus.jpg"), 640);
+ * const yolo = await EmbeddedBackend.create({ models: { yolo: "yolo11n.onnx" } }); // a raw export: FP32 NCHW, x/255
+ * const x = tensor("images", "FP32", [1, 3, 640, 640], normalizeNhwcToNchw(image.data, [1, 640, 640, 3], NORMALIZATIONS.unit));
+ * const out = (await yolo.infer("yolo", [x])).outputs.output0!;
+ * await yolo.close();
+ * const decoder = new YoloDecoder({ conf: 0.25, iou: 0.7 }); // keep one per stream: it reuses its buffers
+ * const dets = decoder.decode(toFloat32(out), out.shape, info); // boxes in bus.jpg's pixels
+ * console.log(dets.withClassNames(COCO80_NAMES).toRecords().map((d) => d.className)); // [ "person", "bus", "person", "person", "person" ]
  */
 export class YoloDecoder {
   readonly options: NmsOptions;
@@ -173,7 +178,13 @@ let shared: { key: string; decoder: YoloDecoder } | null = null;
  * One-call form of YoloDecoder.decode; keeps one decoder (and its memory) for the last options used.
  *
  * @example
- * const dets = decodeYolo(output0.data, output0.shape, { conf: 0.25 }, letterboxInfo);
+ * const { image, info } = letterbox(await readImageRgb("bus.jpg"), 640);
+ * const yolo = await EmbeddedBackend.create({ models: { yolo: "yolo11n.onnx" } }); // a raw export: FP32 NCHW, x/255
+ * const x = tensor("images", "FP32", [1, 3, 640, 640], normalizeNhwcToNchw(image.data, [1, 640, 640, 3], NORMALIZATIONS.unit));
+ * const out = (await yolo.infer("yolo", [x])).outputs.output0!;
+ * await yolo.close();
+ * const dets = decodeYolo(toFloat32(out), out.shape, { conf: 0.25 }, info);
+ * console.log(dets.length, dets.classIds); // 5 Int32Array(5) [ 0, 5, 0, 0, 0 ]
  */
 export function decodeYolo(
   output: Float32Array,

@@ -80,6 +80,17 @@ function removeTelemetryLog(): void {
  * use and released by close(), so inference never blocks the caller's event loop. With several workers
  * (`workers`), each model is given to one of them at its first call: different models then run and
  * normalise their inputs in parallel. While no call is pending the workers do not keep the process alive.
+ *
+ * @example
+ * const yolo = await EmbeddedBackend.create({ models: { yolo: "yolo11n.onnx" } }); // onnxruntime, in worker threads
+ * try {
+ *   const md = await yolo.modelMetadata("yolo");
+ *   console.log(md.inputs, md.outputs); // [ { name: "images", datatype: "FP32", shape: [ 1, 3, 640, 640 ] } ] [ { name: "output0", ... [ 1, 84, 8400 ] } ]
+ *   const r = await yolo.infer("yolo", [tensor("images", "FP32", [1, 3, 640, 640], new Float32Array(3 * 640 * 640))]);
+ *   console.log(r.outputs.output0?.shape); // [ 1, 84, 8400 ]
+ * } finally {
+ *   await yolo.close();
+ * }
  */
 export class EmbeddedBackend implements InferenceBackend {
   readonly kind = "embedded" as const;

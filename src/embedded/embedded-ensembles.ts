@@ -12,10 +12,12 @@ import type { EmbeddedBackend } from "./embedded-backend.js";
  * pass through unchanged.
  *
  * @example
- * const emb = await EmbeddedBackend.create({ models: { midas_256: "models/contract/midas_256.onnx" } });
- * const be = new EmbeddedEnsembles(emb);
- * (await be.infer("midas_256", [tensor("INPUT__0", "UINT8", [1, 256, 256, 3], pixels)])).outputs.OUTPUT__0.shape
- * // [1, 256, 256]
+ * const emb = await EmbeddedBackend.create({ models: { yolo11n_640: "yolo11n.onnx" } }); // catalog name -> the ONNX export
+ * const be = new EmbeddedEnsembles(emb); // called as the Triton ensemble would be: UINT8 NHWC pixels in, normalised here
+ * const { image } = letterbox(await readImageRgb("bus.jpg"), 640);
+ * const r = await be.infer("yolo11n_640", [tensor("INPUT__0", "UINT8", [1, 640, 640, 3], image.data)]);
+ * console.log(r.outputs.OUTPUT__0?.shape); // [ 1, 84, 8400 ]
+ * await be.close();
  */
 export class EmbeddedEnsembles implements InferenceBackend {
   readonly kind: InferenceBackend["kind"];

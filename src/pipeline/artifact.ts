@@ -59,7 +59,18 @@ export function openNpz(path: string, options: NpzWriterOptions, artifact: Artif
   return artifact.open ? artifact.open(path, options) : NpzWriter.create(path, options);
 }
 
-/** Tracks the arrays written to an NpzWriter, for the manifest. */
+/**
+ * Tracks the arrays written to an NpzWriter, for the manifest.
+ *
+ * @example
+ * const w = await NpzWriter.create("speed.npz");
+ * const log = new ArrayLog(); // what the file holds, for the manifest's `artifacts` record
+ * await w.addArray("speed", "float32", [3], Float32Array.of(1, 2, 3));
+ * log.add("speed", "float32", [3]);
+ * await log.writeStrings(w, "unit", ["m/s"]);
+ * await w.close();
+ * console.log(log.record("speed", w, ".", 3)); // { path: "speed.npz", component: "speed", frames: 3, arrays: { speed: ..., unit: ... }, ... }
+ */
 export class ArrayLog {
   readonly arrays: Record<string, ArrayInfo> = {};
 
@@ -98,6 +109,15 @@ export interface MapOptions extends ArtifactOptions {
 /**
  * One float map per frame streamed into the first member of a new .npz (depth, flow): float32, or
  * float16 with output.float16. If the member cannot be begun, the file is aborted.
+ *
+ * @example
+ * const maps = await MapStream.open("depth.npz", "depth", [null, 2, 2]); // the frame count is not known in advance
+ * await maps.write(Float32Array.of(1, 2, 3, 4));
+ * await maps.write(Float32Array.of(5, 6, 7, 8));
+ * const log = new ArrayLog();
+ * await maps.end(log);
+ * await maps.writer.close();
+ * console.log(log.arrays["depth"]); // { dtype: "float32", shape: [ 2, 2, 2 ] }
  */
 export class MapStream {
   private constructor(
@@ -139,6 +159,16 @@ export function toFloat16Bits(values: Float32Array): Uint16Array {
 /**
  * The per-frame columns an artifact ends with: `frame_index` int64, `timestamp` float64 and
  * `source_frame_index` int64 [F] (the frame's number in the video). Journaled like any Column.
+ *
+ * @example
+ * const stamps = new FrameStamps();
+ * stamps.push({ index: 0, timestamp: 0, sourceIndex: 0, width: 768, height: 432 });
+ * stamps.push({ index: 1, timestamp: 1, sourceIndex: 10, width: 768, height: 432 });
+ * const w = await NpzWriter.create("frames.npz");
+ * const log = new ArrayLog();
+ * await stamps.write(log, w);
+ * await w.close();
+ * console.log(Object.keys(log.arrays)); // [ "frame_index", "timestamp", "source_frame_index" ]
  */
 export class FrameStamps {
   readonly index = new Column(Float64Array);
@@ -193,9 +223,16 @@ const ROW_TYPES = { float32: Float32Array, float64: Float64Array, int32: Int32Ar
  * journaled, so a resumed run continues it with no code of the component's.
  *
  * @example
- * // in an Analyzer: artifact: (a) => FrameRows.open(a.runDir, a.options, {
- * //   component: "colour", key: "colour", file: "colour/mean.npz",
- * //   columns: [{ name: "mean_rgb", dtype: "float32", width: 3 }], row: (r: Float32Array) => [r] })
+ * import { mkdir } from "node:fs/promises";
+ * // A component's artifact: FrameRows.open in its Analyzer's artifact(setup), write() per frame, finish() at the end.
+ * await mkdir("runs/mine/colour", { recursive: true }); // in a run, the run folder makes it
+ * const rows = await FrameRows.open("runs/mine", {}, {
+ *   component: "colour", key: "colour", file: "colour/mean.npz",
+ *   columns: [{ name: "mean_rgb", dtype: "float32", width: 3 }],
+ *   row: (r: Float32Array) => [r],
+ * });
+ * await rows.write({ index: 0, timestamp: 0, sourceIndex: 0, width: 8, height: 8, colour: Float32Array.of(0.5, 0.4, 0.3) });
+ * console.log(await rows.finish()); // the manifest's record: colour/mean.npz, 1 frame, mean_rgb float32 [1, 3], frame_index, ...
  */
 export class FrameRows<R> implements ArtifactSink {
   readonly component: string;

@@ -5,6 +5,12 @@ type NumericCtor<T extends Numeric> = { new (n: number): T };
  * A column of numbers that grows by doubling: the per-frame indices, timestamps and small per-frame
  * results of an artifact, kept until the file is closed (8 bytes a frame for timestamps: 3,000 frames
  * of a 10-minute video at 5 fps hold 24 KB). `width` values per row.
+ *
+ * @example
+ * const c = new Column(Float32Array, 3); // rows of 3 values, growing by doubling
+ * c.pushRow([0.2, 0.4, 0.6]);
+ * c.push(0.1, 0.3, 0.5);
+ * console.log(c.rows, c.values()); // 2 Float32Array(6) [ 0.2, 0.4, 0.6, 0.1, 0.3, 0.5 ] (float32)
  */
 export class Column<T extends Numeric> {
   private buf: T;

@@ -122,6 +122,13 @@ export interface Fitter {
  * CLIP and Places365 at the same size one centre crop. With a pool they are written into its buffers,
  * and release() gives them back; with a fitter (and the frame in shared memory) they are made on its
  * threads, otherwise here, at once.
+ *
+ * @example
+ * const frame = new FittedFrame(await readImageRgb("bus.jpg"));
+ * const a = await frame.get("letterbox", 640); // made once...
+ * const b = await frame.get("letterbox", 640); // ...and shared by every model that takes it
+ * console.log(a === b, a.image.width, a.letterbox?.left); // true 640 80
+ * frame.release();
  */
 export class FittedFrame {
   private readonly cache = new Map<string, Promise<FittedImage>>();

@@ -56,10 +56,12 @@ export interface CallOptions {
  * `close()`.
  *
  * @example
- * const mm = await ModelManager.fromProfile("profiles/embedded_cpu.yaml");
+ * const mm = await ModelManager.fromProfile("my_yolo.yaml"); // a YOLO of one's own, in process (README: Your own YOLO); or a profile object
  * try {
- *   const { manifest } = await mm.run("in.mp4", { out: "runs/in", onProgress: (p) => console.log(p.frames) });
- *   console.log(manifest.models_used.map((m) => m.branch)); // [ "midas_512", "raft_512", "clip_image_448", ... ]
+ *   const { manifest } = await mm.run("people.mp4", { out: "runs/mine", maxFrames: 10, onProgress: (p) => console.log(p.frames) });
+ *   console.log(manifest.models_used[0]?.class_names?.[0]); // "person"
+ *   const dets = await mm.detect(await readImageRgb("bus.jpg"));
+ *   console.log(dets.toRecords().map((d) => d.className)); // [ "person", "bus", "person", "person", "person" ]
  * } finally {
  *   await mm.close();
  * }
@@ -311,7 +313,12 @@ export class ModelManager {
    * loop, or `signal`, stops the work (the source's iterator is closed, calls in flight are awaited).
    *
    * @example
-   * for await (const r of mm.process(myFrames(), { signal })) console.log(r.index, r.detections?.length);
+   * const mm = await ModelManager.fromProfile("my_yolo.yaml");
+   * for await (const r of mm.process(readFrames("people.mp4", { fps: 1 }), { fps: 1 })) {
+   *   console.log(r.index, r.detections?.toRecords().map((d) => `${d.className} ${d.trackId}`)); // 8 [ "person 1" ] ...
+   *   if (r.index === 9) break; // stops the decoder too
+   * }
+   * await mm.close();
    */
   async *process(frames: AsyncIterable<RgbFrame> | Iterable<RgbFrame>, options: ProcessOptions = {}): AsyncGenerator<FrameResult> {
     this.check();

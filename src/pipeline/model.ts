@@ -28,6 +28,8 @@ export interface ModelUsage {
   contract: ModelContract;
   /** Output layout: "raw" or "end2end" for YOLO, null otherwise. */
   output_format: string | null;
+  /** A detector's class names (index = class id), as its component read them from the model; absent for other models. */
+  class_names?: string[];
   max_in_flight: number;
   calls: number;
   /** Per-call latency in ms (client side: queueing for a slot excluded), null before the first call. */
@@ -37,6 +39,30 @@ export interface ModelUsage {
 /**
  * A model as one run uses it: the routed catalog model, the name to call, the contract, the shared
  * in-flight limiter of that model, and the run's own call statistics.
+ *
+ * @example
+ * // A component's open() is handed its model's ModelHandle: the contract the backend reported, and infer()
+ * // within the model's in-flight limit, timed into models_used. This one counts YOLO's candidates above 0.5.
+ * const candidates: Component = {
+ *   name: "candidates", key: "candidates", slots: ["candidates"], files: [],
+ *   models: () => [{ slot: "candidates", name: "candidates", file: "yolo11n.onnx" }],
+ *   async open(setup) {
+ *     const model = setup.model("candidates")!;
+ *     console.log(model.contract.inputs); // [ { name: "images", datatype: "FP32", shape: [ 1, 3, 640, 640 ] } ]
+ *     return {
+ *       name: "candidates", key: "candidates",
+ *       async analyze(ctx) {
+ *         const { image } = await ctx.fitted.get("letterbox", 640);
+ *         const x = tensor("images", "FP32", [1, 3, 640, 640], normalizeNhwcToNchw(image.data, [1, 640, 640, 3], NORMALIZATIONS.unit));
+ *         const scores = toFloat32((await model.infer([x], undefined, ctx.clock)).output0!).subarray(4 * 8400);
+ *         return scores.filter((s) => s > 0.5).length;
+ *       },
+ *     };
+ *   },
+ * };
+ * const mm = await ModelManager.fromProfile({ version: 1, name: "mine", backend: { embedded: {} }, components: {} }, { components: [candidates] });
+ * for await (const r of mm.process([await readImageRgb("bus.jpg")])) console.log(r["candidates"]); // 40
+ * await mm.close();
  */
 export class ModelHandle {
   readonly latency = new LatencyRecorder();
@@ -52,8 +78,12 @@ export class ModelHandle {
     readonly callName: string,
     readonly contract: ModelContract,
     private readonly limiter: Limiter,
-    readonly outputFormat: string | null = null,
+    /** Output layout ("raw", "end2end"); a component that reads it from its own model sets it. */
+    public outputFormat: string | null = null,
   ) {}
+
+  /** A detector's class names, set by its component once read from the model (recorded in models_used). */
+  classNames: readonly string[] | undefined;
 
   /** S of the branch (throws for unbranched models, which have no pixel input, and models outside the catalog). */
   get inputSize(): number {
@@ -116,6 +146,7 @@ export class ModelHandle {
       version: this.answeredVersion,
       contract: this.contract,
       output_format: this.outputFormat,
+      ...(this.classNames ? { class_names: [...this.classNames] } : {}),
       max_in_flight: this.limiter.limit,
       calls: this.latency.count,
       latency_ms: this.latency.summary(),

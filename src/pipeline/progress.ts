@@ -65,6 +65,16 @@ export type ProgressMode = "bar" | "lines" | "none";
 /**
  * Shows progress on a stream: a bar redrawn in place on a terminal (at most 10 times a second), plain
  * lines elsewhere (one every `lineEveryMs`, 5 s by default, and at the end), or nothing.
+ *
+ * @example
+ * const progress = new ProgressReporter(process.stderr, ProgressReporter.modeFor(process.stderr, false)); // a bar on a terminal, lines elsewhere
+ * const mm = await ModelManager.fromProfile("my_yolo.yaml");
+ * try {
+ *   await mm.run("people.mp4", { out: "runs/mine", maxFrames: 5, onProgress: (p) => progress.update(p) });
+ *   progress.done();
+ * } finally {
+ *   await mm.close();
+ * }
  */
 export class ProgressReporter {
   private lastDraw = 0;

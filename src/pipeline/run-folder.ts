@@ -58,6 +58,12 @@ async function exists(path: string): Promise<boolean> {
  *   manifest.json is written last (a folder is complete exactly when it has the manifest);
  * - on failure `discard()` deletes whatever this run renamed into place and the folders it created
  *   (if they are empty), so nothing of the run is left.
+ *
+ * @example
+ * await RunFolder.check("runs/people", false).catch((e: VideoAnalysisError) => console.log(e.code)); // ALREADY_EXISTS: a run is there
+ * const folder = await RunFolder.prepare("runs/new", false); // created, and locked for this process
+ * console.log(folder.dir);
+ * await folder.release();
  */
 export class RunFolder {
   private readonly created: string[] = [];

@@ -61,6 +61,13 @@ export type Stage = (typeof STAGES)[number];
  * - postprocess: decoding outputs (NMS, top-k, similarities) and tracking;
  * - write: streaming results into the .npz files and writing the manifest;
  * - commit: making the run durable as it goes (journal.ts), behind the analysis like the writes.
+ *
+ * @example
+ * const clock = new StageClock();
+ * const image = await clock.timeAsync("preprocess", () => readImageRgb("bus.jpg"));
+ * clock.time("postprocess", () => image.data.reduce((a, b) => a + b, 0));
+ * clock.add("inference", 12.5);
+ * console.log(clock.rounded()); // { decode: 0, preprocess: ..., inference: 12.5, postprocess: ..., write: 0, commit: 0 }
  */
 export class StageClock {
   readonly ms: Record<Stage, number> = { decode: 0, preprocess: 0, inference: 0, postprocess: 0, write: 0, commit: 0 };

@@ -9,6 +9,10 @@ import type { RgbImage } from "./resize.js";
  * ICC profile ignored (no colour conversion), alpha dropped, greyscale expanded to three equal
  * channels. JPEGs go through libjpeg-turbo, the decoder OpenCV uses too; on the standard test images
  * the pixels are identical to cv2.imread's.
+ *
+ * @example
+ * const image = await readImageRgb("bus.jpg"); // rgb24, as cv2.imread reads it (then BGR to RGB)
+ * console.log(image.width, image.height, image.data.length); // 810 1080 2624400
  */
 export async function readImageRgb(path: string): Promise<RgbImage> {
   if (!existsSync(path)) throw new VideoAnalysisError("NOT_FOUND", `image ${path} does not exist; pass the path of a JPEG or PNG file`);

@@ -126,7 +126,9 @@ export function daliLetterboxGeometry(sourceWidth: number, sourceHeight: number,
  * channel count) and the geometry for mapping boxes back.
  *
  * @example
- * const { image, info } = letterbox(rgb, 640, 640);   // bus.jpg 810x1080 -> 480x640 inside 640x640, left 80
+ * const bus = await readImageRgb("bus.jpg"); // 810 x 1080
+ * const { image, info } = letterbox(bus, 640); // scaled to 480 x 640 inside 640 x 640, grey (114) on the sides
+ * console.log(image.width, image.height, info.left, info.top, info.scale); // 640 640 80 0 0.5925925925925926
  */
 export function letterbox(src: RgbImage, width: number, height = width, options: LetterboxOptions = {}): { image: RgbImage; info: LetterboxInfo } {
   const fill = options.fill ?? 114;
@@ -167,6 +169,12 @@ export function letterbox(src: RgbImage, width: number, height = width, options:
  * Maps xyxy boxes (4 values per box, in place) from letterboxed input pixels back to source pixels
  * and clips them to the source image, as Ultralytics' scale_boxes + clip_boxes do: subtract the left/
  * top border, divide by the scale, clamp x to [0, sourceWidth] and y to [0, sourceHeight].
+ *
+ * @example
+ * const { info } = letterbox(await readImageRgb("bus.jpg"), 640);
+ * const boxes = Float32Array.of(80, 0, 560, 640, 100, 100, 200, 200); // two boxes in the 640 x 640 input
+ * unletterboxBoxes(boxes, info); // in place: now in bus.jpg's 810 x 1080 pixels
+ * console.log(boxes); // Float32Array(8) [ 0, 0, 810, 1080, 33.75, 168.75, 202.5, 337.5 ]
  */
 export function unletterboxBoxes(xyxy: Float32Array | Float64Array, info: LetterboxInfo, count = xyxy.length >> 2): void {
   const { left, top, scale, sourceWidth: w, sourceHeight: h } = info;

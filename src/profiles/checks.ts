@@ -78,6 +78,14 @@ export function semanticIssues(p: Profile, given: readonly string[] = []): Profi
     const c = p.components[component];
     if (!c) continue;
     if (c.enabled) enabled++;
+    if ("model" in c && c.model !== undefined) {
+      // A model of the user's own is called as named: the catalog's axes and track D do not apply to it.
+      for (const key of ["architecture", "branches", "thresholds"] as const) {
+        if (c[key] !== undefined) issues.push({ path: ["components", component, key], message: `expected no ${key} beside model: a model of your own is not routed; remove ${key}, or remove model to use the catalog's` });
+      }
+      if ("input" in c && c.input === "jpeg") issues.push({ path: ["components", component, "input"], message: "expected input pixels beside model: jpeg goes to the catalog's track D ensembles; remove model, or input" });
+      continue;
+    }
     const families = familiesOf(component);
     if (c.architecture !== undefined) {
       for (const f of families) {

@@ -302,12 +302,12 @@ export function parseProfile(text: string, file: string, options: LoadProfileOpt
     if (emb.models_dir) emb.models_dir = abs(emb.models_dir);
     for (const [k, v] of Object.entries(emb.models)) emb.models[k] = abs(v);
   }
-  // Files a component names: `*_path` keys (CLIP's bpe_path), and a component of one's own's module,
-  // labels and (embedded) model file.
+  // Files a component names: `*_path` keys (CLIP's bpe_path), a component of one's own's module and
+  // labels, and any component's (embedded) model file.
   for (const [name, c] of Object.entries(profile.components)) {
     if (!c) continue;
     const settings = c as Record<string, unknown>;
-    const own = BUILTIN_SETTINGS.has(name) ? [] : ["module", "labels", ...(emb ? ["model"] : [])];
+    const own = [...(BUILTIN_SETTINGS.has(name) ? [] : ["module", "labels"]), ...(emb ? ["model"] : [])];
     for (const key of Object.keys(settings)) {
       if ((key.endsWith("_path") || own.includes(key)) && typeof settings[key] === "string") settings[key] = abs(settings[key] as string);
     }

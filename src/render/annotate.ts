@@ -108,7 +108,17 @@ export function depthImage(map: ArrayLike<number>, size: number, w: number, h: n
   return colorMap(map, size, size, w, h, lut);
 }
 
-/** Draws a run's results onto frames of its video (rgb24 or yuv420p, the video's display size). */
+/**
+ * Draws a run's results onto frames of its video (rgb24 or yuv420p, the video's display size).
+ *
+ * @example
+ * const run = await loadRun("runs/people"); // a run folder main wrote
+ * const { width, height } = run.manifest.video;
+ * const annotator = await Annotator.create(run, { boxes: true, trails: true, depth: false, flow: false, caption: true }, width, height);
+ * const picture = { width, height, data: new Uint8Array(width * height * 3) }; // an rgb24 frame of the video
+ * const drawn = await annotator.draw(picture, 9); // the results at 9 s, drawn in place
+ * console.log(drawn.map((b) => b.trackId)); // the tracks on that frame
+ */
 export class Annotator {
   private readonly lut = depthLut();
   private depthCache: { row: number; img: RgbCanvas } | undefined;

@@ -135,7 +135,7 @@ export function resolveModelMapping(video: VideoMetadata, profile: Profile, opti
 
   for (const component of COMPONENTS) {
     const settings = profile.components[component];
-    if (!settings || !settings.enabled) continue;
+    if (!settings || !settings.enabled || namesOwnModel(settings)) continue;
     for (const f of familiesOf(component)) {
       const enabled = settings.branches ?? f.branches.filter((b) => !b.optIn).map((b) => b.input);
       let wanted: CatalogModel;
@@ -215,12 +215,17 @@ export function resolveModelMapping(video: VideoMetadata, profile: Profile, opti
   };
 }
 
+/** A built-in component given a model of the user's own (`model`): routed as named by the component (Component.models), not here. */
+function namesOwnModel(settings: object): boolean {
+  return typeof (settings as { model?: unknown }).model === "string";
+}
+
 /** Every model a profile can route to (enabled branches of enabled components, and fallback targets). */
 export function routableModels(profile: Profile): CatalogModel[] {
   const out = new Map<string, CatalogModel>();
   for (const component of COMPONENTS) {
     const s = profile.components[component];
-    if (!s || !s.enabled) continue;
+    if (!s || !s.enabled || namesOwnModel(s)) continue;
     for (const f of familiesOf(component)) {
       if (f.branches.length === 0) {
         const m = catalogModel(f, undefined, s.architecture);

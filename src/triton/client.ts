@@ -89,9 +89,17 @@ function pem(v: string | Buffer | undefined): Buffer | null {
  * `await TritonClient.create({ url: "localhost:8001" })`, release with close().
  *
  * @example
- * const triton = await TritonClient.create({ url: "localhost:8001" });
- * const r = await triton.infer("midas_256", [tensor("INPUT__0", "UINT8", [1, 256, 256, 3], pixels)]);
- * r.outputs.OUTPUT__0.shape; // [1, 256, 256]
+ * const triton = await TritonClient.create({ url: process.env.TRITON_GRPC_URL ?? "localhost:8001" });
+ * try {
+ *   const { image, info } = letterbox(await readImageRgb("bus.jpg"), 640);
+ *   // yolo11x_640: the catalog's YOLO ensemble, UINT8 NHWC pixels in (it normalises on the server)
+ *   const r = await triton.infer("yolo11x_640", [tensor("INPUT__0", "UINT8", [1, 640, 640, 3], image.data)]);
+ *   const out = r.outputs.OUTPUT__0!;
+ *   const dets = decodeYolo(toFloat32(out), out.shape, { conf: 0.25 }, info).withClassNames(COCO80_NAMES);
+ *   console.log(dets.toRecords().map((d) => d.className)); // [ "person", "bus", "person", "person", "person" ] with YOLO11n
+ * } finally {
+ *   await triton.close();
+ * }
  */
 export class TritonClient implements InferenceBackend {
   readonly kind = "triton" as const;

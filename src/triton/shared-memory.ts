@@ -42,6 +42,22 @@ function loadNative(): { addon?: NativeShm; reason?: string } {
  * Mapped regions have their pages reserved at create (a full /dev/shm is an IO_ERROR there, not a
  * SIGBUS on a later write). Another process shrinking the file under a live mapping (creating the same
  * key again with a smaller size) would still make access past its new end fatal: keys are this process's.
+ *
+ * @example
+ * const triton = await TritonClient.create({ url: process.env.TRITON_GRPC_URL ?? "localhost:8001" }); // a server on this host
+ * const bytes = 640 * 640 * 3;
+ * const region = SystemSharedMemory.create("/my_frames", bytes);
+ * try {
+ *   region.write(0, letterbox(await readImageRgb("bus.jpg"), 640).image.data); // the frame, where the server reads it
+ *   await triton.registerSystemSharedMemory("my_frames", region.key, bytes);
+ *   const input = { name: "INPUT__0", datatype: "UINT8" as const, shape: [1, 640, 640, 3], sharedMemory: { region: "my_frames", byteSize: bytes } };
+ *   const r = await triton.infer("yolo11x_640", [input]);
+ *   console.log(r.outputs.OUTPUT__0?.shape); // [ 1, 84, 8400 ]
+ * } finally {
+ *   await triton.unregisterSystemSharedMemory("my_frames");
+ *   region.destroy();
+ *   await triton.close();
+ * }
  */
 export class SystemSharedMemory {
   private fd: number | undefined;

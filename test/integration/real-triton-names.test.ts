@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { configClassNames } from "../../src/detections/class-names.js";
 import { ModelManager } from "../../src/pipeline/model-manager.js";
+import type { ProfileInput } from "../../src/profiles/index.js";
 import { readImageRgb } from "../../src/preprocess/decode-image.js";
 import { TritonClient } from "../../src/triton/client.js";
 import { loadNpz } from "../pipeline/support.js";
@@ -76,6 +77,38 @@ test("main's detections.npz and mm.detect() name the classes by the model's Trit
     assert.ok(found.length > 0, "the contract model finds something at conf 0.01");
     const records = found.toRecords();
     assert.ok(records.every((r) => r.className === `thing ${r.classId}`), JSON.stringify(records.slice(0, 3)));
+  } finally {
+    await mm.close();
+  }
+});
+
+test("components.core_object_detections.model names a server model of one's own (a raw export): its config's names reach main and detect()", { skip }, async () => {
+  // yolo11x_320_onnx is the raw YOLO export (FP32 NCHW in, [1,84,2100] out) with the JSON list of names:
+  // called as named, fed x/255 by the client, no routing.
+  const profile: ProfileInput = {
+    version: 1,
+    name: "own_yolo_on_triton",
+    backend: { triton: { url: server!.address } },
+    components: { core_object_detections: { model: "yolo11x_320_onnx", detection: { conf: 0.01 }, tracker: { enabled: false } } },
+    output: { report: false },
+  };
+  const mm = await ModelManager.fromProfile(profile);
+  try {
+    const out = join(work, "own-run");
+    const { manifest } = await mm.run(testdata("video", "cars_768x432_12fps.mp4"), { out, maxFrames: 3 });
+    const used = manifest.models_used;
+    assert.equal(used.length, 1);
+    assert.equal(used[0]!.name, "yolo11x_320_onnx");
+    assert.equal(used[0]!.output_format, "raw");
+    assert.deepEqual(used[0]!.class_names, NAMES_320);
+    assert.deepEqual(used[0]!.contract.inputs, [{ name: "images", datatype: "FP32", shape: [1, 3, 320, 320] }]);
+    assert.equal(manifest.resolved_model_mapping["core_object_detections"]!.reason, "named by components.core_object_detections");
+    const npz = await loadNpz(join(out, "core_object_detections", "detections.npz"));
+    assert.deepEqual(npz.class_names!.values, NAMES_320);
+
+    const found = await mm.detect(await readImageRgb(testdata("images", "bus.jpg")));
+    assert.ok(found.length > 0, "the contract model finds something at conf 0.01");
+    assert.ok(found.toRecords().every((r) => r.className === `kind-${r.classId}`));
   } finally {
     await mm.close();
   }

@@ -8,6 +8,9 @@ import type { DetectionSettings, TrackerSettings } from "../../profiles/schema.j
 import { tensor, toFloat32, type Tensor } from "../../tensor.js";
 import { encodeJpeg } from "../../preprocess/jpeg.js";
 import { daliLetterboxGeometry } from "../../preprocess/letterbox.js";
+import { normalizeNhwcToNchw } from "../../preprocess/normalize.js";
+import { NORMALIZATIONS } from "../../catalog/index.js";
+import type { YoloLayout } from "./layout.js";
 
 /** YOLO output layouts: raw [1, 84, N] decoded and NMS'd here, or End2End (NMS inside the engine). */
 export type YoloOutputFormat = "raw" | "end2end";
@@ -30,7 +33,8 @@ export class DetectionsComponent {
   constructor(
     readonly model: ModelHandle,
     readonly settings: DetectionSettings,
-    readonly format: YoloOutputFormat = "raw",
+    /** The model's input size and layout, and its output layout (the catalog's, or read from a model of the user's own). */
+    readonly layout: YoloLayout,
     /** The model's class names (index = class id), given to every result. */
     readonly classNames?: readonly string[],
     /** JPEG quality of the frames sent to a track-D (jpeg input) model; undefined: pixels are sent. */
@@ -47,17 +51,21 @@ export class DetectionsComponent {
   }
 
   async analyze(ctx: FrameContext, signal?: AbortSignal): Promise<Detections> {
-    const s = this.model.inputSize;
+    const s = this.layout.size;
     const spec = this.model.contract.inputs[0]!;
-    const family = this.model.catalogModel.family;
+    const family = this.model.catalog?.family;
     const { input, info } = await ctx.clock.timeAsync("preprocess", async () => {
       if (this.jpegQuality !== undefined) {
         const frame = ctx.fitted.frame;
         const jpeg = await encodeJpeg(frame, this.jpegQuality);
         return { input: tensor(spec.name, "UINT8", [1, jpeg.bytes.length], jpeg.bytes), info: daliLetterboxGeometry(frame.width, frame.height, s) };
       }
-      const f = await ctx.fitted.get(family.resize ?? "letterbox", s, family.pad ?? 114);
-      return { input: tensor(spec.name, "UINT8", [1, s, s, 3], f.image.data), info: f.letterbox ?? null };
+      const f = await ctx.fitted.get(family?.resize ?? "letterbox", s, family?.pad ?? 114);
+      const input =
+        this.layout.input === "pixels"
+          ? tensor(spec.name, "UINT8", [1, s, s, 3], f.image.data)
+          : tensor(spec.name, "FP32", [1, 3, s, s], normalizeNhwcToNchw(f.image.data, [1, s, s, 3], NORMALIZATIONS.unit));
+      return { input, info: f.letterbox ?? null };
     });
     const out = await this.model.infer([input], signal, ctx.clock);
     return ctx.clock.time("postprocess", () => {
@@ -68,14 +76,14 @@ export class DetectionsComponent {
   }
 
   private decode(out: Record<string, Tensor>, info: Parameters<YoloDecoder["decode"]>[2], frameIndex: number): Detections {
-    const outs = this.model.contract.outputs;
-    if (this.format === "end2end") {
+    const outs = this.layout.outputs;
+    if (this.layout.format === "end2end") {
       const get = (name: string) => {
         const t = out[name];
         if (!t) throw new RangeError(`End2End output ${name} missing from the answer of ${this.model.callName}`);
         return t;
       };
-      const [numDets, boxes, scores, classes] = outs.map((o) => get(o.name)) as [Tensor, Tensor, Tensor, Tensor];
+      const [numDets, boxes, scores, classes] = outs.map(get) as [Tensor, Tensor, Tensor, Tensor];
       return decodeEnd2End(
         end2endOutputs(numDets, boxes, scores, classes),
         { conf: this.settings.conf, maxDet: this.settings.max_det, classes: this.settings.classes },
@@ -83,7 +91,7 @@ export class DetectionsComponent {
         frameIndex,
       );
     }
-    const t = out[outs[0]!.name]!;
+    const t = out[outs[0]!]!;
     const dets = this.decoder.decode(toFloat32(t), t.shape, info, frameIndex);
     // The detections are new arrays: the raw output is read no more.
     this.model.recycle(out);

@@ -2,7 +2,7 @@ import type { ByteTrackState } from "../../detections/byte-track.js";
 import type { Detections } from "../../detections/detections.js";
 import { JPEG_INPUT, TIER_SETTINGS, trackNames, yoloEnd2EndOutputs, type BatchingTier } from "../../catalog/index.js";
 import type { CatalogModel } from "../../catalog/types.js";
-import { classNamesFor, configClassNames, yoloClassNames } from "../../detections/class-names.js";
+import { classNamesFor, configClassNames, parseClassNames, readOnnxMetadata, yoloClassNames } from "../../detections/class-names.js";
 import type { ModelContract } from "../../backend/backend.js";
 import type { Profile } from "../../profiles/schema.js";
 import type { ResolvedModel } from "../../routing/index.js";
@@ -11,6 +11,7 @@ import type { ArtifactSink } from "../../pipeline/artifact.js";
 import type { Analyzer, ArtifactSetup, Component, ComponentSetup, FrameContext, RunEnd } from "../../pipeline/component.js";
 import { DetectionsArtifact, MOT_FILE, writeMotArtifact } from "./artifact.js";
 import { DetectionsComponent, DetectionTracker } from "./detections.js";
+import { ownYoloLayout, type YoloLayout } from "./layout.js";
 
 declare module "../../pipeline/pipeline.js" {
   interface ComponentResults {
@@ -54,10 +55,12 @@ export class DetectionsAnalyzer implements Analyzer<Detections> {
   }
 }
 
+const SLOT = "core_object_detections";
+
 export const detections: Component = {
   name: "core_object_detections",
   key: "detections",
-  slots: ["core_object_detections"],
+  slots: [SLOT],
   files: ["core_object_detections/detections.npz"],
   optionalFiles: [MOT_FILE],
   contract(cm, r, profile, backend) {
@@ -74,17 +77,34 @@ export const detections: Component = {
     }
     return { contract: { inputs: cm.ensemble.inputs, outputs: yoloEnd2EndOutputs() }, format };
   },
+  models(settings, profile) {
+    // A model of the user's own (settings.model): called as named, its layout and names read from it in open().
+    const model = (settings as { model?: string } | undefined)?.model;
+    if (!model) return [];
+    return [profile.backend.embedded ? { slot: SLOT, name: SLOT, file: model, family: "yolo" } : { slot: SLOT, name: model, family: "yolo" }];
+  },
   async open(s: ComponentSetup) {
-    const m = s.model("core_object_detections");
+    const m = s.model(SLOT);
     if (!m) return undefined;
     const d = s.profile.components.core_object_detections!;
+    const file = s.modelFile(SLOT);
+    let layout: YoloLayout;
+    if (m.catalog) {
+      const out = m.contract.outputs;
+      const raw = d.output_format === "raw" && out[0]?.shape.length === 3 && out[0].shape[1]! > 4 ? out[0].shape[1]! - 4 : undefined;
+      layout = { size: m.inputSize, input: "pixels", format: d.output_format, outputs: out.map((o) => o.name), classes: raw };
+    } else {
+      const imgsz = file ? Number(/\d+/.exec(onnxMetadata(file)["imgsz"] ?? "")?.[0]) || undefined : undefined;
+      layout = ownYoloLayout(m.contract, { key: `components.${SLOT}.model`, model: m.callName, file, imgsz });
+      m.outputFormat = layout.format;
+    }
     // Class names from the model: its Triton config (`parameters { key: "names" }`), or its ONNX metadata
     // (an embedded .onnx file); else COCO's for 80 classes.
-    const out = m.contract.outputs[0]?.shape;
-    const raw = d.output_format === "raw" && out?.length === 3 && out[1]! > 4 ? out[1]! - 4 : undefined;
     const served = await configClassNames(m.backend, m.callName);
-    const names = served ? classNamesFor(served, raw ?? served.length) : yoloClassNames(s.modelFile("core_object_detections"), raw ?? 80);
-    const component = new DetectionsComponent(m, d.detection, d.output_format, names, d.input === "jpeg" ? d.jpeg_quality : undefined);
+    const count = layout.classes ?? served?.length ?? modelNames(file)?.length ?? 80;
+    const names = served ? classNamesFor(served, count) : yoloClassNames(file, count);
+    m.classNames = names;
+    const component = new DetectionsComponent(m, d.detection, layout, names, d.input === "jpeg" ? d.jpeg_quality : undefined);
     return new DetectionsAnalyzer(component, new DetectionTracker(d.tracker, s.fps));
   },
 };
@@ -109,4 +129,19 @@ function trackD(r: ResolvedModel, cm: CatalogModel, profile: Profile, backend: "
     outputs: yoloEnd2EndOutputs().map((t) => ({ ...t, shape: [-1, ...t.shape] })),
   };
   return { contract, format: "end2end", callName, maxInFlight: profile.concurrency.per_model[callName] ?? Math.min(32, TIER_SETTINGS[tier].maxBatchSize) };
+}
+
+/** An ONNX file's metadata, {} when unreadable (its names and imgsz are conveniences, the contract decides). */
+function onnxMetadata(file: string): Record<string, string> {
+  try {
+    return readOnnxMetadata(file);
+  } catch {
+    return {};
+  }
+}
+
+/** The class names an ONNX file's metadata lists (Ultralytics' `names`), undefined without a file or names. */
+function modelNames(file: string | undefined): string[] | undefined {
+  const text = file ? onnxMetadata(file)["names"] : undefined;
+  return text ? parseClassNames(text) : undefined;
 }

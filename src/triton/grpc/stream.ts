@@ -28,6 +28,15 @@ interface Pending {
  * One ModelStreamInfer call. Each infer() writes a request and resolves with its response. Triton answers
  * a stream's requests in order, each as a ModelStreamInferResponse holding either the response or an
  * error_message; an error fails that request only, and the stream goes on.
+ *
+ * @example
+ * const triton = await TritonClient.create({ url: process.env.TRITON_GRPC_URL ?? "localhost:8001" });
+ * const stream = triton.stream(); // one gRPC stream: requests go out at once, answers come back in order
+ * const grey = tensor("INPUT__0", "UINT8", [1, 640, 640, 3], new Uint8Array(640 * 640 * 3).fill(114));
+ * const answers = await Promise.all([0, 1, 2].map(() => stream.infer("yolo11x_640", [grey])));
+ * console.log(answers.map((a) => a.outputs.OUTPUT__0?.shape)); // [ [ 1, 84, 8400 ], [ 1, 84, 8400 ], [ 1, 84, 8400 ] ]
+ * await stream.close();
+ * await triton.close();
  */
 export class InferStream {
   private readonly pending: Pending[] = [];
