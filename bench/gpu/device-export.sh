@@ -5,6 +5,7 @@
 #
 #   call 1: OUT=$OUT bash bench/gpu/device-export.sh exports   # places365, clip_image, clip_text, yolo11x (+ End2End)
 #   call 2: OUT=$OUT bash bench/gpu/device-export.sh heavy     # midas, raft, tracks B/C/D in PyTorch, nvJPEG vs PIL
+#   (heavy = dense (midas, raft) + torch (tracks, nvJPEG); bench/gpu/device-issue21.sh runs the parts in one call)
 #
 # Each export: scripts/export/export.py --random (the real architecture, random weights, seed 0), checked
 # against the catalog contract and against PyTorch on bus.jpg (max abs diff), on the GPU. The machine has
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-bench/gpu/results/h200-export-$(date -u +%F)}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
-part=${1:?usage: device-export.sh exports|heavy}
+part=${1:?usage: device-export.sh exports|heavy|dense|torch}
 for f in .device/contracts.json .device/images/bus.jpg .device/yolo11n_int8_640.onnx; do
   [ -f "$f" ] || { echo "device-export.sh: $f missing: run bench/gpu/pack.sh export here and carry .device"; exit 1; }
 done
@@ -30,21 +31,27 @@ run() {  # run SECONDS FAMILY [export.py options]: one JSON line per model in ex
     >> "$OUT/export-$part.jsonl" 2>> "$OUT/export-$part.log"
   echo "exit $? after $((SECONDS - t0)) s: ${*:2}" | tee -a "$OUT/export-$part.log"
 }
+exports() {  # ~5 min on this machine's CPU (docs/tracks.md); budget 520 s
+  run 90 places365
+  run 120 clip_image
+  run 150 clip_text
+  run 160 yolo11 --size 640 --end2end
+}
+dense() {    # budget 320 s
+  run 150 midas --size 256
+  run 170 raft --size 256
+}
+torch_tracks() {  # budget 220 s
+  timeout 120 python3 bench/gpu/tracks_torch.py > "$OUT/tracks_torch.json" 2>> "$OUT/export-$part.log"; echo "tracks_torch exit $?" | tee -a "$OUT/export-$part.log"
+  timeout 100 python3 bench/gpu/nvjpeg_parity.py --images .device/images --model .device/yolo11n_int8_640.onnx > "$OUT/nvjpeg_parity.txt" 2>> "$OUT/export-$part.log"
+  echo "nvjpeg_parity exit $?" | tee -a "$OUT/export-$part.log"
+}
 case $part in
-  exports)  # ~5 min on this machine's CPU (docs/tracks.md); budget 520 s
-    run 90 places365
-    run 120 clip_image
-    run 150 clip_text
-    run 160 yolo11 --size 640 --end2end
-    ;;
-  heavy)    # budget 560 s
-    run 150 midas --size 256
-    run 170 raft --size 256
-    timeout 120 python3 bench/gpu/tracks_torch.py > "$OUT/tracks_torch.json" 2>> "$OUT/export-$part.log"; echo "tracks_torch exit $?" | tee -a "$OUT/export-$part.log"
-    timeout 100 python3 bench/gpu/nvjpeg_parity.py --images .device/images --model .device/yolo11n_int8_640.onnx > "$OUT/nvjpeg_parity.txt" 2>> "$OUT/export-$part.log"
-    echo "nvjpeg_parity exit $?" | tee -a "$OUT/export-$part.log"
-    ;;
-  *) echo "device-export.sh: unknown part $part (exports|heavy)"; exit 2 ;;
+  exports) exports ;;
+  heavy) dense; torch_tracks ;;  # budget 540 s
+  dense) dense ;;
+  torch) torch_tracks ;;
+  *) echo "device-export.sh: unknown part $part (exports|heavy|dense|torch)"; exit 2 ;;
 esac
 ls -la $REPO/*/1/ > "$OUT/repo-files-$part.txt" 2>&1
 ls -la "$OUT"
