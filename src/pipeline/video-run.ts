@@ -242,6 +242,11 @@ export async function runVideo(host: RunHost, video: string, options: RunOptions
     const prime = done > 0 && components.some((c) => c.pairs) ? 1 : 0;
     let frames: AsyncIterable<RgbFrame> = maxFrames ? take(reader, maxFrames) : reader;
     if (done > 0) frames = drop(frames, done - prime, (f) => reader.recycle(f.data));
+    // The report's picker frames and track crops are taken as results come out (their frames still held),
+    // so the report decodes nothing; a resumed run has not seen its first frames and leaves it to decode.
+    let capture = host.profile.output.report && done === 0 ? await (await import("../report/capture.js")).startCapture(meter.total ?? 0, meta.displayWidth, meta.displayHeight) : undefined;
+    const held: RgbFrame[] = [];
+    if (capture) frames = tap(frames, (f) => held.push(f));
     const results = analyzeFrames(frames, components, {
       window: session.window,
       clock,
@@ -281,6 +286,9 @@ export async function runVideo(host: RunHost, video: string, options: RunOptions
     const waiting: Array<Promise<void>> = [];
     try {
       for await (const r of results) {
+        const f = held.shift();
+        if (capture && f && (f.index ?? r.index) === r.index) capture.add(f, r.timestamp, r.detections);
+        else capture = undefined;
         let commit: CommitPoint | undefined;
         if (journal && performance.now() - lastCommit >= interval) {
           lastCommit = performance.now();
@@ -356,7 +364,7 @@ export async function runVideo(host: RunHost, video: string, options: RunOptions
     // The report is written before the manifest (which records it), so a complete folder has both.
     if (host.profile.output.report) {
       const { REPORT_FILE, writeReport } = await import("../report/report.js");
-      manifest.report = await writeReport(folder.dir, { manifest, video, ...(signal ? { signal } : {}) });
+      manifest.report = await writeReport(folder.dir, { manifest, video, ...(capture ? { captured: capture.images() } : {}), ...(signal ? { signal } : {}) });
       folder.committedFile(join(folder.dir, REPORT_FILE));
     }
     const manifestPath = join(folder.dir, MANIFEST_FILE);
@@ -462,6 +470,14 @@ function warnAboutInput(m: Manifest): void {
         `no flow pair spans one; see analysis.timestamps in the manifest (input.timestamp_breaks: error to refuse such files)`,
       { code: "VASDK_TIMESTAMP_BREAKS" },
     );
+  }
+}
+
+/** The items of an async iterable, each shown to `seen` on its way. */
+async function* tap<T>(src: AsyncIterable<T>, seen: (x: T) => void): AsyncGenerator<T> {
+  for await (const x of src) {
+    seen(x);
+    yield x;
   }
 }
 

@@ -1,12 +1,12 @@
 import { existsSync } from "node:fs";
 import { VideoAnalysisError } from "../errors.js";
 import { probeColors } from "../video/color.js";
-import { readFrames } from "../video/frame-reader.js";
 import { planFrames } from "../video/frame-plan.js";
 import { probeVideo } from "../video/metadata.js";
 import { ALL_LAYERS, Annotator, type Layers } from "./annotate.js";
-import { Mp4Encoder } from "./encoder.js";
-import { loadRun, type RunData } from "./run-data.js";
+import { AnnotationLayer } from "./layer.js";
+import { frameTimes, OverlayEncoder } from "./overlay.js";
+import { loadRun, rowAtOrBefore, type RunData } from "./run-data.js";
 
 export interface RenderOptions {
   /** The MP4 to write (replaced atomically when it exists). */
@@ -61,12 +61,13 @@ export function runVideo(run: RunData, given?: string): string {
 }
 
 /**
- * Renders a run folder as an annotated H.264 MP4: the run's video decoded again by the SDK's frame
- * reader, the results drawn in its own pixels, encoded by ffmpeg through a pipe with backpressure.
- * The frames stay yuv420p from decoder to encoder (drawn in the Y, U and V planes, each colour
- * converted once in the source's colour matrix), so no pixel is converted to RGB and back.
- * Memory stays flat (a few frames in flight, the depth/flow maps read a row at a time); `signal` kills
- * both ffmpegs and leaves no file (CANCELLED).
+ * Renders a run folder as an annotated H.264 MP4. One ffmpeg decodes the run's video (the frames the
+ * run analysed, or every frame), lays the annotations over it and encodes it; Node draws only the
+ * annotation layer (AnnotationLayer: yuva420p, the results drawn by the same code as before, once per
+ * analysed frame) and sends it through a pipe with backpressure, a layer per output frame. The frames'
+ * times are known in advance (the run's, or the packets'), and ffmpeg's log of the frames it picked must
+ * agree with them or no file is written (VIDEO_INVALID). Memory stays flat (two layers, the depth/flow
+ * maps read a row at a time); `signal` kills ffmpeg and leaves no file (CANCELLED).
  *
  * @example
  * await renderRun("runs/people", { out: "people.mp4", layers: { flow: false } });
@@ -76,7 +77,7 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
   const { signal } = options;
   signal?.throwIfAborted();
   const run = await loadRun(runDir);
-  let encoder: Mp4Encoder | undefined;
+  let encoder: OverlayEncoder | undefined;
   try {
     const video = runVideo(run, options.video);
     // No end-of-file check here (a second ffprobe, ~0.3 s on a busy machine): a truncated video fails in
@@ -96,45 +97,65 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
         : Math.min(planFrames(meta, {}).estimatedFrames, Number.isFinite(end) ? Math.ceil((end - meta.startTime) * meta.frameRate) + 1 : Infinity);
     const layers = layersFor(run, options.layers);
     const color = colors.get(meta.streamIndex) ?? { matrix: "bt601", tags: {} };
-    // Both ffmpegs start before the glyphs are rendered (sharp, ~0.1 s), so their start-up overlaps it.
-    const reader = readFrames(video, { ...(rate === "analysis" ? { fps: m.analysis.fps } : {}), pixelFormat: "yuv420p", metadata: meta, ...(signal ? { signal } : {}) });
-    reader.on("error", () => {});
+    const analysed = run.detections?.frames.timestamp ?? run.scene?.timestamp ?? run.clip?.timestamp ?? run.depth?.timestamp;
+    // Each output frame's time, known before ffmpeg decodes it: the analysed frames' (the run's), or every
+    // source frame's up to the end of the last analysed frame's slot (the packets' pts, no decoding).
+    let times: number[];
+    if (rate === "analysis") times = analysed ? Array.from(analysed).slice(0, m.analysis.frames) : [];
+    else {
+      const all = await frameTimes(meta);
+      times = all.filter((t) => t <= end);
+    }
+    if (times.length === 0) throw new VideoAnalysisError("VIDEO_INVALID", `no frames of ${video} to render for run ${runDir}`, { details: { file: video } });
+    encoder = new OverlayEncoder(options.out, meta, {
+      fps, frames: times.length, color: color.tags,
+      ...(rate === "analysis" ? { selectFps: m.analysis.fps } : {}),
+      ...(options.crf !== undefined ? { crf: options.crf } : {}), ...(options.preset ? { preset: options.preset } : {}),
+    });
+    const annotator = await Annotator.create(run, layers, meta.displayWidth, meta.displayHeight);
+    const layer = new AnnotationLayer(meta.displayWidth, meta.displayHeight, color.matrix);
+    // Two layer buffers: one may be drawn while the pipe still holds the other. A layer is drawn again
+    // only when what it shows changes (a new analysed frame); between, the same bytes are sent again.
+    const buffers = [layer.data, new Uint8Array(layer.data.length)];
+    const busy: Array<Promise<void>> = [Promise.resolve(), Promise.resolve()];
+    let current = -1;
+    let shown: number | undefined;
+    const at = analysed ?? new Float64Array(0);
     let frames = 0;
-    try {
-      encoder = new Mp4Encoder(options.out, {
-        width: meta.displayWidth, height: meta.displayHeight, fps, color: color.tags,
-        ...(options.crf !== undefined ? { crf: options.crf } : {}), ...(options.preset ? { preset: options.preset } : {}),
-      });
-      const annotator = await Annotator.create(run, layers, meta.displayWidth, meta.displayHeight);
-      const expected = run.detections?.frames.timestamp ?? run.scene?.timestamp ?? run.clip?.timestamp ?? run.depth?.timestamp;
-      for await (const f of reader) {
-        if (rate === "analysis") {
-          if (frames >= m.analysis.frames) break;
-          // The same frames as the run, or the video changed since: drawing on other frames would be wrong.
-          const want = expected?.[frames];
-          if (want !== undefined && Math.abs(want - f.timestamp) > 1e-3) {
-            throw new VideoAnalysisError(
-              "VIDEO_INVALID",
-              `${video} is not the video run ${runDir} analysed: analysed frame ${frames} was at ${want} s, the video now gives ${f.timestamp} s`,
-              { details: { file: video } },
-            );
-          }
-        } else if (f.timestamp > end) break;
-        signal?.throwIfAborted();
-        await annotator.draw({ format: "yuv420p", width: f.width, height: f.height, data: f.data, matrix: color.matrix }, f.timestamp);
-        await encoder.write(f.data, () => reader.recycle(f.data));
-        frames++;
-        options.onProgress?.({ frames, total: Math.max(total, frames) });
+    for (const t of times) {
+      signal?.throwIfAborted();
+      // Results of the latest analysed frame at or before t (a source frame's time, read from its pts
+      // in double, may sit a rounding below the same frame's analysed time).
+      const row = rowAtOrBefore(at, t + 1e-6);
+      const key = row >= 0 ? row : -1 - frames;
+      if (key !== shown) {
+        current = current === 0 ? 1 : 0;
+        await busy[current];
+        await layer.draw(annotator, row >= 0 ? at[row]! : t, buffers[current]);
+        shown = key;
       }
-    } finally {
-      reader.destroy();
+      const buf = buffers[current]!;
+      let release!: () => void;
+      busy[current] = new Promise<void>((r) => (release = r));
+      await encoder.write(buf, release);
+      frames++;
+      options.onProgress?.({ frames, total: Math.max(total, frames) });
     }
     signal?.throwIfAborted();
-    if (frames === 0) throw new VideoAnalysisError("VIDEO_INVALID", `no frames of ${video} to render for run ${runDir}`, { details: { file: video } });
-    await encoder.finish();
+    await encoder.finish((got) => {
+      // The frames ffmpeg picked are the ones the layers were drawn for, or the video changed since.
+      // (ffmpeg may decode and log a frame or two past the last one it writes.)
+      const bad = got.length < times.length ? got.length : times.findIndex((t, i) => Math.abs(t - got[i]!) > 1e-3);
+      if (bad >= 0)
+        throw new VideoAnalysisError(
+          "VIDEO_INVALID",
+          `${video} is not the video run ${runDir} analysed: frame ${bad} was planned at ${times[bad] ?? "(none)"} s, ffmpeg gave ${got[bad] ?? "(none)"} s (${got.length} of ${times.length} frames)`,
+          { details: { file: video } },
+        );
+    });
     return {
       out: options.out,
-      frames,
+      frames: times.length,
       fps,
       width: meta.displayWidth,
       height: meta.displayHeight,

@@ -5,11 +5,12 @@ import { writeFileAtomic } from "../artifacts/atomic.js";
 import { MANIFEST_FILE, writeManifest, type Manifest } from "../artifacts/manifest.js";
 import { VideoAnalysisError } from "../errors.js";
 import { ALL_LAYERS, Annotator, depthImage } from "../render/annotate.js";
-import { depthLut } from "../render/colors.js";
-import type { RgbCanvas } from "../render/raster.js";
+import { depthLut, trackColor } from "../render/colors.js";
+import { strokeRect, type RgbCanvas } from "../render/raster.js";
 import { loadRun, type RunData } from "../render/run-data.js";
 import { runVideo } from "../render/render.js";
 import { readFrames } from "../video/frame-reader.js";
+import { MAX_PICKER_FRAMES, spread, type CapturedImages } from "./capture.js";
 import { PAGE_SCRIPT, PAGE_STYLE } from "./page.js";
 
 /** The report's file name in the run folder. */
@@ -28,6 +29,8 @@ export interface ReportOptions {
   depthThumbnails?: number;
   /** The video, when it is no longer where the manifest says. */
   video?: string;
+  /** The picker's frames and the tracks' crops taken during the run (ReportCapture): the video is not decoded. */
+  captured?: CapturedImages;
   signal?: AbortSignal;
 }
 
@@ -45,6 +48,8 @@ export interface ReportRecord {
     image_bytes: number;
     image_bytes_cap: number;
   };
+  /** Where the picker's frames and the track crops came from: taken during the run (`main`), or decoded from the video again. */
+  frames_from: "run" | "video";
   /** Why the page has no frames from the video (it could not be read), else absent. */
   no_frames?: string;
 }
@@ -71,12 +76,6 @@ function crop(img: RgbCanvas, x1: number, y1: number, x2: number, y2: number): R
   return { width: w, height: h, data: out };
 }
 
-/** Evenly spread picks of `n` out of `total` (all when total <= n). */
-function spread(total: number, n: number): number[] {
-  if (total <= n) return Array.from({ length: total }, (_, i) => i);
-  return Array.from({ length: n }, (_, i) => Math.round((i * (total - 1)) / Math.max(1, n - 1)));
-}
-
 const r3 = (v: number) => Math.round(v * 1000) / 1000;
 
 /** The tracks of a run: id, class, first and last time, frames seen, and the row of its best (highest score) box. */
@@ -100,7 +99,7 @@ export function trackList(run: RunData): Array<{ id: number; class_name: string;
 }
 
 /** The data embedded in the page (snake_case, like everything the SDK writes). */
-async function pageData(run: RunData, o: Required<Omit<ReportOptions, "video" | "signal">> & Pick<ReportOptions, "video" | "signal">) {
+async function pageData(run: RunData, o: Required<Omit<ReportOptions, "video" | "signal" | "captured">> & Pick<ReportOptions, "video" | "signal" | "captured">) {
   const m = run.manifest;
   const { default: sharp } = await import("sharp");
   const det = run.detections;
@@ -122,7 +121,27 @@ async function pageData(run: RunData, o: Required<Omit<ReportOptions, "video" | 
   const wanted = new Set<number>([...pickerRows].map((r) => frameIndex[r]!).concat([...bestByFrame.keys()]));
   const lastWanted = Math.max(-1, ...wanted);
   const pickerJpegs: Array<{ t: number; img: string }> = [];
-  if (wanted.size > 0) {
+  if (o.captured) {
+    // Taken during the run: the picker's frames are annotated here at the display size (the boxes'
+    // coordinates), the crops framed in their track's colour.
+    const W = m.video.display_width;
+    const H = m.video.display_height;
+    const annotator = o.captured.picker.length > 0 ? await Annotator.create(run, { ...ALL_LAYERS }, W, H) : undefined;
+    for (const f of o.captured.picker) {
+      o.signal?.throwIfAborted();
+      const data = await sharp(await f.jpeg).resize({ width: W, height: H, fit: "fill" }).removeAlpha().raw().toBuffer();
+      const img = { width: W, height: H, data };
+      await annotator!.draw(img, f.t);
+      pickerJpegs.push({ t: r3(f.t), img: await jpeg(sharp, img, o.maxSide, o.quality) });
+    }
+    for (const k of tracks) {
+      const c = o.captured.crops.get(k.id);
+      if (!c) continue;
+      const [x1, y1, x2, y2] = c.box;
+      strokeRect(c.crop, x1, y1, x2, y2, c.thickness, trackColor(k.id, c.classId));
+      thumbs.set(k.id, await jpeg(sharp, c.crop, 96, o.quality));
+    }
+  } else if (wanted.size > 0) {
     let video: string | undefined;
     try {
       video = runVideo(run, o.video);
@@ -211,6 +230,7 @@ async function pageData(run: RunData, o: Required<Omit<ReportOptions, "video" | 
       max_side: o.maxSide, jpeg_quality: o.quality, picker_frames: picker.length, max_picker_frames: o.maxPickerFrames,
       track_thumbnails: thumbs.size, depth_thumbnails: depth.length, image_bytes: fixed + size(picker), image_bytes_cap: o.imageBytesCap,
     },
+    frames_from: o.captured ? "run" : "video",
     ...(noFrames ? { no_frames: noFrames } : {}),
   };
   return { data, record };
@@ -244,10 +264,11 @@ export async function writeReport(runDir: string, options: ReportOptions & { man
   const o = {
     maxSide: options.maxSide ?? 320,
     quality: options.quality ?? 70,
-    maxPickerFrames: options.maxPickerFrames ?? 60,
+    maxPickerFrames: options.maxPickerFrames ?? MAX_PICKER_FRAMES,
     imageBytesCap: options.imageBytesCap ?? 4 << 20,
     depthThumbnails: options.depthThumbnails ?? 12,
     ...(options.video ? { video: options.video } : {}),
+    ...(options.captured ? { captured: options.captured } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   };
   for (const [k, v] of Object.entries({ maxSide: o.maxSide, quality: o.quality, maxPickerFrames: o.maxPickerFrames, imageBytesCap: o.imageBytesCap, depthThumbnails: o.depthThumbnails })) {

@@ -125,6 +125,25 @@ test("render at the source rate: every source frame of the analysed span, boxes 
   assert.equal(p.rate, "10/1");
   assert.ok(Math.abs(p.duration - 20) < 0.01, `duration ${p.duration}`);
   assert.deepEqual(r.layers, ["boxes", "trails", "caption"]);
+
+  // Timing: the first analysed frame with a detection after one without. Its source frame is the first
+  // to show the box (in its colour at the top edge), the frame before shows the source there, and the
+  // box is held on the source frames up to the next analysed one.
+  const det = await detectionsNpz(runDir);
+  const rendered = decodeAll(out, W, H);
+  const source = decodeAll(VIDEO, W, H, 200);
+  const i = det.frames.findIndex((f, j) => j > 0 && det.rows.some((x) => x.frame === f && x.track >= 0) && !det.rows.some((x) => x.frame === det.frames[j - 1]));
+  assert.ok(i > 0, "an analysed frame where a detection starts");
+  const d = det.rows.find((x) => x.frame === det.frames[i] && x.track >= 0)!;
+  const n = Math.round(det.times[i]! * 10);
+  const color = trackColor(d.track, d.cls);
+  const ye = Math.round(d.box[1]!) + (Math.round(d.box[1]!) % 2);
+  const xm = Math.round((d.box[0]! + d.box[2]!) / 2) & ~1;
+  const at = (f: Uint8Array) => [0, 1, 2].map((c) => (f[(ye * W + xm) * 3 + c]! + f[(ye * W + xm + 1) * 3 + c]! + f[((ye + 1) * W + xm) * 3 + c]! + f[((ye + 1) * W + xm + 1) * 3 + c]!) / 4);
+  const off = (f: Uint8Array, ref: readonly number[]) => Math.max(...at(f).map((v, c) => Math.abs(v - ref[c]!)));
+  for (const k of [n, n + 1, n + 4]) assert.ok(off(rendered[k]!, color) <= 12, `source frame ${k} (${k / 10} s): box edge ${at(rendered[k]!)} is not ${color}`);
+  assert.ok(off(rendered[n - 1]!, color) > 40, `source frame ${n - 1} (before the detection) has the box's colour`);
+  assert.ok(off(rendered[n - 1]!, at(source[n - 1]!)) <= 12, `source frame ${n - 1} (before the detection) is not the source there`);
 });
 
 test("a run folder without depth and flow renders without those insets; the inset area is the source's", { skip, timeout: 300_000 }, async () => {

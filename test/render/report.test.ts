@@ -36,6 +36,39 @@ test("main writes report.html and records it (and its image cap) in the manifest
   assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+href="(?!data:)|<img[^>]+src="(?!data:)/, "nothing loaded from elsewhere");
 });
 
+/** The data a report page embeds. */
+function pageData(html: string): { picker: Array<{ t: number; img: string }>; tracks: Array<{ id: number; thumb: string | null }> } {
+  return JSON.parse(/<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(html)![1]!);
+}
+
+test("main takes the report's frames during the run (no second decode), and they match the frames `report` decodes again", { skip, timeout: 120_000 }, async () => {
+  const m = JSON.parse(readFileSync(join(runDir, "manifest.json"), "utf8"));
+  assert.equal(m.report.frames_from, "run");
+  const fromRun = pageData(readFileSync(join(runDir, "report.html"), "utf8"));
+  const again = await writeReport(runDir, { updateManifest: false });
+  assert.equal(again.frames_from, "video");
+  const fromVideo = pageData(readFileSync(join(runDir, "report.html"), "utf8"));
+  assert.deepEqual(fromRun.picker.map((p) => p.t), fromVideo.picker.map((p) => p.t));
+  assert.deepEqual(fromRun.tracks.map((k) => [k.id, k.thumb !== null]), fromVideo.tracks.map((k) => [k.id, true]));
+  const sharp = (await import("sharp")).default;
+  const pixels = async (uri: string) => sharp(Buffer.from(uri.split(",")[1]!, "base64")).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  // The same annotated frame, by two ways (the run's analysis-size frame scaled up, or the full-size
+  // frame): alike to within the JPEGs' and the scaling's differences, and unlike another frame.
+  const meanDiff = (a: Buffer, b: Buffer) => a.reduce((n, v, i) => n + Math.abs(v - b[i]!), 0) / a.length;
+  for (const i of [0, 17, 39]) {
+    const [a, b] = await Promise.all([pixels(fromRun.picker[i]!.img), pixels(fromVideo.picker[i]!.img)]);
+    assert.deepEqual([a.info.width, a.info.height], [b.info.width, b.info.height]);
+    const d = meanDiff(a.data, b.data);
+    const other = meanDiff(a.data, (await pixels(fromVideo.picker[(i + 20) % 40]!.img)).data);
+    assert.ok(d < 4 && d < other / 2, `picker frame ${i}: mean difference ${d.toFixed(2)} levels from the decoded one (${other.toFixed(2)} from another frame)`);
+  }
+  // Each track's crop: its box in the track's colour around the same region.
+  for (const [k, track] of fromRun.tracks.entries()) {
+    const [a, b] = await Promise.all([pixels(track.thumb!), pixels(fromVideo.tracks[k]!.thumb!)]);
+    assert.ok(Math.abs(a.info.width / a.info.height - b.info.width / b.info.height) < 0.15, `track ${track.id}: crop ${a.info.width}x${a.info.height}, decoded ${b.info.width}x${b.info.height}`);
+  }
+});
+
 test("the image cap thins the frame picker and the manifest says so", { skip, timeout: 120_000 }, async () => {
   const r = await writeReport(runDir, { imageBytesCap: 250_000 });
   const m = JSON.parse(readFileSync(join(runDir, "manifest.json"), "utf8"));

@@ -43,9 +43,10 @@ export async function detectionsNpz(runDir: string) {
   };
 }
 
-/** Every frame of a video decoded by plain ffmpeg to rgb24. */
-export function decodeAll(path: string, width: number, height: number): Buffer[] {
-  const raw = execFileSync("ffmpeg", ["-nostdin", "-loglevel", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], { maxBuffer: 1 << 30 });
+/** Every frame of a video (or its first `count`) decoded by plain ffmpeg to rgb24. */
+export function decodeAll(path: string, width: number, height: number, count?: number): Buffer[] {
+  const first = count === undefined ? [] : ["-frames:v", String(count)];
+  const raw = execFileSync("ffmpeg", ["-nostdin", "-loglevel", "error", "-i", path, ...first, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], { maxBuffer: 1 << 30 });
   const size = width * height * 3;
   const frames: Buffer[] = [];
   for (let off = 0; off + size <= raw.length; off += size) frames.push(raw.subarray(off, off + size));

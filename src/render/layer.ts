@@ -1,0 +1,86 @@
+import type { YuvMatrix } from "../video/color.js";
+import type { Annotator, DrawnBox } from "./annotate.js";
+import { chroma, type YuvCanvas } from "./yuv.js";
+
+/**
+ * The annotations alone, as a yuva420p picture (Y, U, V, then A at full size) for ffmpeg's overlay filter
+ * (straight alpha: out = main + (layer - main) * A / 255, chroma with the mean A of its 2x2 block).
+ *
+ * The annotator's drawing code is reused as it is: it draws the same things twice, on a black and on a
+ * white background (Y 0 and 255, U and V 128). Every primitive blends linearly (dst + (colour - dst) * a),
+ * so each pixel's coverage is A = 255 - (Y_white - Y_black) and the black drawing holds the colour times
+ * A; dividing by A gives the straight colour. Opaque pixels (box edges, insets) come out exactly as they
+ * were drawn; pixels nothing covers have A = 0 and leave the video's pixel as it was.
+ */
+export class AnnotationLayer {
+  private readonly black: YuvCanvas;
+  private readonly white: YuvCanvas;
+  /** The layer in yuva420p (frameByteSize("yuva420p")): what ffmpeg reads. */
+  readonly data: Uint8Array;
+
+  constructor(
+    readonly width: number,
+    readonly height: number,
+    matrix: YuvMatrix,
+  ) {
+    const { cw, ch } = chroma(this);
+    const yuv = width * height + 2 * cw * ch;
+    this.black = { format: "yuv420p", width, height, data: new Uint8Array(yuv), matrix };
+    this.white = { format: "yuv420p", width, height, data: new Uint8Array(yuv), matrix };
+    this.data = new Uint8Array(yuv + width * height);
+  }
+
+  /** Draws what the annotator shows at time `t` into `out` (a buffer of this layer's size, default `data`). */
+  async draw(annotator: Annotator, t: number, out: Uint8Array = this.data): Promise<DrawnBox[]> {
+    const n = this.width * this.height;
+    this.black.data.fill(0, 0, n).fill(128, n);
+    this.white.data.fill(255, 0, n).fill(128, n);
+    const drawn = await annotator.draw(this.black, t);
+    await annotator.draw(this.white, t);
+    this.compose(out);
+    return drawn;
+  }
+
+  private compose(out: Uint8Array): void {
+    const { width: w, height: h } = this;
+    const n = w * h;
+    const b = this.black.data;
+    const wh = this.white.data;
+    const { cw, ch, u, v } = chroma(this);
+    const a0 = u + 2 * cw * ch; // where A starts in `out`
+    for (let i = 0; i < n; i++) {
+      const a = 255 - (wh[i]! - b[i]!);
+      if (a <= 0) {
+        out[i] = 16;
+        out[a0 + i] = 0;
+      } else if (a >= 255) {
+        out[i] = b[i]!;
+        out[a0 + i] = 255;
+      } else {
+        const y = (b[i]! * 255) / a + 0.5;
+        out[i] = y > 255 ? 255 : y;
+        out[a0 + i] = a;
+      }
+    }
+    // Chroma: the black drawing's U and V are 128 + (colour - 128) * coverage, the coverage being what
+    // the overlay filter will use there (its block's mean A), so the straight colour is found with it.
+    for (let by = 0; by < ch; by++) {
+      const y0 = 2 * by;
+      const y1 = Math.min(y0 + 1, h - 1);
+      for (let bx = 0; bx < cw; bx++) {
+        const x0 = 2 * bx;
+        const x1 = Math.min(x0 + 1, w - 1);
+        const a = (out[a0 + y0 * w + x0]! + out[a0 + y0 * w + x1]! + out[a0 + y1 * w + x0]! + out[a0 + y1 * w + x1]!) >> 2;
+        const k = by * cw + bx;
+        if (a === 0) {
+          out[u + k] = 128;
+          out[v + k] = 128;
+        } else {
+          const s = 255 / a;
+          out[u + k] = Math.max(0, Math.min(255, 128 + (b[u + k]! - 128) * s + 0.5));
+          out[v + k] = Math.max(0, Math.min(255, 128 + (b[v + k]! - 128) * s + 0.5));
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,191 @@
+import { execFile, spawn, type ChildProcessByStdio } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { rename, rm } from "node:fs/promises";
+import type { Readable, Writable } from "node:stream";
+import { promisify } from "node:util";
+import { VideoAnalysisError } from "../errors.js";
+import type { VideoColor } from "../video/color.js";
+import { ErrorTail, ffmpegFileUrl, ffmpegPath, ffprobePath, parseLogLine } from "../video/ffmpeg-tools.js";
+import { frameByteSize, planFrames, SHOWINFO_PICKED } from "../video/frame-plan.js";
+import type { VideoMetadata } from "../video/metadata.js";
+import { x264Args } from "./encoder.js";
+
+export interface OverlayOptions {
+  /** Output frames per second: the analysis rate (frames selected as the run selected them) or the source's. */
+  fps: number;
+  /** The analysis rate's select (the run's `analysis.fps`); absent: every frame of the source. */
+  selectFps?: number;
+  /** Frames to write. */
+  frames: number;
+  crf?: number;
+  preset?: string;
+  color?: VideoColor["tags"];
+}
+
+const PICKED_TAG = `[showinfo@${SHOWINFO_PICKED} @`;
+const SHOWINFO_FRAME = /\bn:\s*(\d+)\s+pts:\s*(-?\d+)\s+pts_time:/;
+const SHOWINFO_TB = /config in time_base:\s*(\d+)\/(\d+)/;
+
+/**
+ * One ffmpeg that decodes the video, lays the annotation layer over it and encodes H.264 (yuv420p,
+ * +faststart): the video's pixels never pass through Node. The layer (yuva420p, the display size) comes
+ * on stdin, one per output frame, with backpressure; both streams are renumbered by frame count over
+ * fps, so layer n goes on frame n. The frames are picked by the frame reader's own filter chain (planFrames: the same
+ * select as the run, the display size, limited range), and its "picked" showinfo log gives each frame's
+ * real time, so `times` can be checked against what the layers were drawn for. The file appears at
+ * `path` only when finish() succeeds; abort() kills ffmpeg and deletes it.
+ */
+export class OverlayEncoder {
+  private readonly child: ChildProcessByStdio<Writable, null, Readable>;
+  private readonly temp: string;
+  private readonly errors = new ErrorTail(4);
+  private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private failed: Error | undefined;
+  private tb: [number, number] | undefined;
+  private pending = "";
+  readonly layerBytes: number;
+  /** Seconds of each frame ffmpeg picked, in order (from its log). */
+  readonly times: number[] = [];
+
+  constructor(
+    readonly path: string,
+    readonly meta: VideoMetadata,
+    readonly options: OverlayOptions,
+  ) {
+    const { displayWidth: w, displayHeight: h } = meta;
+    const { fps, color } = options;
+    this.layerBytes = frameByteSize("yuv420p", w, h) + w * h;
+    this.temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+    const plan = planFrames(meta, { ...(options.selectFps !== undefined ? { fps: options.selectFps } : {}), pixelFormat: "yuv420p" });
+    const tags = [
+      "-color_range", "tv",
+      ...(color?.colorSpace ? ["-colorspace", color.colorSpace] : []),
+      ...(color?.colorPrimaries ? ["-color_primaries", color.colorPrimaries] : []),
+      ...(color?.colorTransfer ? ["-color_trc", color.colorTransfer] : []),
+    ];
+    const graph =
+      `[0:${meta.streamIndex}]${plan.filter},setpts=N/(${fps}*TB)[m];` +
+      // Layer n a quarter frame before frame n: framesync takes equal times main first, which would
+      // put layer n - 1 on frame n.
+      `[1:v]settb=AVTB,setpts=(N-0.25)/(${fps}*TB)[l];` +
+      // yuv420p needs even sizes: an odd edge gets one padded row or column.
+      `[m][l]overlay=eof_action=repeat:format=yuv420,pad=ceil(iw/2)*2:ceil(ih/2)*2[o]`;
+    const args = [
+      "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info",
+      "-copyts", "-noautorotate", "-i", ffmpegFileUrl(meta.path),
+      "-f", "rawvideo", "-pix_fmt", "yuva420p", "-s", `${w}x${h}`, "-framerate", String(fps), "-i", "pipe:0",
+      "-filter_complex", graph, "-map", "[o]", "-an", "-sn", "-dn",
+      "-frames:v", String(options.frames), "-r", String(fps),
+      ...tags, ...x264Args(options),
+      "-f", "mp4", "-y", ffmpegFileUrl(this.temp),
+    ];
+    this.child = spawn(ffmpegPath(), args, { stdio: ["pipe", "ignore", "pipe"] });
+    this.child.stderr.setEncoding("utf8");
+    this.child.stderr.on("data", (s: string) => this.log(s));
+    this.child.stdin.on("error", (e) => {
+      // ffmpeg stops reading once it has its frames (-frames:v): a closed pipe then is no failure.
+      if ((e as NodeJS.ErrnoException).code !== "EPIPE") this.failed ??= e;
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.on("error", (e) => {
+        this.failed ??= e;
+        resolve({ code: null, signal: null });
+      });
+      this.child.on("close", (code, signal) => resolve({ code, signal }));
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  private log(s: string): void {
+    const lines = (this.pending + s).split("\n");
+    this.pending = lines.pop() ?? "";
+    for (const line of lines) {
+      if (line.startsWith(PICKED_TAG)) {
+        const f = SHOWINFO_FRAME.exec(line);
+        if (f && this.tb) this.times.push((Number(f[2]) * this.tb[0]) / this.tb[1] - this.meta.containerStartTime);
+        else if (!this.tb) {
+          const tb = SHOWINFO_TB.exec(line);
+          if (tb) this.tb = [Number(tb[1]), Number(tb[2])];
+        }
+        continue;
+      }
+      const l = parseLogLine(line);
+      if (l.level === "error" || l.level === "fatal" || l.level === "panic") this.errors.add(l.text);
+    }
+  }
+
+  /** Sends layer n (layerBytes); resolves when the pipe has room again. `done`: the pipe no longer needs the bytes. */
+  async write(layer: Uint8Array, done?: () => void): Promise<void> {
+    if (layer.byteLength !== this.layerBytes) throw new RangeError(`OverlayEncoder.write: a layer is ${this.layerBytes} bytes, got ${layer.byteLength}`);
+    this.check();
+    const ok = this.child.stdin.write(layer, () => done?.());
+    if (!ok) {
+      await new Promise<void>((resolve) => {
+        const go = () => {
+          this.child.stdin.off("drain", go);
+          this.child.off("close", go);
+          resolve();
+        };
+        this.child.stdin.on("drain", go);
+        this.child.on("close", go);
+      });
+      this.check();
+    }
+  }
+
+  /** Closes the layer stream, waits for ffmpeg, and moves the file into place (after `accept` has checked the frames' times). */
+  async finish(accept: (times: readonly number[]) => void): Promise<void> {
+    this.check();
+    this.child.stdin.end();
+    const { code, signal } = await this.exited;
+    if (code !== 0) {
+      await rm(this.temp, { force: true });
+      throw this.error(code, signal);
+    }
+    try {
+      accept(this.times);
+    } catch (e) {
+      await rm(this.temp, { force: true });
+      throw e;
+    }
+    await rename(this.temp, this.path);
+  }
+
+  async abort(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
+    this.child.stdin.destroy();
+    await this.exited;
+    await rm(this.temp, { force: true });
+  }
+
+  private check(): void {
+    if (this.failed || this.child.exitCode !== null) throw this.error(this.child.exitCode, this.child.signalCode);
+  }
+
+  private error(code: number | null, signal: NodeJS.Signals | null): VideoAnalysisError {
+    const how = this.failed ? this.failed.message : signal ? `killed by ${signal}` : `exit status ${code}`;
+    const hint = (this.failed as NodeJS.ErrnoException | undefined)?.code === "ENOENT" ? "; install ffmpeg or set FFMPEG_PATH" : "";
+    return new VideoAnalysisError("IO_ERROR", `ffmpeg could not render ${this.path} (${how}): ${this.errors.summary()}${hint}`, { details: { file: this.path } });
+  }
+}
+
+/**
+ * The time of every frame of the video's stream, in presentation order (its packets' pts, sorted: no
+ * decoding), on the frame reader's timeline (pts x time base - the container's start time).
+ */
+export async function frameTimes(meta: VideoMetadata): Promise<number[]> {
+  const { stdout } = await promisify(execFile)(
+    ffprobePath(),
+    ["-v", "error", "-select_streams", String(meta.streamIndex), "-show_entries", "stream=time_base:packet=pts", "-of", "compact=p=0:nk=1", meta.path],
+    { maxBuffer: 1 << 28 },
+  );
+  const lines = stdout.split("\n").filter((l) => l !== "");
+  const tbLine = lines.find((l) => l.includes("/"));
+  if (!tbLine) throw new VideoAnalysisError("VIDEO_INVALID", `ffprobe gave no time base for ${meta.path}`, { details: { file: meta.path } });
+  const [num, den] = tbLine.split("/").map(Number) as [number, number];
+  const pts = lines.filter((l) => l !== tbLine && /^-?\d+$/.test(l)).map(Number).sort((a, b) => a - b);
+  return pts.map((p) => (p * num) / den - meta.containerStartTime);
+}
