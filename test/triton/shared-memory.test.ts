@@ -43,6 +43,36 @@ test("the mapping is the region: writes through it reach the file and back", { s
   }
 });
 
+test("a large write (the addon's streaming copy) puts every byte where asked, at any alignment and from any view", { skip: !linux && "Linux only" }, () => {
+  const k = key();
+  const size = 3 << 20;
+  // The addon's copy, not TypedArray.set, is what is under test here.
+  assert.equal(typeof (createRequire(import.meta.url)("../../native/shm.node") as { copy?: unknown }).copy, "function");
+  const r = SystemSharedMemory.create(k, size);
+  try {
+    // 2.76 MB (a 960x960x3 frame) at an odd offset, from an odd offset of its buffer: head, 64-byte body, tail.
+    const src = new Uint8Array(960 * 960 * 3 + 7);
+    for (let i = 0; i < src.length; i++) src[i] = (i * 2654435761) >>> 24;
+    const frame = src.subarray(3, 3 + 960 * 960 * 3 + 1);
+    r.bytes!.fill(0xee);
+    r.write(13, frame);
+    const file = readFileSync(`/dev/shm${k}`);
+    assert.ok(file.subarray(13, 13 + frame.length).equals(frame), "the region holds the frame");
+    assert.ok(file.subarray(0, 13).every((b) => b === 0xee) && file.subarray(13 + frame.length).every((b) => b === 0xee), "nothing around it is touched");
+    // A Float32Array travels as its bytes.
+    const floats = new Float32Array(300_000).map((_, i) => i / 7);
+    r.write(0, new Uint8Array(floats.buffer));
+    assert.deepEqual(new Float32Array(r.bytes!.buffer.slice(0, floats.byteLength)), floats);
+    // A view of the region written into the region itself (overlapping) is a move, not garbage.
+    const before = Buffer.from(r.bytes!.subarray(0, 2 << 20));
+    r.write(1000, r.bytes!.subarray(0, 2 << 20));
+    assert.ok(r.view(1000, 2 << 20).equals(before));
+    assert.throws(() => r.write(size - 10, frame), RangeError);
+  } finally {
+    r.destroy();
+  }
+});
+
 test("bounds, keys and sizes are checked; a destroyed region refuses calls but its views stay readable", () => {
   assert.throws(() => SystemSharedMemory.create("no-slash", 16), RangeError);
   assert.throws(() => SystemSharedMemory.create(key(), 0), RangeError);
