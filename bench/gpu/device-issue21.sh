@@ -8,6 +8,7 @@
 # images, contracts.json, yolo11n_int8_640.onnx (~63 MB of the 64 MiB a call takes, with the tree).
 #
 #   OUT=$OUT bash bench/gpu/device-issue21.sh        # then here: tar -xzf each *.tar.gz into bench/gpu/results/h200-...
+#   STEPS="exports dense tiers" LIMIT=480 OUT=$OUT bash bench/gpu/device-issue21.sh   # some steps, in that order
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 FINAL=${OUT:?set OUT}
@@ -25,7 +26,12 @@ step() {  # step NAME BUDGET_S COMMAND...: run with its own OUT, killed at its b
   pkill -f tritonserver 2>/dev/null   # a server a step left (killed at its budget) must not hold the GPU for the next
   tar -C "$W" -czf "$FINAL/$name.tar.gz" "$name"
 }
-step exports 260 bash bench/gpu/device-export.sh exports
-step tiers 200 bash bench/gpu/device-tiers.sh
-step dense 200 bash bench/gpu/device-export.sh dense
-step torch 130 bash bench/gpu/device-export.sh torch
+for s in ${STEPS:-exports tiers dense torch}; do
+  case $s in
+    exports) step exports 260 bash bench/gpu/device-export.sh exports ;;
+    tiers) step tiers 200 bash bench/gpu/device-tiers.sh ;;
+    dense) step dense 200 bash bench/gpu/device-export.sh dense ;;
+    torch) step torch 130 bash bench/gpu/device-export.sh torch ;;
+    *) echo "device-issue21.sh: unknown step $s (exports|tiers|dense|torch)" | tee -a "$FINAL/steps.txt" ;;
+  esac
+done

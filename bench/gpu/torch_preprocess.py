@@ -1,9 +1,9 @@
 """Triton python-backend preprocess for GPU benchmarks: the generated preprocess_<model> math
-(UINT8 NHWC -> FP32 NCHW, out = (x * SCALE - MEAN[c]) / STD[c]) in PyTorch, on the instance's GPU
+(UINT8 NHWC -> FP32 NCHW, out = (x / DIVISOR - MEAN[c]) / STD[c]) in PyTorch, on the instance's GPU
 (KIND_GPU) or on the CPU (KIND_CPU).
 
 The generated model.py sits beside this file as numpy_preprocess.py and stays the one source of its
-constants (MODEL, SCALE, MEAN, STD, TENSORS). Why not run it as it is: the python-backend stub in
+constants (MODEL, DIVISOR, MEAN, STD, TENSORS). Why not run it as it is: the python-backend stub in
 nvidia-pytriton 0.7.0 needs numpy < 2 (with numpy 2, as_numpy() returns wrong values and numpy outputs
 are rejected), while the GPU machine's PyTorch environment has numpy 2; tensors here go through DLPack
 only. On the GPU it also uploads 3 bytes a pixel instead of 12 and hands the `_onnx` model its input in
@@ -28,11 +28,10 @@ class TritonPythonModel:
         self.device = torch.device(f"cuda:{args['model_instance_device_id']}" if gpu else "cpu")
         if gpu:
             torch.cuda.set_device(self.device)
-        scale = float(generated.SCALE)
-        mean = torch.tensor(generated.MEAN, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        std = torch.tensor(generated.STD, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        # (x * scale - mean) / std == x * (scale / std) - mean / std: one multiply-add per element.
-        self.mul, self.add = scale / std, -mean / std
+        self.divisor = float(generated.DIVISOR)
+        # The generated model's operations in its order, in float32, so the outputs are the same.
+        self.mean = torch.tensor(generated.MEAN, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(generated.STD, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
 
     def execute(self, requests):
         responses = []
@@ -44,7 +43,7 @@ class TritonPythonModel:
                     if image.dtype != torch.uint8 or image.ndim != 4 or image.shape[3] != 3:
                         raise ValueError(f"expected UINT8 [N, H, W, 3], got {image.dtype} {list(image.shape)}")
                     x = image.to(self.device).permute(0, 3, 1, 2).float()
-                    x = torch.addcmul(self.add, x, self.mul).contiguous()
+                    x = ((x / self.divisor - self.mean) / self.std).contiguous()
                     outputs.append(pb_utils.Tensor.from_dlpack(dst, torch.utils.dlpack.to_dlpack(x)))
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)  # so the server's compute time covers the GPU work

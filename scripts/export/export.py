@@ -114,7 +114,8 @@ def sample_inputs(contract: dict, image: str | None):
         if i == 1:
             rgb = np.roll(rgb, 4, axis=1)
         n = contract["normalization"]
-        x = (rgb * n["scale"] - np.array(n["mean"], np.float32)) / np.array(n["std"], np.float32)
+        # The generated preprocess's operations in its order (x / divisor, then mean and std), in float32.
+        x = (rgb / np.float32(n["divisor"]) - np.array(n["mean"], np.float32)) / np.array(n["std"], np.float32)
         out.append(np.ascontiguousarray(x.transpose(2, 0, 1)[None].astype(np.float32)))
     return out
 

@@ -17,6 +17,10 @@ export class AnnotationLayer {
   private readonly white: YuvCanvas;
   /** The layer in yuva420p (frameByteSize("yuva420p")): what ffmpeg reads. */
   readonly data: Uint8Array;
+  /** The two drawings' Y planes four pixels at a time, and which rows hold a covered pixel (compose). */
+  private readonly b32: Uint32Array;
+  private readonly w32: Uint32Array;
+  private readonly rows: Uint8Array;
 
   constructor(
     readonly width: number,
@@ -28,6 +32,10 @@ export class AnnotationLayer {
     this.black = { format: "yuv420p", width, height, data: new Uint8Array(yuv), matrix };
     this.white = { format: "yuv420p", width, height, data: new Uint8Array(yuv), matrix };
     this.data = new Uint8Array(yuv + width * height);
+    const words = (width * height) >> 2;
+    this.b32 = new Uint32Array(this.black.data.buffer, 0, words);
+    this.w32 = new Uint32Array(this.white.data.buffer, 0, words);
+    this.rows = new Uint8Array(height);
   }
 
   /** Draws what the annotator shows at time `t` into `out` (a buffer of this layer's size, default `data`). */
@@ -48,12 +56,20 @@ export class AnnotationLayer {
     const wh = this.white.data;
     const { cw, ch, u, v } = chroma(this);
     const a0 = u + 2 * cw * ch; // where A starts in `out`
-    for (let i = 0; i < n; i++) {
+    // Most of a layer is uncovered (black 0 and white 255): found four pixels at a time and filled by
+    // runs natively; the pixels of words something covers are worked out one by one, and their rows
+    // marked for the chroma pass.
+    const { b32, w32, rows } = this;
+    rows.fill(0);
+    const pixel = (i: number): void => {
       const a = 255 - (wh[i]! - b[i]!);
       if (a <= 0) {
         out[i] = 16;
         out[a0 + i] = 0;
-      } else if (a >= 255) {
+        return;
+      }
+      rows[(i / w) | 0] = 1;
+      if (a >= 255) {
         out[i] = b[i]!;
         out[a0 + i] = 255;
       } else {
@@ -61,25 +77,44 @@ export class AnnotationLayer {
         out[i] = y > 255 ? 255 : y;
         out[a0 + i] = a;
       }
+    };
+    let clear = 0; // the first pixel of the uncovered run being skipped
+    for (let k = 0; k < b32.length; k++) {
+      if (b32[k] === 0 && w32[k] === 0xffffffff) continue;
+      const i = 4 * k;
+      if (i > clear) {
+        out.fill(16, clear, i);
+        out.fill(0, a0 + clear, a0 + i);
+      }
+      pixel(i);
+      pixel(i + 1);
+      pixel(i + 2);
+      pixel(i + 3);
+      clear = i + 4;
     }
+    const tail = 4 * b32.length;
+    if (tail > clear) {
+      out.fill(16, clear, tail);
+      out.fill(0, a0 + clear, a0 + tail);
+    }
+    for (let i = tail; i < n; i++) pixel(i);
     // Chroma: the black drawing's U and V are 128 + (colour - 128) * coverage, the coverage being what
     // the overlay filter will use there (its block's mean A), so the straight colour is found with it.
+    // A block whose two rows hold no covered pixel has A = 0: neutral.
+    out.fill(128, u, a0);
     for (let by = 0; by < ch; by++) {
       const y0 = 2 * by;
       const y1 = Math.min(y0 + 1, h - 1);
+      if (rows[y0] === 0 && rows[y1] === 0) continue;
       for (let bx = 0; bx < cw; bx++) {
         const x0 = 2 * bx;
         const x1 = Math.min(x0 + 1, w - 1);
         const a = (out[a0 + y0 * w + x0]! + out[a0 + y0 * w + x1]! + out[a0 + y1 * w + x0]! + out[a0 + y1 * w + x1]!) >> 2;
+        if (a === 0) continue;
         const k = by * cw + bx;
-        if (a === 0) {
-          out[u + k] = 128;
-          out[v + k] = 128;
-        } else {
-          const s = 255 / a;
-          out[u + k] = Math.max(0, Math.min(255, 128 + (b[u + k]! - 128) * s + 0.5));
-          out[v + k] = Math.max(0, Math.min(255, 128 + (b[v + k]! - 128) * s + 0.5));
-        }
+        const s = 255 / a;
+        out[u + k] = Math.max(0, Math.min(255, 128 + (b[u + k]! - 128) * s + 0.5));
+        out[v + k] = Math.max(0, Math.min(255, 128 + (b[v + k]! - 128) * s + 0.5));
       }
     }
   }

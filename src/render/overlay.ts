@@ -17,9 +17,40 @@ export interface OverlayOptions {
   selectFps?: number;
   /** Frames to write. */
   frames: number;
+  /** The output frame where each layer starts (ascending, the first 0); a layer lasts until the next. */
+  layerStarts: readonly number[];
   crf?: number;
   preset?: string;
   color?: VideoColor["tags"];
+}
+
+/**
+ * How many straight runs (layers starting a fixed number of frames apart) ffmpeg is told about. Analysed
+ * frames at a whole fraction of the source's rate make one run; beyond this many, each layer is sent once
+ * per frame it covers instead.
+ */
+const MAX_RUNS = 64;
+
+/**
+ * The layers' starts as an ffmpeg expression of the layer's number N giving its first output frame
+ * (straight runs of equal steps, nested ifs), or undefined when that takes more than MAX_RUNS runs.
+ */
+export function layerStartExpr(starts: readonly number[]): string | undefined {
+  const runs: Array<{ n: number; frame: number; step: number }> = [];
+  for (let n = 0; n < starts.length; n++) {
+    const step = (starts[n + 1] ?? starts[n]! + 1) - starts[n]!;
+    const run = runs[runs.length - 1];
+    if (run && starts[n]! === run.frame + (n - run.n) * run.step) continue;
+    runs.push({ n, frame: starts[n]!, step });
+  }
+  if (runs.length > MAX_RUNS) return undefined;
+  return runs.reduceRight<string>(
+    (rest, r, i) => {
+      const here = `${r.frame}+${r.step}*(N-${r.n})`;
+      return i === runs.length - 1 ? here : `if(lt(N,${runs[i + 1]!.n}),${here},${rest})`;
+    },
+    "",
+  );
 }
 
 const PICKED_TAG = `[showinfo@${SHOWINFO_PICKED} @`;
@@ -28,9 +59,10 @@ const SHOWINFO_TB = /config in time_base:\s*(\d+)\/(\d+)/;
 
 /**
  * One ffmpeg that decodes the video, lays the annotation layer over it and encodes H.264 (yuv420p,
- * +faststart): the video's pixels never pass through Node. The layer (yuva420p, the display size) comes
- * on stdin, one per output frame, with backpressure; both streams are renumbered by frame count over
- * fps, so layer n goes on frame n. The frames are picked by the frame reader's own filter chain (planFrames: the same
+ * +faststart): the video's pixels never pass through Node. The layers (yuva420p, the display size) come
+ * on stdin with backpressure, each once, timed by `layerStarts` (the main stream is renumbered by frame
+ * count over fps, each layer put just before its first frame); only when the starts make too many runs
+ * for one expression is a layer sent once per frame it covers (copiesOf). The frames are picked by the frame reader's own filter chain (planFrames: the same
  * select as the run, the display size, limited range), and its "picked" showinfo log gives each frame's
  * real time, so `times` can be checked against what the layers were drawn for. The file appears at
  * `path` only when finish() succeeds; abort() kills ffmpeg and deletes it.
@@ -44,6 +76,8 @@ export class OverlayEncoder {
   private tb: [number, number] | undefined;
   private pending = "";
   readonly layerBytes: number;
+  /** Where each layer starts, as ffmpeg's expression (undefined: a layer is sent for every frame). */
+  private readonly startExpr: string | undefined;
   /** Seconds of each frame ffmpeg picked, in order (from its log). */
   readonly times: number[] = [];
 
@@ -55,6 +89,7 @@ export class OverlayEncoder {
     const { displayWidth: w, displayHeight: h } = meta;
     const { fps, color } = options;
     this.layerBytes = frameByteSize("yuv420p", w, h) + w * h;
+    this.startExpr = layerStartExpr(options.layerStarts);
     this.temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
     const plan = planFrames(meta, { ...(options.selectFps !== undefined ? { fps: options.selectFps } : {}), pixelFormat: "yuv420p" });
     const tags = [
@@ -65,9 +100,9 @@ export class OverlayEncoder {
     ];
     const graph =
       `[0:${meta.streamIndex}]${plan.filter},setpts=N/(${fps}*TB)[m];` +
-      // Layer n a quarter frame before frame n: framesync takes equal times main first, which would
-      // put layer n - 1 on frame n.
-      `[1:v]settb=AVTB,setpts=(N-0.25)/(${fps}*TB)[l];` +
+      // Layer n a quarter frame before its first frame: framesync takes equal times main first, which
+      // would put the layer before it on that frame. Overlay holds each layer until the next one's time.
+      `[1:v]settb=AVTB,setpts='(${this.startExpr ?? "N"}-0.25)/(${fps}*TB)'[l];` +
       // yuv420p needs even sizes: an odd edge gets one padded row or column.
       `[m][l]overlay=eof_action=repeat:format=yuv420,pad=ceil(iw/2)*2:ceil(ih/2)*2[o]`;
     const args = [
@@ -117,7 +152,13 @@ export class OverlayEncoder {
     }
   }
 
-  /** Sends layer n (layerBytes); resolves when the pipe has room again. `done`: the pipe no longer needs the bytes. */
+  /** How many times layer `i` is to be written: once, or once per frame it covers (see MAX_RUNS). */
+  copiesOf(i: number): number {
+    const starts = this.options.layerStarts;
+    return this.startExpr !== undefined ? 1 : (starts[i + 1] ?? this.options.frames) - starts[i]!;
+  }
+
+  /** Sends the next layer (layerBytes); resolves when the pipe has room again. `done`: the pipe no longer needs the bytes. */
   async write(layer: Uint8Array, done?: () => void): Promise<void> {
     if (layer.byteLength !== this.layerBytes) throw new RangeError(`OverlayEncoder.write: a layer is ${this.layerBytes} bytes, got ${layer.byteLength}`);
     this.check();

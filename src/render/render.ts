@@ -107,38 +107,40 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
       times = all.filter((t) => t <= end);
     }
     if (times.length === 0) throw new VideoAnalysisError("VIDEO_INVALID", `no frames of ${video} to render for run ${runDir}`, { details: { file: video } });
+    const at = analysed ?? new Float64Array(0);
+    // The layers: one per analysed frame shown (frames before the first analysed one get one each), with
+    // the output frame where each starts. Each is drawn and sent once; ffmpeg holds it until the next.
+    const plan: Array<{ frame: number; t: number }> = [];
+    let shown: number | undefined;
+    times.forEach((t, frame) => {
+      // Results of the latest analysed frame at or before t (a source frame's time, read from its pts
+      // in double, may sit a rounding below the same frame's analysed time).
+      const row = rowAtOrBefore(at, t + 1e-6);
+      const key = row >= 0 ? row : -1 - frame;
+      if (key !== shown) plan.push({ frame, t: row >= 0 ? at[row]! : t });
+      shown = key;
+    });
     encoder = new OverlayEncoder(options.out, meta, {
-      fps, frames: times.length, color: color.tags,
+      fps, frames: times.length, color: color.tags, layerStarts: plan.map((p) => p.frame),
       ...(rate === "analysis" ? { selectFps: m.analysis.fps } : {}),
       ...(options.crf !== undefined ? { crf: options.crf } : {}), ...(options.preset ? { preset: options.preset } : {}),
     });
     const annotator = await Annotator.create(run, layers, meta.displayWidth, meta.displayHeight);
     const layer = new AnnotationLayer(meta.displayWidth, meta.displayHeight, color.matrix);
-    // Two layer buffers: one may be drawn while the pipe still holds the other. A layer is drawn again
-    // only when what it shows changes (a new analysed frame); between, the same bytes are sent again.
+    // Two layer buffers: one is drawn while the pipe may still hold the other.
     const buffers = [layer.data, new Uint8Array(layer.data.length)];
     const busy: Array<Promise<void>> = [Promise.resolve(), Promise.resolve()];
-    let current = -1;
-    let shown: number | undefined;
-    const at = analysed ?? new Float64Array(0);
-    let frames = 0;
-    for (const t of times) {
+    for (let i = 0; i < plan.length; i++) {
       signal?.throwIfAborted();
-      // Results of the latest analysed frame at or before t (a source frame's time, read from its pts
-      // in double, may sit a rounding below the same frame's analysed time).
-      const row = rowAtOrBefore(at, t + 1e-6);
-      const key = row >= 0 ? row : -1 - frames;
-      if (key !== shown) {
-        current = current === 0 ? 1 : 0;
-        await busy[current];
-        await layer.draw(annotator, row >= 0 ? at[row]! : t, buffers[current]);
-        shown = key;
-      }
-      const buf = buffers[current]!;
+      const current = i & 1;
+      await busy[current];
+      await layer.draw(annotator, plan[i]!.t, buffers[current]);
       let release!: () => void;
       busy[current] = new Promise<void>((r) => (release = r));
-      await encoder.write(buf, release);
-      frames++;
+      // Sent once for every output frame it covers when ffmpeg cannot be told where it starts.
+      for (let k = encoder.copiesOf(i); k > 0; k--) await encoder.write(buffers[current]!, k === 1 ? release : undefined);
+      // Progress: the frames handed to ffmpeg (it holds at most a pipe's worth of them).
+      const frames = plan[i + 1]?.frame ?? times.length;
       options.onProgress?.({ frames, total: Math.max(total, frames) });
     }
     signal?.throwIfAborted();
@@ -159,7 +161,7 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
       fps,
       width: meta.displayWidth,
       height: meta.displayHeight,
-      duration: frames / fps,
+      duration: times.length / fps,
       layers: (Object.keys(layers) as Array<keyof Layers>).filter((k) => layers[k]),
       wall_ms: Math.round(performance.now() - t0),
     };

@@ -114,3 +114,25 @@ def test_dump_contracts_needs_no_family_and_feeds_contracts(tmp_path, contracts)
     assert catalog_contracts(str(tmp_path / "contracts.json")) == contracts
     r = subprocess.run([sys.executable, export, "yolo11", "--random"], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 2 and "FAMILY and --out are required" in r.stderr
+
+
+def test_sample_inputs_follow_every_contract(contracts):
+    """The export's check inputs (no torch needed to make them) for every catalog contract: the shapes and dtypes
+    it declares, images normalised as the generated preprocess does (a catalog key renamed under it failed
+    the export on the GPU machine, not here)."""
+    pytest.importorskip("PIL")
+    sys.path.insert(0, str(REPO / "scripts" / "export"))
+    try:
+        import export
+    finally:
+        sys.path.pop(0)
+    image = str(testdata("images", "bus.jpg"))
+    for name, c in contracts.items():
+        xs = export.sample_inputs(c, image)
+        assert [list(x.shape) for x in xs] == [i["shape"] for i in c["inputs"]], name
+        assert [x.dtype.name for x in xs] == ["int64" if i["datatype"] == "INT64" else "float32" for i in c["inputs"]], name
+        n = c.get("normalization")
+        if n and c["inputs"][0]["datatype"] == "FP32":
+            lo = min((0 - m) / s for m, s in zip(n["mean"], n["std"]))
+            hi = max((255 / n["divisor"] - m) / s for m, s in zip(n["mean"], n["std"]))
+            assert lo - 1e-5 <= xs[0].min() and xs[0].max() <= hi + 1e-5, name

@@ -1,5 +1,6 @@
 """`triton-repo --tracks` output (tracks C and D) read by Triton's own ModelConfig protobuf, checked
 against the seeds' settings (seed 000: tiers, batch sizes, windows, queue policy; track C engine)."""
+import re
 import subprocess
 import sys
 
@@ -144,6 +145,11 @@ def test_gpu_bench_repository_keeps_the_tiers(repo, tmp_path):
         assert gpu.dynamic_batching == gen.dynamic_batching and io(gpu.input) == io(gen.input) and io(gpu.output) == io(gen.output)
         assert gpu.input[0].allow_ragged_batch
         assert config(out, f"yolo11n_640_gpu_e2e{suffix}") == config(repo, f"yolo11n_640_gpu_e2e{suffix}")  # ensembles byte for byte
+    # The PyTorch preprocess reads its constants from the generated model.py beside it: every name it takes
+    # must be there (a renamed constant failed the model's load on the GPU machine, not here).
+    generated = (out / "preprocess_yolo11n_640" / "1" / "numpy_preprocess.py").read_text()
+    taken = set(re.findall(r"generated\.([A-Z_]+)", (REPO / "bench" / "gpu" / "torch_preprocess.py").read_text()))
+    assert taken and all(re.search(rf"^{name} = ", generated, re.M) for name in taken), taken
     e2e, gen = config(out, "yolo11n_640_end2end"), config(repo, "yolo11n_640_end2end")
     assert e2e.backend == "python" and not e2e.platform and e2e.dynamic_batching == gen.dynamic_batching and e2e.max_batch_size == 128
     assert io(e2e.output) == E2E_OUTPUTS and e2e.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_GPU
