@@ -18,8 +18,8 @@ export class AnnotationLayer {
   /** The layer in yuva420p (frameByteSize("yuva420p")): what ffmpeg reads. */
   readonly data: Uint8Array;
   /** The two drawings' Y planes four pixels at a time, and which rows hold a covered pixel (compose). */
-  private readonly b32: Uint32Array;
-  private readonly w32: Uint32Array;
+  private readonly b32: Int32Array;
+  private readonly w32: Int32Array;
   private readonly rows: Uint8Array;
 
   constructor(
@@ -33,8 +33,9 @@ export class AnnotationLayer {
     this.white = { format: "yuv420p", width, height, data: new Uint8Array(yuv), matrix };
     this.data = new Uint8Array(yuv + width * height);
     const words = (width * height) >> 2;
-    this.b32 = new Uint32Array(this.black.data.buffer, 0, words);
-    this.w32 = new Uint32Array(this.white.data.buffer, 0, words);
+    // Int32, not Uint32: words stay small integers to V8 (white's -1 would be a heap number as Uint32).
+    this.b32 = new Int32Array(this.black.data.buffer, 0, words);
+    this.w32 = new Int32Array(this.white.data.buffer, 0, words);
     this.rows = new Uint8Array(height);
   }
 
@@ -56,20 +57,18 @@ export class AnnotationLayer {
     const wh = this.white.data;
     const { cw, ch, u, v } = chroma(this);
     const a0 = u + 2 * cw * ch; // where A starts in `out`
-    // Most of a layer is uncovered (black 0 and white 255): found four pixels at a time and filled by
-    // runs natively; the pixels of words something covers are worked out one by one, and their rows
-    // marked for the chroma pass.
+    // Most of a layer is uncovered (black 0 and white 255) and much of the rest opaque (black = white):
+    // both found four pixels at a time, the uncovered filled by runs natively. Only the pixels of other
+    // words are worked out one by one. Rows holding anything covered are marked for the chroma pass.
     const { b32, w32, rows } = this;
+    const o32 = out.byteOffset % 4 === 0 ? new Int32Array(out.buffer, out.byteOffset, b32.length) : undefined;
     rows.fill(0);
     const pixel = (i: number): void => {
       const a = 255 - (wh[i]! - b[i]!);
       if (a <= 0) {
         out[i] = 16;
         out[a0 + i] = 0;
-        return;
-      }
-      rows[(i / w) | 0] = 1;
-      if (a >= 255) {
+      } else if (a >= 255) {
         out[i] = b[i]!;
         out[a0 + i] = 255;
       } else {
@@ -80,16 +79,25 @@ export class AnnotationLayer {
     };
     let clear = 0; // the first pixel of the uncovered run being skipped
     for (let k = 0; k < b32.length; k++) {
-      if (b32[k] === 0 && w32[k] === 0xffffffff) continue;
+      const bk = b32[k]!;
+      const wk = w32[k]!;
+      if (bk === 0 && wk === -1) continue;
       const i = 4 * k;
       if (i > clear) {
         out.fill(16, clear, i);
         out.fill(0, a0 + clear, a0 + i);
       }
-      pixel(i);
-      pixel(i + 1);
-      pixel(i + 2);
-      pixel(i + 3);
+      if (bk === wk && o32) {
+        o32[k] = bk;
+        out[a0 + i] = out[a0 + i + 1] = out[a0 + i + 2] = out[a0 + i + 3] = 255;
+      } else {
+        pixel(i);
+        pixel(i + 1);
+        pixel(i + 2);
+        pixel(i + 3);
+      }
+      rows[(i / w) | 0] = 1;
+      rows[((i + 3) / w) | 0] = 1;
       clear = i + 4;
     }
     const tail = 4 * b32.length;
@@ -97,7 +105,10 @@ export class AnnotationLayer {
       out.fill(16, clear, tail);
       out.fill(0, a0 + clear, a0 + tail);
     }
-    for (let i = tail; i < n; i++) pixel(i);
+    for (let i = tail; i < n; i++) {
+      pixel(i);
+      rows[(i / w) | 0] = 1;
+    }
     // Chroma: the black drawing's U and V are 128 + (colour - 128) * coverage, the coverage being what
     // the overlay filter will use there (its block's mean A), so the straight colour is found with it.
     // A block whose two rows hold no covered pixel has A = 0: neutral.
