@@ -23,7 +23,7 @@ import { numberFlag, parseCommandArgs } from "../src/cli/command.js";
 import type { Benchmark } from "../src/cli/commands/bench.js";
 import { VideoAnalysisError } from "../src/errors.js";
 import { ModelManager } from "../src/pipeline/model-manager.js";
-import { x264Args } from "../src/render/encoder.js";
+import { x264Args } from "../src/render/overlay.js";
 import { renderRun } from "../src/render/render.js";
 import { writeReport } from "../src/report/report.js";
 import { ffmpegFileUrl, ffmpegPath } from "../src/video/ffmpeg-tools.js";

@@ -21,10 +21,14 @@ step() {  # step NAME BUDGET_S COMMAND...: run with its own OUT, killed at its b
   shift 2
   if [ $((SECONDS + budget)) -gt "$LIMIT" ]; then echo "skip $name at $SECONDS s: needs $budget s" | tee -a "$FINAL/steps.txt"; return; fi
   mkdir -p "$W/$name"
+  # Snapshots every 15 s: a call cut by the device budget still brings back the models already done.
+  ( while sleep 15; do tar -C "$W" -czf "$FINAL/$name.part.tar.gz" "$name" 2>/dev/null; done ) &
+  local snap=$!
   OUT=$W/$name timeout "$budget" "$@" > "$W/$name/console.txt" 2>&1
   echo "$name exit $? at $SECONDS s" | tee -a "$FINAL/steps.txt"
+  kill $snap 2>/dev/null; wait $snap 2>/dev/null
   pkill -f tritonserver 2>/dev/null   # a server a step left (killed at its budget) must not hold the GPU for the next
-  tar -C "$W" -czf "$FINAL/$name.tar.gz" "$name"
+  tar -C "$W" -czf "$FINAL/$name.tar.gz" "$name" && rm -f "$FINAL/$name.part.tar.gz"
 }
 for s in ${STEPS:-exports tiers dense torch}; do
   case $s in

@@ -8,7 +8,11 @@ import type { VideoColor } from "../video/color.js";
 import { ErrorTail, ffmpegFileUrl, ffmpegPath, ffprobePath, parseLogLine } from "../video/ffmpeg-tools.js";
 import { frameByteSize, planFrames, SHOWINFO_PICKED } from "../video/frame-plan.js";
 import type { VideoMetadata } from "../video/metadata.js";
-import { x264Args } from "./encoder.js";
+
+/** The x264 arguments shared by the renderer and the bench's ffmpeg-alone baseline (CRF 20: annotations stay crisp). */
+export function x264Args(o: { crf?: number; preset?: string }): string[] {
+  return ["-c:v", "libx264", "-preset", o.preset ?? "veryfast", "-crf", String(o.crf ?? 20), "-pix_fmt", "yuv420p", "-movflags", "+faststart"];
+}
 
 export interface OverlayOptions {
   /** Output frames per second: the analysis rate (frames selected as the run selected them) or the source's. */
