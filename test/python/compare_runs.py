@@ -1,7 +1,7 @@
 """Compares two run folders array for array: every .npz member equal (numpy array_equal, same dtype and
 shape), the same members in each file, and the manifests equal apart from timings, created_at,
-interruptions, outages, the per-model call statistics (calls, latency_ms) and report.html's size (it shows those
-latencies). Prints what differs and exits 1, or prints "equal" and exits 0.
+interruptions, outages, the per-model call statistics (calls, latency_ms), report.html's size (it shows those
+latencies) and where its pictures came from (a resumed run decodes them again). Prints what differs and exits 1, or prints "equal" and exits 0.
 
 usage: python3 compare_runs.py RUN_A RUN_B
 """
@@ -23,8 +23,12 @@ def manifest(run):
         u.pop("calls", None)
         u.pop("latency_ms", None)
     # report.html shows those latencies too, so its size varies by a few bytes as they do.
+    # Its pictures are taken during the run; a resumed run missed those before the interruption, so it
+    # decodes the video for them (frames_from "video" instead of "run"): the same frames, other JPEG bytes.
     if isinstance(m.get("report"), dict):
         m["report"].pop("bytes", None)
+        m["report"].pop("frames_from", None)
+        m["report"].get("thumbnails", {}).pop("image_bytes", None)
     return m
 
 
