@@ -55,7 +55,7 @@ export {
   type WorkerOptions, type WorkerHandle, type QueueStatus, type VideoJobData, type VideoJobProgress, type VideoJobResult,
 } from "./batch/index.js";
 export { renderRun, loadRun, Annotator, type RenderOptions, type RenderResult, type Layers, type RunData } from "./render/index.js";
-export { writeReport, REPORT_FILE, type ReportOptions, type ReportRecord } from "./report/report.js";
+export { writeReport, REPORT_FILE, type ReportOptions } from "./report/report.js";
 export { NpzReader, readNpz, type NpyArray } from "./artifacts/npz-reader.js";
 // Types the API above names in its signatures, so that users (and the API reference) can name them too.
 export type { TensorDataMap } from "./tensor.js";
@@ -81,5 +81,5 @@ export type { YuvCanvas } from "./render/yuv.js";
 export type { YuvMatrix } from "./video/color.js";
 export type { LoadProfileOptions } from "./profiles/load.js";
 export type { NpyInput, NpyDataMap, NpyArrayStream, NpzState, StreamShape } from "./artifacts/npz.js";
-export type { DecodingRecord, TimestampsRecord, VideoRecord, DecodeRecord } from "./artifacts/manifest.js";
+export type { DecodingRecord, TimestampsRecord, VideoRecord, DecodeRecord, ReportRecord } from "./artifacts/manifest.js";
 export type { CatalogModel, Architecture, BranchSpec, ChecklistLevel, Family, Normalization, ResizeMode, InputKind, RoutingPolicy } from "./catalog/types.js";

@@ -8,7 +8,26 @@ import type { VideoMetadata } from "../video/metadata.js";
 import { writeFileAtomic } from "./atomic.js";
 import type { OutageRecord } from "../triton/outage.js";
 import type { Interruption } from "../pipeline/journal.js";
-import type { ReportRecord } from "../report/report.js";
+
+/** What the manifest records of the report (`report` key). */
+export interface ReportRecord {
+  file: string;
+  bytes: number;
+  thumbnails: {
+    max_side: number;
+    jpeg_quality: number;
+    picker_frames: number;
+    max_picker_frames: number;
+    track_thumbnails: number;
+    depth_thumbnails: number;
+    image_bytes: number;
+    image_bytes_cap: number;
+  };
+  /** Where the picker's frames and the track crops came from: taken during the run (`main`), or decoded from the video again. */
+  frames_from: "run" | "video";
+  /** Why the page has no frames from the video (it could not be read), else absent. */
+  no_frames?: string;
+}
 
 /**
  * The manifest's format: bumped when a field changes meaning or name. 2: every key snake_case (`video`'s

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { basename, join } from "node:path";
 import { writeFileAtomic } from "../artifacts/atomic.js";
-import { MANIFEST_FILE, writeManifest, type Manifest } from "../artifacts/manifest.js";
+import { MANIFEST_FILE, writeManifest, type Manifest, type ReportRecord } from "../artifacts/manifest.js";
 import { VideoAnalysisError } from "../errors.js";
 import { ALL_LAYERS, Annotator, depthImage } from "../render/annotate.js";
 import { depthLut, trackColor } from "../render/colors.js";
@@ -32,26 +32,6 @@ export interface ReportOptions {
   /** The picker's frames and the tracks' crops taken during the run (ReportCapture): the video is not decoded. */
   captured?: CapturedImages;
   signal?: AbortSignal;
-}
-
-/** What the manifest records of the report (`report` key). */
-export interface ReportRecord {
-  file: string;
-  bytes: number;
-  thumbnails: {
-    max_side: number;
-    jpeg_quality: number;
-    picker_frames: number;
-    max_picker_frames: number;
-    track_thumbnails: number;
-    depth_thumbnails: number;
-    image_bytes: number;
-    image_bytes_cap: number;
-  };
-  /** Where the picker's frames and the track crops came from: taken during the run (`main`), or decoded from the video again. */
-  frames_from: "run" | "video";
-  /** Why the page has no frames from the video (it could not be read), else absent. */
-  no_frames?: string;
 }
 
 type Sharp = (typeof import("sharp"))["default"];

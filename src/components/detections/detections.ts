@@ -12,9 +12,6 @@ import { normalizeNhwcToNchw } from "../../preprocess/normalize.js";
 import { NORMALIZATIONS } from "../../catalog/index.js";
 import type { YoloLayout } from "./layout.js";
 
-/** YOLO output layouts: raw [1, 84, N] decoded and NMS'd here, or End2End (NMS inside the engine). */
-export type YoloOutputFormat = "raw" | "end2end";
-
 /**
  * core_object_detections: the frame letterboxed into the branch's S x S input (Ultralytics' rounding,
  * fill 114, never enlarged), one YOLO call, then decoding with the profile's detection settings (raw

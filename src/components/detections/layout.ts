@@ -1,6 +1,8 @@
 import type { ModelContract, TensorSpec } from "../../backend/backend.js";
 import { VideoAnalysisError } from "../../errors.js";
-import type { YoloOutputFormat } from "./detections.js";
+
+/** YOLO output layouts: raw [1, 84, N] decoded and NMS'd here, or End2End (NMS inside the engine). */
+export type YoloOutputFormat = "raw" | "end2end";
 
 /** How the detections component feeds a YOLO model and reads its answers. */
 export interface YoloLayout {
