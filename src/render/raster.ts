@@ -159,3 +159,10 @@ export function colorMap(values: ArrayLike<number>, mw: number, mh: number, w: n
   }
   return { width: w, height: h, data: out };
 }
+
+/** The whole pixels of the box [x1, x2) x [y1, y2) inside a width x height picture: its corner and size (at least 1x1). */
+export function pixelRegion(width: number, height: number, x1: number, y1: number, x2: number, y2: number): { x: number; y: number; w: number; h: number } {
+  const x = Math.max(0, Math.floor(x1));
+  const y = Math.max(0, Math.floor(y1));
+  return { x, y, w: Math.max(1, Math.min(width, Math.ceil(x2)) - x), h: Math.max(1, Math.min(height, Math.ceil(y2)) - y) };
+}

@@ -1,4 +1,4 @@
-import type { RgbCanvas } from "../render/raster.js";
+import { pixelRegion, type RgbCanvas } from "../render/raster.js";
 
 // The report's images taken during the run, so `main` decodes the video once: the frame picker's frames
 // (which analysed frames they are is known from the plan: an even spread) and, per track, the crop of its
@@ -102,12 +102,7 @@ export class ReportCapture {
 
 /** The region of an rgb24 frame, area-averaged down to at most CROP_SIDE a side (`kx`, `ky`: output pixels per frame pixel). */
 function cropShrunk(img: { width: number; height: number; data: Uint8Array }, x1: number, y1: number, x2: number, y2: number): { crop: RgbCanvas; kx: number; ky: number; x: number; y: number } {
-  const xa = Math.max(0, Math.floor(x1));
-  const ya = Math.max(0, Math.floor(y1));
-  const xb = Math.min(img.width, Math.ceil(x2));
-  const yb = Math.min(img.height, Math.ceil(y2));
-  const w = Math.max(1, xb - xa);
-  const h = Math.max(1, yb - ya);
+  const { x: xa, y: ya, w, h } = pixelRegion(img.width, img.height, x1, y1, x2, y2);
   const scale = Math.min(1, CROP_SIDE / Math.max(w, h));
   const ow = Math.max(1, Math.round(w * scale));
   const oh = Math.max(1, Math.round(h * scale));

@@ -6,7 +6,7 @@ import { MANIFEST_FILE, writeManifest, type Manifest, type ReportRecord } from "
 import { VideoAnalysisError } from "../errors.js";
 import { ALL_LAYERS, Annotator, depthImage } from "../render/annotate.js";
 import { depthLut, trackColor } from "../render/colors.js";
-import { strokeRect, type RgbCanvas } from "../render/raster.js";
+import { pixelRegion, strokeRect, type RgbCanvas } from "../render/raster.js";
 import { loadRun, type RunData } from "../render/run-data.js";
 import { runVideo } from "../render/render.js";
 import { readFrames } from "../video/frame-reader.js";
@@ -45,12 +45,7 @@ async function jpeg(sharp: Sharp, img: RgbCanvas, maxSide: number, quality: numb
 }
 
 function crop(img: RgbCanvas, x1: number, y1: number, x2: number, y2: number): RgbCanvas {
-  const xa = Math.max(0, Math.floor(x1));
-  const ya = Math.max(0, Math.floor(y1));
-  const xb = Math.min(img.width, Math.ceil(x2));
-  const yb = Math.min(img.height, Math.ceil(y2));
-  const w = Math.max(1, xb - xa);
-  const h = Math.max(1, yb - ya);
+  const { x: xa, y: ya, w, h } = pixelRegion(img.width, img.height, x1, y1, x2, y2);
   const out = new Uint8Array(w * h * 3);
   for (let y = 0; y < h; y++) out.set(img.data.subarray(((ya + y) * img.width + xa) * 3, ((ya + y) * img.width + xa + w) * 3), y * w * 3);
   return { width: w, height: h, data: out };
