@@ -128,6 +128,8 @@ export class Annotator {
   readonly thickness: number;
   readonly insetWidth: number;
   readonly insetHeight: number;
+  /** Canvas pixels per pixel of the video's display size (the boxes' coordinates): 1 unless drawing on a smaller copy. */
+  private readonly scale: number;
 
   private constructor(
     private readonly run: RunData,
@@ -137,10 +139,13 @@ export class Annotator {
     readonly font: GlyphFont,
   ) {
     this.thickness = lineThickness(width, height);
+    const shown = run.manifest.video?.display_width;
+    this.scale = typeof shown === "number" && shown > 0 ? width / shown : 1;
     this.insetWidth = Math.max(32, Math.round(width / 4));
     this.insetHeight = Math.max(18, Math.round((this.insetWidth * height) / width));
   }
 
+  /** An annotator for canvases of width x height: the video's display size, or a smaller copy of its frames (boxes scaled to it). */
   static async create(run: RunData, layers: Layers, width: number, height: number): Promise<Annotator> {
     const extra = [...(run.detections?.classNames ?? []), ...(run.clip?.prompts ?? []), ...(run.scene?.label ?? [])].join("");
     const font = await GlyphFont.create(labelFontSize(width, height), extra);
@@ -173,7 +178,7 @@ export class Annotator {
     const det = run.detections;
     if (det && (layers.boxes || layers.trails)) {
       const p = rowAtOrBefore(det.frames.timestamp, t);
-      const boxes = p >= 0 ? (det.byFrame.get(det.frames.frameIndex[p]!) ?? []) : [];
+      const boxes = p >= 0 ? this.scaled(det.byFrame.get(det.frames.frameIndex[p]!) ?? []) : [];
       if (layers.trails && p >= 0) this.trails(c, p, boxes);
       if (layers.boxes) {
         for (const b of boxes) drawn.push(this.box(c, b, det.classNames));
@@ -181,6 +186,12 @@ export class Annotator {
     }
     if (layers.caption) this.caption(c, t);
     return drawn;
+  }
+
+  /** Boxes in this canvas's pixels (the run's are in the video's display pixels). */
+  private scaled(boxes: readonly Box[]): readonly Box[] {
+    const k = this.scale;
+    return k === 1 ? boxes : boxes.map((b) => ({ ...b, x1: b.x1 * k, y1: b.y1 * k, x2: b.x2 * k, y2: b.y2 * k }));
   }
 
   private box(c: Canvas, b: Box, names: readonly string[]): DrawnBox {
@@ -197,7 +208,8 @@ export class Annotator {
       for (let q = p - 1; q >= Math.max(0, p - TRAIL_FRAMES); q--) {
         const o = det.byFrame.get(det.frames.frameIndex[q]!)?.find((x) => x.trackId === b.trackId);
         if (!o) break;
-        const pt: [number, number] = [(o.x1 + o.x2) / 2, o.y2];
+        const k = this.scale;
+        const pt: [number, number] = [((o.x1 + o.x2) / 2) * k, o.y2 * k];
         line(c, prev[0], prev[1], pt[0], pt[1], Math.max(2, this.thickness - 1), color);
         prev = pt;
       }

@@ -97,16 +97,16 @@ async function pageData(run: RunData, o: Required<Omit<ReportOptions, "video" | 
   const lastWanted = Math.max(-1, ...wanted);
   const pickerJpegs: Array<{ t: number; img: string }> = [];
   if (o.captured) {
-    // Taken during the run: the picker's frames are annotated here at the display size (the boxes'
-    // coordinates), the crops framed in their track's colour.
-    const W = m.video.display_width;
-    const H = m.video.display_height;
-    const annotator = o.captured.picker.length > 0 ? await Annotator.create(run, { ...ALL_LAYERS }, W, H) : undefined;
+    // Taken during the run: the picker's frames are annotated here at the size they were taken (the
+    // annotator scales the boxes from the display size), the crops framed in their track's colour.
+    const annotators = new Map<string, Annotator>();
     for (const f of o.captured.picker) {
       o.signal?.throwIfAborted();
-      const data = await sharp(await f.jpeg).resize({ width: W, height: H, fit: "fill" }).removeAlpha().raw().toBuffer();
-      const img = { width: W, height: H, data };
-      await annotator!.draw(img, f.t);
+      const size = `${f.width}x${f.height}`;
+      if (!annotators.has(size)) annotators.set(size, await Annotator.create(run, { ...ALL_LAYERS }, f.width, f.height));
+      const data = await sharp(await f.jpeg).removeAlpha().raw().toBuffer();
+      const img = { width: f.width, height: f.height, data };
+      await annotators.get(size)!.draw(img, f.t);
       pickerJpegs.push({ t: r3(f.t), img: await jpeg(sharp, img, o.maxSide, o.quality) });
     }
     for (const k of tracks) {

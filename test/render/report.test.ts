@@ -41,7 +41,7 @@ function pageData(html: string): { picker: Array<{ t: number; img: string }>; tr
   return JSON.parse(/<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(html)![1]!);
 }
 
-test("main takes the report's frames during the run (no second decode), and they match the frames `report` decodes again", { skip, timeout: 120_000 }, async () => {
+test("main takes the report's frames during the run (no second decode), and they match the frames `report` decodes again", { skip, timeout: 120_000 }, async (t) => {
   const m = JSON.parse(readFileSync(join(runDir, "manifest.json"), "utf8"));
   assert.equal(m.report.frames_from, "run");
   const fromRun = pageData(readFileSync(join(runDir, "report.html"), "utf8"));
@@ -52,15 +52,17 @@ test("main takes the report's frames during the run (no second decode), and they
   assert.deepEqual(fromRun.tracks.map((k) => [k.id, k.thumb !== null]), fromVideo.tracks.map((k) => [k.id, true]));
   const sharp = (await import("sharp")).default;
   const pixels = async (uri: string) => sharp(Buffer.from(uri.split(",")[1]!, "base64")).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  // The same annotated frame, by two ways (the run's analysis-size frame scaled up, or the full-size
-  // frame): alike to within the JPEGs' and the scaling's differences, and unlike another frame.
+  // The same annotated frame, by two ways (annotated at the size the run took it, or at the full size,
+  // both scaled to 320): alike to within the JPEGs', the scaling's and the line widths' differences, and
+  // unlike another frame.
   const meanDiff = (a: Buffer, b: Buffer) => a.reduce((n, v, i) => n + Math.abs(v - b[i]!), 0) / a.length;
   for (const i of [0, 17, 39]) {
     const [a, b] = await Promise.all([pixels(fromRun.picker[i]!.img), pixels(fromVideo.picker[i]!.img)]);
     assert.deepEqual([a.info.width, a.info.height], [b.info.width, b.info.height]);
     const d = meanDiff(a.data, b.data);
     const other = meanDiff(a.data, (await pixels(fromVideo.picker[(i + 20) % 40]!.img)).data);
-    assert.ok(d < 4 && d < other / 2, `picker frame ${i}: mean difference ${d.toFixed(2)} levels from the decoded one (${other.toFixed(2)} from another frame)`);
+    t.diagnostic(`picker frame ${i}: mean difference ${d.toFixed(2)} levels from the decoded one, ${other.toFixed(2)} from another frame`);
+    assert.ok(d < 8 && d < other / 2, `picker frame ${i}: mean difference ${d.toFixed(2)} levels from the decoded one (${other.toFixed(2)} from another frame)`);
   }
   // Each track's crop: its box in the track's colour around the same region.
   for (const [k, track] of fromRun.tracks.entries()) {
