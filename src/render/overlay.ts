@@ -103,7 +103,9 @@ export class OverlayEncoder {
       ...(color?.colorTransfer ? ["-color_trc", color.colorTransfer] : []),
     ];
     const graph =
-      `[0:${meta.streamIndex}]${plan.filter},setpts=N/(${fps}*TB)[m];` +
+      // The output frame clock in AV_TIME_BASE: in a coarse source time base (1/25, say) N/(fps*TB) would round
+      // frames together and the layers would land on the wrong ones.
+      `[0:${meta.streamIndex}]${plan.filter},settb=AVTB,setpts=N/(${fps}*TB)[m];` +
       // Layer n a quarter frame before its first frame: framesync takes equal times main first, which
       // would put the layer before it on that frame. Overlay holds each layer until the next one's time.
       `[1:v]settb=AVTB,setpts='(${this.startExpr ?? "N"}-0.25)/(${fps}*TB)'[l];` +

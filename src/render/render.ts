@@ -1,7 +1,6 @@
 import { existsSync } from "node:fs";
 import { VideoAnalysisError } from "../errors.js";
 import { probeColors } from "../video/color.js";
-import { planFrames } from "../video/frame-plan.js";
 import { probeVideo } from "../video/metadata.js";
 import { ALL_LAYERS, Annotator, type Layers } from "./annotate.js";
 import { AnnotationLayer } from "./layer.js";
@@ -78,6 +77,7 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
   signal?.throwIfAborted();
   const run = await loadRun(runDir);
   let encoder: OverlayEncoder | undefined;
+  const killOnAbort = () => void encoder?.abort();
   try {
     const video = runVideo(run, options.video);
     // No end-of-file check here (a second ffprobe, ~0.3 s on a busy machine): a truncated video fails in
@@ -91,10 +91,6 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
     // Source rate: every frame up to the end of the last analysed frame's slot.
     const end = m.analysis.max_frames ? last + 1 / analysisFps - 1e-6 : Infinity;
     const fps = rate === "analysis" ? analysisFps : meta.frameRate;
-    const total =
-      rate === "analysis"
-        ? m.analysis.frames
-        : Math.min(planFrames(meta, {}).estimatedFrames, Number.isFinite(end) ? Math.ceil((end - meta.startTime) * meta.frameRate) + 1 : Infinity);
     const layers = layersFor(run, options.layers);
     const color = colors.get(meta.streamIndex) ?? { matrix: "bt601", tags: {} };
     const analysed = run.detections?.frames.timestamp ?? run.scene?.timestamp ?? run.clip?.timestamp ?? run.depth?.timestamp;
@@ -125,6 +121,8 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
       ...(rate === "analysis" ? { selectFps: m.analysis.fps } : {}),
       ...(options.crf !== undefined ? { crf: options.crf } : {}), ...(options.preset ? { preset: options.preset } : {}),
     });
+    // Cancelling while the pipe is full or ffmpeg is finishing kills it at once (a pending write or finish then fails).
+    signal?.addEventListener("abort", killOnAbort, { once: true });
     const annotator = await Annotator.create(run, layers, meta.displayWidth, meta.displayHeight);
     const layer = new AnnotationLayer(meta.displayWidth, meta.displayHeight, color.matrix);
     // Two layer buffers: one is drawn while the pipe may still hold the other.
@@ -141,10 +139,11 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
       for (let k = encoder.copiesOf(i); k > 0; k--) await encoder.write(buffers[current]!, k === 1 ? release : undefined);
       // Progress: the frames handed to ffmpeg (it holds at most a pipe's worth of them).
       const frames = plan[i + 1]?.frame ?? times.length;
-      options.onProgress?.({ frames, total: Math.max(total, frames) });
+      options.onProgress?.({ frames, total: times.length });
     }
     signal?.throwIfAborted();
     await encoder.finish((got) => {
+      signal?.throwIfAborted();
       // The frames ffmpeg picked are the ones the layers were drawn for, or the video changed since.
       // (ffmpeg may decode and log a frame or two past the last one it writes.)
       const bad = got.length < times.length ? got.length : times.findIndex((t, i) => Math.abs(t - got[i]!) > 1e-3);
@@ -170,6 +169,7 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
     if (signal?.aborted) throw new VideoAnalysisError("CANCELLED", `rendering ${runDir} was cancelled; ${options.out} was not written`, { cause: e });
     throw e;
   } finally {
+    signal?.removeEventListener("abort", killOnAbort);
     await run.close();
   }
 }

@@ -175,6 +175,19 @@ test("render is cancellable: CANCELLED, no file, no ffmpeg left", { skip, timeou
   assert.deepEqual(await processesGone(out), []);
 });
 
+test("render cancelled while ffmpeg finishes: CANCELLED, no file", { skip, timeout: 300_000 }, async () => {
+  const out = join(tmp.dir, "cancelled-late.mp4");
+  const ac = new AbortController();
+  // Every layer is sent by the last progress call; the abort lands while ffmpeg encodes what it holds.
+  await assert.rejects(
+    renderRun(runDir, { out, rate: "source", signal: ac.signal, onProgress: (p) => p.frames === p.total && setImmediate(() => ac.abort()) }),
+    (e: unknown) => isVideoAnalysisError(e) && e.code === "CANCELLED",
+  );
+  assert.equal(existsSync(out), false);
+  assert.deepEqual(readdirSync(tmp.dir).filter((f) => f.startsWith("cancelled-late")), []);
+  assert.deepEqual(await processesGone(out), []);
+});
+
 test("render of a folder that is not a run: NOT_FOUND naming it", async () => {
   await assert.rejects(renderRun(tmp.dir, { out: join(tmp.dir, "x.mp4") }), (e: unknown) => isVideoAnalysisError(e) && e.code === "NOT_FOUND" && e.message.includes(tmp.dir));
 });
