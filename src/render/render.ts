@@ -126,7 +126,7 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
     const annotator = await Annotator.create(run, layers, meta.displayWidth, meta.displayHeight);
     const layer = new AnnotationLayer(meta.displayWidth, meta.displayHeight, color.matrix);
     // Two layer buffers: one is drawn while the pipe may still hold the other.
-    const buffers = [layer.data, new Uint8Array(layer.data.length)];
+    const buffers = [layer.data, layer.buffer()];
     const busy: Array<Promise<void>> = [Promise.resolve(), Promise.resolve()];
     for (let i = 0; i < plan.length; i++) {
       signal?.throwIfAborted();

@@ -15,6 +15,32 @@ export interface YuvCanvas {
   data: Uint8Array;
   /** The matrix the video's colours are in (VideoColor.matrix). */
   matrix: YuvMatrix;
+  /** Set on a layer (render's): what the primitives cover is recorded here as they draw. */
+  coverage?: Coverage;
+}
+
+/**
+ * What has been drawn on a layer: each pixel's coverage (0 nothing, 255 opaque; a primitive covering a
+ * pixel by a moves it toward 255 by a, as it moves the colour toward its own), and per row the span
+ * [from, to) drawn on, so that a layer is finished and cleared only where something was drawn.
+ */
+export interface Coverage {
+  alpha: Uint8Array;
+  from: Int32Array;
+  to: Int32Array;
+}
+
+/** A coverage record with nothing drawn, over `alpha` (width x height bytes). */
+export function emptyCoverage(width: number, height: number, alpha: Uint8Array): Coverage {
+  return { alpha, from: new Int32Array(height).fill(width), to: new Int32Array(height) };
+}
+
+/** Marks [xa, xb) x [ya, yb) as drawn on. */
+function mark(cov: Coverage, xa: number, ya: number, xb: number, yb: number): void {
+  for (let y = ya; y < yb; y++) {
+    if (xa < cov.from[y]!) cov.from[y] = xa;
+    if (xb > cov.to[y]!) cov.to[y] = xb;
+  }
 }
 
 /** Kr and Kb of each matrix (ITU-R BT.601, BT.709, BT.2020). */
@@ -68,14 +94,21 @@ export function fillRectYuv(c: YuvCanvas, xa: number, ya: number, xb: number, yb
   const [Y, U, V] = yuvOf(color, c.matrix);
   const d = c.data;
   const w = c.width;
-  if (alpha >= 1) {
-    const yv = Math.round(Y);
-    for (let y = ya; y < yb; y++) d.fill(yv, y * w + xa, y * w + xb);
-  } else {
-    // A translucent band (the caption's) covers tens of thousands of pixels a frame: a table, not arithmetic.
-    const t = blendTable(Y, alpha);
+  // A translucent band (the caption's) covers tens of thousands of pixels a frame: a table, not arithmetic.
+  const fill = (plane: Uint8Array, to: number) => {
+    if (alpha >= 1) {
+      const yv = Math.round(to);
+      for (let y = ya; y < yb; y++) plane.fill(yv, y * w + xa, y * w + xb);
+      return;
+    }
+    const t = blendTable(to, alpha);
     for (let y = ya; y < yb; y++)
-      for (let p = y * w + xa, e = y * w + xb; p < e; p++) d[p] = t[d[p]!]!;
+      for (let p = y * w + xa, e = y * w + xb; p < e; p++) plane[p] = t[plane[p]!]!;
+  };
+  fill(d, Y);
+  if (c.coverage) {
+    fill(c.coverage.alpha, 255);
+    mark(c.coverage, xa, ya, xb, yb);
   }
   const cw = (w + 1) >> 1;
   const u = w * c.height;
@@ -120,6 +153,7 @@ export function blendMaskYuv(c: YuvCanvas, mask: Uint8Array, mw: number, mh: num
   const ya = Math.max(0, y);
   const yb = Math.min(h, y + mh);
   if (xa >= xb || ya >= yb) return;
+  const cov = c.coverage;
   for (let cy = ya; cy < yb; cy++) {
     const m = (cy - y) * mw - x;
     for (let cx = xa; cx < xb; cx++) {
@@ -127,8 +161,10 @@ export function blendMaskYuv(c: YuvCanvas, mask: Uint8Array, mw: number, mh: num
       if (a === 0) continue;
       const p = cy * w + cx;
       d[p] = a === 255 ? Y + 0.5 : d[p]! + ((Y - d[p]!) * a) / 255 + 0.5;
+      if (cov) cov.alpha[p] = a === 255 ? 255 : cov.alpha[p]! + ((255 - cov.alpha[p]!) * a) / 255 + 0.5;
     }
   }
+  if (cov) mark(cov, xa, ya, xb, yb);
   // Each chroma sample moves by the mean coverage of its block's pixels.
   const { cw, u, v } = chroma(c);
   for (let by = ya >> 1; by < (yb + 1) >> 1; by++) {
@@ -192,6 +228,16 @@ export function blitYuv(c: YuvCanvas, img: YuvCanvas, x: number, y: number): voi
       c.data.set(img.data.subarray(src + row * iw + (xa - ox), src + row * iw + (xb - ox)), dst + (oy + row) * cwid + xa);
   };
   copy(0, 0, img.width, img.height, c.width, c.height, x, y);
+  const cov = c.coverage;
+  if (cov) {
+    // Opaque over the part of the image on the canvas.
+    const xa = Math.max(0, x);
+    const xb = Math.min(c.width, x + img.width);
+    const ya = Math.max(0, y);
+    const yb = Math.min(c.height, y + img.height);
+    for (let row = ya; row < yb && xa < xb; row++) cov.alpha.fill(255, row * c.width + xa, row * c.width + xb);
+    if (xa < xb) mark(cov, xa, ya, xb, yb);
+  }
   const ci = chroma(img);
   const cc = chroma(c);
   copy(ci.u, cc.u, ci.cw, ci.ch, cc.cw, cc.ch, x / 2, y / 2);
