@@ -102,17 +102,26 @@ export class AnnotationLayer {
       }
       for (; p < e; p++) one(p);
     }
-    // Chroma: the drawing's U and V are 128 + (colour - 128) * coverage, the coverage being what the
-    // overlay filter will use there (its block's mean A), so the straight colour is found with it.
+    // Chroma: the drawing's U and V are 128 + (colour - 128) * coverage; the straight colour is found
+    // with the A the overlay filter uses there: its block's mean, but in the last chroma column (row) the
+    // block's first pixel column (row) only, as ffmpeg 5-7's vf_overlay averages there. (So a shape that
+    // covers only the last pixel column or row of an even-sized frame leaves the chroma there unchanged.)
     const { cw, ch, u, v } = chroma(this);
     for (let by = 0; by < ch; by++) {
       const [first, end] = this.blocks(c, by);
       const r0 = 2 * by * w;
-      const r1 = Math.min(2 * by + 1, h - 1) * w;
+      const r1 = r0 + w;
+      const lastRow = by + 1 === ch;
       for (let bx = first; bx < end; bx++) {
         const x0 = 2 * bx;
-        const x1 = Math.min(x0 + 1, w - 1);
-        const a = (A[r0 + x0]! + A[r0 + x1]! + A[r1 + x0]! + A[r1 + x1]!) >> 2;
+        let a: number;
+        if (!lastRow && bx + 1 < cw) a = (A[r0 + x0]! + A[r0 + x0 + 1]! + A[r1 + x0]! + A[r1 + x0 + 1]!) >> 2;
+        else {
+          const a00 = A[r0 + x0]!;
+          const across = bx + 1 < cw ? (a00 + A[r0 + x0 + 1]!) >> 1 : a00;
+          const down = lastRow ? a00 : (a00 + A[r1 + x0]!) >> 1;
+          a = (across + down) >> 1;
+        }
         const k = by * cw + bx;
         if (a === 0) {
           out[u + k] = out[v + k] = 128;
