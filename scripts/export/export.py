@@ -155,6 +155,10 @@ def export_one(a, name: str, contract: dict) -> dict:
     import torch
 
     device = torch.device("cuda" if torch.cuda.is_available() and not a.cpu else "cpu")
+    # The reference in full FP32, as onnxruntime's CPU check runs: by default PyTorch lets cuDNN's
+    # convolutions use TF32 on Ampere and later GPUs, which would show up as an export error.
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
     t0 = time.perf_counter()
     net, fn = load(a.family, contract["architecture"], contract["size"], a.weights, a.random)
     net = net.eval().to(device)

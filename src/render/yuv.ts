@@ -15,11 +15,12 @@ export interface YuvCanvas {
   data: Uint8Array;
   /** The matrix the video's colours are in (VideoColor.matrix). */
   matrix: YuvMatrix;
-  /** Set on a layer (render's): what the primitives cover is recorded here as they draw. */
+  /** Set on render's annotation layer: what the primitives cover is recorded here as they draw. @internal */
   coverage?: Coverage;
 }
 
 /**
+ * @internal
  * What has been drawn on a layer: each pixel's coverage (0 nothing, 255 opaque; a primitive covering a
  * pixel by a moves it toward 255 by a, as it moves the colour toward its own), and per row the span
  * [from, to) drawn on, so that a layer is finished and cleared only where something was drawn.
