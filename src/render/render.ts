@@ -1,7 +1,6 @@
 import { existsSync } from "node:fs";
 import { VideoAnalysisError } from "../errors.js";
-import { probeColors } from "../video/color.js";
-import { probeVideo } from "../video/metadata.js";
+import { probeVideoColor } from "../video/metadata.js";
 import { ALL_LAYERS, Annotator, type Layers } from "./annotate.js";
 import { AnnotationLayer } from "./layer.js";
 import { frameTimes, OverlayEncoder } from "./overlay.js";
@@ -82,7 +81,7 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
     const video = runVideo(run, options.video);
     // No end-of-file check here (a second ffprobe, ~0.3 s on a busy machine): a truncated video fails in
     // the reader, at its end, and no file is left.
-    const [meta, colors] = await Promise.all([probeVideo(video, { checkEnd: false }), probeColors(video)]);
+    const { meta, color } = await probeVideoColor(video, { checkEnd: false });
     const m = run.manifest;
     const rate = options.rate ?? "analysis";
     if (rate !== "analysis" && rate !== "source") throw new VideoAnalysisError("INVALID_ARGUMENT", `rate must be "analysis" or "source", got "${String(rate)}"`);
@@ -92,7 +91,6 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
     const end = m.analysis.max_frames ? last + 1 / analysisFps - 1e-6 : Infinity;
     const fps = rate === "analysis" ? analysisFps : meta.frameRate;
     const layers = layersFor(run, options.layers);
-    const color = colors.get(meta.streamIndex) ?? { matrix: "bt601", tags: {} };
     const analysed = run.detections?.frames.timestamp ?? run.scene?.timestamp ?? run.clip?.timestamp ?? run.depth?.timestamp;
     // Each output frame's time, known before ffmpeg decodes it: the analysed frames' (the run's), or every
     // source frame's up to the end of the last analysed frame's slot (the packets' pts, no decoding).

@@ -1,7 +1,3 @@
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
-import { VideoAnalysisError } from "../errors.js";
-import { ffmpegFileUrl, ffprobePath } from "./ffmpeg-tools.js";
 
 /** The luma/chroma matrix that turns a video's Y'CbCr into R'G'B' (the families x264 and players know). */
 export type YuvMatrix = "bt601" | "bt709" | "bt2020";
@@ -17,8 +13,6 @@ export interface VideoColor {
   tags: { colorSpace?: string; colorPrimaries?: string; colorTransfer?: string; colorRange?: string };
 }
 
-const run = promisify(execFile);
-
 /** The matrix a color_space tag names (ffmpeg's names). */
 export function matrixOf(colorSpace: string | undefined): YuvMatrix {
   if (colorSpace === "bt709") return "bt709";
@@ -26,29 +20,18 @@ export function matrixOf(colorSpace: string | undefined): YuvMatrix {
   return "bt601";
 }
 
-/** The colour tags of every video stream of `path`, by stream index (one short ffprobe, no decoding). */
-export async function probeColors(path: string): Promise<Map<number, VideoColor>> {
-  let out: string;
-  try {
-    ({ stdout: out } = await run(ffprobePath(), [
-      "-v", "error", "-select_streams", "v",
-      "-show_entries", "stream=index,color_space,color_primaries,color_transfer,color_range", "-of", "json", ffmpegFileUrl(path),
-    ]));
-  } catch (e) {
-    throw new VideoAnalysisError("IO_ERROR", `ffprobe could not read the colour tags of ${path} (${(e as Error).message.split("\n")[0]}); check the file, or install ffmpeg / set FFPROBE_PATH`, {
-      details: { file: path },
-    });
-  }
-  const colors = new Map<number, VideoColor>();
-  for (const s of (JSON.parse(out) as { streams?: Array<Record<string, string | number>> }).streams ?? []) {
-    // "unknown" and "reserved" say nothing: left out, so the output is not tagged with them either.
-    const tag = (k: string) => (typeof s[k] === "string" && s[k] !== "unknown" && s[k] !== "reserved" ? (s[k] as string) : undefined);
-    const tags: VideoColor["tags"] = {};
-    if (tag("color_space")) tags.colorSpace = tag("color_space");
-    if (tag("color_primaries")) tags.colorPrimaries = tag("color_primaries");
-    if (tag("color_transfer")) tags.colorTransfer = tag("color_transfer");
-    if (tag("color_range")) tags.colorRange = tag("color_range");
-    colors.set(Number(s.index), { matrix: matrixOf(tags.colorSpace), tags });
-  }
-  return colors;
+/** The colour of one stream as ffprobe describes it (its JSON fields). @internal */
+export function colorOfStream(s: Record<string, unknown>): VideoColor {
+  // "unknown" and "reserved" say nothing: left out, so the output is not tagged with them either.
+  const tag = (k: string) => (typeof s[k] === "string" && s[k] !== "unknown" && s[k] !== "reserved" ? s[k] : undefined);
+  const tags: VideoColor["tags"] = {};
+  const space = tag("color_space");
+  const primaries = tag("color_primaries");
+  const transfer = tag("color_transfer");
+  const range = tag("color_range");
+  if (space) tags.colorSpace = space;
+  if (primaries) tags.colorPrimaries = primaries;
+  if (transfer) tags.colorTransfer = transfer;
+  if (range) tags.colorRange = range;
+  return { matrix: matrixOf(tags.colorSpace), tags };
 }

@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import ffmpeg from "fluent-ffmpeg";
 import type { FfprobeData } from "fluent-ffmpeg";
 import { VideoAnalysisError } from "../errors.js";
+import { colorOfStream, type VideoColor } from "./color.js";
 import { ffmpegFileUrl, ffprobePath } from "./ffmpeg-tools.js";
 import { dataEnd, isMp4Container, Mp4Unsupported, readMp4Index, readTrack } from "./mp4-index.js";
 
@@ -199,6 +200,14 @@ function ffprobeReason(err: unknown, path: string): string {
  * - FAILED_PRECONDITION: ffprobe is not installed.
  */
 export async function probeVideo(path: string, options: ProbeOptions = {}): Promise<VideoMetadata> {
+  return (await probeVideoColor(path, options)).meta;
+}
+
+/**
+ * probeVideo, and the video stream's colour tags (how render draws in its own colours) from the same
+ * ffprobe. @internal
+ */
+export async function probeVideoColor(path: string, options: ProbeOptions = {}): Promise<{ meta: VideoMetadata; color: VideoColor }> {
   if (typeof path !== "string" || path === "") throw new TypeError("probeVideo: path must be a non-empty string");
   // A URL would become a strange local path: it is refused as what it is.
   const scheme = /^([a-z][a-z0-9+.-]+):\/\//i.exec(path)?.[1]?.toLowerCase();
@@ -315,7 +324,7 @@ export async function probeVideo(path: string, options: ProbeOptions = {}): Prom
   };
   // A file without a duration of its own has no index that could declare more than its data holds.
   if ((options.checkEnd ?? true) && durationSource !== "estimated") await checkEnd(meta, streamStart);
-  return meta;
+  return { meta, color: colorOfStream(v as unknown as Record<string, unknown>) };
 }
 
 interface ProcessResult {

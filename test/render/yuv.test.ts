@@ -11,7 +11,8 @@ import { hsvToRgb, trackColor, type Rgb } from "../../src/render/colors.js";
 import { GlyphFont } from "../../src/render/font.js";
 import { blit, fillRect, strokeRect, type RgbCanvas } from "../../src/render/raster.js";
 import { rgbToYuv, toYuv, type YuvCanvas } from "../../src/render/yuv.js";
-import { probeColors, type YuvMatrix } from "../../src/video/color.js";
+import type { YuvMatrix } from "../../src/video/color.js";
+import { probeVideoColor } from "../../src/video/metadata.js";
 import { tempDir } from "../video/fixtures.js";
 import { readFrames } from "../../src/video/frame-reader.js";
 import { skipUnlessTestdata, testdata } from "../support/testdata.js";
@@ -169,12 +170,12 @@ test("readFrames with pixelFormat yuv420p: ffmpeg's own yuv420p planes, byte for
   assert.throws(() => readFrames(video, { pixelFormat: "nv12" as "yuv420p" }), RangeError);
 });
 
-test("probeColors: the matrix from a video's colour tags (BT.601 when untagged), by stream index", { skip: skipUnlessTestdata("video", "people_768x432_10fps.mp4") }, async () => {
+test("the video's colour: the matrix from its colour tags (BT.601 when untagged)", { skip: skipUnlessTestdata("video", "people_768x432_10fps.mp4") }, async () => {
   const tmp = tempDir("va-yuv-");
   after(() => tmp.cleanup());
   const hd = join(tmp.dir, "bt709.mp4");
   execFileSync("ffmpeg", ["-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=5", "-t", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv", hd]);
-  assert.deepEqual((await probeColors(hd)).get(0), { matrix: "bt709", tags: { colorSpace: "bt709", colorPrimaries: "bt709", colorTransfer: "bt709", colorRange: "tv" } });
-  assert.deepEqual((await probeColors(video)).get(0), { matrix: "bt601", tags: { colorSpace: "smpte170m", colorPrimaries: "smpte170m", colorTransfer: "smpte170m", colorRange: "tv" } });
-  assert.deepEqual((await probeColors(testdata("video", "sintel_1280x720_23frames.mp4"))).get(0), { matrix: "bt601", tags: {} });
+  assert.deepEqual((await probeVideoColor(hd)).color, { matrix: "bt709", tags: { colorSpace: "bt709", colorPrimaries: "bt709", colorTransfer: "bt709", colorRange: "tv" } });
+  assert.deepEqual((await probeVideoColor(video)).color, { matrix: "bt601", tags: { colorSpace: "smpte170m", colorPrimaries: "smpte170m", colorTransfer: "smpte170m", colorRange: "tv" } });
+  assert.deepEqual((await probeVideoColor(testdata("video", "sintel_1280x720_23frames.mp4"))).color, { matrix: "bt601", tags: {} });
 });
