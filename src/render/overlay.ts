@@ -170,14 +170,14 @@ export class OverlayEncoder {
     this.check();
     const ok = this.child.stdin.write(layer, () => done?.());
     if (!ok) {
+      // Room again, or ffmpeg gone (its exit is a promise, not an event: it may already have happened).
       await new Promise<void>((resolve) => {
         const go = () => {
           this.child.stdin.off("drain", go);
-          this.child.off("close", go);
           resolve();
         };
         this.child.stdin.on("drain", go);
-        this.child.on("close", go);
+        void this.exited.then(go);
       });
       this.check();
     }
@@ -209,7 +209,9 @@ export class OverlayEncoder {
   }
 
   private check(): void {
-    if (this.failed || this.child.exitCode !== null) throw this.error(this.child.exitCode, this.child.signalCode);
+    // Killed (abort(), or from outside): signalCode is set and exitCode stays null.
+    const gone = this.child.exitCode !== null || this.child.signalCode !== null || this.child.stdin.destroyed;
+    if (this.failed || gone) throw this.error(this.child.exitCode, this.child.signalCode);
   }
 
   private error(code: number | null, signal: NodeJS.Signals | null): VideoAnalysisError {

@@ -76,7 +76,8 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
   signal?.throwIfAborted();
   const run = await loadRun(runDir);
   let encoder: OverlayEncoder | undefined;
-  const killOnAbort = () => void encoder?.abort();
+  // Its failures (the temporary file's removal) surface through the write or finish it interrupts.
+  const killOnAbort = () => void encoder?.abort().catch(() => undefined);
   try {
     const video = runVideo(run, options.video);
     // No end-of-file check here (a second ffprobe, ~0.3 s on a busy machine): a truncated video fails in
@@ -131,10 +132,14 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
       const current = i & 1;
       await busy[current];
       await layer.draw(annotator, plan[i]!.t, buffers[current]);
+      signal?.throwIfAborted();
       let release!: () => void;
       busy[current] = new Promise<void>((r) => (release = r));
       // Sent once for every output frame it covers when ffmpeg cannot be told where it starts.
-      for (let k = encoder.copiesOf(i); k > 0; k--) await encoder.write(buffers[current]!, k === 1 ? release : undefined);
+      for (let k = encoder.copiesOf(i); k > 0; k--) {
+        signal?.throwIfAborted();
+        await encoder.write(buffers[current]!, k === 1 ? release : undefined);
+      }
       // Progress: the frames handed to ffmpeg (it holds at most a pipe's worth of them).
       const frames = plan[i + 1]?.frame ?? times.length;
       options.onProgress?.({ frames, total: times.length });

@@ -4,9 +4,11 @@ import assert from "node:assert/strict";
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { OverlayEncoder } from "../../src/render/overlay.js";
 import { renderRun } from "../../src/render/render.js";
 import { trackColor } from "../../src/render/colors.js";
 import { readFrames } from "../../src/video/frame-reader.js";
+import { probeVideo } from "../../src/video/metadata.js";
 import { isVideoAnalysisError } from "../../src/errors.js";
 import { processesGone, tempDir } from "../pipeline/support.js";
 import { repoRoot } from "../support/testdata.js";
@@ -186,6 +188,47 @@ test("render cancelled while ffmpeg finishes: CANCELLED, no file", { skip, timeo
   assert.equal(existsSync(out), false);
   assert.deepEqual(readdirSync(tmp.dir).filter((f) => f.startsWith("cancelled-late")), []);
   assert.deepEqual(await processesGone(out), []);
+});
+
+test("render cancelled between layers (while one is drawn): CANCELLED, no file, no hang", { skip, timeout: 300_000 }, async () => {
+  const out = join(tmp.dir, "cancelled-mid.mp4");
+  const ac = new AbortController();
+  // The abort lands while the next layer is being drawn (its maps read from disk), not at the loop's top.
+  const run = renderRun(runDir, { out, rate: "source", signal: ac.signal, onProgress: (p) => p.frames >= 20 && setImmediate(() => ac.abort()) });
+  const hung = new Promise((resolve) => setTimeout(() => resolve("still pending 20 s after the abort"), 20_000).unref());
+  await assert.rejects(Promise.race([run, hung.then((m) => Promise.reject(new Error(String(m))))]), (e: unknown) => isVideoAnalysisError(e) && e.code === "CANCELLED");
+  assert.deepEqual(readdirSync(tmp.dir).filter((f) => f.startsWith("cancelled-mid")), []);
+  assert.deepEqual(await processesGone(out), []);
+});
+
+test("the encoder after ffmpeg is killed: a pending write and the next one reject, none waits forever", { skip, timeout: 120_000 }, async () => {
+  const meta = await probeVideo(VIDEO);
+  const frames = 600;
+  // Irregular starts (more than 64 runs, as in layer.test.ts): each layer is written once per frame it covers.
+  const starts = Array.from({ length: 200 }, (_, i) => i * 3 + (i % 3 === 0 ? 1 : 0) + (i % 7 === 0 ? 1 : 0));
+  starts[0] = 0;
+  const out = join(tmp.dir, "killed.mp4");
+  const enc = new OverlayEncoder(out, meta, { fps: meta.frameRate, frames, layerStarts: starts });
+  after(() => enc.abort());
+  assert.ok(starts.some((_, i) => enc.copiesOf(i) > 1), "a layer written once per frame it covers");
+  const layer = new Uint8Array(enc.layerBytes);
+  const within = <T>(p: Promise<T>) => Promise.race([p, new Promise<T>((_, no) => setTimeout(() => no(new Error("still pending after 10 s")), 10_000).unref())]);
+  // Fill the pipe until a write waits for room, then kill ffmpeg under it.
+  let pending: Promise<void> | undefined;
+  for (let i = 0; i < 100 && !pending; i++) {
+    const p = enc.write(layer);
+    let settled = false;
+    void p.then(() => (settled = true), () => (settled = true));
+    await new Promise((r) => setImmediate(r));
+    if (settled) await p;
+    else pending = p;
+  }
+  assert.ok(pending, "a write waited for the pipe");
+  const killed = enc.abort();
+  await assert.rejects(within(pending!), (e: unknown) => isVideoAnalysisError(e) && /killed by SIGKILL/.test(e.message));
+  await killed;
+  await assert.rejects(within(enc.write(layer)), (e: unknown) => isVideoAnalysisError(e));
+  assert.equal(existsSync(out), false);
 });
 
 test("render of a folder that is not a run: NOT_FOUND naming it", async () => {
