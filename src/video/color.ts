@@ -1,4 +1,3 @@
-
 /** The luma/chroma matrix that turns a video's Y'CbCr into R'G'B' (the families x264 and players know). */
 export type YuvMatrix = "bt601" | "bt709" | "bt2020";
 
@@ -25,13 +24,9 @@ export function colorOfStream(s: Record<string, unknown>): VideoColor {
   // "unknown" and "reserved" say nothing: left out, so the output is not tagged with them either.
   const tag = (k: string) => (typeof s[k] === "string" && s[k] !== "unknown" && s[k] !== "reserved" ? s[k] : undefined);
   const tags: VideoColor["tags"] = {};
-  const space = tag("color_space");
-  const primaries = tag("color_primaries");
-  const transfer = tag("color_transfer");
-  const range = tag("color_range");
-  if (space) tags.colorSpace = space;
-  if (primaries) tags.colorPrimaries = primaries;
-  if (transfer) tags.colorTransfer = transfer;
-  if (range) tags.colorRange = range;
+  for (const [field, key] of [["color_space", "colorSpace"], ["color_primaries", "colorPrimaries"], ["color_transfer", "colorTransfer"], ["color_range", "colorRange"]] as const) {
+    const t = tag(field);
+    if (t) tags[key] = t;
+  }
   return { matrix: matrixOf(tags.colorSpace), tags };
 }

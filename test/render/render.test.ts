@@ -165,41 +165,25 @@ test("a run folder without depth and flow renders without those insets; the inse
   assert.ok(diff.mean < 2.5, `inset area: ${JSON.stringify(diff)}`);
 });
 
-test("render is cancellable: CANCELLED, no file, no ffmpeg left", { skip, timeout: 300_000 }, async () => {
-  const out = join(tmp.dir, "cancelled.mp4");
-  const ac = new AbortController();
-  await assert.rejects(
-    renderRun(runDir, { out, rate: "source", signal: ac.signal, onProgress: (p) => p.frames === 20 && ac.abort() }),
-    (e: unknown) => isVideoAnalysisError(e) && e.code === "CANCELLED",
-  );
-  assert.equal(existsSync(out), false);
-  assert.deepEqual(readdirSync(tmp.dir).filter((f) => f.startsWith("cancelled")), []);
-  assert.deepEqual(await processesGone(out), []);
-});
-
-test("render cancelled while ffmpeg finishes: CANCELLED, no file", { skip, timeout: 300_000 }, async () => {
-  const out = join(tmp.dir, "cancelled-late.mp4");
-  const ac = new AbortController();
-  // Every layer is sent by the last progress call; the abort lands while ffmpeg encodes what it holds.
-  await assert.rejects(
-    renderRun(runDir, { out, rate: "source", signal: ac.signal, onProgress: (p) => p.frames === p.total && setImmediate(() => ac.abort()) }),
-    (e: unknown) => isVideoAnalysisError(e) && e.code === "CANCELLED",
-  );
-  assert.equal(existsSync(out), false);
-  assert.deepEqual(readdirSync(tmp.dir).filter((f) => f.startsWith("cancelled-late")), []);
-  assert.deepEqual(await processesGone(out), []);
-});
-
-test("render cancelled between layers (while one is drawn): CANCELLED, no file, no hang", { skip, timeout: 300_000 }, async () => {
-  const out = join(tmp.dir, "cancelled-mid.mp4");
-  const ac = new AbortController();
-  // The abort lands while the next layer is being drawn (its maps read from disk), not at the loop's top.
-  const run = renderRun(runDir, { out, rate: "source", signal: ac.signal, onProgress: (p) => p.frames >= 20 && setImmediate(() => ac.abort()) });
-  const hung = new Promise((resolve) => setTimeout(() => resolve("still pending 20 s after the abort"), 20_000).unref());
-  await assert.rejects(Promise.race([run, hung.then((m) => Promise.reject(new Error(String(m))))]), (e: unknown) => isVideoAnalysisError(e) && e.code === "CANCELLED");
-  assert.deepEqual(readdirSync(tmp.dir).filter((f) => f.startsWith("cancelled-mid")), []);
-  assert.deepEqual(await processesGone(out), []);
-});
+// Cancelled at three moments: at the loop's top (progress), while the next layer is drawn (its maps read
+// from disk), and while ffmpeg encodes what it holds after the last layer. Each must end CANCELLED, leave
+// no file and no ffmpeg, and not hang.
+for (const [when, name, abortAt] of [
+  ["from a progress call", "cancelled", (p: { frames: number }, ac: AbortController) => p.frames === 20 && ac.abort()],
+  ["between layers, while one is drawn", "cancelled-mid", (p: { frames: number }, ac: AbortController) => p.frames >= 20 && setImmediate(() => ac.abort())],
+  ["while ffmpeg finishes", "cancelled-late", (p: { frames: number; total: number }, ac: AbortController) => p.frames === p.total && setImmediate(() => ac.abort())],
+] as const) {
+  test(`render cancelled ${when}: CANCELLED, no file, no ffmpeg left, no hang`, { skip, timeout: 300_000 }, async () => {
+    const out = join(tmp.dir, `${name}.mp4`);
+    const ac = new AbortController();
+    const run = renderRun(runDir, { out, rate: "source", signal: ac.signal, onProgress: (p) => abortAt(p, ac) });
+    const hung = new Promise<never>((_, no) => setTimeout(() => no(new Error("still pending 20 s after the abort")), 20_000).unref());
+    await assert.rejects(Promise.race([run, hung]), (e: unknown) => isVideoAnalysisError(e) && e.code === "CANCELLED");
+    assert.equal(existsSync(out), false);
+    assert.deepEqual(readdirSync(tmp.dir).filter((f) => f.startsWith(`${name}.`)), []);
+    assert.deepEqual(await processesGone(out), []);
+  });
+}
 
 test("the encoder after ffmpeg is killed: a pending write and the next one reject, none waits forever", { skip, timeout: 120_000 }, async () => {
   const meta = await probeVideo(VIDEO);
