@@ -1,3 +1,8 @@
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
 import { VideoAnalysisError } from "../errors.js";
 import type { Rgb } from "./colors.js";
 import { blendMask, type Canvas } from "./raster.js";
@@ -17,7 +22,10 @@ export class GlyphFont {
     private readonly masks: Map<string, Uint8Array>,
   ) {}
 
-  /** Renders the printable ASCII glyphs, and any other characters of `extra`, at `sizePx`. */
+  /**
+   * Renders the printable ASCII glyphs, and any other characters of `extra`, at `sizePx`; or reads them
+   * from the glyph cache (glyphCacheDir) where an earlier process rendered the same ones.
+   */
   static async create(sizePx: number, extra = ""): Promise<GlyphFont> {
     const chars = new Set<string>();
     for (let c = 32; c < 127; c++) chars.add(String.fromCharCode(c));
@@ -25,6 +33,15 @@ export class GlyphFont {
     const list = [...chars];
     const advance = Math.ceil(sizePx * 0.61);
     const lineHeight = Math.ceil(sizePx * 1.25);
+    const file = cacheFile(sizePx, list);
+    const cached = file && readCache(file, list, advance * lineHeight);
+    if (cached) return new GlyphFont(lineHeight, advance, cached);
+    const font = await GlyphFont.render(sizePx, list, advance, lineHeight);
+    if (file) writeCache(file, list, font.masks);
+    return font;
+  }
+
+  private static async render(sizePx: number, list: string[], advance: number, lineHeight: number): Promise<GlyphFont> {
     const cell = advance + 2;
     const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
     const baseline = Math.round(sizePx * 0.95);
@@ -64,5 +81,76 @@ export class GlyphFont {
       cx += this.advance;
       if (cx >= c.width) break;
     }
+  }
+}
+
+/** The glyph cache's format: bump when the masks or the file change. */
+const CACHE_VERSION = 1;
+
+/**
+ * Where glyph atlases are kept between processes: $VIDEO_SDK_CACHE_DIR/glyphs, else
+ * $XDG_CACHE_HOME/video-analysis-sdk/glyphs, else ~/.cache/video-analysis-sdk/glyphs;
+ * VIDEO_SDK_CACHE_DIR=off: no cache. Loading sharp and rendering an atlas costs every `render`,
+ * `report` and `detect --save` about 0.12 CPU s (bench render); a cached atlas is one small read.
+ */
+export function glyphCacheDir(): string | undefined {
+  const own = process.env.VIDEO_SDK_CACHE_DIR;
+  if (own === "off") return undefined;
+  if (own) return join(own, "glyphs");
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
+  return join(base, "video-analysis-sdk", "glyphs");
+}
+
+/**
+ * The cache file of an atlas: named by everything that shapes its masks (size, characters, sharp's
+ * version, and the fontconfig cache's time, which changes when fonts are installed or removed).
+ */
+function cacheFile(sizePx: number, list: readonly string[]): string | undefined {
+  const dir = glyphCacheDir();
+  if (!dir) return undefined;
+  let sharp = "?";
+  let fonts = 0;
+  try {
+    const main = createRequire(import.meta.url).resolve("sharp");
+    sharp = (JSON.parse(readFileSync(join(dirname(main), "..", "package.json"), "utf8")) as { version?: string }).version ?? "?";
+  } catch {
+    return undefined;
+  }
+  try {
+    fonts = statSync("/var/cache/fontconfig").mtimeMs;
+  } catch {
+    // No system fontconfig cache (not Debian-like): the key has no font time.
+  }
+  const key = createHash("sha256").update(JSON.stringify({ v: CACHE_VERSION, sizePx, chars: list.join(""), sharp, fonts })).digest("hex").slice(0, 32);
+  return join(dir, `${key}.bin`);
+}
+
+/** The masks of a cache file holding `list`'s glyphs of `bytes` each, or undefined (absent, or not that). */
+function readCache(file: string, list: readonly string[], bytes: number): Map<string, Uint8Array> | undefined {
+  let b: Buffer;
+  try {
+    b = readFileSync(file);
+  } catch {
+    return undefined;
+  }
+  if (b.length !== 8 + list.length * bytes || b.readUInt32LE(0) !== CACHE_VERSION || b.readUInt32LE(4) !== list.length) return undefined;
+  const masks = new Map<string, Uint8Array>();
+  list.forEach((ch, i) => masks.set(ch, new Uint8Array(b.subarray(8 + i * bytes, 8 + (i + 1) * bytes))));
+  return masks;
+}
+
+/** Writes the cache file (atomically); a cache that cannot be written is no error: the next process renders again. */
+function writeCache(file: string, list: readonly string[], masks: Map<string, Uint8Array>): void {
+  const head = Buffer.alloc(8);
+  head.writeUInt32LE(CACHE_VERSION, 0);
+  head.writeUInt32LE(list.length, 4);
+  const tmp = `${file}.${process.pid}-${randomBytes(4).toString("hex")}`;
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(tmp, Buffer.concat([head, ...list.map((ch) => masks.get(ch)!)]));
+    renameSync(tmp, file);
+  } catch {
+    // Read-only home, full disk: rendered each time instead.
+    rmSync(tmp, { force: true });
   }
 }

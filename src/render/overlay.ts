@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { VideoAnalysisError } from "../errors.js";
 import type { VideoColor } from "../video/color.js";
 import { ErrorTail, ffmpegFileUrl, ffmpegPath, ffprobePath, parseLogLine } from "../video/ffmpeg-tools.js";
-import { frameByteSize, planFrames, SHOWINFO_PICKED } from "../video/frame-plan.js";
+import { frameByteSize, planFrames, SHOWINFO_DECODED, SHOWINFO_PICKED } from "../video/frame-plan.js";
 import type { VideoMetadata } from "../video/metadata.js";
 
 /** The x264 arguments shared by the renderer and the bench's ffmpeg-alone baseline (CRF 20: annotations stay crisp). */
@@ -26,6 +26,8 @@ export interface OverlayOptions {
   crf?: number;
   preset?: string;
   color?: VideoColor["tags"];
+  /** What ffmpeg reads (default the video file): a sparse decode's input (sparse.ts) at the analysis rate. */
+  input?: string;
 }
 
 /**
@@ -58,6 +60,7 @@ export function layerStartExpr(starts: readonly number[]): string | undefined {
 }
 
 const PICKED_TAG = `[showinfo@${SHOWINFO_PICKED} @`;
+const DECODED_TAG = `[showinfo@${SHOWINFO_DECODED} @`;
 const SHOWINFO_FRAME = /\bn:\s*(\d+)\s+pts:\s*(-?\d+)\s+pts_time:/;
 const SHOWINFO_TB = /config in time_base:\s*(\d+)\/(\d+)/;
 
@@ -113,9 +116,11 @@ export class OverlayEncoder {
       `[m][l]overlay=eof_action=repeat:format=yuv420,pad=ceil(iw/2)*2:ceil(ih/2)*2[o]`;
     const args = [
       "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info",
-      "-copyts", "-noautorotate", "-i", ffmpegFileUrl(meta.path),
+      "-copyts", "-noautorotate", "-i", options.input ?? ffmpegFileUrl(meta.path),
       "-f", "rawvideo", "-pix_fmt", "yuva420p", "-s", `${w}x${h}`, "-framerate", String(fps), "-i", "pipe:0",
-      "-filter_complex", graph, "-map", "[o]", "-an", "-sn", "-dn",
+      // One filter thread: the overlay's slices are too small to pay for waking a second thread beside
+      // x264's (measured on the bench's 60 s render: the same file, 2% less CPU, 8% less wall time).
+      "-filter_complex_threads", "1", "-filter_complex", graph, "-map", "[o]", "-an", "-sn", "-dn",
       "-frames:v", String(options.frames), "-r", String(fps),
       ...tags, ...x264Args(options),
       "-f", "mp4", "-y", ffmpegFileUrl(this.temp),
@@ -144,6 +149,8 @@ export class OverlayEncoder {
     const lines = (this.pending + s).split("\n");
     this.pending = lines.pop() ?? "";
     for (const line of lines) {
+      // The reader's per-frame line for every decoded frame: render only needs the picked ones.
+      if (line.startsWith(DECODED_TAG)) continue;
       if (line.startsWith(PICKED_TAG)) {
         const f = SHOWINFO_FRAME.exec(line);
         if (f && this.tb) this.times.push((Number(f[2]) * this.tb[0]) / this.tb[1] - this.meta.containerStartTime);
@@ -225,16 +232,16 @@ export class OverlayEncoder {
  * The time of every frame of the video's stream, in presentation order (its packets' pts, sorted: no
  * decoding), on the frame reader's timeline (pts x time base - the container's start time).
  */
-export async function frameTimes(meta: VideoMetadata): Promise<number[]> {
+export async function frameTimes(path: string, streamIndex: number, containerStartTime: number): Promise<number[]> {
   const { stdout } = await promisify(execFile)(
     ffprobePath(),
-    ["-v", "error", "-select_streams", String(meta.streamIndex), "-show_entries", "stream=time_base:packet=pts", "-of", "compact=p=0:nk=1", meta.path],
+    ["-v", "error", "-select_streams", String(streamIndex), "-show_entries", "stream=time_base:packet=pts", "-of", "compact=p=0:nk=1", ffmpegFileUrl(path)],
     { maxBuffer: 1 << 28 },
   );
   const lines = stdout.split("\n").filter((l) => l !== "");
   const tbLine = lines.find((l) => l.includes("/"));
-  if (!tbLine) throw new VideoAnalysisError("VIDEO_INVALID", `ffprobe gave no time base for ${meta.path}`, { details: { file: meta.path } });
+  if (!tbLine) throw new VideoAnalysisError("VIDEO_INVALID", `ffprobe gave no time base for ${path}`, { details: { file: path } });
   const [num, den] = tbLine.split("/").map(Number) as [number, number];
   const pts = lines.filter((l) => l !== tbLine && /^-?\d+$/.test(l)).map(Number).sort((a, b) => a - b);
-  return pts.map((p) => (p * num) / den - meta.containerStartTime);
+  return pts.map((p) => (p * num) / den - containerStartTime);
 }

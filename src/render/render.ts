@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { VideoAnalysisError } from "../errors.js";
-import { probeVideoColor } from "../video/metadata.js";
+import { probeVideoColor, type VideoMetadata } from "../video/metadata.js";
+import { planSparseInput, type SparseInput } from "../video/sparse.js";
 import { ALL_LAYERS, Annotator, type Layers } from "./annotate.js";
 import { AnnotationLayer } from "./layer.js";
 import { frameTimes, OverlayEncoder } from "./overlay.js";
@@ -20,6 +21,11 @@ export interface RenderOptions {
   video?: string;
   crf?: number;
   preset?: string;
+  /**
+   * At the analysis rate, let ffmpeg decode only the frames the rendered ones need, as `main` does
+   * (`analysis.sparse_decode`; the same pixels). Default true; the result's `decode` says what was done.
+   */
+  sparse?: boolean;
   signal?: AbortSignal;
   /** Called after every frame written. */
   onProgress?: (p: { frames: number; total: number }) => void;
@@ -35,6 +41,8 @@ export interface RenderResult {
   duration: number;
   /** Layers drawn (asked for and present in the run). */
   layers: Array<keyof Layers>;
+  /** "sparse": ffmpeg decoded only what the rendered frames need (see `sparse`); "full": every frame up to the last. */
+  decode: "sparse" | "full";
   wall_ms: number;
 }
 
@@ -76,29 +84,41 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
   signal?.throwIfAborted();
   const run = await loadRun(runDir);
   let encoder: OverlayEncoder | undefined;
+  let sparse: SparseInput | undefined;
   // Its failures (the temporary file's removal) surface through the write or finish it interrupts.
   const killOnAbort = () => void encoder?.abort().catch(() => undefined);
   try {
     const video = runVideo(run, options.video);
-    // No end-of-file check here (a second ffprobe, ~0.3 s on a busy machine): a truncated video fails in
-    // the reader, at its end, and no file is left.
-    const { meta, color } = await probeVideoColor(video, { checkEnd: false });
     const m = run.manifest;
     const rate = options.rate ?? "analysis";
     if (rate !== "analysis" && rate !== "source") throw new VideoAnalysisError("INVALID_ARGUMENT", `rate must be "analysis" or "source", got "${String(rate)}"`);
+    const layers = layersFor(run, options.layers);
+    // The probe, the packets' times and the font (~0.05-0.1 s each) run together: the times and the
+    // annotator from the manifest's record of the video, used when the probe agrees with it.
+    const rec = m.video;
+    const early = {
+      times: rate === "source" ? frameTimes(video, rec.stream_index, rec.container_start_time) : undefined,
+      annotator: rec.display_width > 0 && rec.display_height > 0 ? Annotator.create(run, layers, rec.display_width, rec.display_height) : undefined,
+    };
+    // Awaited below, or dropped when the probe disagrees or fails: never an unhandled rejection.
+    early.times?.catch(() => undefined);
+    early.annotator?.catch(() => undefined);
+    // No end-of-file check here (a second ffprobe, ~0.3 s on a busy machine): a truncated video fails in
+    // the reader, at its end, and no file is left.
+    const { meta, color } = await probeVideoColor(video, { checkEnd: false });
     const analysisFps = Math.min(m.analysis.fps, meta.frameRate);
     const last = m.analysis.last_timestamp ?? -Infinity;
     // Source rate: every frame up to the end of the last analysed frame's slot.
     const end = m.analysis.max_frames ? last + 1 / analysisFps - 1e-6 : Infinity;
     const fps = rate === "analysis" ? analysisFps : meta.frameRate;
-    const layers = layersFor(run, options.layers);
     const analysed = run.detections?.frames.timestamp ?? run.scene?.timestamp ?? run.clip?.timestamp ?? run.depth?.timestamp;
     // Each output frame's time, known before ffmpeg decodes it: the analysed frames' (the run's), or every
     // source frame's up to the end of the last analysed frame's slot (the packets' pts, no decoding).
     let times: number[];
     if (rate === "analysis") times = analysed ? Array.from(analysed).slice(0, m.analysis.frames) : [];
     else {
-      const all = await frameTimes(meta);
+      const same = meta.streamIndex === rec.stream_index && meta.containerStartTime === rec.container_start_time;
+      const all = await (same && early.times ? early.times : frameTimes(video, meta.streamIndex, meta.containerStartTime));
       times = all.filter((t) => t <= end);
     }
     if (times.length === 0) throw new VideoAnalysisError("VIDEO_INVALID", `no frames of ${video} to render for run ${runDir}`, { details: { file: video } });
@@ -115,14 +135,16 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
       if (key !== shown) plan.push({ frame, t: row >= 0 ? at[row]! : t });
       shown = key;
     });
+    if (rate === "analysis" && options.sparse !== false) sparse = await sparseInput(meta, m.analysis.fps, times);
     encoder = new OverlayEncoder(options.out, meta, {
       fps, frames: times.length, color: color.tags, layerStarts: plan.map((p) => p.frame),
-      ...(rate === "analysis" ? { selectFps: m.analysis.fps } : {}),
+      ...(rate === "analysis" ? { selectFps: m.analysis.fps } : {}), ...(sparse ? { input: sparse.url } : {}),
       ...(options.crf !== undefined ? { crf: options.crf } : {}), ...(options.preset ? { preset: options.preset } : {}),
     });
     // Cancelling while the pipe is full or ffmpeg is finishing kills it at once (a pending write or finish then fails).
     signal?.addEventListener("abort", killOnAbort, { once: true });
-    const annotator = await Annotator.create(run, layers, meta.displayWidth, meta.displayHeight);
+    const sameSize = meta.displayWidth === rec.display_width && meta.displayHeight === rec.display_height;
+    const annotator = await (sameSize && early.annotator ? early.annotator : Annotator.create(run, layers, meta.displayWidth, meta.displayHeight));
     const layer = new AnnotationLayer(meta.displayWidth, meta.displayHeight, color.matrix);
     // Two layer buffers: one is drawn while the pipe may still hold the other.
     const buffers = [layer.data, layer.buffer()];
@@ -165,6 +187,7 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
       height: meta.displayHeight,
       duration: times.length / fps,
       layers: (Object.keys(layers) as Array<keyof Layers>).filter((k) => layers[k]),
+      decode: sparse ? "sparse" : "full",
       wall_ms: Math.round(performance.now() - t0),
     };
   } catch (e) {
@@ -173,6 +196,22 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
     throw e;
   } finally {
     signal?.removeEventListener("abort", killOnAbort);
+    // After ffmpeg has exited (finish or abort): it reads the sparse input's index files until then.
+    await sparse?.dispose();
     await run.close();
   }
+}
+
+/**
+ * At the analysis rate, the sparse decode main uses (sparse.ts: ffmpeg decodes only the frames the picked
+ * ones need, the same pixels), when the frames it promises to pick are the run's analysed frames; else
+ * undefined and the whole file is decoded. ffmpeg's log is checked against the run's times either way.
+ */
+async function sparseInput(meta: VideoMetadata, fps: number, times: readonly number[]): Promise<SparseInput | undefined> {
+  const p = await planSparseInput(meta, fps);
+  if (!p.input) return undefined;
+  const { selectedPts: pts, timescale } = p.input;
+  if (pts.length >= times.length && times.every((t, i) => Math.abs(pts[i]! / timescale - meta.containerStartTime - t) <= 1e-3)) return p.input;
+  await p.input.dispose();
+  return undefined;
 }

@@ -218,6 +218,75 @@ export function toYuv(img: { width: number; height: number; data: Uint8Array }, 
   return out;
 }
 
+/** Each entry of an rgb table (triples, 0..255) in toYuv's terms: luma above 16.5 and chroma offsets, unrounded. */
+const terms = new WeakMap<object, Partial<Record<YuvMatrix, { y: Float64Array; u: Float64Array; v: Float64Array }>>>();
+
+function tableTerms(rgb: ArrayLike<number> & object, matrix: YuvMatrix): { y: Float64Array; u: Float64Array; v: Float64Array } {
+  const byMatrix = terms.get(rgb) ?? {};
+  terms.set(rgb, byMatrix);
+  const hit = byMatrix[matrix];
+  if (hit) return hit;
+  const [kr, kb] = K[matrix];
+  const kg = 1 - kr - kb;
+  const n = Math.floor(rgb.length / 3);
+  const t = { y: new Float64Array(n), u: new Float64Array(n), v: new Float64Array(n) };
+  for (let k = 0; k < n; k++) {
+    const r = rgb[3 * k]!;
+    const g = rgb[3 * k + 1]!;
+    const b = rgb[3 * k + 2]!;
+    const l = kr * r + kg * g + kb * b;
+    t.y[k] = (219 / 255) * l;
+    t.u[k] = (224 / (2 * (1 - kb) * 255)) * (b - l);
+    t.v[k] = (224 / (2 * (1 - kr) * 255)) * (r - l);
+  }
+  byMatrix[matrix] = t;
+  return t;
+}
+
+/**
+ * A picture whose pixel i is entry index[i] of an rgb table (triples), times brightness scale[i] (0..1,
+ * default 1), made straight in yuv420p: toYuv of that picture in RGB (to within a level: no rounding to
+ * RGB bytes in between) without making it. The insets: a colour map's levels, the flow's hues.
+ */
+export function tableToYuv(index: Uint16Array, scale: Float32Array | undefined, w: number, h: number, rgb: ArrayLike<number> & object, matrix: YuvMatrix): YuvCanvas {
+  const out: YuvCanvas = { format: "yuv420p", width: w, height: h, data: new Uint8Array(w * h + 2 * Math.ceil(w / 2) * Math.ceil(h / 2)), matrix };
+  const { cw, ch, u, v } = chroma(out);
+  const t = tableTerms(rgb, matrix);
+  const d = out.data;
+  if (scale) for (let i = 0; i < w * h; i++) d[i] = 16.5 + scale[i]! * t.y[index[i]!]!;
+  else for (let i = 0; i < w * h; i++) d[i] = 16.5 + t.y[index[i]!]!;
+  for (let by = 0; by < ch; by++) {
+    // A block's second row and column, where the picture has them (an odd size's last block has one).
+    const y0 = 2 * by;
+    const dy = y0 + 1 < h ? w : 0;
+    for (let bx = 0; bx < cw; bx++) {
+      const p = y0 * w + 2 * bx;
+      const dx = 2 * bx + 1 < w ? 1 : 0;
+      const q = p + dy;
+      const ka = index[p]!;
+      const kb = index[p + dx]!;
+      const kc = index[q]!;
+      const kd = index[q + dx]!;
+      let su: number;
+      let sv: number;
+      if (scale) {
+        const sa = scale[p]!;
+        const sb = scale[p + dx]!;
+        const sc = scale[q]!;
+        const sd = scale[q + dx]!;
+        su = sa * t.u[ka]! + sb * t.u[kb]! + sc * t.u[kc]! + sd * t.u[kd]!;
+        sv = sa * t.v[ka]! + sb * t.v[kb]! + sc * t.v[kc]! + sd * t.v[kd]!;
+      } else {
+        su = t.u[ka]! + t.u[kb]! + t.u[kc]! + t.u[kd]!;
+        sv = t.v[ka]! + t.v[kb]! + t.v[kc]! + t.v[kd]!;
+      }
+      d[u + by * cw + bx] = 128.5 + su / 4;
+      d[v + by * cw + bx] = 128.5 + sv / 4;
+    }
+  }
+  return out;
+}
+
 /** Copies a yuv420p image onto the canvas at (x, y), clipped; x and y even, so the chroma samples line up. */
 export function blitYuv(c: YuvCanvas, img: YuvCanvas, x: number, y: number): void {
   if (x % 2 !== 0 || y % 2 !== 0) throw new RangeError(`blitYuv: a yuv420p image goes at even coordinates, got (${x}, ${y})`);

@@ -2,6 +2,7 @@
 // colour at its drawn edge in a decoded frame, nothing drawn where nothing was found, cancel, missing layers.
 import assert from "node:assert/strict";
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { OverlayEncoder } from "../../src/render/overlay.js";
@@ -115,6 +116,19 @@ test("render at the analysis rate: H.264 yuv420p with the planned frames and dur
   const jpg = await sharp(frame, { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 80 }).toBuffer();
   writeFileSync(join(artifactsDir(), "render-frame.jpg"), jpg);
   if (process.env.VIDEO_SDK_UPDATE_DOCS === "1") writeFileSync(join(repoRoot, "docs", "render-frame.jpg"), jpg);
+});
+
+test("render at the analysis rate decodes sparsely, as main does, and gives the full decode's frames", { skip, timeout: 300_000 }, async () => {
+  const sparse = await renderRun(runDir, { out: join(tmp.dir, "sparse.mp4"), layers: { depth: false, flow: false } });
+  const full = await renderRun(runDir, { out: join(tmp.dir, "full.mp4"), layers: { depth: false, flow: false }, sparse: false });
+  assert.deepEqual([sparse.decode, full.decode], ["sparse", "full"]);
+  const a = decodeAll(join(tmp.dir, "sparse.mp4"), W, H);
+  const b = decodeAll(join(tmp.dir, "full.mp4"), W, H);
+  assert.equal(a.length, FRAMES);
+  assert.equal(b.length, FRAMES);
+  a.forEach((f, i) => assert.ok(Buffer.from(f).equals(Buffer.from(b[i]!)), `frame ${i} differs`));
+  // Its index files are gone once ffmpeg is done.
+  assert.equal(readdirSync(tmpdir()).filter((d) => d.startsWith(`vasdk-sparse-${process.pid}-`)).length, 0);
 });
 
 test("render at the source rate: every source frame of the analysed span, boxes held between analysed frames", { skip, timeout: 300_000 }, async () => {
