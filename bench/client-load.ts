@@ -5,7 +5,7 @@
  *
  *   node dist/bench/client-load.js '{"url":"127.0.0.1:8001","protocol":"grpc","shm":"none","model":"echo_320",
  *     "input":{"name":"INPUT__0","datatype":"UINT8","shape":[1,320,320,3]},
- *     "outputs":[{"name":"OUTPUT__0","datatype":"UINT8","shape":[1,320,320,3]}],"concurrency":4,"duration":3,"warmup":3}'
+ *     "outputs":[{"name":"OUTPUT__0","datatype":"UINT8","shape":[1,320,320,3]}],"concurrency":4,"duration":3,"warmup":3,"warmup_seconds":2}'
  *
  * One TritonClient, C concurrent loops of infer() on the same frame (random bytes made once). With
  * shm "system" every loop makes its own input and output regions (SystemSharedMemory), registers them,
@@ -49,6 +49,8 @@ export interface LoadConfig {
   requests?: number;
   /** Unmeasured requests per loop first (default 3). */
   warmup?: number;
+  /** And unmeasured requests until this many seconds have passed, per loop (default 0): a steady state. */
+  warmup_seconds?: number;
   /** The first answer's (only) output must equal the input. */
   check_echo?: boolean;
 }
@@ -107,6 +109,7 @@ async function run(cfg: LoadConfig): Promise<LoadResult> {
   let tEnd = Infinity;
   const latencies: number[][] = Array.from({ length: C }, () => []);
   let checked = 0;
+  let warmed = 0;
   let failure: Error | undefined;
   const fail = (e: unknown) => {
     failure ??= e instanceof Error ? e : new Error(String(e));
@@ -177,7 +180,11 @@ async function run(cfg: LoadConfig): Promise<LoadResult> {
           checked++;
         };
       }
-      for (let w = 0; w < Math.max(1, warmup); w++) await one(w === 0);
+      const until = performance.now() + (cfg.warmup_seconds ?? 0) * 1000;
+      for (let w = 0; w < Math.max(1, warmup) || performance.now() < until; w++) {
+        await one(w === 0);
+        warmed++;
+      }
       if (++warm === C) allWarm();
       await goP;
       const lat = latencies[i]!;
@@ -219,7 +226,7 @@ async function run(cfg: LoadConfig): Promise<LoadResult> {
     concurrency: C,
     node: process.version,
     requests: all.length,
-    warmup_requests: Math.max(1, warmup) * C,
+    warmup_requests: warmed,
     seconds: round(seconds, 4),
     req_per_s: round(all.length / seconds, 2),
     p50_ms: round(percentile(all, 50), 3),

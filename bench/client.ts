@@ -14,7 +14,7 @@ import { printTable } from "./stats.js";
 
 const USAGE =
   "video-analysis bench client [--url HOST:PORT] [--http-url HOST:PORT] [--python PATH] [--duration S] [--repeats N] " +
-  "[--concurrency 1,4,16] [--payloads 320,640,960,yolo] [--transports grpc,grpc-shm,http,http-shm] [--warmup N] [--json]";
+  "[--concurrency 1,4,16] [--payloads 320,640,960,yolo] [--transports grpc,grpc-shm,http,http-shm] [--warmup N] [--warmup-seconds S] [--json]";
 
 const LOAD_JS = fileURLToPath(new URL("./client-load.js", import.meta.url));
 const LOAD_PY = join(repoRoot, "bench/tritonclient_load.py");
@@ -264,11 +264,17 @@ export const clientBench: Benchmark = {
       payloads: { type: "string", value: "LIST", description: "what is sent: 320, 640, 960 (UINT8 frames echoed back), yolo (a 640 frame in, a YOLO [1,84,8400] FP32 answer) (default all)" },
       transports: { type: "string", value: "LIST", description: "grpc, grpc-shm, http, http-shm: protocols, with system shared memory or without (default all)" },
       warmup: { type: "string", value: "N", description: "requests sent before each measurement (default 3)" },
+      "warmup-seconds": {
+        type: "string",
+        value: "S",
+        description: "and requests sent, unmeasured, until S seconds have passed, by both clients alike: V8 optimises the SDK's request path over its first few thousand requests (default 2; 0: cold)",
+      },
       json: { type: "boolean", description: "print one JSON object instead of the tables" },
     });
     const duration = numberFlag("duration", values.duration, 3, { min: 0.05 });
     const repeats = numberFlag("repeats", values.repeats, 3, { min: 1 });
     const warmup = numberFlag("warmup", values.warmup, 3, { min: 0 });
+    const warmupSeconds = numberFlag("warmup-seconds", values["warmup-seconds"], 2, { min: 0 });
     const concurrency = listFlag("concurrency", values.concurrency, "1,4,16").map((c) => numberFlag("concurrency", c, 1, { min: 1, max: 1024 }));
     const payloads = listFlag("payloads", values.payloads, "320,640,960,yolo", Object.keys(PAYLOADS)).map((p) => PAYLOADS[p]!);
     const transports = listFlag("transports", values.transports, "grpc,grpc-shm,http,http-shm", Object.keys(TRANSPORTS));
@@ -305,7 +311,7 @@ export const clientBench: Benchmark = {
       const pids = server ? serverPids(server.repository) : undefined;
       const cores = cpus().length;
       const machine = `${cores} cores (${cpus()[0]?.model.trim() ?? "?"})`;
-      const header = `machine: ${machine}; server: ${serverVersion}${server ? " (started here, python-backend models, 2 CPU instances each)" : ` at ${grpcUrl ?? ""} ${httpUrl ?? ""}`}; node ${process.version}; python ${python.python}, tritonclient ${python.tritonclient ?? "absent"}`;
+      const header = `machine: ${machine}; server: ${serverVersion}${server ? " (started here, python-backend models, 2 CPU instances each)" : ` at ${grpcUrl ?? ""} ${httpUrl ?? ""}`}; node ${process.version}; python ${python.python}, tritonclient ${python.tritonclient ?? "absent"}; each measurement after ${warmupSeconds} s of unmeasured load`;
       log(header);
 
       const rows: Record<string, unknown>[] = [];
@@ -327,7 +333,7 @@ export const clientBench: Benchmark = {
               continue;
             }
             const cfg: LoadConfig = {
-              url, protocol, shm, model: p.model, input: p.input, outputs: [p.output], concurrency: c, duration, warmup, check_echo: p.echo,
+              url, protocol, shm, model: p.model, input: p.input, outputs: [p.output], concurrency: c, duration, warmup, warmup_seconds: warmupSeconds, check_echo: p.echo,
             };
             const tcUnavailable = python.unavailable[protocol];
             const sdkRuns: Array<{ result: LoadResult; serverCpuS?: number }> = [];
@@ -418,6 +424,7 @@ export const clientBench: Benchmark = {
         duration_s: duration,
         repeats,
         warmup_per_loop: warmup,
+        warmup_seconds: warmupSeconds,
         legend: {
           ratio: "median over repeats of SDK req/s / tritonclient req/s (min..max); > 1: the SDK is faster",
           cpu_ratio: "median over repeats of SDK CPU ms per request / tritonclient's; < 1: the SDK uses less CPU",

@@ -60,11 +60,13 @@ def parse_config(argv):
     p.add_argument("--duration", type=float, help="seconds of measured load")
     p.add_argument("--requests", type=int, help="measured requests in all (instead of --duration)")
     p.add_argument("--warmup", type=int, help="unmeasured requests per thread first (default 3)")
+    p.add_argument("--warmup-seconds", dest="warmup_seconds", type=float,
+                   help="and unmeasured requests until this many seconds have passed, per thread (default 0)")
     p.add_argument("--check-echo", dest="check_echo", action="store_true", default=None,
                    help="the first answer's output must equal the input")
     a = p.parse_args(argv)
     cfg = json.loads(a.config) if a.config else {}
-    for k in ("url", "protocol", "shm", "model", "input", "concurrency", "duration", "requests", "warmup", "check_echo"):
+    for k in ("url", "protocol", "shm", "model", "input", "concurrency", "duration", "requests", "warmup", "warmup_seconds", "check_echo"):
         v = getattr(a, k)
         if v is not None:
             cfg[k] = v
@@ -115,6 +117,7 @@ def main(argv):
     in_bytes = nbytes(spec_in)
     C = int(cfg["concurrency"])
     warmup = int(cfg["warmup"])
+    warmup_seconds = float(cfg.get("warmup_seconds", 0))
     frame = np.frombuffer(os.urandom(in_bytes), dtype=np.uint8).view(triton_to_np_dtype(spec_in["datatype"])).reshape(spec_in["shape"])
 
     # Shared by the threads: the measured window and what went wrong.
@@ -125,6 +128,7 @@ def main(argv):
     left_lock = threading.Lock()
     latencies = [[] for _ in range(C)]
     checked = [0] * C
+    warmed = [0] * C
 
     def take():
         """Whether this thread may send one more measured request."""
@@ -185,10 +189,12 @@ def main(argv):
                         raise RuntimeError(f"{cfg['model']}: output {s['name']} is not the input echoed")
                 checked[i] += 1
 
-            for w in range(warmup):
+            until = time.perf_counter() + warmup_seconds
+            w = 0
+            while w < max(1, warmup) or time.perf_counter() < until:
                 one(w == 0)
-            if warmup == 0:
-                one(True)
+                w += 1
+            warmed[i] = w
             ready.wait()
             go.wait()
             lat = latencies[i]
@@ -256,7 +262,7 @@ def main(argv):
     print(json.dumps({
         **base,
         "requests": n,
-        "warmup_requests": warmup * C if warmup else C,
+        "warmup_requests": sum(warmed),
         "seconds": round(seconds, 4),
         "req_per_s": round(n / seconds, 2),
         "p50_ms": round(float(np.percentile(lat, 50)), 3),
