@@ -8,6 +8,7 @@ import type { VideoColor } from "../video/color.js";
 import { ErrorTail, ffmpegFileUrl, ffmpegPath, ffprobePath, parseLogLine } from "../video/ffmpeg-tools.js";
 import { frameByteSize, planFrames, SHOWINFO_DECODED, SHOWINFO_PICKED } from "../video/frame-plan.js";
 import type { VideoMetadata } from "../video/metadata.js";
+import { isMp4Container, mp4FrameTimes } from "../video/mp4-index.js";
 
 /** The x264 arguments shared by the renderer and the bench's ffmpeg-alone baseline (CRF 20: annotations stay crisp). */
 export function x264Args(o: { crf?: number; preset?: string }): string[] {
@@ -229,19 +230,28 @@ export class OverlayEncoder {
 }
 
 /**
- * The time of every frame of the video's stream, in presentation order (its packets' pts, sorted: no
- * decoding), on the frame reader's timeline (pts x time base - the container's start time).
+ * The time of every frame ffmpeg outputs for the video's stream, in presentation order, on the frame
+ * reader's timeline (pts x time base - the container's start time), without decoding: from an MP4's index
+ * (mp4FrameTimes), else from ffprobe's packets (sorted pts; those outside the edit list left out).
  */
-export async function frameTimes(path: string, streamIndex: number, containerStartTime: number): Promise<number[]> {
+export async function frameTimes(path: string, streamIndex: number, containerStartTime: number, container: string): Promise<number[]> {
+  // An MP4's index says it in milliseconds; ffprobe reads every packet of the file (seconds for hours of video).
+  const indexed = isMp4Container(container) ? await mp4FrameTimes(path, streamIndex) : undefined;
+  if (indexed) return Array.from(indexed, (t) => t - containerStartTime);
   const { stdout } = await promisify(execFile)(
     ffprobePath(),
-    ["-v", "error", "-select_streams", String(streamIndex), "-show_entries", "stream=time_base:packet=pts", "-of", "compact=p=0:nk=1", ffmpegFileUrl(path)],
+    ["-v", "error", "-select_streams", String(streamIndex), "-show_entries", "stream=time_base:packet=pts,flags", "-of", "compact=p=0:nk=1", ffmpegFileUrl(path)],
     { maxBuffer: 1 << 28 },
   );
   const lines = stdout.split("\n").filter((l) => l !== "");
   const tbLine = lines.find((l) => l.includes("/"));
   if (!tbLine) throw new VideoAnalysisError("VIDEO_INVALID", `ffprobe gave no time base for ${path}`, { details: { file: path } });
   const [num, den] = tbLine.split("/").map(Number) as [number, number];
-  const pts = lines.filter((l) => l !== tbLine && /^-?\d+$/.test(l)).map(Number).sort((a, b) => a - b);
+  // "pts|flags": a packet flagged D (outside an edit, kept only to decode others) is no output frame.
+  const pts = lines
+    .map((l) => /^(-?\d+)\|([A-Z_]*)$/.exec(l))
+    .filter((m) => m !== null && !m[2]!.includes("D"))
+    .map((m) => Number(m![1]))
+    .sort((a, b) => a - b);
   return pts.map((p) => (p * num) / den - containerStartTime);
 }

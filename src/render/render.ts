@@ -97,7 +97,7 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
     // annotator from the manifest's record of the video, used when the probe agrees with it.
     const rec = m.video;
     const early = {
-      times: rate === "source" ? frameTimes(video, rec.stream_index, rec.container_start_time) : undefined,
+      times: rate === "source" ? frameTimes(video, rec.stream_index, rec.container_start_time, rec.container) : undefined,
       annotator: rec.display_width > 0 && rec.display_height > 0 ? Annotator.create(run, layers, rec.display_width, rec.display_height) : undefined,
     };
     // Awaited below, or dropped when the probe disagrees or fails: never an unhandled rejection.
@@ -117,8 +117,8 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
     let times: number[];
     if (rate === "analysis") times = analysed ? Array.from(analysed).slice(0, m.analysis.frames) : [];
     else {
-      const same = meta.streamIndex === rec.stream_index && meta.containerStartTime === rec.container_start_time;
-      const all = await (same && early.times ? early.times : frameTimes(video, meta.streamIndex, meta.containerStartTime));
+      const same = meta.streamIndex === rec.stream_index && meta.containerStartTime === rec.container_start_time && meta.container === rec.container;
+      const all = await (same && early.times ? early.times : frameTimes(video, meta.streamIndex, meta.containerStartTime, meta.container));
       times = all.filter((t) => t <= end);
     }
     if (times.length === 0) throw new VideoAnalysisError("VIDEO_INVALID", `no frames of ${video} to render for run ${runDir}`, { details: { file: video } });

@@ -1,10 +1,11 @@
 /**
  * An MP4/MOV file's index read in-process: the top-level boxes, the `moov` box, and one track's sample
  * table (where each frame's bytes are, and its decode and composition times). Used to check that a file's
- * data is all there (probeVideo) and to plan sparse decoding (sparse.ts), without starting ffprobe.
+ * data is all there (probeVideo), to plan sparse decoding (sparse.ts) and to know every frame's time
+ * (render at the source rate), without starting ffprobe.
  * Box layout: ISO/IEC 14496-12.
  */
-import type { FileHandle } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 
 /** True for ffprobe's format names of the MP4/MOV family ("mov,mp4,m4a,3gp,3g2,mj2"). */
 export function isMp4Container(container: string): boolean {
@@ -110,6 +111,8 @@ export async function readMp4Index(fh: FileHandle): Promise<Mp4Index> {
 }
 
 export interface Edit {
+  /** The segment's length in the movie's time scale (SampleTable.movieTimescale). */
+  duration: number;
   /** -1 for an empty edit. */
   mediaTime: number;
   rate: number;
@@ -117,6 +120,8 @@ export interface Edit {
 
 export interface SampleTable {
   timescale: number;
+  /** The movie's time scale (mvhd), in which the edits' durations are. */
+  movieTimescale: number;
   /** The track's edit list (empty without one). */
   edits: Edit[];
   /** The sample entry's type ("avc1", "hvc1", ...) and the number of sample entries. */
@@ -163,6 +168,8 @@ export function readTrack(idx: Mp4Index, index: number): SampleTable {
   const mdhd = only(b, mdia, "mdhd", true);
   const timescale = b.readUInt32BE(mdhd.body + (b[mdhd.body] === 1 ? 20 : 12));
   if (!timescale) unsupported("zero time scale");
+  const mvhd = top.find((c) => c.type === "mvhd") ?? unsupported("no mvhd box");
+  const movieTimescale = b.readUInt32BE(mvhd.body + (b[mvhd.body] === 1 ? 20 : 12));
 
   const edits: Edit[] = [];
   const edts = only(b, trak, "edts");
@@ -175,6 +182,7 @@ export function readTrack(idx: Mp4Index, index: number): SampleTable {
     for (let e = 0; e < n; e++) {
       const at = elst.body + 8 + e * row;
       edits.push({
+        duration: v === 1 ? Number(b.readBigUInt64BE(at)) : b.readUInt32BE(at),
         mediaTime: v === 1 ? Number(b.readBigInt64BE(at + 8)) : b.readInt32BE(at + 4),
         rate: b.readInt16BE(at + (v === 1 ? 16 : 8)),
       });
@@ -254,7 +262,49 @@ export function readTrack(idx: Mp4Index, index: number): SampleTable {
   }
   if (s !== count) unsupported("stsc and stsz disagree");
 
-  return { timescale, edits, entryType: entry.type, entries, nalLengthSize, temporalLayers, externalData, offsets, sizes, dts, ctts, cttsVersion, sync, total: t, stbl, path: [trak, mdia, minf] };
+  return { timescale, movieTimescale, edits, entryType: entry.type, entries, nalLengthSize, temporalLayers, externalData, offsets, sizes, dts, ctts, cttsVersion, sync, total: t, stbl, path: [trak, mdia, minf] };
+}
+
+/**
+ * The presentation times (pts, in the track's time scale) of the frames ffmpeg outputs for the track, in
+ * order, from the index alone: each sample's decode time plus its composition offset, less the edit's
+ * start, those before the edit's start left out (ffmpeg decodes and drops them). Undefined where the index
+ * asks for more than that: several edits, an empty or slowed edit, or one that ends before the last frame.
+ */
+export function outputPts(t: SampleTable): Float64Array | undefined {
+  if (t.edits.length > 1) return undefined;
+  const edit = t.edits[0];
+  if (edit && (edit.mediaTime < 0 || edit.rate !== 1 || !(t.movieTimescale > 0))) return undefined;
+  const shift = edit?.mediaTime ?? 0;
+  const out: number[] = [];
+  for (let i = 0; i < t.sizes.length; i++) {
+    const pts = t.dts[i]! + (t.ctts?.[i] ?? 0) - shift;
+    if (!edit || pts >= 0) out.push(pts);
+  }
+  const pts = Float64Array.from(out).sort();
+  // An edit shorter than the media cuts its end (a duration of 0 is taken as that too: not guessed).
+  if (edit && pts.length && (edit.duration * t.timescale) / t.movieTimescale <= pts[pts.length - 1]!) return undefined;
+  return pts;
+}
+
+/**
+ * outputPts of a file's track `streamIndex`, in seconds: the times of the frames ffmpeg outputs, read from
+ * the MP4/MOV index without ffprobe (which reads every packet of the file); undefined where the file or
+ * its index is not one outputPts answers for.
+ */
+export async function mp4FrameTimes(path: string, streamIndex: number): Promise<Float64Array | undefined> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(path, "r");
+    const t = readTrack(await readMp4Index(fh), streamIndex);
+    const pts = outputPts(t);
+    return pts?.map((p) => p / t.timescale);
+  } catch (e) {
+    if (e instanceof Mp4Unsupported) return undefined;
+    throw e;
+  } finally {
+    await fh?.close();
+  }
 }
 
 /** Where the track's data ends: the end of its last-placed sample (0 without samples). */

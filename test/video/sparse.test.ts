@@ -1,11 +1,13 @@
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { FrameReader, probeVideo, readFrames, type ReadFramesOptions } from "../../src/video/index.js";
 import { planSparseInput, type SparseInput, type SparsePlan } from "../../src/video/sparse.js";
+import { mp4FrameTimes } from "../../src/video/mp4-index.js";
+import { frameTimes } from "../../src/render/overlay.js";
 import type { VideoMetadata } from "../../src/video/metadata.js";
 import { skipUnlessTestdata, testdata } from "../support/testdata.js";
 import { ffmpegRun, makeVideo, tempDir } from "./fixtures.js";
@@ -207,4 +209,36 @@ describe("sparse decoding", () => {
     // What ffmpeg did, counted from its log: exactly the plan.
     assert.equal(sparse.reader.stats.decodedFrames, 849);
   });
+});
+
+describe("every frame's time from the MP4 index (render at the source rate, without ffprobe)", () => {
+  // An edit that ends before the media does (its duration halved in place): ffmpeg drops the frames after it.
+  before(() => {
+    const b = readFileSync(files["b30.mp4"]!);
+    const at = b.indexOf("elst") + 4;
+    assert.ok(at > 4 && b[at] === 0, "b30.mp4 has a version 0 elst");
+    b.writeUInt32BE(Math.floor(b.readUInt32BE(at + 8) / 2), at + 8);
+    writeFileSync((files["short-edit.mp4"] = join(tmp.dir, "short-edit.mp4")), b);
+  });
+  const cases = [
+    "b30.mp4", "ntsc.mp4", "faststart.mp4", "clip.mov", "audio.mp4", "trimmed.mp4", "noedit.mp4", "offset.mp4", "short-edit.mp4", "hevc.mp4", "hevc-pyramid.mp4", "ultrafast.mp4",
+  ].map((n) => [n, () => files[n]!] as const);
+  const shared = ["people_768x432_10fps.mp4", "cars_768x432_12fps.mp4", "bottles_640x360_30fps.mp4", "sintel_1280x720_23frames.mp4"].map(
+    (n) => [n, () => testdata("video", n)] as const,
+  );
+  for (const [name, path] of [...cases, ...shared]) {
+    test(`${name}: the times of the frames ffmpeg outputs, or none where the index asks for more (and ffprobe's are used)`, { skip: shared.some(([n]) => n === name) && skipUnlessTestdata("video", name) }, async () => {
+      const meta = await probeVideo(path());
+      const times: number[] = [];
+      for await (const f of readFrames(path(), { width: 32 })) times.push(f.timestamp);
+      const indexed = await mp4FrameTimes(meta.path, meta.streamIndex);
+      const used = await frameTimes(meta.path, meta.streamIndex, meta.containerStartTime, meta.container);
+      if (name === "offset.mp4" || name === "short-edit.mp4") assert.equal(indexed, undefined, "two edits, or one shorter than the media: not read from the index");
+      else {
+        assert.ok(indexed, `${name}: read from the index`);
+        assert.deepEqual(Array.from(indexed, (t) => +(t - meta.containerStartTime).toFixed(9)), times.map((t) => +t.toFixed(9)));
+      }
+      assert.deepEqual(used.map((t) => +t.toFixed(9)), times.map((t) => +t.toFixed(9)), `${name}: render's frame times are the reader's`);
+    });
+  }
 });
