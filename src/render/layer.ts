@@ -78,11 +78,30 @@ export class AnnotationLayer {
   private straighten(out: Uint8Array, c: Coverage): void {
     const { width: w, height: h } = this;
     const A = c.alpha;
+    const one = (p: number) => {
+      const a = A[p]!;
+      if (a === 0 || a === 255) return;
+      const s = (out[p]! * 255) / a + 0.5;
+      out[p] = s > 255 ? 255 : s;
+    };
     // Most drawn pixels are opaque or untouched (a box's span holds its inside): skipped four at a time.
     const a32 = A.byteOffset % 4 === 0 ? new Int32Array(A.buffer, A.byteOffset, A.length >> 2) : undefined;
-    // A row (a chroma row) at a time: small functions that V8 optimises once, not long loops it compiles
-    // again and again on the stack (measured: a fifth of the render's Node CPU went to compiling).
-    for (let y = 0; y < h; y++) if (c.from[y]! < c.to[y]!) straightenRow(out, A, a32, y * w + c.from[y]!, y * w + c.to[y]!);
+    for (let y = 0; y < h; y++) {
+      let p = y * w + c.from[y]!;
+      const e = y * w + c.to[y]!;
+      if (a32) {
+        for (; p < e && p % 4 !== 0; p++) one(p);
+        for (; p + 4 <= e; p += 4) {
+          const word = a32[p >> 2]!;
+          if (word === 0 || word === -1) continue;
+          one(p);
+          one(p + 1);
+          one(p + 2);
+          one(p + 3);
+        }
+      }
+      for (; p < e; p++) one(p);
+    }
     // Chroma: the drawing's U and V are 128 + (colour - 128) * coverage; the straight colour is found
     // with the A the overlay filter uses there: its block's mean, but in the last chroma column (row) the
     // block's first pixel column (row) only, as ffmpeg 5-7's vf_overlay averages there. (So a shape that
@@ -90,54 +109,29 @@ export class AnnotationLayer {
     const { cw, ch, u, v } = chroma(this);
     for (let by = 0; by < ch; by++) {
       const [first, end] = this.blocks(c, by);
-      if (first < end) straightenChromaRow(out, A, w, cw, u + by * cw, v + by * cw, 2 * by * w, by + 1 === ch, first, end);
+      const r0 = 2 * by * w;
+      const r1 = r0 + w;
+      const lastRow = by + 1 === ch;
+      for (let bx = first; bx < end; bx++) {
+        const x0 = 2 * bx;
+        let a: number;
+        if (!lastRow && bx + 1 < cw) a = (A[r0 + x0]! + A[r0 + x0 + 1]! + A[r1 + x0]! + A[r1 + x0 + 1]!) >> 2;
+        else {
+          const a00 = A[r0 + x0]!;
+          const across = bx + 1 < cw ? (a00 + A[r0 + x0 + 1]!) >> 1 : a00;
+          const down = lastRow ? a00 : (a00 + A[r1 + x0]!) >> 1;
+          a = (across + down) >> 1;
+        }
+        const k = by * cw + bx;
+        if (a === 0) {
+          out[u + k] = out[v + k] = 128;
+          continue;
+        }
+        if (a === 255) continue;
+        const s = 255 / a;
+        out[u + k] = Math.max(0, Math.min(255, 128 + (out[u + k]! - 128) * s + 0.5));
+        out[v + k] = Math.max(0, Math.min(255, 128 + (out[v + k]! - 128) * s + 0.5));
+      }
     }
-  }
-}
-
-/** Luma pixels [p, e) of one row: colour x coverage -> colour. */
-function straightenRow(out: Uint8Array, A: Uint8Array, a32: Int32Array | undefined, p: number, e: number): void {
-  if (a32) {
-    for (; p < e && p % 4 !== 0; p++) straightenPixel(out, A, p);
-    for (; p + 4 <= e; p += 4) {
-      const word = a32[p >> 2]!;
-      if (word === 0 || word === -1) continue;
-      straightenPixel(out, A, p);
-      straightenPixel(out, A, p + 1);
-      straightenPixel(out, A, p + 2);
-      straightenPixel(out, A, p + 3);
-    }
-  }
-  for (; p < e; p++) straightenPixel(out, A, p);
-}
-
-function straightenPixel(out: Uint8Array, A: Uint8Array, p: number): void {
-  const a = A[p]!;
-  if (a === 0 || a === 255) return;
-  const s = (out[p]! * 255) / a + 0.5;
-  out[p] = s > 255 ? 255 : s;
-}
-
-/** Chroma blocks [first, end) of one row pair (r0: its first pixel row's start; U and V rows at cu, cv). */
-function straightenChromaRow(out: Uint8Array, A: Uint8Array, w: number, cw: number, cu: number, cv: number, r0: number, lastRow: boolean, first: number, end: number): void {
-  const r1 = r0 + w;
-  for (let bx = first; bx < end; bx++) {
-    const x0 = 2 * bx;
-    let a: number;
-    if (!lastRow && bx + 1 < cw) a = (A[r0 + x0]! + A[r0 + x0 + 1]! + A[r1 + x0]! + A[r1 + x0 + 1]!) >> 2;
-    else {
-      const a00 = A[r0 + x0]!;
-      const across = bx + 1 < cw ? (a00 + A[r0 + x0 + 1]!) >> 1 : a00;
-      const down = lastRow ? a00 : (a00 + A[r1 + x0]!) >> 1;
-      a = (across + down) >> 1;
-    }
-    if (a === 0) {
-      out[cu + bx] = out[cv + bx] = 128;
-      continue;
-    }
-    if (a === 255) continue;
-    const s = 255 / a;
-    out[cu + bx] = Math.max(0, Math.min(255, 128 + (out[cu + bx]! - 128) * s + 0.5));
-    out[cv + bx] = Math.max(0, Math.min(255, 128 + (out[cv + bx]! - 128) * s + 0.5));
   }
 }
