@@ -321,7 +321,7 @@ export const clientBench: Benchmark = {
       // A protocol the SDK (or tritonclient) refused once is not tried again: its cells say n/a, one note says why.
       const refused: Partial<Record<string, string>> = {};
       const refusals = new Map<string, string[]>();
-      const limitMs = (duration + 120) * 1000;
+      const limitMs = (duration + warmupSeconds + 120) * 1000;
       for (const p of payloads) {
         for (const c of concurrency) {
           for (const t of transports) {

@@ -97,30 +97,51 @@ export function glyphCacheDir(): string | undefined {
   const own = process.env.VIDEO_SDK_CACHE_DIR;
   if (own === "off") return undefined;
   if (own) return join(own, "glyphs");
-  const base = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
-  return join(base, "video-analysis-sdk", "glyphs");
+  try {
+    const base = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
+    return join(base, "video-analysis-sdk", "glyphs");
+  } catch {
+    return undefined; // no home directory: no cache
+  }
 }
 
+/** Where fontconfig keeps its configuration and caches: their times change when fonts come or go. */
+const FONT_STATE = ["/etc/fonts", "/etc/fonts/conf.d", "/var/cache/fontconfig", "/usr/lib/fontconfig/cache", "/usr/local/share/fonts", "/usr/share/fonts"];
+
 /**
- * The cache file of an atlas: named by everything that shapes its masks (size, characters, sharp's
- * version, and the fontconfig cache's time, which changes when fonts are installed or removed).
+ * The cache file of an atlas: named by what shapes its masks (size, characters, the versions of sharp and
+ * of its libvips, and the times of fontconfig's configuration and caches, system and user, which change
+ * when fonts are installed or removed). Anything else that changes the glyphs: VIDEO_SDK_CACHE_DIR=off,
+ * or delete the folder.
  */
 function cacheFile(sizePx: number, list: readonly string[]): string | undefined {
   const dir = glyphCacheDir();
   if (!dir) return undefined;
-  let sharp = "?";
-  let fonts = 0;
+  let sharp: unknown;
   try {
-    const main = createRequire(import.meta.url).resolve("sharp");
-    sharp = (JSON.parse(readFileSync(join(dirname(main), "..", "package.json"), "utf8")) as { version?: string }).version ?? "?";
+    const req = createRequire(import.meta.url);
+    const pkg = (p: string) => (JSON.parse(readFileSync(p, "utf8")) as { version?: string; optionalDependencies?: Record<string, string> });
+    const own = pkg(join(dirname(req.resolve("sharp")), "..", "package.json"));
+    // sharp's libvips comes in an @img/sharp-libvips-<platform> package: its version pinned by sharp's.
+    sharp = [own.version, Object.entries(own.optionalDependencies ?? {}).filter(([n]) => n.includes("libvips"))];
   } catch {
     return undefined;
   }
-  try {
-    fonts = statSync("/var/cache/fontconfig").mtimeMs;
-  } catch {
-    // No system fontconfig cache (not Debian-like): the key has no font time.
-  }
+  const home = (() => {
+    try {
+      return homedir();
+    } catch {
+      return "";
+    }
+  })();
+  const dirs = [...FONT_STATE, process.env.FONTCONFIG_FILE ?? "", process.env.FONTCONFIG_PATH ?? "", home && join(home, ".cache", "fontconfig"), home && join(home, ".fonts"), home && join(home, ".local", "share", "fonts")];
+  const fonts = dirs.filter(Boolean).map((d) => {
+    try {
+      return statSync(d).mtimeMs;
+    } catch {
+      return 0;
+    }
+  });
   const key = createHash("sha256").update(JSON.stringify({ v: CACHE_VERSION, sizePx, chars: list.join(""), sharp, fonts })).digest("hex").slice(0, 32);
   return join(dir, `${key}.bin`);
 }

@@ -234,14 +234,14 @@ export class OverlayEncoder {
  * reader's timeline (pts x time base - the container's start time), without decoding: from an MP4's index
  * (mp4FrameTimes), else from ffprobe's packets (sorted pts; those outside the edit list left out).
  */
-export async function frameTimes(path: string, streamIndex: number, containerStartTime: number, container: string): Promise<number[]> {
+export async function frameTimes(path: string, streamIndex: number, containerStartTime: number, container: string, signal?: AbortSignal): Promise<number[]> {
   // An MP4's index says it in milliseconds; ffprobe reads every packet of the file (seconds for hours of video).
   const indexed = isMp4Container(container) ? await mp4FrameTimes(path, streamIndex) : undefined;
   if (indexed) return Array.from(indexed, (t) => t - containerStartTime);
   const { stdout } = await promisify(execFile)(
     ffprobePath(),
     ["-v", "error", "-select_streams", String(streamIndex), "-show_entries", "stream=time_base:packet=pts,flags", "-of", "compact=p=0:nk=1", ffmpegFileUrl(path)],
-    { maxBuffer: 1 << 28 },
+    { maxBuffer: 1 << 28, ...(signal ? { signal } : {}) },
   );
   const lines = stdout.split("\n").filter((l) => l !== "");
   const tbLine = lines.find((l) => l.includes("/"));

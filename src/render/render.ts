@@ -79,12 +79,31 @@ export function runVideo(run: RunData, given?: string): string {
  * await renderRun("runs/people", { out: "people.mp4", layers: { flow: false } });
  */
 export async function renderRun(runDir: string, options: RenderOptions): Promise<RenderResult> {
+  try {
+    return await renderOnce(runDir, options);
+  } catch (e) {
+    // A sparse decode that picked other frames than it promised: rendered again from a full decode, as
+    // the frame reader does (no file was written; progress starts again).
+    if (!(e instanceof SparseMismatch)) throw e;
+    return await renderOnce(runDir, { ...options, sparse: false });
+  }
+}
+
+/** A sparse decode's frames were not the planned ones (renderRun then decodes in full). */
+class SparseMismatch extends Error {}
+
+/** How render plans a sparse input: planSparseInput (a test may hand in a plan whose promises are wrong). @internal */
+export const renderSparse = { plan: planSparseInput };
+
+async function renderOnce(runDir: string, options: RenderOptions): Promise<RenderResult> {
   const t0 = performance.now();
   const { signal } = options;
   signal?.throwIfAborted();
   const run = await loadRun(runDir);
   let encoder: OverlayEncoder | undefined;
   let sparse: SparseInput | undefined;
+  // Stops a frame-times ffprobe started before the probe, when its answer is not used.
+  const stopEarly = new AbortController();
   // Its failures (the temporary file's removal) surface through the write or finish it interrupts.
   const killOnAbort = () => void encoder?.abort().catch(() => undefined);
   try {
@@ -97,7 +116,7 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
     // annotator from the manifest's record of the video, used when the probe agrees with it.
     const rec = m.video;
     const early = {
-      times: rate === "source" ? frameTimes(video, rec.stream_index, rec.container_start_time, rec.container) : undefined,
+      times: rate === "source" ? frameTimes(video, rec.stream_index, rec.container_start_time, rec.container, stopEarly.signal) : undefined,
       annotator: rec.display_width > 0 && rec.display_height > 0 ? Annotator.create(run, layers, rec.display_width, rec.display_height) : undefined,
     };
     // Awaited below, or dropped when the probe disagrees or fails: never an unhandled rejection.
@@ -118,7 +137,8 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
     if (rate === "analysis") times = analysed ? Array.from(analysed).slice(0, m.analysis.frames) : [];
     else {
       const same = meta.streamIndex === rec.stream_index && meta.containerStartTime === rec.container_start_time && meta.container === rec.container;
-      const all = await (same && early.times ? early.times : frameTimes(video, meta.streamIndex, meta.containerStartTime, meta.container));
+      if (!same) stopEarly.abort();
+      const all = await (same && early.times ? early.times : frameTimes(video, meta.streamIndex, meta.containerStartTime, meta.container, signal));
       times = all.filter((t) => t <= end);
     }
     if (times.length === 0) throw new VideoAnalysisError("VIDEO_INVALID", `no frames of ${video} to render for run ${runDir}`, { details: { file: video } });
@@ -172,6 +192,7 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
       // The frames ffmpeg picked are the ones the layers were drawn for, or the video changed since.
       // (ffmpeg may decode and log a frame or two past the last one it writes.)
       const bad = got.length < times.length ? got.length : times.findIndex((t, i) => Math.abs(t - got[i]!) > 1e-3);
+      if (bad >= 0 && sparse) throw new SparseMismatch(`frame ${bad}: planned ${times[bad]} s, ffmpeg gave ${got[bad]} s`);
       if (bad >= 0)
         throw new VideoAnalysisError(
           "VIDEO_INVALID",
@@ -195,9 +216,11 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
     if (signal?.aborted) throw new VideoAnalysisError("CANCELLED", `rendering ${runDir} was cancelled; ${options.out} was not written`, { cause: e });
     throw e;
   } finally {
+    stopEarly.abort();
     signal?.removeEventListener("abort", killOnAbort);
-    // After ffmpeg has exited (finish or abort): it reads the sparse input's index files until then.
-    await sparse?.dispose();
+    // After ffmpeg has exited (finish or abort): it reads the sparse input's index files until then. A
+    // folder left behind is swept by a later process (sparse.ts): its removal failing changes nothing here.
+    await sparse?.dispose().catch(() => undefined);
     await run.close();
   }
 }
@@ -208,7 +231,7 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
  * undefined and the whole file is decoded. ffmpeg's log is checked against the run's times either way.
  */
 async function sparseInput(meta: VideoMetadata, fps: number, times: readonly number[]): Promise<SparseInput | undefined> {
-  const p = await planSparseInput(meta, fps);
+  const p = await renderSparse.plan(meta, fps);
   if (!p.input) return undefined;
   const { selectedPts: pts, timescale } = p.input;
   if (pts.length >= times.length && times.every((t, i) => Math.abs(pts[i]! / timescale - meta.containerStartTime - t) <= 1e-3)) return p.input;

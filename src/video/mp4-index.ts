@@ -168,8 +168,9 @@ export function readTrack(idx: Mp4Index, index: number): SampleTable {
   const mdhd = only(b, mdia, "mdhd", true);
   const timescale = b.readUInt32BE(mdhd.body + (b[mdhd.body] === 1 ? 20 : 12));
   if (!timescale) unsupported("zero time scale");
-  const mvhd = top.find((c) => c.type === "mvhd") ?? unsupported("no mvhd box");
-  const movieTimescale = b.readUInt32BE(mvhd.body + (b[mvhd.body] === 1 ? 20 : 12));
+  // The edits' durations are in the movie's time scale (0 without an mvhd: outputPts then declines).
+  const mvhd = top.find((c) => c.type === "mvhd");
+  const movieTimescale = mvhd ? b.readUInt32BE(mvhd.body + (b[mvhd.body] === 1 ? 20 : 12)) : 0;
 
   const edits: Edit[] = [];
   const edts = only(b, trak, "edts");
@@ -277,11 +278,18 @@ export function outputPts(t: SampleTable): Float64Array | undefined {
   if (edit && (edit.mediaTime < 0 || edit.rate !== 1 || !(t.movieTimescale > 0))) return undefined;
   const shift = edit?.mediaTime ?? 0;
   const out: number[] = [];
+  let firstDts = Infinity;
   for (let i = 0; i < t.sizes.length; i++) {
     const pts = t.dts[i]! + (t.ctts?.[i] ?? 0) - shift;
-    if (!edit || pts >= 0) out.push(pts);
+    if (edit && pts < 0) continue;
+    out.push(pts);
+    if (firstDts === Infinity) firstDts = t.dts[i]! - shift;
   }
   const pts = Float64Array.from(out).sort();
+  // ffmpeg's mov demuxer starts an edited track at the later of its first kept frame's decode time and its
+  // earliest presentation time: that is the edit's start only when a frame is presented right there (the
+  // usual B-frame delay). An edit starting at 0 or between frames shifts the times otherwise: not guessed.
+  if (edit && pts.length && (pts[0] !== 0 || firstDts > 0)) return undefined;
   // An edit shorter than the media cuts its end (a duration of 0 is taken as that too: not guessed).
   if (edit && pts.length && (edit.duration * t.timescale) / t.movieTimescale <= pts[pts.length - 1]!) return undefined;
   return pts;
@@ -299,11 +307,11 @@ export async function mp4FrameTimes(path: string, streamIndex: number): Promise<
     const t = readTrack(await readMp4Index(fh), streamIndex);
     const pts = outputPts(t);
     return pts?.map((p) => p / t.timescale);
-  } catch (e) {
-    if (e instanceof Mp4Unsupported) return undefined;
-    throw e;
+  } catch {
+    // Not an index this reads (or not readable): ffprobe answers, or says what is wrong.
+    return undefined;
   } finally {
-    await fh?.close();
+    await fh?.close().catch(() => undefined);
   }
 }
 

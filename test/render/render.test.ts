@@ -6,13 +6,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { OverlayEncoder } from "../../src/render/overlay.js";
-import { renderRun } from "../../src/render/render.js";
+import { renderRun, renderSparse } from "../../src/render/render.js";
+import { ffmpegFileUrl } from "../../src/video/ffmpeg-tools.js";
 import { trackColor } from "../../src/render/colors.js";
 import { readFrames } from "../../src/video/frame-reader.js";
 import { probeVideo } from "../../src/video/metadata.js";
 import { isVideoAnalysisError } from "../../src/errors.js";
 import { processesGone, tempDir } from "../pipeline/support.js";
-import { repoRoot } from "../support/testdata.js";
+import { repoRoot, testdata } from "../support/testdata.js";
 import { FPS, FRAMES, VIDEO, artifactsDir, decodeAll, detectionsNpz, peopleRun, probe, skip } from "./support.js";
 
 const W = 768;
@@ -128,6 +129,27 @@ test("render at the analysis rate decodes sparsely, as main does, and gives the 
   assert.equal(b.length, FRAMES);
   a.forEach((f, i) => assert.ok(Buffer.from(f).equals(Buffer.from(b[i]!)), `frame ${i} differs`));
   // Its index files are gone once ffmpeg is done.
+  assert.equal(readdirSync(tmpdir()).filter((d) => d.startsWith(`vasdk-sparse-${process.pid}-`)).length, 0);
+});
+
+test("a sparse decode that picks other frames than it promised is rendered again from a full decode: the full decode's frames", { skip, timeout: 300_000 }, async () => {
+  const real = renderSparse.plan;
+  // Its promises are the run's frames, but ffmpeg reads another (shorter) video: it picks other frames.
+  renderSparse.plan = async (meta, fps) => {
+    const p = await real(meta, fps);
+    return p.input ? { input: { ...p.input, url: ffmpegFileUrl(testdata("video", "sintel_1280x720_23frames.mp4")) } } : p;
+  };
+  try {
+    const r = await renderRun(runDir, { out: join(tmp.dir, "fell-back.mp4"), layers: { depth: false, flow: false } });
+    assert.equal(r.decode, "full");
+  } finally {
+    renderSparse.plan = real;
+  }
+  await renderRun(runDir, { out: join(tmp.dir, "full-2.mp4"), layers: { depth: false, flow: false }, sparse: false });
+  const a = decodeAll(join(tmp.dir, "fell-back.mp4"), W, H);
+  const b = decodeAll(join(tmp.dir, "full-2.mp4"), W, H);
+  assert.equal(a.length, FRAMES);
+  a.forEach((f, i) => assert.ok(Buffer.from(f).equals(Buffer.from(b[i]!)), `frame ${i} differs`));
   assert.equal(readdirSync(tmpdir()).filter((d) => d.startsWith(`vasdk-sparse-${process.pid}-`)).length, 0);
 });
 

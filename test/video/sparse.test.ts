@@ -212,16 +212,24 @@ describe("sparse decoding", () => {
 });
 
 describe("every frame's time from the MP4 index (render at the source rate, without ffprobe)", () => {
-  // An edit that ends before the media does (its duration halved in place): ffmpeg drops the frames after it.
+  // b30.mp4's one edit changed in place (version 0 elst: an entry's duration, then its media time):
+  // ending before the media does (ffmpeg drops the frames after it); starting at 0, before the first
+  // frame is presented; starting between two frames. ffmpeg shifts the last two otherwise than by the
+  // edit's start, so the index is not read for any of them.
+  const edited = { "short-edit.mp4": (d: number, m: number) => [Math.floor(d / 2), m], "edit-at-0.mp4": (d: number) => [d, 0], "edit-between.mp4": (d: number, m: number) => [d, m + 137] };
   before(() => {
-    const b = readFileSync(files["b30.mp4"]!);
-    const at = b.indexOf("elst") + 4;
-    assert.ok(at > 4 && b[at] === 0, "b30.mp4 has a version 0 elst");
-    b.writeUInt32BE(Math.floor(b.readUInt32BE(at + 8) / 2), at + 8);
-    writeFileSync((files["short-edit.mp4"] = join(tmp.dir, "short-edit.mp4")), b);
+    for (const [name, change] of Object.entries(edited)) {
+      const b = readFileSync(files["b30.mp4"]!);
+      const at = b.indexOf("elst") + 4;
+      assert.ok(at > 4 && b[at] === 0, "b30.mp4 has a version 0 elst");
+      const [d, m] = change(b.readUInt32BE(at + 8), b.readInt32BE(at + 12));
+      b.writeUInt32BE(d!, at + 8);
+      b.writeInt32BE(m!, at + 12);
+      writeFileSync((files[name] = join(tmp.dir, name)), b);
+    }
   });
   const cases = [
-    "b30.mp4", "ntsc.mp4", "faststart.mp4", "clip.mov", "audio.mp4", "trimmed.mp4", "noedit.mp4", "offset.mp4", "short-edit.mp4", "hevc.mp4", "hevc-pyramid.mp4", "ultrafast.mp4",
+    "b30.mp4", "ntsc.mp4", "faststart.mp4", "clip.mov", "audio.mp4", "trimmed.mp4", "noedit.mp4", "offset.mp4", ...Object.keys(edited), "hevc.mp4", "hevc-pyramid.mp4", "ultrafast.mp4",
   ].map((n) => [n, () => files[n]!] as const);
   const shared = ["people_768x432_10fps.mp4", "cars_768x432_12fps.mp4", "bottles_640x360_30fps.mp4", "sintel_1280x720_23frames.mp4"].map(
     (n) => [n, () => testdata("video", n)] as const,
@@ -233,7 +241,7 @@ describe("every frame's time from the MP4 index (render at the source rate, with
       for await (const f of readFrames(path(), { width: 32 })) times.push(f.timestamp);
       const indexed = await mp4FrameTimes(meta.path, meta.streamIndex);
       const used = await frameTimes(meta.path, meta.streamIndex, meta.containerStartTime, meta.container);
-      if (name === "offset.mp4" || name === "short-edit.mp4") assert.equal(indexed, undefined, "two edits, or one shorter than the media: not read from the index");
+      if (name === "offset.mp4" || name in edited) assert.equal(indexed, undefined, "two edits, or one the index cannot place as ffmpeg does: not read from the index");
       else {
         assert.ok(indexed, `${name}: read from the index`);
         assert.deepEqual(Array.from(indexed, (t) => +(t - meta.containerStartTime).toFixed(9)), times.map((t) => +t.toFixed(9)));
