@@ -1,7 +1,7 @@
 import { depthLut, hsvToRgb, textColorOn, trackColor, type Rgb } from "./colors.js";
 import { GlyphFont } from "./font.js";
-import { blit, colorMap, fillRect, levelsImage, line, mapLevels, strokeRect, type Canvas, type RgbCanvas } from "./raster.js";
-import { tableToYuv } from "./yuv.js";
+import { blit, colorMap, fillRect, line, strokeRect, type Canvas, type RgbCanvas } from "./raster.js";
+import { toYuv, type YuvCanvas } from "./yuv.js";
 import { rowAtOrBefore, type Box, type RunData } from "./run-data.js";
 
 /** The layers a rendered frame can carry; each is drawn only when on and its artifact is in the run. */
@@ -49,21 +49,11 @@ const HUES = (() => {
  */
 export function flowRgb(dx: number, dy: number, max: number, out: Uint8Array, at: number): void {
   // Full saturation: the colour is the hue's, scaled by the brightness (hsvToRgb with s = 1).
-  const k = 3 * hueBin(dx, dy);
-  const v = brightness(dx, dy, max);
+  const k = 3 * Math.min(HUE_BINS - 1, Math.floor(diamondAngle(dx, dy) * (HUE_BINS / 4)));
+  const v = Math.min(1, Math.sqrt(dx * dx + dy * dy) / max);
   out[at] = HUES[k]! * v + 0.5;
   out[at + 1] = HUES[k + 1]! * v + 0.5;
   out[at + 2] = HUES[k + 2]! * v + 0.5;
-}
-
-/** The HUES entry of a motion's direction. */
-function hueBin(dx: number, dy: number): number {
-  return Math.min(HUE_BINS - 1, Math.floor(diamondAngle(dx, dy) * (HUE_BINS / 4)));
-}
-
-/** The flow colour's brightness: the motion's length over `max`, at most 1. */
-function brightness(dx: number, dy: number, max: number): number {
-  return Math.min(1, Math.sqrt(dx * dx + dy * dy) / max);
 }
 
 /** A direction's angle measured along the unit diamond: in [0, 4), increasing with the true angle (0 for no motion). */
@@ -72,11 +62,6 @@ function diamondAngle(dx: number, dy: number): number {
   if (s === 0) return 0;
   if (dy >= 0) return dx >= 0 ? dy / s : 1 - dx / s;
   return dx < 0 ? 2 - dy / s : 3 + dx / s;
-}
-
-/** A canvas's pixel format, with its matrix for yuv420p: what an inset made for it was made in. */
-function formatOf(c: Canvas): string {
-  return c.format === "yuv420p" ? `yuv420p/${c.matrix}` : "rgb24";
 }
 
 /** Analysed frames a trail reaches back. */
@@ -136,9 +121,10 @@ export function depthImage(map: ArrayLike<number>, size: number, w: number, h: n
  */
 export class Annotator {
   private readonly lut = depthLut();
-  /** The insets last made, by map: held between analysed frames. */
-  private readonly insets: Partial<Record<"depth" | "flow", { row: number; format: string; img: Canvas }>> = {};
+  private depthCache: { row: number; img: RgbCanvas } | undefined;
+  private flowCache: { row: number; img: RgbCanvas } | undefined;
   private readonly mapBuffers: Partial<Record<"depth" | "flow", ArrayBufferLike>> = {};
+  private readonly yuvCache: Partial<Record<"depth" | "flow", { rgb: RgbCanvas; img: YuvCanvas }>> = {};
   readonly thickness: number;
   readonly insetWidth: number;
   readonly insetHeight: number;
@@ -178,15 +164,15 @@ export class Annotator {
     const insetX = (this.width - this.insetWidth - m) & ~1;
     let insetY = m;
     if (layers.depth && run.depth) {
-      const img = await this.depthInset(t, c);
+      const img = await this.depthInset(t);
       if (img) {
-        this.inset(c, img, insetX, insetY, "depth");
+        this.inset(c, this.inFormatOf(c, "depth", img), insetX, insetY, "depth");
         insetY = (insetY + this.insetHeight + m + 1) & ~1;
       }
     }
     if (layers.flow && run.flow) {
-      const img = await this.flowInset(t, c);
-      if (img) this.inset(c, img, insetX, insetY, "flow");
+      const img = await this.flowInset(t);
+      if (img) this.inset(c, this.inFormatOf(c, "flow", img), insetX, insetY, "flow");
     }
     const drawn: DrawnBox[] = [];
     const det = run.detections;
@@ -230,15 +216,14 @@ export class Annotator {
     }
   }
 
-  /** The inset last made for `row` of `key`'s map, if it was made in the canvas's format (they are held between analysed frames). */
-  private cached(key: "depth" | "flow", row: number, c: Canvas): Canvas | undefined {
-    const hit = this.insets[key];
-    return hit?.row === row && hit.format === formatOf(c) ? hit.img : undefined;
-  }
-
-  private keep(key: "depth" | "flow", row: number, c: Canvas, img: Canvas): Canvas {
-    this.insets[key] = { row, format: formatOf(c), img };
-    return img;
+  /** An inset image in the canvas's format: converted to yuv420p once per image, not once per frame. */
+  private inFormatOf(c: Canvas, key: "depth" | "flow", img: RgbCanvas): Canvas {
+    if (c.format !== "yuv420p") return img;
+    const hit = this.yuvCache[key];
+    if (hit?.rgb === img && hit.img.matrix === c.matrix) return hit.img;
+    const yuv = toYuv(img, c.matrix);
+    this.yuvCache[key] = { rgb: img, img: yuv };
+    return yuv;
   }
 
   private inset(c: Canvas, img: Canvas, x: number, y: number, label: string): void {
@@ -249,34 +234,31 @@ export class Annotator {
     f.draw(c, label, x + 2, y, [255, 255, 255]);
   }
 
-  private async depthInset(t: number, c: Canvas): Promise<Canvas | undefined> {
+  private async depthInset(t: number): Promise<RgbCanvas | undefined> {
     const d = this.run.depth!;
     const row = rowAtOrBefore(d.timestamp, t);
     if (row < 0) return undefined;
-    const hit = this.cached("depth", row, c);
-    if (hit) return hit;
+    if (this.depthCache?.row === row) return this.depthCache.img;
     // The map is read into the previous one's buffer: a map is 1 MiB (2 for flow), read up to once a frame.
     const map = (await d.reader.row("depth", row, this.mapBuffers.depth)).data;
     this.mapBuffers.depth = map.buffer;
-    const w = this.insetWidth;
-    const h = this.insetHeight;
-    const levels = mapLevels(map, d.size, d.size, w, h);
-    // On a yuv420p canvas the inset is made in yuv420p, not made in RGB and converted.
-    return this.keep("depth", row, c, c.format === "yuv420p" ? tableToYuv(levels, undefined, w, h, this.lut, c.matrix) : levelsImage(levels, w, h, this.lut));
+    const img = depthImage(map, d.size, this.insetWidth, this.insetHeight, this.lut);
+    this.depthCache = { row, img };
+    return img;
   }
 
-  private async flowInset(t: number, c: Canvas): Promise<Canvas | undefined> {
+  private async flowInset(t: number): Promise<RgbCanvas | undefined> {
     const fl = this.run.flow!;
     // The motion that led to the frame shown: the row ending at the latest analysed frame at or before t.
     const row = rowAtOrBefore(fl.nextTimestamp!, t);
     if (row < 0) return undefined;
-    const hit = this.cached("flow", row, c);
-    if (hit) return hit;
+    if (this.flowCache?.row === row) return this.flowCache.img;
     const s = fl.size;
     const f = (await fl.reader.row("flow", row, this.mapBuffers.flow)).data;
     this.mapBuffers.flow = f.buffer;
     const w = this.insetWidth;
     const h = this.insetHeight;
+    const out = new Uint8Array(w * h * 3);
     // The inset's samples, then the longest of them sets full brightness (at least a pixel: a still scene
     // stays dark instead of amplifying noise).
     const n = s * s;
@@ -298,19 +280,10 @@ export class Annotator {
       }
     }
     const max = Math.sqrt(max2);
-    if (c.format === "yuv420p") {
-      // Each pixel's hue and brightness, coloured straight in yuv420p.
-      const bins = new Uint16Array(w * h);
-      const values = dxs;
-      for (let i = 0; i < w * h; i++) {
-        bins[i] = hueBin(dxs[i]!, dys[i]!);
-        values[i] = brightness(dxs[i]!, dys[i]!, max);
-      }
-      return this.keep("flow", row, c, tableToYuv(bins, values, w, h, HUES, c.matrix));
-    }
-    const out = new Uint8Array(w * h * 3);
     for (let i = 0; i < w * h; i++) flowRgb(dxs[i]!, dys[i]!, max, out, i * 3);
-    return this.keep("flow", row, c, { width: w, height: h, data: out });
+    const img = { width: w, height: h, data: out };
+    this.flowCache = { row, img };
+    return img;
   }
 
   private caption(c: Canvas, t: number): void {

@@ -117,10 +117,10 @@ export function blendMask(c: Canvas, mask: Uint8Array, mw: number, mh: number, x
 }
 
 /**
- * Resamples a single-channel map (mw x mh, row-major) to w x h (bilinear) with the samples' own range
- * stretched over 0..255: one level a pixel (0..255), an index into a 256-entry colour table.
+ * Resamples a single-channel map (mw x mh, row-major) to w x h (bilinear), then colours it through
+ * `lut` (256 rgb triples) with the samples' own range stretched over the table, as an rgb24 image.
  */
-export function mapLevels(values: ArrayLike<number>, mw: number, mh: number, w: number, h: number): Uint16Array {
+export function colorMap(values: ArrayLike<number>, mw: number, mh: number, w: number, h: number, lut: Uint8Array): RgbCanvas {
   // The columns' source indices and weights are the same on every row: worked out once.
   const x0s = new Int32Array(w);
   const x1s = new Int32Array(w);
@@ -150,21 +150,9 @@ export function mapLevels(values: ArrayLike<number>, mw: number, mh: number, w: 
     }
   }
   const scale = hi > lo ? 255 / (hi - lo) : 0;
-  const out = new Uint16Array(w * h);
-  for (let i = 0; i < w * h; i++) out[i] = Math.max(0, Math.min(255, Math.round((samples[i]! - lo) * scale)));
-  return out;
-}
-
-/** mapLevels coloured through `lut` (256 rgb triples), as an rgb24 image. */
-export function colorMap(values: ArrayLike<number>, mw: number, mh: number, w: number, h: number, lut: Uint8Array): RgbCanvas {
-  return levelsImage(mapLevels(values, mw, mh, w, h), w, h, lut);
-}
-
-/** A w x h picture of levels (0..255 a pixel) coloured through `lut` (256 rgb triples), as an rgb24 image. */
-export function levelsImage(levels: Uint16Array, w: number, h: number, lut: Uint8Array): RgbCanvas {
   const out = new Uint8Array(w * h * 3);
   for (let i = 0; i < w * h; i++) {
-    const k = levels[i]! * 3;
+    const k = Math.max(0, Math.min(255, Math.round((samples[i]! - lo) * scale))) * 3;
     out[i * 3] = lut[k]!;
     out[i * 3 + 1] = lut[k + 1]!;
     out[i * 3 + 2] = lut[k + 2]!;

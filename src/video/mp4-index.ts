@@ -267,6 +267,17 @@ export function readTrack(idx: Mp4Index, index: number): SampleTable {
 }
 
 /**
+ * Each sample's presentation time in decode order, in the track's time scale: its decode time plus its
+ * composition offset, less the (first) edit's start. With an edit, ffmpeg outputs no frame below 0.
+ */
+export function samplePts(t: SampleTable): Float64Array {
+  const shift = t.edits[0]?.mediaTime ?? 0;
+  const pts = new Float64Array(t.sizes.length);
+  for (let i = 0; i < pts.length; i++) pts[i] = t.dts[i]! + (t.ctts?.[i] ?? 0) - shift;
+  return pts;
+}
+
+/**
  * The presentation times (pts, in the track's time scale) of the frames ffmpeg outputs for the track, in
  * order, from the index alone: each sample's decode time plus its composition offset, less the edit's
  * start, those before the edit's start left out (ffmpeg decodes and drops them). Undefined where the index
@@ -276,14 +287,13 @@ export function outputPts(t: SampleTable): Float64Array | undefined {
   if (t.edits.length > 1) return undefined;
   const edit = t.edits[0];
   if (edit && (edit.mediaTime < 0 || edit.rate !== 1 || !(t.movieTimescale > 0))) return undefined;
-  const shift = edit?.mediaTime ?? 0;
+  const all = samplePts(t);
   const out: number[] = [];
   let firstDts = Infinity;
-  for (let i = 0; i < t.sizes.length; i++) {
-    const pts = t.dts[i]! + (t.ctts?.[i] ?? 0) - shift;
-    if (edit && pts < 0) continue;
-    out.push(pts);
-    if (firstDts === Infinity) firstDts = t.dts[i]! - shift;
+  for (let i = 0; i < all.length; i++) {
+    if (edit && all[i]! < 0) continue;
+    out.push(all[i]!);
+    if (firstDts === Infinity) firstDts = t.dts[i]! - (edit?.mediaTime ?? 0);
   }
   const pts = Float64Array.from(out).sort();
   // ffmpeg's mov demuxer starts an edited track at the later of its first kept frame's decode time and its

@@ -23,7 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { selectSlot } from "./frame-plan.js";
 import type { VideoMetadata } from "./metadata.js";
-import { box, children, dataEnd, isMp4Container, Mp4Unsupported, readMp4Index, readTrack, unsupported as no, type Box, type SampleTable } from "./mp4-index.js";
+import { box, children, dataEnd, isMp4Container, Mp4Unsupported, readMp4Index, readTrack, samplePts, unsupported as no, type Box, type SampleTable } from "./mp4-index.js";
 import { isProcessAlive } from "../pid.js";
 
 /** An input that decodes only the frames the analysis needs, and what it promises. */
@@ -275,11 +275,9 @@ export async function planSparseInput(meta: VideoMetadata, fps: number): Promise
     const edit = t.edits[0];
     if (edit && (edit.mediaTime < 0 || edit.rate !== 1)) no("an empty edit or one not at normal rate");
     for (const c of children(idx.buf, t.stbl.body, t.stbl.end)) if (!STBL_BOXES.has(c.type)) no(`sample table has a ${c.type} box`);
-    const mediaTime = edit?.mediaTime ?? 0;
     const count = t.sizes.length;
     if (count < 2) no("fewer than two frames");
-    const pts = new Float64Array(count);
-    for (let i = 0; i < count; i++) pts[i] = t.dts[i]! + (t.ctts?.[i] ?? 0) - mediaTime;
+    const pts = samplePts(t);
     // With an edit list ffmpeg outputs no frame before the edit's start; without one, every frame.
     const output = (i: number) => !edit || pts[i]! >= 0;
     const { picked, rank } = pickedSamples(pts, output, t.timescale, fps, meta.containerStartTime);

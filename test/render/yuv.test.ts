@@ -7,10 +7,10 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { flowRgb } from "../../src/render/annotate.js";
-import { depthLut, hsvToRgb, trackColor, type Rgb } from "../../src/render/colors.js";
+import { hsvToRgb, trackColor, type Rgb } from "../../src/render/colors.js";
 import { GlyphFont } from "../../src/render/font.js";
 import { blit, fillRect, strokeRect, type RgbCanvas } from "../../src/render/raster.js";
-import { rgbToYuv, tableToYuv, toYuv, type YuvCanvas } from "../../src/render/yuv.js";
+import { rgbToYuv, toYuv, type YuvCanvas } from "../../src/render/yuv.js";
 import type { YuvMatrix } from "../../src/video/color.js";
 import { probeVideoColor } from "../../src/video/metadata.js";
 import { tempDir } from "../video/fixtures.js";
@@ -101,29 +101,6 @@ test("an inset converted once (toYuv) and blitted decodes to its pixels within t
   const c = canvas(20, 12, "bt601");
   blit(c, img, 4, 2);
   assert.ok(off(at(toRgb(c), 20, 5, 3), color(1, 1)) <= TOLERANCE);
-});
-
-test("an inset made straight in yuv420p (tableToYuv) is toYuv of the same picture in RGB, to within a level; even and odd sizes", () => {
-  const lut = depthLut();
-  let seed = 7;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  for (const [w, h] of [[12, 8], [7, 5]] as const) {
-    for (const matrix of ["bt601", "bt709", "bt2020"] as const) {
-      // A colour map's levels (depth), and levels times a brightness (the flow's hues at their speeds).
-      const levels = Uint16Array.from({ length: w * h }, () => Math.floor(rand() * 256));
-      const scale = Float32Array.from({ length: w * h }, () => rand());
-      for (const bright of [undefined, scale]) {
-        const rgb = new Uint8Array(w * h * 3);
-        for (let i = 0; i < w * h; i++) for (let k = 0; k < 3; k++) rgb[3 * i + k] = lut[3 * levels[i]! + k]! * (bright?.[i] ?? 1) + 0.5;
-        const want = toYuv({ width: w, height: h, data: rgb }, matrix).data;
-        const got = tableToYuv(levels, bright, w, h, lut, matrix).data;
-        assert.equal(got.length, want.length);
-        const worst = Math.max(...Array.from(got, (v, i) => Math.abs(v - want[i]!)));
-        assert.ok(worst <= 1, `${w}x${h} ${matrix} ${bright ? "scaled" : "levels"}: off by ${worst}`);
-        if (!bright) assert.deepEqual(got.subarray(0, w * h), want.subarray(0, w * h), "luma of table entries is toYuv's exactly");
-      }
-    }
-  }
 });
 
 test("odd sizes: a 5x3 canvas has 3x2 chroma samples, and a fill of its last column reaches its last chroma column", () => {
