@@ -56,7 +56,7 @@ export {
 } from "./batch/index.js";
 export { renderRun, loadRun, Annotator, type RenderOptions, type RenderResult, type Layers, type RunData } from "./render/index.js";
 export { writeReport, REPORT_FILE, type ReportOptions } from "./report/report.js";
-export { NpzReader, readNpz, type NpyArray } from "./artifacts/npz-reader.js";
+export { NpzReader, readNpz, type NpyArray, type NpzOpenOptions } from "./artifacts/npz-reader.js";
 // Types the API above names in its signatures, so that users (and the API reference) can name them too.
 export type { TensorDataMap } from "./tensor.js";
 export type { NmsOptions, BoxNmsOptions } from "./detections/nms.js";

@@ -103,6 +103,11 @@ export function videoRecord(meta: VideoMetadata): VideoRecord {
   return snakeKeys(meta);
 }
 
+/** A manifest's `video` as VideoMetadata again (videoRecord's inverse; a manifest older than a field lacks it). */
+export function videoOfRecord(rec: VideoRecord): VideoMetadata {
+  return Object.fromEntries(Object.entries(rec).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), v])) as unknown as VideoMetadata;
+}
+
 /** The manifest's `analysis.decode` of the frame reader's decode plan. */
 export function decodeRecord(d: DecodeStats | undefined): DecodeRecord {
   return snakeKeys(d ?? { mode: "full", reason: "not started" });

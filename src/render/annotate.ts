@@ -1,7 +1,8 @@
-import { depthLut, hsvToRgb, textColorOn, trackColor, type Rgb } from "./colors.js";
+import { depthLut, hsvToRgb, textColorOn, trackColor, type Rgb, type ShadedImage } from "./colors.js";
 import { GlyphFont } from "./font.js";
-import { blit, colorMap, fillRect, line, strokeRect, type Canvas, type RgbCanvas } from "./raster.js";
-import { toYuv, type YuvCanvas } from "./yuv.js";
+import { blit, fillRect, line, mapLevels, shadedToRgb, strokeRect, type Canvas, type RgbCanvas } from "./raster.js";
+import { shadedToYuv, type YuvCanvas } from "./yuv.js";
+import type { NpzReader } from "../artifacts/npz-reader.js";
 import { rowAtOrBefore, type Box, type RunData } from "./run-data.js";
 
 /** The layers a rendered frame can carry; each is drawn only when on and its artifact is in the run. */
@@ -44,16 +45,47 @@ const HUES = (() => {
 })();
 
 /**
- * The flow image's colour of a motion (dx, dy) at out[at..at+2]: hue its direction, brightness its length
- * over `max` (at most 1), full saturation; hsvToRgb of the angle to within a level, for a lookup and a division.
+ * The optical flow (2 x s x s: dx, then dy) as a w x h image (nearest sample): hue its direction
+ * (HUES: a lookup and a division instead of atan2 and HSV arithmetic, to within a level), brightness its
+ * length over the longest sample's (at least a pixel: a still scene stays dark instead of amplifying
+ * noise), full saturation. `into`: the previous image of this size, whose buffers are reused.
  */
-export function flowRgb(dx: number, dy: number, max: number, out: Uint8Array, at: number): void {
-  // Full saturation: the colour is the hue's, scaled by the brightness (hsvToRgb with s = 1).
-  const k = 3 * Math.min(HUE_BINS - 1, Math.floor(diamondAngle(dx, dy) * (HUE_BINS / 4)));
-  const v = Math.min(1, Math.sqrt(dx * dx + dy * dy) / max);
-  out[at] = HUES[k]! * v + 0.5;
-  out[at + 1] = HUES[k + 1]! * v + 0.5;
-  out[at + 2] = HUES[k + 2]! * v + 0.5;
+export function flowImage(f: ArrayLike<number>, s: number, w: number, h: number, into?: ShadedImage): ShadedImage {
+  const img: ShadedImage =
+    into?.width === w && into.height === h && into.shade
+      ? into
+      : { width: w, height: h, index: new Uint16Array(w * h), shade: new Float32Array(w * h), palette: HUES };
+  const shade = img.shade!;
+  const sxs = new Int32Array(w);
+  for (let x = 0; x < w; x++) sxs[x] = Math.min(s - 1, Math.floor(((x + 0.5) * s) / w));
+  let max2 = 1;
+  for (let y = 0; y < h; y++) {
+    const at = Math.min(s - 1, Math.floor(((y + 0.5) * s) / h)) * s;
+    max2 = Math.max(max2, flowRow(f, at, at + s * s, sxs, img.index, shade, y * w));
+  }
+  brightness(shade, 1 / max2);
+  return img;
+}
+
+// One loop a function (see raster.ts's mapLevels).
+
+/** One row of flowImage: each sample's hue bin and squared length; returns the longest squared length. */
+function flowRow(f: ArrayLike<number>, dxAt: number, dyAt: number, sxs: Int32Array, index: Uint16Array, shade: Float32Array, at: number): number {
+  let max2 = 0;
+  for (let x = 0; x < sxs.length; x++) {
+    const dx = f[dxAt + sxs[x]!]!;
+    const dy = f[dyAt + sxs[x]!]!;
+    index[at + x] = Math.min(HUE_BINS - 1, Math.floor(diamondAngle(dx, dy) * (HUE_BINS / 4)));
+    const m2 = dx * dx + dy * dy;
+    shade[at + x] = m2;
+    if (m2 > max2) max2 = m2;
+  }
+  return max2;
+}
+
+/** Squared lengths -> brightness: the length over the longest (`inv2`: 1 / its square), at most 1. */
+function brightness(shade: Float32Array, inv2: number): void {
+  for (let i = 0; i < shade.length; i++) shade[i] = Math.min(1, Math.sqrt(shade[i]! * inv2));
 }
 
 /** A direction's angle measured along the unit diamond: in [0, 4), increasing with the true angle (0 for no motion). */
@@ -100,12 +132,70 @@ export function drawBox(c: Canvas, b: Box, names: readonly string[], font: Glyph
   return { ...b, color, thickness: t };
 }
 
+/** The depth colour map's palette (depthLut as floats, for shaded images). */
+const DEPTH_PALETTE = Float32Array.from(depthLut());
+
 /**
- * A depth map (S x S, relative inverse depth: larger is nearer) as a w x h colour image, stretched over
- * the range of the image's own samples so that near is bright.
+ * A depth map (S x S, relative inverse depth: larger is nearer) as a w x h colour-mapped image, stretched
+ * over the range of the image's own samples so that near is bright. `into`: the previous image of this
+ * size, whose buffer is reused; `samples`: w x h of scratch.
  */
-export function depthImage(map: ArrayLike<number>, size: number, w: number, h: number, lut: Uint8Array): RgbCanvas {
-  return colorMap(map, size, size, w, h, lut);
+export function depthImage(map: ArrayLike<number>, size: number, w: number, h: number, into?: ShadedImage, samples?: Float32Array): ShadedImage {
+  const index = into?.width === w && into.height === h ? into.index : new Uint16Array(w * h);
+  return { width: w, height: h, index: mapLevels(map, size, size, w, h, index, samples), shade: undefined, palette: DEPTH_PALETTE };
+}
+
+/**
+ * The rows of one map array (depth or flow: 1 or 2 MiB each) as the annotator draws them: the next row is
+ * read ahead while this one is drawn, so that a frame does not wait for its map (read from disk, directly,
+ * where main wrote it: NpzOpenOptions.direct). Two buffers take turns: one holds the row being drawn.
+ */
+class MapRows {
+  private readonly buffers: Array<ArrayBufferLike | undefined> = [undefined, undefined];
+  private turn = 0;
+  private ahead: { row: number; data: Promise<ArrayLike<number>> } | undefined;
+
+  constructor(private readonly name: string) {}
+
+  async read(reader: NpzReader, row: number, rows: number): Promise<ArrayLike<number>> {
+    const a = this.ahead;
+    this.ahead = undefined;
+    // A read ahead of another row (the caller went elsewhere) finishes before its buffer is read into again.
+    const data = a?.row === row ? await a.data : (await a?.data.catch(() => undefined), await this.into(reader, row));
+    if (row + 1 < rows) {
+      const next = this.into(reader, row + 1);
+      // Its failure surfaces when that row is asked for; a read ahead never asked for fails silently.
+      next.catch(() => undefined);
+      this.ahead = { row: row + 1, data: next };
+    }
+    return data;
+  }
+
+  /** Row `row`, read into the buffer the row before last used. */
+  private async into(reader: NpzReader, row: number): Promise<ArrayLike<number>> {
+    const k = (this.turn ^= 1);
+    const { data } = await reader.row(this.name, row, this.buffers[k]);
+    this.buffers[k] = data.buffer;
+    return data;
+  }
+}
+
+/** An inset's image for an analysed row, and its conversions to the canvases' formats (made when first drawn, buffers reused). */
+interface Inset {
+  row: number;
+  img: ShadedImage;
+  rgb?: { row: number; img: RgbCanvas };
+  yuv?: { row: number; img: YuvCanvas };
+}
+
+/** An inset in the canvas's format: converted once per analysed row, not once per frame. */
+function inFormatOf(c: Canvas, ins: Inset): Canvas {
+  if (c.format === "yuv420p") {
+    if (ins.yuv?.row !== ins.row || ins.yuv.img.matrix !== c.matrix) ins.yuv = { row: ins.row, img: shadedToYuv(ins.img, c.matrix, ins.yuv?.img) };
+    return ins.yuv.img;
+  }
+  if (ins.rgb?.row !== ins.row) ins.rgb = { row: ins.row, img: shadedToRgb(ins.img, ins.rgb?.img) };
+  return ins.rgb.img;
 }
 
 /**
@@ -120,11 +210,11 @@ export function depthImage(map: ArrayLike<number>, size: number, w: number, h: n
  * console.log(drawn.map((b) => b.trackId)); // the tracks on that frame
  */
 export class Annotator {
-  private readonly lut = depthLut();
-  private depthCache: { row: number; img: RgbCanvas } | undefined;
-  private flowCache: { row: number; img: RgbCanvas } | undefined;
-  private readonly mapBuffers: Partial<Record<"depth" | "flow", ArrayBufferLike>> = {};
-  private readonly yuvCache: Partial<Record<"depth" | "flow", { rgb: RgbCanvas; img: YuvCanvas }>> = {};
+  /** Each inset's image for the analysed row it shows, and that image in the canvases' formats; buffers reused from row to row. */
+  private readonly insets: Partial<Record<"depth" | "flow", Inset>> = {};
+  /** Each map's reads: the row drawn last and the next row, read ahead while this frame is drawn. */
+  private readonly maps = { depth: new MapRows("depth"), flow: new MapRows("flow") };
+  private readonly samples: Float32Array;
   readonly thickness: number;
   readonly insetWidth: number;
   readonly insetHeight: number;
@@ -143,6 +233,7 @@ export class Annotator {
     this.scale = typeof shown === "number" && shown > 0 ? width / shown : 1;
     this.insetWidth = Math.max(32, Math.round(width / 4));
     this.insetHeight = Math.max(18, Math.round((this.insetWidth * height) / width));
+    this.samples = new Float32Array(this.insetWidth * this.insetHeight);
   }
 
   /** An annotator for canvases of width x height: the video's display size, or a smaller copy of its frames (boxes scaled to it). */
@@ -166,13 +257,13 @@ export class Annotator {
     if (layers.depth && run.depth) {
       const img = await this.depthInset(t);
       if (img) {
-        this.inset(c, this.inFormatOf(c, "depth", img), insetX, insetY, "depth");
+        this.inset(c, inFormatOf(c, img), insetX, insetY, "depth");
         insetY = (insetY + this.insetHeight + m + 1) & ~1;
       }
     }
     if (layers.flow && run.flow) {
       const img = await this.flowInset(t);
-      if (img) this.inset(c, this.inFormatOf(c, "flow", img), insetX, insetY, "flow");
+      if (img) this.inset(c, inFormatOf(c, img), insetX, insetY, "flow");
     }
     const drawn: DrawnBox[] = [];
     const det = run.detections;
@@ -216,16 +307,6 @@ export class Annotator {
     }
   }
 
-  /** An inset image in the canvas's format: converted to yuv420p once per image, not once per frame. */
-  private inFormatOf(c: Canvas, key: "depth" | "flow", img: RgbCanvas): Canvas {
-    if (c.format !== "yuv420p") return img;
-    const hit = this.yuvCache[key];
-    if (hit?.rgb === img && hit.img.matrix === c.matrix) return hit.img;
-    const yuv = toYuv(img, c.matrix);
-    this.yuvCache[key] = { rgb: img, img: yuv };
-    return yuv;
-  }
-
   private inset(c: Canvas, img: Canvas, x: number, y: number, label: string): void {
     strokeRect(c, x - 1, y - 1, x + img.width + 1, y + img.height + 1, 1, WHITE);
     blit(c, img, x, y);
@@ -234,56 +315,25 @@ export class Annotator {
     f.draw(c, label, x + 2, y, [255, 255, 255]);
   }
 
-  private async depthInset(t: number): Promise<RgbCanvas | undefined> {
+  private async depthInset(t: number): Promise<Inset | undefined> {
     const d = this.run.depth!;
     const row = rowAtOrBefore(d.timestamp, t);
     if (row < 0) return undefined;
-    if (this.depthCache?.row === row) return this.depthCache.img;
-    // The map is read into the previous one's buffer: a map is 1 MiB (2 for flow), read up to once a frame.
-    const map = (await d.reader.row("depth", row, this.mapBuffers.depth)).data;
-    this.mapBuffers.depth = map.buffer;
-    const img = depthImage(map, d.size, this.insetWidth, this.insetHeight, this.lut);
-    this.depthCache = { row, img };
-    return img;
+    const last = this.insets.depth;
+    if (last?.row === row) return last;
+    const map = await this.maps.depth.read(d.reader, row, d.timestamp.length);
+    return (this.insets.depth = { ...last, row, img: depthImage(map, d.size, this.insetWidth, this.insetHeight, last?.img, this.samples) });
   }
 
-  private async flowInset(t: number): Promise<RgbCanvas | undefined> {
+  private async flowInset(t: number): Promise<Inset | undefined> {
     const fl = this.run.flow!;
     // The motion that led to the frame shown: the row ending at the latest analysed frame at or before t.
     const row = rowAtOrBefore(fl.nextTimestamp!, t);
     if (row < 0) return undefined;
-    if (this.flowCache?.row === row) return this.flowCache.img;
-    const s = fl.size;
-    const f = (await fl.reader.row("flow", row, this.mapBuffers.flow)).data;
-    this.mapBuffers.flow = f.buffer;
-    const w = this.insetWidth;
-    const h = this.insetHeight;
-    const out = new Uint8Array(w * h * 3);
-    // The inset's samples, then the longest of them sets full brightness (at least a pixel: a still scene
-    // stays dark instead of amplifying noise).
-    const n = s * s;
-    const dxs = new Float32Array(w * h);
-    const dys = new Float32Array(w * h);
-    let max2 = 1;
-    const sxs = new Int32Array(w);
-    for (let x = 0; x < w; x++) sxs[x] = Math.min(s - 1, Math.floor(((x + 0.5) * s) / w));
-    for (let y = 0; y < h; y++) {
-      const sy = Math.min(s - 1, Math.floor(((y + 0.5) * s) / h));
-      for (let x = 0; x < w; x++) {
-        const sx = sxs[x]!;
-        const dx = f[sy * s + sx]!;
-        const dy = f[n + sy * s + sx]!;
-        dxs[y * w + x] = dx;
-        dys[y * w + x] = dy;
-        const m2 = dx * dx + dy * dy;
-        if (m2 > max2) max2 = m2;
-      }
-    }
-    const max = Math.sqrt(max2);
-    for (let i = 0; i < w * h; i++) flowRgb(dxs[i]!, dys[i]!, max, out, i * 3);
-    const img = { width: w, height: h, data: out };
-    this.flowCache = { row, img };
-    return img;
+    const last = this.insets.flow;
+    if (last?.row === row) return last;
+    const f = await this.maps.flow.read(fl.reader, row, fl.nextTimestamp!.length);
+    return (this.insets.flow = { ...last, row, img: flowImage(f, fl.size, this.insetWidth, this.insetHeight, last?.img) });
   }
 
   private caption(c: Canvas, t: number): void {

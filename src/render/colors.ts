@@ -2,6 +2,19 @@
 
 export type Rgb = readonly [number, number, number];
 
+/**
+ * A picture as entries of a palette (rgb triples, 0..255), each pixel's entry dimmed by its shade in
+ * [0, 1] (none: 1): the insets' form (depth: a colour map's level; flow: hue by direction, shade by
+ * speed). It becomes rgb24 (shadedToRgb) or yuv420p (shadedToYuv) in one pass, into reused buffers.
+ */
+export interface ShadedImage {
+  width: number;
+  height: number;
+  index: Uint16Array;
+  shade: Float32Array | undefined;
+  palette: Float32Array;
+}
+
 // 20 saturated, well-separated colours (hand-picked hues; none near the caption's black or white).
 const PALETTE: readonly Rgb[] = [
   [255, 56, 56], [255, 157, 151], [255, 112, 31], [255, 178, 29], [207, 210, 49], [72, 249, 10], [146, 204, 23],

@@ -78,11 +78,10 @@ export class AnnotationLayer {
   private straighten(out: Uint8Array, c: Coverage): void {
     const { width: w, height: h } = this;
     const A = c.alpha;
+    const T = straightTables();
     const one = (p: number) => {
       const a = A[p]!;
-      if (a === 0 || a === 255) return;
-      const s = (out[p]! * 255) / a + 0.5;
-      out[p] = s > 255 ? 255 : s;
+      if (a !== 0 && a !== 255) out[p] = T.y[(a << 8) | out[p]!]!;
     };
     // Most drawn pixels are opaque or untouched (a box's span holds its inside): skipped four at a time.
     const a32 = A.byteOffset % 4 === 0 ? new Int32Array(A.buffer, A.byteOffset, A.length >> 2) : undefined;
@@ -106,13 +105,20 @@ export class AnnotationLayer {
     // with the A the overlay filter uses there: its block's mean, but in the last chroma column (row) the
     // block's first pixel column (row) only, as ffmpeg 5-7's vf_overlay averages there. (So a shape that
     // covers only the last pixel column or row of an even-sized frame leaves the chroma there unchanged.)
+    // A block whose four pixels are all untouched (its chroma still 128) or all opaque is left as it is:
+    // both of its pixel pairs read at once where the rows start on even bytes.
     const { cw, ch, u, v } = chroma(this);
+    const a16 = A.byteOffset % 2 === 0 && w % 2 === 0 ? new Uint16Array(A.buffer, A.byteOffset, A.length >> 1) : undefined;
     for (let by = 0; by < ch; by++) {
       const [first, end] = this.blocks(c, by);
       const r0 = 2 * by * w;
       const r1 = r0 + w;
       const lastRow = by + 1 === ch;
       for (let bx = first; bx < end; bx++) {
+        if (a16 && !lastRow && bx + 1 < cw) {
+          const top = a16[(r0 >> 1) + bx]!;
+          if (top === a16[(r1 >> 1) + bx]! && (top === 0 || top === 0xffff)) continue;
+        }
         const x0 = 2 * bx;
         let a: number;
         if (!lastRow && bx + 1 < cw) a = (A[r0 + x0]! + A[r0 + x0 + 1]! + A[r1 + x0]! + A[r1 + x0 + 1]!) >> 2;
@@ -128,10 +134,28 @@ export class AnnotationLayer {
           continue;
         }
         if (a === 255) continue;
-        const s = 255 / a;
-        out[u + k] = Math.max(0, Math.min(255, 128 + (out[u + k]! - 128) * s + 0.5));
-        out[v + k] = Math.max(0, Math.min(255, 128 + (out[v + k]! - 128) * s + 0.5));
+        out[u + k] = T.c[(a << 8) | out[u + k]!]!;
+        out[v + k] = T.c[(a << 8) | out[v + k]!]!;
       }
     }
   }
+}
+
+let tables: { y: Uint8Array; c: Uint8Array } | undefined;
+
+/**
+ * straighten's divisions, as tables indexed by (A << 8) | value (64 KiB each, made once): Y * 255 / A,
+ * and 128 + (C - 128) * 255 / A for chroma, rounded and clamped to a byte.
+ */
+function straightTables(): { y: Uint8Array; c: Uint8Array } {
+  if (tables) return tables;
+  const y = new Uint8Array(1 << 16);
+  const c = new Uint8Array(1 << 16);
+  for (let a = 1; a < 255; a++)
+    for (let x = 0; x < 256; x++) {
+      const s = (x * 255) / a + 0.5;
+      y[(a << 8) | x] = s > 255 ? 255 : s;
+      c[(a << 8) | x] = Math.max(0, Math.min(255, 128 + (x - 128) * (255 / a) + 0.5));
+    }
+  return (tables = { y, c });
 }

@@ -1,4 +1,4 @@
-import type { Rgb } from "./colors.js";
+import type { Rgb, ShadedImage } from "./colors.js";
 import { blendMaskYuv, blitYuv, fillRectYuv, toYuv, type YuvCanvas } from "./yuv.js";
 
 /** An rgb24 image being drawn on: row-major, 3 bytes a pixel (the frame reader's default layout). */
@@ -116,48 +116,71 @@ export function blendMask(c: Canvas, mask: Uint8Array, mw: number, mh: number, x
   }
 }
 
+/** A shaded image as rgb24 (into `out` when it is the same size). */
+export function shadedToRgb(img: ShadedImage, out?: RgbCanvas): RgbCanvas {
+  const { width: w, height: h, index, shade, palette } = img;
+  const o = out && out.width === w && out.height === h ? out : { width: w, height: h, data: new Uint8Array(w * h * 3) };
+  const d = o.data;
+  for (let i = 0, p = 0; i < w * h; i++, p += 3) {
+    const k = 3 * index[i]!;
+    const s = shade ? shade[i]! : 1;
+    d[p] = palette[k]! * s + 0.5;
+    d[p + 1] = palette[k + 1]! * s + 0.5;
+    d[p + 2] = palette[k + 2]! * s + 0.5;
+  }
+  return o;
+}
+
 /**
- * Resamples a single-channel map (mw x mh, row-major) to w x h (bilinear), then colours it through
- * `lut` (256 rgb triples) with the samples' own range stretched over the table, as an rgb24 image.
+ * Resamples a single-channel map (mw x mh, row-major) to w x h (bilinear) and stretches the samples'
+ * own range over 256 levels, into `out` (w x h; `samples`: w x h of scratch).
  */
-export function colorMap(values: ArrayLike<number>, mw: number, mh: number, w: number, h: number, lut: Uint8Array): RgbCanvas {
+export function mapLevels(values: ArrayLike<number>, mw: number, mh: number, w: number, h: number, out: Uint16Array = new Uint16Array(w * h), samples: Float32Array = new Float32Array(w * h)): Uint16Array {
   // The columns' source indices and weights are the same on every row: worked out once.
   const x0s = new Int32Array(w);
-  const x1s = new Int32Array(w);
   const fxs = new Float32Array(w);
   for (let x = 0; x < w; x++) {
     const sx = Math.min(mw - 1, Math.max(0, ((x + 0.5) * mw) / w - 0.5));
-    x0s[x] = Math.floor(sx);
-    x1s[x] = Math.min(mw - 1, x0s[x]! + 1);
+    // The right neighbour is x0 + 1 (at the last column, itself with weight 0).
+    x0s[x] = Math.min(Math.floor(sx), Math.max(0, mw - 2));
     fxs[x] = sx - x0s[x]!;
   }
-  const samples = new Float32Array(w * h);
-  let lo = Infinity;
-  let hi = -Infinity;
+  const range = new Float64Array([Infinity, -Infinity]);
+  const right = mw > 1 ? 1 : 0;
   for (let y = 0; y < h; y++) {
     const sy = Math.min(mh - 1, Math.max(0, ((y + 0.5) * mh) / h - 0.5));
-    const r0 = Math.floor(sy) * mw;
-    const r1 = Math.min(mh - 1, Math.floor(sy) + 1) * mw;
-    const fy = sy - Math.floor(sy);
-    for (let x = 0; x < w; x++) {
-      const fx = fxs[x]!;
-      const a = values[r0 + x0s[x]!]! * (1 - fx) + values[r0 + x1s[x]!]! * fx;
-      const b = values[r1 + x0s[x]!]! * (1 - fx) + values[r1 + x1s[x]!]! * fx;
-      const v = a * (1 - fy) + b * fy;
-      samples[y * w + x] = v;
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
+    const y0 = Math.min(Math.floor(sy), Math.max(0, mh - 2));
+    sampleRow(values, y0 * mw, mh > 1 ? (y0 + 1) * mw : y0 * mw, right, sy - y0, x0s, fxs, samples, y * w, range);
   }
-  const scale = hi > lo ? 255 / (hi - lo) : 0;
-  const out = new Uint8Array(w * h * 3);
-  for (let i = 0; i < w * h; i++) {
-    const k = Math.max(0, Math.min(255, Math.round((samples[i]! - lo) * scale))) * 3;
-    out[i * 3] = lut[k]!;
-    out[i * 3 + 1] = lut[k + 1]!;
-    out[i * 3 + 2] = lut[k + 2]!;
+  const [lo, hi] = range as unknown as [number, number];
+  stretch(samples, out, lo, hi > lo ? 255 / (hi - lo) : 0);
+  return out;
+}
+
+// One loop a function: V8 then optimises each with all of its feedback (a loop compiled on the stack
+// before the code after it has run is thrown away and compiled again).
+
+/** One output row of mapLevels: bilinear samples between map rows r0 and r1, its range folded into `range`. */
+function sampleRow(values: ArrayLike<number>, r0: number, r1: number, right: number, fy: number, x0s: Int32Array, fxs: Float32Array, samples: Float32Array, at: number, range: Float64Array): void {
+  let lo = range[0]!;
+  let hi = range[1]!;
+  for (let x = 0; x < x0s.length; x++) {
+    const fx = fxs[x]!;
+    const p = x0s[x]!;
+    const a = values[r0 + p]! + (values[r0 + p + right]! - values[r0 + p]!) * fx;
+    const b = values[r1 + p]! + (values[r1 + p + right]! - values[r1 + p]!) * fx;
+    const v = a + (b - a) * fy;
+    samples[at + x] = v;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
   }
-  return { width: w, height: h, data: out };
+  range[0] = lo;
+  range[1] = hi;
+}
+
+/** (sample - lo) * scale, rounded, as levels 0..255 (samples are within [lo, hi]). */
+function stretch(samples: Float32Array, out: Uint16Array, lo: number, scale: number): void {
+  for (let i = 0; i < out.length; i++) out[i] = Math.min(255, (samples[i]! - lo) * scale + 0.5);
 }
 
 /** The whole pixels of the box [x1, x2) x [y1, y2) inside a width x height picture: its corner and size (at least 1x1). */

@@ -1,6 +1,10 @@
 import { existsSync } from "node:fs";
+import { stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import { videoOfRecord, type VideoRecord } from "../artifacts/manifest.js";
 import { VideoAnalysisError } from "../errors.js";
-import { probeVideoColor, type VideoMetadata } from "../video/metadata.js";
+import type { VideoColor } from "../video/color.js";
+import type { VideoMetadata } from "../video/metadata.js";
 import { planSparseInput, type SparseInput } from "../video/sparse.js";
 import { ALL_LAYERS, Annotator, type Layers } from "./annotate.js";
 import { AnnotationLayer } from "./layer.js";
@@ -43,6 +47,11 @@ export interface RenderResult {
   layers: Array<keyof Layers>;
   /** "sparse": ffmpeg decoded only what the rendered frames need (see `sparse`); "full": every frame up to the last. */
   decode: "sparse" | "full";
+  /**
+   * Where the video's facts (size, rate, stream, colour) came from: "manifest", the run's record of them
+   * (the file still the size it was; runs written since the colour is recorded), else "ffprobe".
+   */
+  facts: "manifest" | "ffprobe";
   wall_ms: number;
 }
 
@@ -89,6 +98,28 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
   }
 }
 
+/**
+ * The video's facts as the run recorded them (the manifest's `video`), when the record has the colour (runs
+ * written since it was recorded) and the file is still the size it was: no ffprobe, which costs ~0.05 CPU
+ * s and holds ffmpeg's start back by as much. Else undefined, and the video is probed. Either way, the
+ * frames ffmpeg picks are checked against the times the layers were drawn for.
+ */
+async function recordedVideo(rec: VideoRecord, path: string): Promise<{ meta: VideoMetadata; color: VideoColor } | undefined> {
+  if (typeof rec.color_matrix !== "string" || !(rec.display_width > 0 && rec.display_height > 0 && rec.frame_rate > 0)) return undefined;
+  const size = await stat(path).then((s) => s.size, () => -1);
+  if (size !== rec.size_bytes) return undefined;
+  const meta = { ...videoOfRecord(rec), path: resolve(path) };
+  const tags: VideoColor["tags"] = {};
+  for (const k of ["colorSpace", "colorPrimaries", "colorTransfer", "colorRange"] as const) if (typeof meta[k] === "string") tags[k] = meta[k];
+  return { meta, color: { matrix: meta.colorMatrix, tags } };
+}
+
+/** ffprobe's facts (loaded only when needed: fluent-ffmpeg's modules cost every render ~15 ms otherwise). */
+async function probe(path: string): Promise<{ meta: VideoMetadata; color: VideoColor }> {
+  const { probeVideoColor } = await import("../video/metadata.js");
+  return probeVideoColor(path, { checkEnd: false });
+}
+
 /** A sparse decode's frames were not the planned ones (renderRun then decodes in full). */
 class SparseMismatch extends Error {}
 
@@ -124,7 +155,8 @@ async function renderOnce(runDir: string, options: RenderOptions): Promise<Rende
     early.annotator?.catch(() => undefined);
     // No end-of-file check here (a second ffprobe, ~0.3 s on a busy machine): a truncated video fails in
     // the reader, at its end, and no file is left.
-    const { meta, color } = await probeVideoColor(video, { checkEnd: false });
+    const recorded = await recordedVideo(rec, video);
+    const { meta, color } = recorded ?? (await probe(video));
     const analysisFps = Math.min(m.analysis.fps, meta.frameRate);
     const last = m.analysis.last_timestamp ?? -Infinity;
     // Source rate: every frame up to the end of the last analysed frame's slot.
@@ -209,6 +241,7 @@ async function renderOnce(runDir: string, options: RenderOptions): Promise<Rende
       duration: times.length / fps,
       layers: (Object.keys(layers) as Array<keyof Layers>).filter((k) => layers[k]),
       decode: sparse ? "sparse" : "full",
+      facts: recorded ? "manifest" : "ffprobe",
       wall_ms: Math.round(performance.now() - t0),
     };
   } catch (e) {

@@ -98,7 +98,8 @@ export async function loadRun(dir: string, given?: Manifest): Promise<RunData> {
   const having = (...names: string[]) => manifest.artifacts.filter((a) => names.every((n) => a.arrays && n in a.arrays));
   const readers: NpzReader[] = [];
   const open = async (file: string) => {
-    const r = await NpzReader.open(join(dir, file));
+    // Direct reads for the maps: main wrote them around the page cache, so a first read finds them on disk.
+    const r = await NpzReader.open(join(dir, file), { direct: true });
     readers.push(r);
     return r;
   };

@@ -5,7 +5,7 @@
  * converting a drawn RGB picture to yuv420p (averaging the block) would give.
  */
 import type { YuvMatrix } from "../video/color.js";
-import type { Rgb } from "./colors.js";
+import type { Rgb, ShadedImage } from "./colors.js";
 
 /** A yuv420p frame being drawn on: Y (width x height), U, V (ceil(width/2) x ceil(height/2)), limited range. */
 export interface YuvCanvas {
@@ -216,6 +216,83 @@ export function toYuv(img: { width: number; height: number; data: Uint8Array }, 
     }
   }
   return out;
+}
+
+/** A palette's Y (less 16.5), U and V (less 128.5) per entry in a matrix: toYuv's sums, per entry. */
+const yuvPalettes = new WeakMap<Float32Array, Partial<Record<YuvMatrix, { y: Float64Array; u: Float64Array; v: Float64Array }>>>();
+
+function yuvPalette(palette: Float32Array, matrix: YuvMatrix): { y: Float64Array; u: Float64Array; v: Float64Array } {
+  const byMatrix = yuvPalettes.get(palette) ?? {};
+  yuvPalettes.set(palette, byMatrix);
+  const hit = byMatrix[matrix];
+  if (hit) return hit;
+  const [kr, kb] = K[matrix];
+  const kg = 1 - kr - kb;
+  const n = palette.length / 3;
+  const t = { y: new Float64Array(n), u: new Float64Array(n), v: new Float64Array(n) };
+  for (let k = 0; k < n; k++) {
+    const r = palette[3 * k]!;
+    const g = palette[3 * k + 1]!;
+    const b = palette[3 * k + 2]!;
+    const l = kr * r + kg * g + kb * b;
+    t.y[k] = (219 / 255) * l;
+    t.u[k] = (224 / (2 * (1 - kb) * 255)) * (b - l);
+    t.v[k] = (224 / (2 * (1 - kr) * 255)) * (r - l);
+  }
+  byMatrix[matrix] = t;
+  return t;
+}
+
+/**
+ * A shaded image (colors.ts) as yuv420p, into `out` when it is the same size: toYuv of its rgb24 form
+ * without making it (the conversion is linear, so a block's chroma is the mean of its pixels' entries'
+ * chroma times their shades; to within a level of toYuv of the rounded rgb bytes).
+ */
+export function shadedToYuv(img: ShadedImage, matrix: YuvMatrix, out?: YuvCanvas): YuvCanvas {
+  const { width: w, height: h, index, shade } = img;
+  const o: YuvCanvas =
+    out && out.width === w && out.height === h ? Object.assign(out, { matrix }) : { format: "yuv420p", width: w, height: h, data: new Uint8Array(w * h + 2 * Math.ceil(w / 2) * Math.ceil(h / 2)), matrix };
+  const { cw, ch, u, v } = chroma(o);
+  const P = yuvPalette(img.palette, matrix);
+  // An unshaded image (the depth's) is the shaded case with every shade 1.
+  const s = shade ?? ones(w * h);
+  shadedLuma(index, s, P.y, o.data);
+  for (let by = 0; by < ch; by++) {
+    // A block's second row and column, where the picture has them (an odd size's last block has one).
+    const y0 = 2 * by;
+    shadedChromaRow(index, s, P, o.data, y0 * w, y0 + 1 < h ? w : 0, w, u + by * cw, v + by * cw, cw);
+  }
+  return o;
+}
+
+let unit = new Float32Array(0);
+function ones(n: number): Float32Array {
+  if (unit.length < n) unit = new Float32Array(n).fill(1);
+  return unit;
+}
+
+// One loop a function (see raster.ts's mapLevels).
+
+function shadedLuma(index: Uint16Array, shade: Float32Array, py: Float64Array, d: Uint8Array): void {
+  for (let i = 0; i < index.length; i++) d[i] = 16.5 + shade[i]! * py[index[i]!]!;
+}
+
+/** One row of chroma blocks: the mean of each block's entries' U and V times their shades. */
+function shadedChromaRow(index: Uint16Array, shade: Float32Array, P: { u: Float64Array; v: Float64Array }, d: Uint8Array, p0: number, dy: number, w: number, uAt: number, vAt: number, cw: number): void {
+  for (let bx = 0; bx < cw; bx++) {
+    const p = p0 + 2 * bx;
+    const dx = 2 * bx + 1 < w ? 1 : 0;
+    const k0 = index[p]!;
+    const k1 = index[p + dx]!;
+    const k2 = index[p + dy]!;
+    const k3 = index[p + dy + dx]!;
+    const s0 = shade[p]!;
+    const s1 = shade[p + dx]!;
+    const s2 = shade[p + dy]!;
+    const s3 = shade[p + dy + dx]!;
+    d[uAt + bx] = 128.5 + (s0 * P.u[k0]! + s1 * P.u[k1]! + s2 * P.u[k2]! + s3 * P.u[k3]!) / 4;
+    d[vAt + bx] = 128.5 + (s0 * P.v[k0]! + s1 * P.v[k1]! + s2 * P.v[k2]! + s3 * P.v[k3]!) / 4;
+  }
 }
 
 /** Copies a yuv420p image onto the canvas at (x, y), clipped; x and y even, so the chroma samples line up. */

@@ -5,8 +5,8 @@ import { writeFileAtomic } from "../artifacts/atomic.js";
 import { MANIFEST_FILE, writeManifest, type Manifest, type ReportRecord } from "../artifacts/manifest.js";
 import { VideoAnalysisError } from "../errors.js";
 import { ALL_LAYERS, Annotator, depthImage } from "../render/annotate.js";
-import { depthLut, trackColor } from "../render/colors.js";
-import { pixelRegion, strokeRect, type RgbCanvas } from "../render/raster.js";
+import { trackColor } from "../render/colors.js";
+import { pixelRegion, shadedToRgb, strokeRect, type RgbCanvas } from "../render/raster.js";
 import { loadRun, type RunData } from "../render/run-data.js";
 import { runVideo } from "../render/render.js";
 import { readFrames } from "../video/frame-reader.js";
@@ -152,11 +152,10 @@ async function pageData(run: RunData, o: Required<Omit<ReportOptions, "video" | 
   const depth: Array<{ t: number; img: string }> = [];
   if (run.depth) {
     const d = run.depth;
-    const lut = depthLut();
     const w = 128;
     const h = Math.max(1, Math.round((w * m.video.display_height) / m.video.display_width));
     for (const row of spread(d.timestamp.length, o.depthThumbnails)) {
-      const img = depthImage((await d.reader.row("depth", row)).data, d.size, w, h, lut);
+      const img = shadedToRgb(depthImage((await d.reader.row("depth", row)).data, d.size, w, h));
       depth.push({ t: r3(d.timestamp[row]!), img: await jpeg(sharp, img, w, o.quality) });
     }
   }

@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import ffmpeg from "fluent-ffmpeg";
 import type { FfprobeData } from "fluent-ffmpeg";
 import { VideoAnalysisError } from "../errors.js";
-import { colorOfStream, type VideoColor } from "./color.js";
+import { colorOfStream, type VideoColor, type YuvMatrix } from "./color.js";
 import { ffmpegFileUrl, ffprobePath } from "./ffmpeg-tools.js";
 import { dataEnd, isMp4Container, Mp4Unsupported, readMp4Index, readTrack } from "./mp4-index.js";
 
@@ -20,7 +20,8 @@ export type Rotation = 0 | 90 | 180 | 270;
  *   pixelFormat: "yuv420p", width: 768, height: 432, rotation: 0, displayWidth: 768, displayHeight: 432,
  *   frameRate: 10, frameRateFraction: "10/1", frameRateSource: "avg_frame_rate", duration: 139.4,
  *   durationSource: "stream", startTime: 0, containerStartTime: 0, frameCount: 1394, frameCountSource: "container",
- *   hasAudio: false, streamIndex: 0, sizeBytes: 9190089, bitRate: 527366 }
+ *   hasAudio: false, streamIndex: 0, sizeBytes: 3291918, bitRate: 188919, colorMatrix: "bt601", colorSpace: "smpte170m",
+ *   colorPrimaries: "smpte170m", colorTransfer: "smpte170m", colorRange: "tv" }
  * ```
  */
 export interface VideoMetadata {
@@ -81,6 +82,15 @@ export interface VideoMetadata {
   sizeBytes: number;
   /** Overall bit rate in bit/s when the container states one. */
   bitRate?: number;
+  /**
+   * The matrix the stream's YUV is in: its color_space tag's, BT.601 when it states none (what render
+   * draws in). With the colour tags the stream states, in ffprobe's names (what render tags its output with).
+   */
+  colorMatrix: YuvMatrix;
+  colorSpace?: string;
+  colorPrimaries?: string;
+  colorTransfer?: string;
+  colorRange?: string;
 }
 
 export interface ProbeOptions {
@@ -298,6 +308,7 @@ export async function probeVideoColor(path: string, options: ProbeOptions = {}):
   const rotation = streamRotation(v);
   const swap = rotation === 90 || rotation === 270;
   const bitRate = num(format.bit_rate);
+  const color = colorOfStream(v as unknown as Record<string, unknown>);
   const meta: VideoMetadata = {
     path: abs,
     container,
@@ -321,10 +332,12 @@ export async function probeVideoColor(path: string, options: ProbeOptions = {}):
     streamIndex: num(v.index) ?? 0,
     sizeBytes: size,
     ...(bitRate !== undefined ? { bitRate } : {}),
+    colorMatrix: color.matrix,
+    ...color.tags,
   };
   // A file without a duration of its own has no index that could declare more than its data holds.
   if ((options.checkEnd ?? true) && durationSource !== "estimated") await checkEnd(meta, streamStart);
-  return { meta, color: colorOfStream(v as unknown as Record<string, unknown>) };
+  return { meta, color };
 }
 
 interface ProcessResult {

@@ -1,7 +1,8 @@
 // NpzReader reads back what NpzWriter writes (every dtype, strings, streamed rows, ZIP64 records) and
 // refuses what it cannot read with a coded error naming the file.
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { constants, writeFileSync } from "node:fs";
+import { open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { NpzWriter, saveNpz } from "../../src/artifacts/npz.js";
@@ -53,6 +54,40 @@ for (const zip64Threshold of [undefined, 64]) {
     }
   });
 }
+
+test("direct reads (O_DIRECT where the file system takes it, as render reads the maps): the same rows as plain reads; elsewhere plain reads", async () => {
+  // Rows of a little over 1 MiB behind a small member: neither their start nor their length is block-aligned.
+  const dirs = [tmp.dir, ...(process.platform === "linux" ? ["/dev/shm"] : [])];
+  for (const dir of dirs) {
+    const path = join(dir, `direct-${process.pid}.npz`);
+    const w = await NpzWriter.create(path);
+    await w.addArray("first", "uint8", [3], [1, 2, 3]);
+    const n = (1 << 18) + 3;
+    const s = await w.beginArray("maps", "float32", [null, n]);
+    for (let i = 0; i < 4; i++) await s.write(Float32Array.from({ length: n }, (_, k) => i * 1e6 + k));
+    await s.end();
+    await w.close();
+    const flag = (constants as Record<string, number | undefined>).O_DIRECT;
+    const takesDirect = flag !== undefined && (await open(path, constants.O_RDONLY | flag).then((f) => f.close().then(() => true), () => false));
+    const plain = await NpzReader.open(path);
+    const direct = await NpzReader.open(path, { direct: true });
+    try {
+      for (let i = 0; i < 4; i++) {
+        const want = (await plain.row("maps", i)).data;
+        const got = (await direct.row("maps", i)).data;
+        assert.equal(got.length, n);
+        assert.ok(Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength)), `${dir}: row ${i}`);
+      }
+      // Small reads never go direct; rows do where the file system takes it (tmpfs does not).
+      assert.deepEqual(Array.from((await direct.array("first")).data), [1, 2, 3]);
+      assert.equal(direct.directReads, takesDirect ? 4 : 0, `${dir}: O_DIRECT ${takesDirect ? "taken" : "refused"}`);
+      assert.equal(plain.directReads, 0);
+    } finally {
+      await Promise.all([plain.close(), direct.close()]);
+      await rm(path, { force: true });
+    }
+  }
+});
 
 test("a file that is not a finished npz: DATA_LOSS naming it; a missing one: NOT_FOUND", async () => {
   const bad = join(tmp.dir, "bad.npz");

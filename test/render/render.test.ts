@@ -153,6 +153,40 @@ test("a sparse decode that picks other frames than it promised is rendered again
   assert.equal(readdirSync(tmpdir()).filter((d) => d.startsWith(`vasdk-sparse-${process.pid}-`)).length, 0);
 });
 
+test("render takes the video's facts from the run's manifest (no ffprobe) while the file is the size it was; else it probes: the same frames", { skip, timeout: 300_000 }, async () => {
+  const layers = { depth: false, flow: false };
+  const probeBin = process.env.FFPROBE_PATH;
+  // Without an ffprobe to run, a render that needs one fails: this one must not.
+  process.env.FFPROBE_PATH = join(tmp.dir, "no-ffprobe-here");
+  let recorded;
+  try {
+    recorded = await renderRun(runDir, { out: join(tmp.dir, "facts-manifest.mp4"), layers });
+    // A manifest from before the colour was recorded: ffprobe it is.
+    const old = join(tmp.dir, "facts-old");
+    cpSync(runDir, old, { recursive: true });
+    const m = JSON.parse(readFileSync(join(old, "manifest.json"), "utf8"));
+    for (const k of Object.keys(m.video)) if (k.startsWith("color_")) delete m.video[k];
+    writeFileSync(join(old, "manifest.json"), JSON.stringify(m));
+    await assert.rejects(renderRun(old, { out: join(tmp.dir, "facts-old.mp4"), layers }), (e: unknown) => isVideoAnalysisError(e) && e.code === "FAILED_PRECONDITION" && /ffprobe/.test(e.message));
+    if (probeBin === undefined) delete process.env.FFPROBE_PATH;
+    else process.env.FFPROBE_PATH = probeBin;
+    const probed = await renderRun(old, { out: join(tmp.dir, "facts-old.mp4"), layers });
+    assert.deepEqual([recorded.facts, probed.facts], ["manifest", "ffprobe"]);
+    const a = decodeAll(join(tmp.dir, "facts-manifest.mp4"), W, H);
+    const b = decodeAll(join(tmp.dir, "facts-old.mp4"), W, H);
+    assert.equal(a.length, FRAMES);
+    a.forEach((f, i) => assert.ok(Buffer.from(f).equals(Buffer.from(b[i]!)), `frame ${i} differs`));
+    // The video the run names, no longer the size it was (a copy with a byte more): probed again.
+    const grown = join(tmp.dir, "people-grown.mp4");
+    cpSync(VIDEO, grown);
+    writeFileSync(grown, Buffer.from([0]), { flag: "a" });
+    assert.equal((await renderRun(runDir, { out: join(tmp.dir, "facts-grown.mp4"), layers, video: grown })).facts, "ffprobe");
+  } finally {
+    if (probeBin === undefined) delete process.env.FFPROBE_PATH;
+    else process.env.FFPROBE_PATH = probeBin;
+  }
+});
+
 test("render at the source rate: every source frame of the analysed span, boxes held between analysed frames", { skip, timeout: 300_000 }, async () => {
   const out = join(tmp.dir, "source.mp4");
   const r = await renderRun(runDir, { out, rate: "source", layers: { depth: false, flow: false } });

@@ -6,11 +6,11 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { flowRgb } from "../../src/render/annotate.js";
+import { depthImage, flowImage } from "../../src/render/annotate.js";
 import { hsvToRgb, trackColor, type Rgb } from "../../src/render/colors.js";
 import { GlyphFont } from "../../src/render/font.js";
-import { blit, fillRect, strokeRect, type RgbCanvas } from "../../src/render/raster.js";
-import { rgbToYuv, toYuv, type YuvCanvas } from "../../src/render/yuv.js";
+import { blit, fillRect, shadedToRgb, strokeRect, type RgbCanvas } from "../../src/render/raster.js";
+import { rgbToYuv, shadedToYuv, toYuv, type YuvCanvas } from "../../src/render/yuv.js";
 import type { YuvMatrix } from "../../src/video/color.js";
 import { probeVideoColor } from "../../src/video/metadata.js";
 import { tempDir } from "../video/fixtures.js";
@@ -31,7 +31,7 @@ function toRgb(c: YuvCanvas, matrix = c.matrix): Buffer {
   return execFileSync("ffmpeg", ["-nostdin", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", `${c.width}x${c.height}`, "-color_range", "tv", "-colorspace", TAG[matrix], "-i", "pipe:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], { input: c.data });
 }
 
-const at = (rgb: Buffer, w: number, x: number, y: number) => [rgb[(y * w + x) * 3]!, rgb[(y * w + x) * 3 + 1]!, rgb[(y * w + x) * 3 + 2]!];
+const at = (rgb: Uint8Array, w: number, x: number, y: number) => [rgb[(y * w + x) * 3]!, rgb[(y * w + x) * 3 + 1]!, rgb[(y * w + x) * 3 + 2]!];
 const off = (a: readonly number[], b: readonly number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
 
 test("every track colour drawn as a box edge in yuv420p decodes to itself within yuv420p's rounding; outside the box nothing changes", () => {
@@ -134,22 +134,43 @@ test("a chroma sample that a shape covers in part moves toward its colour by the
   near(u(1, 0), ub, "untouched");
 });
 
-test("the flow colour lookup gives hsvToRgb of the motion's angle to within a level", () => {
-  const a = new Uint8Array(3);
-  const b = new Uint8Array(3);
-  let worst = 0;
-  for (let k = 0; k < 3600; k++) {
-    const ang = (k * 2 * Math.PI) / 3600;
-    const len = 0.2 + (k % 7) / 7;
-    const dx = len * Math.cos(ang);
-    const dy = len * Math.sin(ang);
-    flowRgb(dx, dy, 1.2, a, 0);
-    hsvToRgb(((Math.atan2(dy, dx) * 180) / Math.PI + 360) % 360, 1, Math.min(1, Math.hypot(dx, dy) / 1.2), b, 0);
-    worst = Math.max(worst, off([...a], [...b]));
+test("the flow image: hsvToRgb of each motion's angle, brightness its length over the longest, to within a level; no motion is black", () => {
+  // A 60 x 60 field sampled 1:1: 3,599 motions around the circle at lengths up to 1.2, and one still pixel.
+  const s = 60;
+  const f = new Float32Array(2 * s * s);
+  const want: Rgb[] = [];
+  for (let k = 0; k < s * s; k++) {
+    const ang = (k * 2 * Math.PI) / (s * s);
+    const len = k === 0 ? 0 : k === 1 ? 1.2 : 0.2 + (k % 7) / 7;
+    f[k] = len * Math.cos(ang);
+    f[s * s + k] = len * Math.sin(ang);
+    const b = new Uint8Array(3);
+    hsvToRgb(((Math.atan2(f[s * s + k]!, f[k]!) * 180) / Math.PI + 360) % 360, 1, Math.min(1, len / 1.2), b, 0);
+    want.push([b[0]!, b[1]!, b[2]!]);
   }
+  const rgb = shadedToRgb(flowImage(f, s, s, s));
+  let worst = 0;
+  for (let k = 0; k < s * s; k++) worst = Math.max(worst, off(at(rgb.data, s, k % s, Math.floor(k / s)), want[k]!));
   assert.ok(worst <= 1, `worst ${worst}`);
-  flowRgb(0, 0, 1, a, 0);
-  assert.deepEqual([...a], [0, 0, 0]);
+  assert.deepEqual(at(rgb.data, s, 0, 0), [0, 0, 0]);
+});
+
+test("insets straight to yuv420p (shadedToYuv) are toYuv of their rgb24 form to within a level, odd sizes included", () => {
+  const s = 32;
+  const map = Float32Array.from({ length: s * s }, (_, i) => Math.sin(i / 37) + (i % s) / s);
+  const f = Float32Array.from({ length: 2 * s * s }, (_, i) => Math.cos(i / 11) * (1 + (i % 5)));
+  for (const [w, h] of [[24, 14], [25, 13]] as const)
+    for (const img of [depthImage(map, s, w, h), flowImage(f, s, w, h)])
+      for (const matrix of ["bt601", "bt709", "bt2020"] as const) {
+        const direct = shadedToYuv(img, matrix).data;
+        const via = toYuv(shadedToRgb(img), matrix).data;
+        assert.equal(direct.length, via.length);
+        let worst = 0;
+        for (let i = 0; i < direct.length; i++) worst = Math.max(worst, Math.abs(direct[i]! - via[i]!));
+        // The depth image has no shade: its Y is toYuv's exactly.
+        assert.ok(worst <= 1, `${w}x${h} ${matrix}: worst ${worst}`);
+        if (!img.shade) assert.deepEqual(direct.subarray(0, w * h), via.subarray(0, w * h));
+      }
 });
 
 const video = testdata("video", "people_768x432_10fps.mp4");

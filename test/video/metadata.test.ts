@@ -205,6 +205,12 @@ describe("probeVideo", () => {
         "sintel_1280x720_23frames.mp4": [1280, 720, 24, 23, false],
       };
       assert.deepEqual([m.width, m.height, m.frameRate, m.frameCount, m.hasAudio], expected[name]);
+      // The colour as the stream states it (render draws in its matrix and tags its output with it): people
+      // and cars state BT.601 (smpte170m), bottles and sintel nothing (BT.601 too, and untagged).
+      const tagged = name.startsWith("people") || name.startsWith("cars");
+      const tags = { colorSpace: m.colorSpace, colorPrimaries: m.colorPrimaries, colorTransfer: m.colorTransfer, colorRange: m.colorRange };
+      assert.equal(m.colorMatrix, "bt601");
+      assert.deepEqual(tags, tagged ? { colorSpace: "smpte170m", colorPrimaries: "smpte170m", colorTransfer: "smpte170m", colorRange: "tv" } : { colorSpace: undefined, colorPrimaries: undefined, colorTransfer: undefined, colorRange: undefined });
     });
   }
 });
