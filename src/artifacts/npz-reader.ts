@@ -34,11 +34,11 @@ interface Header {
 
 export interface NpzOpenOptions {
   /**
-   * Read rows of 1 MiB and more (depth and flow maps) around the page cache (O_DIRECT), where the file
-   * system takes it: `main` writes them that way, so they are seldom cached, and a reader of a long run
-   * then neither pays the kernel for filling the cache nor fills it (render: 0.2-0.5 CPU s less on a
-   * minute's maps read cold). Elsewhere (tmpfs, macOS), or where a direct read fails, rows are read
-   * as usual. Default false.
+   * Read rows of 1 MiB to 64 MiB (depth and flow maps) around the page cache (O_DIRECT), where the file
+   * system takes it: `main` writes them that way (profile `output.direct_io`), so they are seldom
+   * cached, and a reader of a long run then neither pays the kernel for filling the cache nor fills it
+   * (render: 0.2-0.4 CPU s less for a minute's maps at 2 fps read cold). Elsewhere, while another read
+   * of the same reader is under way, or where a direct read fails, rows are read as usual. Default false.
    */
   direct?: boolean;
 }
@@ -46,6 +46,7 @@ export interface NpzOpenOptions {
 /** Direct reads: from, to and lengths in whole blocks of this size (4 KiB covers 512-byte devices too). */
 const DIRECT_ALIGN = 4096;
 const DIRECT_MIN = 1 << 20;
+const DIRECT_MAX = 64 << 20;
 
 const bad = (path: string, what: string) =>
   new VideoAnalysisError("DATA_LOSS", `${path} is not a readable .npz (${what}); re-create the run folder`, { details: { file: path } });
@@ -69,8 +70,8 @@ export class NpzReader {
   private direct: Promise<FileHandle | null> | undefined;
   private staging: Uint8Array | undefined;
   private stagingBusy = false;
-  /** Reads done with O_DIRECT so far (NpzOpenOptions.direct). @internal */
-  directReads = 0;
+  private closed = false;
+  private direct_ = 0;
 
   private constructor(
     readonly path: string,
@@ -153,7 +154,13 @@ export class NpzReader {
     return { shape: h.shape, values };
   }
 
+  /** Rows read with O_DIRECT so far (NpzOpenOptions.direct). */
+  get directReads(): number {
+    return this.direct_;
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
     const direct = await this.direct?.catch(() => null);
     await Promise.all([this.fh.close(), direct?.close()]);
   }
@@ -192,7 +199,7 @@ export class NpzReader {
   }
 
   private async readInto(buf: Uint8Array, position: number, what: string): Promise<void> {
-    if (this.options.direct && buf.byteLength >= DIRECT_MIN && (await this.readDirect(buf, position))) return;
+    if (this.options.direct && buf.byteLength >= DIRECT_MIN && buf.byteLength <= DIRECT_MAX && (await this.readDirect(buf, position))) return;
     let got = 0;
     while (got < buf.byteLength) {
       const { bytesRead } = await this.fh.read(buf, got, buf.byteLength - got, position + got);
@@ -207,40 +214,57 @@ export class NpzReader {
    * reads as usual, and reports what is wrong with the file), or while another read holds the staging.
    */
   private async readDirect(buf: Uint8Array, position: number): Promise<boolean> {
-    const flag = (constants as Record<string, number | undefined>).O_DIRECT;
-    if (flag === undefined || this.stagingBusy) return false;
-    this.direct ??= open(this.path, constants.O_RDONLY | flag).catch(() => null);
-    const fh = await this.direct;
-    if (!fh) return false;
-    const from = position - (position % DIRECT_ALIGN);
-    const length = Math.ceil((position + buf.byteLength - from) / DIRECT_ALIGN) * DIRECT_ALIGN;
-    if (!this.staging || this.staging.byteLength < length) {
-      const memory = pageAlignedMemory(Math.ceil(length / 65536) * 65536);
-      if (!memory) return false;
-      this.staging = new Uint8Array(memory);
-    }
-    const staging = this.staging;
+    // The staging is claimed before anything is awaited: a second read at the same time reads as usual.
+    if (this.stagingBusy || this.closed) return false;
     this.stagingBusy = true;
     try {
+      this.direct ??= this.openDirect();
+      const fh = await this.direct;
+      if (!fh || this.closed) return false;
+      const from = position - (position % DIRECT_ALIGN);
+      const length = Math.ceil((position + buf.byteLength - from) / DIRECT_ALIGN) * DIRECT_ALIGN;
+      if (!this.staging || this.staging.byteLength < length) {
+        const memory = pageAlignedMemory(Math.ceil(length / 65536) * 65536);
+        if (!memory) return false;
+        this.staging = new Uint8Array(memory);
+      }
+      const staging = this.staging;
       let got = 0;
-      // The last block may run past the end of the file: a shorter read there is fine.
       while (got < length) {
         const { bytesRead } = await fh.read(staging, got, length - got, from + got);
-        if (bytesRead === 0) break;
         got += bytesRead;
+        // The end of the file (a block cut short): no further direct read at an unaligned offset.
+        if (bytesRead === 0 || got % DIRECT_ALIGN !== 0) break;
       }
       if (got < position - from + buf.byteLength) return false;
       buf.set(staging.subarray(position - from, position - from + buf.byteLength));
-      this.directReads++;
+      this.direct_++;
       return true;
     } catch {
-      // EINVAL where the device wants another alignment, say: no direct reads on this file again.
+      // EINVAL where the device wants another alignment, say, or no memory for the staging: plain reads
+      // from now on.
+      const fh = await this.direct?.catch(() => null);
       this.direct = Promise.resolve(null);
-      await fh.close().catch(() => undefined);
+      await fh?.close().catch(() => undefined);
       return false;
     } finally {
       this.stagingBusy = false;
     }
+  }
+
+  /**
+   * A second, O_DIRECT handle on the file this reader has open, or null: opened by path, so it must be the
+   * same file still (not one renamed over it since, as `main --overwrite` does).
+   */
+  private async openDirect(): Promise<FileHandle | null> {
+    const flag = (constants as Record<string, number | undefined>).O_DIRECT;
+    if (flag === undefined) return null;
+    const fh = await open(this.path, constants.O_RDONLY | flag).catch(() => null);
+    if (!fh) return null;
+    const [a, b] = await Promise.all([this.fh.stat(), fh.stat()]).catch(() => [undefined, undefined]);
+    if (a && b && a.dev === b.dev && a.ino === b.ino) return fh;
+    await fh.close().catch(() => undefined);
+    return null;
   }
 
   private async elements(h: Header, first: number, count: number, reuse?: ArrayBufferLike): Promise<NpyArray["data"]> {

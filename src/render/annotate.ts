@@ -75,8 +75,14 @@ function flowRow(f: ArrayLike<number>, dxAt: number, dyAt: number, sxs: Int32Arr
   for (let x = 0; x < sxs.length; x++) {
     const dx = f[dxAt + sxs[x]!]!;
     const dy = f[dyAt + sxs[x]!]!;
-    index[at + x] = Math.min(HUE_BINS - 1, Math.floor(diamondAngle(dx, dy) * (HUE_BINS / 4)));
     const m2 = dx * dx + dy * dy;
+    // A sample that is not a number (a broken model's) is drawn as no motion: black.
+    if (!(m2 < Infinity)) {
+      index[at + x] = 0;
+      shade[at + x] = 0;
+      continue;
+    }
+    index[at + x] = Math.min(HUE_BINS - 1, Math.floor(diamondAngle(dx, dy) * (HUE_BINS / 4)));
     shade[at + x] = m2;
     if (m2 > max2) max2 = m2;
   }
@@ -146,13 +152,15 @@ export function depthImage(map: ArrayLike<number>, size: number, w: number, h: n
 }
 
 /**
- * The rows of one map array (depth or flow: 1 or 2 MiB each) as the annotator draws them: the next row is
- * read ahead while this one is drawn, so that a frame does not wait for its map (read from disk, directly,
- * where main wrote it: NpzOpenOptions.direct). Two buffers take turns: one holds the row being drawn.
+ * The rows of one map array (depth or flow: 1 or 2 MiB each as float32) as the annotator draws them: once
+ * it asks for rows in order (a render), the next row is read ahead while this one is drawn, so that a
+ * frame does not wait for its map (read from disk, directly, where main wrote it so:
+ * NpzOpenOptions.direct). Two buffers take turns: one holds the row being drawn.
  */
 class MapRows {
   private readonly buffers: Array<ArrayBufferLike | undefined> = [undefined, undefined];
   private turn = 0;
+  private last = -2;
   private ahead: { row: number; data: Promise<ArrayLike<number>> } | undefined;
 
   constructor(private readonly name: string) {}
@@ -162,12 +170,13 @@ class MapRows {
     this.ahead = undefined;
     // A read ahead of another row (the caller went elsewhere) finishes before its buffer is read into again.
     const data = a?.row === row ? await a.data : (await a?.data.catch(() => undefined), await this.into(reader, row));
-    if (row + 1 < rows) {
+    if (row === this.last + 1 && row + 1 < rows) {
       const next = this.into(reader, row + 1);
       // Its failure surfaces when that row is asked for; a read ahead never asked for fails silently.
       next.catch(() => undefined);
       this.ahead = { row: row + 1, data: next };
     }
+    this.last = row;
     return data;
   }
 

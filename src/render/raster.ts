@@ -141,7 +141,7 @@ export function mapLevels(values: ArrayLike<number>, mw: number, mh: number, w: 
   const fxs = new Float32Array(w);
   for (let x = 0; x < w; x++) {
     const sx = Math.min(mw - 1, Math.max(0, ((x + 0.5) * mw) / w - 0.5));
-    // The right neighbour is x0 + 1 (at the last column, itself with weight 0).
+    // The right neighbour is x0 + 1 (x0 at most mw - 2, so that the last column is x0 + 1 at weight 1).
     x0s[x] = Math.min(Math.floor(sx), Math.max(0, mw - 2));
     fxs[x] = sx - x0s[x]!;
   }

@@ -1,5 +1,5 @@
-import { existsSync } from "node:fs";
-import { stat } from "node:fs/promises";
+import { constants, existsSync } from "node:fs";
+import { access, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { videoOfRecord, type VideoRecord } from "../artifacts/manifest.js";
 import { VideoAnalysisError } from "../errors.js";
@@ -82,7 +82,7 @@ export function runVideo(run: RunData, given?: string): string {
  * analysed frame) and sends it through a pipe with backpressure, a layer per output frame. The frames'
  * times are known in advance (the run's, or the packets'), and ffmpeg's log of the frames it picked must
  * agree with them or no file is written (VIDEO_INVALID). Memory stays flat (two layers, the depth/flow
- * maps read a row at a time); `signal` kills ffmpeg and leaves no file (CANCELLED).
+ * maps read a row at a time, the next one ahead); `signal` kills ffmpeg and leaves no file (CANCELLED).
  *
  * @example
  * await renderRun("runs/people", { out: "people.mp4", layers: { flow: false } });
@@ -100,19 +100,23 @@ export async function renderRun(runDir: string, options: RenderOptions): Promise
 
 /**
  * The video's facts as the run recorded them (the manifest's `video`), when the record has the colour (runs
- * written since it was recorded) and the file is still the size it was: no ffprobe, which costs ~0.05 CPU
- * s and holds ffmpeg's start back by as much. Else undefined, and the video is probed. Either way, the
- * frames ffmpeg picks are checked against the times the layers were drawn for.
+ * written since it is recorded) and the file is still the one it was as far as a stat can tell: the
+ * recorded size, readable, not modified since the run began. Then no ffprobe, which costs ~0.1 CPU s with
+ * its modules and holds ffmpeg's start back by as much. Else undefined, and the video is probed. Either
+ * way, the frames ffmpeg picks are checked against the times the layers were drawn for.
  */
-async function recordedVideo(rec: VideoRecord, path: string): Promise<{ meta: VideoMetadata; color: VideoColor } | undefined> {
-  if (typeof rec.color_matrix !== "string" || !(rec.display_width > 0 && rec.display_height > 0 && rec.frame_rate > 0)) return undefined;
-  const size = await stat(path).then((s) => s.size, () => -1);
-  if (size !== rec.size_bytes) return undefined;
+async function recordedVideo(rec: VideoRecord, path: string, runStarted: string): Promise<{ meta: VideoMetadata; color: VideoColor } | undefined> {
+  if (!MATRICES.has(rec.color_matrix as string) || !(rec.display_width > 0 && rec.display_height > 0 && rec.frame_rate > 0)) return undefined;
+  const st = await stat(path).catch(() => undefined);
+  if (!st || st.size !== rec.size_bytes || !(st.mtimeMs <= Date.parse(runStarted))) return undefined;
+  if (!(await access(path, constants.R_OK).then(() => true, () => false))) return undefined;
   const meta = { ...videoOfRecord(rec), path: resolve(path) };
   const tags: VideoColor["tags"] = {};
   for (const k of ["colorSpace", "colorPrimaries", "colorTransfer", "colorRange"] as const) if (typeof meta[k] === "string") tags[k] = meta[k];
-  return { meta, color: { matrix: meta.colorMatrix, tags } };
+  return { meta, color: { matrix: meta.colorMatrix!, tags } };
 }
+
+const MATRICES = new Set(["bt601", "bt709", "bt2020"]);
 
 /** ffprobe's facts (loaded only when needed: fluent-ffmpeg's modules cost every render ~15 ms otherwise). */
 async function probe(path: string): Promise<{ meta: VideoMetadata; color: VideoColor }> {
@@ -143,19 +147,19 @@ async function renderOnce(runDir: string, options: RenderOptions): Promise<Rende
     const rate = options.rate ?? "analysis";
     if (rate !== "analysis" && rate !== "source") throw new VideoAnalysisError("INVALID_ARGUMENT", `rate must be "analysis" or "source", got "${String(rate)}"`);
     const layers = layersFor(run, options.layers);
-    // The probe, the packets' times and the font (~0.05-0.1 s each) run together: the times and the
-    // annotator from the manifest's record of the video, used when the probe agrees with it.
+    // The video's facts (the manifest's, or a probe), the packets' times and the font run together: the
+    // times and the annotator from the manifest's record of the video, used when the facts agree with it.
     const rec = m.video;
     const early = {
       times: rate === "source" ? frameTimes(video, rec.stream_index, rec.container_start_time, rec.container, stopEarly.signal) : undefined,
       annotator: rec.display_width > 0 && rec.display_height > 0 ? Annotator.create(run, layers, rec.display_width, rec.display_height) : undefined,
     };
-    // Awaited below, or dropped when the probe disagrees or fails: never an unhandled rejection.
+    // Awaited below, or dropped when the facts disagree or the probe fails: never an unhandled rejection.
     early.times?.catch(() => undefined);
     early.annotator?.catch(() => undefined);
     // No end-of-file check here (a second ffprobe, ~0.3 s on a busy machine): a truncated video fails in
     // the reader, at its end, and no file is left.
-    const recorded = await recordedVideo(rec, video);
+    const recorded = await recordedVideo(rec, video, m.created_at);
     const { meta, color } = recorded ?? (await probe(video));
     const analysisFps = Math.min(m.analysis.fps, meta.frameRate);
     const last = m.analysis.last_timestamp ?? -Infinity;

@@ -97,9 +97,11 @@ export async function loadRun(dir: string, given?: Manifest): Promise<RunData> {
   // component of one's own that writes a top-k table (FrameRows, openTopK) is drawn and charted too.
   const having = (...names: string[]) => manifest.artifacts.filter((a) => names.every((n) => a.arrays && n in a.arrays));
   const readers: NpzReader[] = [];
-  const open = async (file: string) => {
-    // Direct reads for the maps: main wrote them around the page cache, so a first read finds them on disk.
-    const r = await NpzReader.open(join(dir, file), { direct: true });
+  // The maps are read directly where main wrote them so (output.direct_io, default on): around the page
+  // cache, so that a first read finds them on disk.
+  const directMaps = manifest.profile?.output?.direct_io !== false;
+  const open = async (file: string, maps = false) => {
+    const r = await NpzReader.open(join(dir, file), { direct: maps && directMaps });
     readers.push(r);
     return r;
   };
@@ -158,12 +160,12 @@ export async function loadRun(dir: string, given?: Manifest): Promise<RunData> {
       };
     }
     for (const a of having("depth", "frame_index").slice(0, 1)) {
-      const r = await open(a.path);
+      const r = await open(a.path, true);
       const { shape } = await r.info("depth");
       data.depth = { reader: r, size: shape[1]!, frameIndex: f64((await r.array("frame_index")).data), timestamp: f64((await r.array("timestamp")).data) };
     }
     for (const a of having("flow", "next_frame_index").slice(0, 1)) {
-      const r = await open(a.path);
+      const r = await open(a.path, true);
       const { shape } = await r.info("flow");
       data.flow = {
         reader: r,

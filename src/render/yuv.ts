@@ -47,6 +47,12 @@ function mark(cov: Coverage, xa: number, ya: number, xb: number, yb: number): vo
 /** Kr and Kb of each matrix (ITU-R BT.601, BT.709, BT.2020). */
 const K: Record<YuvMatrix, readonly [number, number]> = { bt601: [0.299, 0.114], bt709: [0.2126, 0.0722], bt2020: [0.2627, 0.0593] };
 
+/** rgbToYuv's formulas with the constants folded, for bytes in and bytes out (toYuv, shadedToYuv). */
+function folded(matrix: YuvMatrix): { kr: number; kg: number; kb: number; ys: number; us: number; vs: number } {
+  const [kr, kb] = K[matrix];
+  return { kr, kg: 1 - kr - kb, kb, ys: 219 / 255, us: 224 / (2 * (1 - kb) * 255), vs: 224 / (2 * (1 - kr) * 255) };
+}
+
 /** An sRGB-style colour (0..255) as limited-range Y, U, V (Y 16..235, U and V 16..240), not rounded. */
 export function rgbToYuv(c: Rgb, matrix: YuvMatrix): [number, number, number] {
   const [kr, kb] = K[matrix];
@@ -191,12 +197,7 @@ export function toYuv(img: { width: number; height: number; data: Uint8Array }, 
   const { width: w, height: h } = img;
   const out: YuvCanvas = { format: "yuv420p", width: w, height: h, data: new Uint8Array(w * h + 2 * Math.ceil(w / 2) * Math.ceil(h / 2)), matrix };
   const { cw, ch, u, v } = chroma(out);
-  const [kr, kb] = K[matrix];
-  const kg = 1 - kr - kb;
-  // rgbToYuv's formulas with the constants folded (bytes in, bytes out).
-  const ys = 219 / 255;
-  const us = 224 / (2 * (1 - kb) * 255);
-  const vs = 224 / (2 * (1 - kr) * 255);
+  const { kr, kg, kb, ys, us, vs } = folded(matrix);
   const s = img.data;
   const d = out.data;
   for (let i = 0; i < w * h; i++) d[i] = 16.5 + ys * (kr * s[3 * i]! + kg * s[3 * i + 1]! + kb * s[3 * i + 2]!);
@@ -226,8 +227,7 @@ function yuvPalette(palette: Float32Array, matrix: YuvMatrix): { y: Float64Array
   yuvPalettes.set(palette, byMatrix);
   const hit = byMatrix[matrix];
   if (hit) return hit;
-  const [kr, kb] = K[matrix];
-  const kg = 1 - kr - kb;
+  const { kr, kg, kb, ys, us, vs } = folded(matrix);
   const n = palette.length / 3;
   const t = { y: new Float64Array(n), u: new Float64Array(n), v: new Float64Array(n) };
   for (let k = 0; k < n; k++) {
@@ -235,9 +235,9 @@ function yuvPalette(palette: Float32Array, matrix: YuvMatrix): { y: Float64Array
     const g = palette[3 * k + 1]!;
     const b = palette[3 * k + 2]!;
     const l = kr * r + kg * g + kb * b;
-    t.y[k] = (219 / 255) * l;
-    t.u[k] = (224 / (2 * (1 - kb) * 255)) * (b - l);
-    t.v[k] = (224 / (2 * (1 - kr) * 255)) * (r - l);
+    t.y[k] = ys * l;
+    t.u[k] = us * (b - l);
+    t.v[k] = vs * (r - l);
   }
   byMatrix[matrix] = t;
   return t;

@@ -84,9 +84,10 @@ export interface VideoMetadata {
   bitRate?: number;
   /**
    * The matrix the stream's YUV is in: its color_space tag's, BT.601 when it states none (what render
-   * draws in). With the colour tags the stream states, in ffprobe's names (what render tags its output with).
+   * draws in); always set by probeVideo. With the colour tags the stream states, in ffprobe's names (what
+   * render tags its output with).
    */
-  colorMatrix: YuvMatrix;
+  colorMatrix?: YuvMatrix;
   colorSpace?: string;
   colorPrimaries?: string;
   colorTransfer?: string;

@@ -2,7 +2,7 @@
 // refuses what it cannot read with a coded error naming the file.
 import assert from "node:assert/strict";
 import { constants, writeFileSync } from "node:fs";
-import { open, rm } from "node:fs/promises";
+import { open, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { NpzWriter, saveNpz } from "../../src/artifacts/npz.js";
@@ -55,7 +55,7 @@ for (const zip64Threshold of [undefined, 64]) {
   });
 }
 
-test("direct reads (O_DIRECT where the file system takes it, as render reads the maps): the same rows as plain reads; elsewhere plain reads", async () => {
+test("direct reads (O_DIRECT where the file system takes it, as render reads the maps): the same rows as plain reads, also read at the same time or after another file was renamed over the path", async () => {
   // Rows of a little over 1 MiB behind a small member: neither their start nor their length is block-aligned.
   const dirs = [tmp.dir, ...(process.platform === "linux" ? ["/dev/shm"] : [])];
   for (const dir of dirs) {
@@ -78,10 +78,29 @@ test("direct reads (O_DIRECT where the file system takes it, as render reads the
         assert.equal(got.length, n);
         assert.ok(Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength)), `${dir}: row ${i}`);
       }
-      // Small reads never go direct; rows do where the file system takes it (tmpfs does not).
+      // Small reads never go direct; rows do where the file system takes it.
       assert.deepEqual(Array.from((await direct.array("first")).data), [1, 2, 3]);
       assert.equal(direct.directReads, takesDirect ? 4 : 0, `${dir}: O_DIRECT ${takesDirect ? "taken" : "refused"}`);
       assert.equal(plain.directReads, 0);
+      // Rows read at the same time (one staging: the others read as usual): each its own values.
+      const together = await Promise.all([3, 0, 2, 1, 3, 2].map((i) => direct.row("maps", i)));
+      together.forEach((r, k) => assert.equal(r.data[5], [3, 0, 2, 1, 3, 2][k]! * 1e6 + 5, `${dir}: concurrent read ${k}`));
+      // Another file renamed over the path: the open reader still reads its own file, direct or not.
+      const other = join(dir, `direct-other-${process.pid}.npz`);
+      const w2 = await NpzWriter.create(other);
+      await w2.addArray("first", "uint8", [3], [9, 9, 9]);
+      const s2 = await w2.beginArray("maps", "float32", [null, n]);
+      for (let i = 0; i < 4; i++) await s2.write(new Float32Array(n).fill(-1));
+      await s2.end();
+      await w2.close();
+      const fresh = await NpzReader.open(path, { direct: true });
+      try {
+        await rename(other, path);
+        assert.equal((await fresh.row("maps", 1)).data[7], 1e6 + 7);
+        assert.equal(fresh.directReads, 0, "a direct handle on the file renamed over it is not used");
+      } finally {
+        await fresh.close();
+      }
     } finally {
       await Promise.all([plain.close(), direct.close()]);
       await rm(path, { force: true });

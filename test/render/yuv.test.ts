@@ -173,6 +173,26 @@ test("insets straight to yuv420p (shadedToYuv) are toYuv of their rgb24 form to 
       }
 });
 
+test("insets drawn into reused buffers (the next row, another matrix) equal ones made fresh", () => {
+  const s = 32;
+  const maps = [0, 1].map((k) => Float32Array.from({ length: s * s }, (_, i) => Math.sin(i / (37 + k * 11)) + (i % s) / s));
+  const flows = [0, 1].map((k) => Float32Array.from({ length: 2 * s * s }, (_, i) => Math.cos(i / (11 + k * 5)) * (1 + (i % 5))));
+  const [w, h] = [25, 13];
+  const depth0 = depthImage(maps[0]!, s, w, h);
+  const flow0 = flowImage(flows[0]!, s, w, h);
+  const y0 = shadedToYuv(flow0, "bt601");
+  const depth1 = depthImage(maps[1]!, s, w, h, depth0, new Float32Array(w * h));
+  const flow1 = flowImage(flows[1]!, s, w, h, flow0);
+  assert.equal(depth1.index, depth0.index);
+  assert.equal(flow1.shade, flow0.shade);
+  assert.deepEqual(depth1.index, depthImage(maps[1]!, s, w, h).index);
+  assert.deepEqual(flow1.shade, flowImage(flows[1]!, s, w, h).shade);
+  const y1 = shadedToYuv(flow1, "bt709", y0);
+  assert.equal(y1.data, y0.data);
+  assert.equal(y1.matrix, "bt709");
+  assert.deepEqual(y1.data, shadedToYuv(flowImage(flows[1]!, s, w, h), "bt709").data);
+});
+
 const video = testdata("video", "people_768x432_10fps.mp4");
 test("readFrames with pixelFormat yuv420p: ffmpeg's own yuv420p planes, byte for byte; odd sizes have ceil-sized chroma", { skip: skipUnlessTestdata("video", "people_768x432_10fps.mp4") }, async () => {
   const plain = execFileSync("ffmpeg", ["-nostdin", "-loglevel", "error", "-i", video, "-frames:v", "3", "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"], { maxBuffer: 1 << 26 });

@@ -80,7 +80,7 @@ export const renderCommand: Command = {
       });
       bar.done();
       if (values.json) console.log(JSON.stringify(r));
-      else if (!values.quiet) console.log(`${r.out}: ${r.frames} frames ${r.width}x${r.height} at ${+r.fps.toFixed(3)} fps (${r.duration.toFixed(1)} s), layers ${r.layers.join(", ")}, ${r.decode} decode, in ${(r.wall_ms / 1000).toFixed(1)} s`);
+      else if (!values.quiet) console.log(`${r.out}: ${r.frames} frames ${r.width}x${r.height} at ${+r.fps.toFixed(3)} fps (${r.duration.toFixed(1)} s), layers ${r.layers.join(", ")}, ${r.decode} decode, the video's facts from the ${r.facts}, in ${(r.wall_ms / 1000).toFixed(1)} s`);
       return 0;
     } catch (e) {
       bar.done();
