@@ -49,7 +49,8 @@ export interface RenderResult {
   decode: "sparse" | "full";
   /**
    * Where the video's facts (size, rate, stream, colour) came from: "manifest", the run's record of them
-   * (the file still the size it was; runs written since the colour is recorded), else "ffprobe".
+   * (the file still the one the run read: its size, readable, not modified since the run began; runs
+   * written since the colour is recorded), else "ffprobe".
    */
   facts: "manifest" | "ffprobe";
   wall_ms: number;
